@@ -1,0 +1,121 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Same upcoming features as Hummingbird and swift-otel: a `public import` is a decision,
+// existentials are spelled `any`, and members come only from modules a file imports.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "ariadne",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "ariadne", targets: ["ariadne"]),
+        .library(name: "AriadneModel", targets: ["AriadneModel"]),
+        .library(name: "AriadneWire", targets: ["AriadneWire"]),
+        .library(name: "AriadneStorage", targets: ["AriadneStorage"]),
+        .library(name: "AriadneServer", targets: ["AriadneServer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.8.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.30.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+    ],
+    targets: [
+        // Span model: the currency between stages. Standard library only.
+        .target(name: "AriadneModel", swiftSettings: swiftSettings),
+
+        // zlib from the system (Debian zlib1g-dev) for gzip request bodies.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+
+        // Wire formats at the edges: OTLP protobuf/JSON, Zipkin v2, Jaeger JSON, gzip.
+        .target(name: "AriadneWire", dependencies: ["AriadneModel", "CZlib"], swiftSettings: swiftSettings),
+
+        // The one edge type between stages, and the processors.
+        .target(name: "AriadnePipeline", dependencies: ["AriadneModel"], swiftSettings: swiftSettings),
+
+        // The storage contract and the in-memory store.
+        .target(name: "AriadneStorage", dependencies: ["AriadneModel"], swiftSettings: swiftSettings),
+
+        // Realistic multi-service workload and the OTLP senders that `ariadne loadgen` drives.
+        .target(
+            name: "AriadneLoadgen",
+            dependencies: [
+                "AriadneModel", "AriadneWire",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // Receivers, query API, composition root and lifecycle.
+        .target(
+            name: "AriadneServer",
+            dependencies: [
+                "AriadneModel", "AriadneWire", "AriadnePipeline", "AriadneStorage",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // The executable: argument parsing and subcommands only.
+        .executableTarget(
+            name: "ariadne",
+            dependencies: [
+                "AriadneServer", "AriadneLoadgen",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // Test doubles as products: span builders and the storage conformance suite.
+        .target(
+            name: "AriadneTesting",
+            dependencies: ["AriadneModel", "AriadneStorage"],
+            swiftSettings: swiftSettings
+        ),
+
+        .testTarget(name: "AriadneModelTests", dependencies: ["AriadneModel"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "AriadneWireTests",
+            dependencies: ["AriadneModel", "AriadneWire", "AriadneTesting", "AriadneLoadgen"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AriadneStorageTests",
+            dependencies: ["AriadneModel", "AriadneStorage", "AriadneTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AriadneServerTests",
+            dependencies: [
+                "AriadneServer", "AriadneTesting", "AriadneWire", "AriadneLoadgen",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

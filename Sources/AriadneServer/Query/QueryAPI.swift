@@ -1,0 +1,376 @@
+import AriadneModel
+import AriadneStorage
+import AriadneWire
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import HTTPTypes
+import NIOCore
+
+/// The query API on the query port: Jaeger v1 JSON (as Jaeger v2.20 serves it to its UI and to
+/// Grafana), Jaeger api/v3 (OTLP JSON), /health and /metrics.
+struct QueryAPI {
+    let reader: any TraceReader
+    let metrics: ServerMetrics
+    let extraGauges: @Sendable () -> [(name: String, help: String, value: Int)]
+
+    /// A client error in a query: 400 with Jaeger's error envelope.
+    struct BadRequest: Error {
+        var message: String
+        init(_ message: String) { self.message = message }
+    }
+
+    func addRoutes(to router: Router<BasicRequestContext>) {
+        router.get("/health") { _, _ in
+            json { w in
+                w.beginObject()
+                w.field("status", "Server available")
+                w.endObject()
+            }
+        }
+        router.get("/metrics") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            let text = metrics.render(extraGauges: extraGauges())
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+        }
+
+        // MARK: Jaeger v1
+        router.get("/api/services") { _, _ in
+            let services = try await reader.services()
+            return envelope(total: services.count) { w in
+                w.beginArray()
+                for s in services { w.string(s) }
+                w.endArray()
+            }
+        }
+        router.get("/api/services/:service/operations") { _, context in
+            let service = try context.parameters.require("service")
+            let ops = Set(try await reader.operations(service: service, kind: nil).map(\.name)).sorted()
+            return envelope(total: ops.count) { w in
+                w.beginArray()
+                for o in ops { w.string(o) }
+                w.endArray()
+            }
+        }
+        router.get("/api/operations") { request, _ in
+            let q = request.uri.queryParameters
+            guard let service = q["service"].map(String.init), !service.isEmpty else {
+                return errorEnvelope(.badRequest, "parameter 'service' is required")
+            }
+            let kind: SpanKind?
+            do throws(BadRequest) { kind = try parseKind(q["spanKind"].map(String.init)) } catch { return errorEnvelope(.badRequest, error.message) }
+            let ops = try await reader.operations(service: service, kind: kind)
+            return envelope(total: ops.count) { w in
+                w.beginArray()
+                for o in ops {
+                    w.beginObject()
+                    w.field("name", o.name)
+                    w.field("spanKind", o.kind.jaegerName)
+                    w.endObject()
+                }
+                w.endArray()
+            }
+        }
+        router.get("/api/traces/:traceID") { request, context in
+            let text = try context.parameters.require("traceID")
+            guard let id = TraceID(hex: text) else {
+                return errorEnvelope(.badRequest, "malformed trace id '\(text)'")
+            }
+            let q = request.uri.queryParameters
+            let window: ClosedRange<UInt64>?
+            do throws(BadRequest) {
+                let start = try parseMicros(q["start"], "start")
+                let end = try parseMicros(q["end"], "end")
+                window = (start != nil || end != nil) ? (start ?? 0)...(end ?? UInt64.max) : nil
+            } catch { return errorEnvelope(.badRequest, error.message) }
+            guard let trace = try await reader.trace(id: id, window: window) else {
+                return errorEnvelope(.notFound, "trace not found", traceID: text)
+            }
+            return envelope(total: 1) { w in
+                w.beginArray()
+                JaegerJSON.writeTrace(trace, into: &w)
+                w.endArray()
+            }
+        }
+        router.get("/api/traces") { request, _ in
+            let q = request.uri.queryParameters
+            let ids = q[values: "traceID"].map(String.init)
+            var traces = [SpanBatch]()
+            if !ids.isEmpty {
+                for text in ids {
+                    guard let id = TraceID(hex: text) else { return errorEnvelope(.badRequest, "malformed trace id '\(text)'") }
+                    if let t = try await reader.trace(id: id, window: nil) { traces.append(t) }
+                }
+            } else {
+                let query: TraceQuery
+                do throws(BadRequest) { query = try jaegerQuery(q) } catch { return errorEnvelope(.badRequest, error.message) }
+                traces = try await reader.findTraces(query)
+            }
+            return envelope(total: traces.count) { w in
+                w.beginArray()
+                for t in traces { JaegerJSON.writeTrace(t, into: &w) }
+                w.endArray()
+            }
+        }
+        router.get("/api/dependencies") { request, _ in
+            let q = request.uri.queryParameters
+            let nowMs = UInt64(Date().timeIntervalSince1970 * 1000)
+            guard let endTs = q["endTs"].map({ UInt64($0) }) ?? nowMs,
+                let lookback = q["lookback"].map({ UInt64($0) }) ?? UInt64(86_400_000)
+            else { return errorEnvelope(.badRequest, "endTs and lookback must be integers of milliseconds") }
+            let window = (endTs > lookback ? endTs - lookback : 0) * 1_000_000...endTs * 1_000_000
+            let links = try await reader.dependencies(window: window)
+            return envelope(total: links.count) { w in
+                w.beginArray()
+                for l in links {
+                    w.beginObject()
+                    w.field("parent", l.parent)
+                    w.field("child", l.child)
+                    w.key("callCount")
+                    w.int(Int64(l.callCount))
+                    w.endObject()
+                }
+                w.endArray()
+            }
+        }
+
+        // MARK: Jaeger api/v3 (OTLP JSON with nanosecond timestamps)
+        router.get("/api/v3/services") { _, _ in
+            let services = try await reader.services()
+            return json { w in
+                w.beginObject()
+                w.key("services")
+                w.beginArray()
+                for s in services { w.string(s) }
+                w.endArray()
+                w.endObject()
+            }
+        }
+        router.get("/api/v3/operations") { request, _ in
+            let q = request.uri.queryParameters
+            guard let service = (q["service"] ?? q["query.service_name"]).map(String.init), !service.isEmpty else {
+                return v3Error(.badRequest, "parameter 'service' is required")
+            }
+            let kind: SpanKind?
+            do throws(BadRequest) { kind = try parseKind((q["spanKind"] ?? q["span_kind"]).map(String.init)) } catch {
+                return v3Error(.badRequest, error.message)
+            }
+            let ops = try await reader.operations(service: service, kind: kind)
+            return json { w in
+                w.beginObject()
+                w.key("operations")
+                w.beginArray()
+                for o in ops {
+                    w.beginObject()
+                    w.field("name", o.name)
+                    w.field("spanKind", o.kind.jaegerName)
+                    w.endObject()
+                }
+                w.endArray()
+                w.endObject()
+            }
+        }
+        router.get("/api/v3/traces/:traceID") { request, context in
+            let text = try context.parameters.require("traceID")
+            guard let id = TraceID(hex: text) else { return v3Error(.badRequest, "malformed trace id '\(text)'") }
+            let q = request.uri.queryParameters
+            let window: ClosedRange<UInt64>?
+            do throws(BadRequest) {
+                let start = try parseRFC3339(q["start_time"] ?? q["startTime"], "start_time")
+                let end = try parseRFC3339(q["end_time"] ?? q["endTime"], "end_time")
+                window = (start != nil || end != nil) ? (start ?? 0)...(end ?? UInt64.max) : nil
+            } catch { return v3Error(.badRequest, error.message) }
+            guard let trace = try await reader.trace(id: id, window: window) else {
+                return v3Error(.notFound, "trace not found")
+            }
+            return v3Result(trace)
+        }
+        router.get("/api/v3/traces") { request, _ in
+            let query: TraceQuery
+            do throws(BadRequest) { query = try v3Query(request.uri.queryParameters) } catch { return v3Error(.badRequest, error.message) }
+            var all = SpanBatch()
+            for t in try await reader.findTraces(query) { all.append(contentsOf: t) }
+            return v3Result(all)
+        }
+    }
+
+    // MARK: parameters
+
+    func jaegerQuery(_ q: FlatDictionary<Substring, Substring>) throws(BadRequest) -> TraceQuery {
+        guard let service = q["service"].map(String.init), !service.isEmpty else {
+            throw BadRequest("parameter 'service' is required")
+        }
+        var query = TraceQuery(service: service)
+        if let op = q["operation"], !op.isEmpty { query.operation = String(op) }
+        query.spanKind = try parseKind(q["spanKind"].map(String.init))
+        for tag in q[values: "tag"] {
+            guard let colon = tag.firstIndex(of: ":") else { throw BadRequest("malformed 'tag' parameter '\(tag)': expected key:value") }
+            query.tags[String(tag[..<colon])] = String(tag[tag.index(after: colon)...])
+        }
+        if let tags = q["tags"], !tags.isEmpty {
+            guard case .object(let members)? = try? JSONValue.parse(String(tags)) else {
+                throw BadRequest("malformed 'tags' parameter: expected a JSON object of strings")
+            }
+            for (k, v) in members {
+                guard case .string(let s) = v else { throw BadRequest("malformed 'tags' parameter: value of '\(k)' must be a string") }
+                query.tags[k] = s
+            }
+        }
+        let nowMicros = UInt64(Date().timeIntervalSince1970 * 1_000_000)
+        let end = try parseMicros(q["end"], "end") ?? nowMicros
+        let lookback = try q["lookback"].flatMap { $0 == "custom" || $0.isEmpty ? nil : $0 }.map { text throws(BadRequest) in
+            try parseGoDuration(String(text), "lookback") / 1000
+        }
+        let start = try parseMicros(q["start"], "start") ?? (end - min(end, lookback ?? 2 * 86_400_000_000))
+        query.startMin = start * 1000
+        query.startMax = end * 1000
+        query.durationMin = try q["minDuration"].flatMap { $0.isEmpty ? nil : $0 }.map { t throws(BadRequest) in
+            try parseGoDuration(String(t), "minDuration")
+        }
+        query.durationMax = try q["maxDuration"].flatMap { $0.isEmpty ? nil : $0 }.map { t throws(BadRequest) in
+            try parseGoDuration(String(t), "maxDuration")
+        }
+        if let lo = query.durationMin, let hi = query.durationMax, hi < lo {
+            throw BadRequest("'maxDuration' must be greater than or equal to 'minDuration'")
+        }
+        if let l = q["limit"], !l.isEmpty {
+            guard let n = Int(l), n >= 0 else { throw BadRequest("'limit' must be a non-negative integer") }
+            query.limit = n == 0 ? 100 : n
+        } else {
+            query.limit = 100
+        }
+        return query
+    }
+
+    func v3Query(_ q: FlatDictionary<Substring, Substring>) throws(BadRequest) -> TraceQuery {
+        func param(_ names: String...) -> String? {
+            for n in names { if let v = q[Substring(n)], !v.isEmpty { return String(v) } }
+            return nil
+        }
+        guard let service = param("query.service_name", "query.serviceName") else {
+            throw BadRequest("parameter 'query.service_name' is required")
+        }
+        var query = TraceQuery(service: service)
+        query.operation = param("query.operation_name", "query.operationName")
+        let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+        query.startMin = try parseRFC3339(param("query.start_time_min", "query.startTimeMin").map { Substring($0) }, "query.start_time_min") ?? (now - 2 * 86_400_000_000_000)
+        query.startMax = try parseRFC3339(param("query.start_time_max", "query.startTimeMax").map { Substring($0) }, "query.start_time_max") ?? now
+        if let d = param("query.duration_min", "query.durationMin") { query.durationMin = try parseGoDuration(d, "query.duration_min") }
+        if let d = param("query.duration_max", "query.durationMax") { query.durationMax = try parseGoDuration(d, "query.duration_max") }
+        if let n = param("query.search_depth", "query.searchDepth", "query.num_traces", "query.numTraces") {
+            guard let limit = Int(n), limit > 0 else { throw BadRequest("'query.search_depth' must be a positive integer") }
+            query.limit = limit
+        } else {
+            query.limit = 100
+        }
+        for (k, v) in q where k.hasPrefix("query.attributes.") {
+            query.tags[String(k.dropFirst("query.attributes.".count))] = String(v)
+        }
+        if let attrs = param("query.attributes"), case .object(let members)? = try? JSONValue.parse(attrs) {
+            for (k, v) in members { if let s = v.stringValue { query.tags[k] = s } }
+        }
+        return query
+    }
+
+    func parseKind(_ text: String?) throws(BadRequest) -> SpanKind? {
+        guard let text, !text.isEmpty else { return nil }
+        guard let k = SpanKind(jaegerName: text) else {
+            throw BadRequest("unsupported span kind '\(text)': use server, client, producer, consumer or internal")
+        }
+        return k
+    }
+
+    func parseMicros(_ text: Substring?, _ name: String) throws(BadRequest) -> UInt64? {
+        guard let text, !text.isEmpty else { return nil }
+        guard let v = UInt64(text) else { throw BadRequest("'\(name)' must be an integer of microseconds since the epoch") }
+        return v
+    }
+
+    func parseRFC3339(_ text: Substring?, _ name: String) throws(BadRequest) -> UInt64? {
+        guard let text, !text.isEmpty else { return nil }
+        guard let ns = RFC3339.parse(String(text)) else { throw BadRequest("'\(name)' must be an RFC 3339 time") }
+        return ns
+    }
+
+    func parseGoDuration(_ text: String, _ name: String) throws(BadRequest) -> UInt64 {
+        guard let ns = GoDuration.parse(text) else {
+            throw BadRequest("'\(name)' must be a duration such as 100ms, 1.5s or 2m, got '\(text)'")
+        }
+        return ns
+    }
+
+    // MARK: responses
+
+    func json(_ body: (inout JSONWriter) -> Void, status: HTTPResponse.Status = .ok) -> Response {
+        var w = JSONWriter()
+        body(&w)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: w.out)))
+    }
+
+    /// Jaeger's envelope: {"data": ..., "total": n, "limit": 0, "offset": 0, "errors": null}.
+    func envelope(total: Int, _ data: (inout JSONWriter) -> Void) -> Response {
+        json { w in
+            w.beginObject()
+            w.key("data")
+            data(&w)
+            w.key("total")
+            w.int(Int64(total))
+            w.key("limit")
+            w.int(0)
+            w.key("offset")
+            w.int(0)
+            w.key("errors")
+            w.null()
+            w.endObject()
+        }
+    }
+
+    func errorEnvelope(_ status: HTTPResponse.Status, _ message: String, traceID: String? = nil) -> Response {
+        json(
+            { w in
+                w.beginObject()
+                w.key("data")
+                w.null()
+                w.key("total")
+                w.int(0)
+                w.key("limit")
+                w.int(0)
+                w.key("offset")
+                w.int(0)
+                w.key("errors")
+                w.beginArray()
+                w.beginObject()
+                w.key("code")
+                w.int(Int64(status.code))
+                w.field("msg", message)
+                if let traceID { w.field("traceID", traceID) }
+                w.endObject()
+                w.endArray()
+                w.endObject()
+            }, status: status)
+    }
+
+    /// An api/v3 error, shaped like the grpc-gateway status Jaeger returns: {"code", "message"}.
+    func v3Error(_ status: HTTPResponse.Status, _ message: String) -> Response {
+        json(
+            { w in
+                w.beginObject()
+                w.key("code")
+                w.int(Int64(status.code))
+                w.field("message", message)
+                w.endObject()
+            }, status: status)
+    }
+
+    func v3Result(_ batch: SpanBatch) -> Response {
+        json { w in
+            w.beginObject()
+            w.key("result")
+            OTLPJSON.encodeTracesData(batch, into: &w)
+            w.endObject()
+        }
+    }
+}

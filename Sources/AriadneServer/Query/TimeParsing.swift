@@ -1,0 +1,90 @@
+/// Go's `time.ParseDuration` syntax, which Jaeger's query parameters use: a sequence of
+/// decimal numbers with units ns, us, µs, ms, s, m, h (for example `1h30m`, `1.5s`, `250ms`).
+enum GoDuration {
+    /// Nanoseconds, or nil when the text is not a duration. Negative durations are refused.
+    static func parse(_ text: String) -> UInt64? {
+        var s = Substring(text)
+        if s.hasPrefix("+") { s = s.dropFirst() }
+        if s == "0" { return 0 }
+        guard !s.isEmpty else { return nil }
+        var total: Double = 0
+        while !s.isEmpty {
+            let number = s.prefix { $0.isNumber || $0 == "." }
+            guard !number.isEmpty, let value = Double(number) else { return nil }
+            s = s.dropFirst(number.count)
+            let unit = s.prefix { !($0.isNumber || $0 == ".") }
+            s = s.dropFirst(unit.count)
+            let scale: Double
+            switch unit {
+            case "ns": scale = 1
+            case "us", "µs", "μs": scale = 1e3
+            case "ms": scale = 1e6
+            case "s": scale = 1e9
+            case "m": scale = 60e9
+            case "h": scale = 3600e9
+            default: return nil
+            }
+            total += value * scale
+        }
+        guard total < 1.8e19 else { return nil }
+        return UInt64(total.rounded())
+    }
+}
+
+/// RFC 3339 timestamps (`2024-05-01T12:00:00.123456789Z`, or with a `+02:00` offset).
+enum RFC3339 {
+    /// Unix nanoseconds, or nil.
+    static func parse(_ text: String) -> UInt64? {
+        let b = Array(text.utf8)
+        func num(_ from: Int, _ n: Int) -> Int? {
+            guard from + n <= b.count else { return nil }
+            var v = 0
+            for c in b[from..<from + n] {
+                guard c >= 48, c <= 57 else { return nil }
+                v = v * 10 + Int(c - 48)
+            }
+            return v
+        }
+        guard b.count >= 20, let year = num(0, 4), b[4] == 45, let month = num(5, 2), b[7] == 45, let day = num(8, 2),
+            b[10] == 84 || b[10] == 116 || b[10] == 32, let hour = num(11, 2), b[13] == 58, let minute = num(14, 2),
+            b[16] == 58, let second = num(17, 2), (1...12).contains(month), (1...31).contains(day), hour < 24,
+            minute < 60, second < 61
+        else { return nil }
+        var i = 19
+        var nanos = 0
+        if i < b.count, b[i] == 46 {
+            i += 1
+            var digits = 0
+            while i < b.count, b[i] >= 48, b[i] <= 57 {
+                if digits < 9 { nanos = nanos * 10 + Int(b[i] - 48) }
+                digits += 1
+                i += 1
+            }
+            guard digits > 0 else { return nil }
+            for _ in digits..<max(digits, 9) { nanos *= 10 }
+        }
+        guard i < b.count else { return nil }
+        var offset = 0
+        if b[i] == 90 || b[i] == 122 {
+            i += 1
+        } else if b[i] == 43 || b[i] == 45 {
+            guard let oh = num(i + 1, 2), b.count > i + 3, b[i + 3] == 58, let om = num(i + 4, 2) else { return nil }
+            offset = (oh * 60 + om) * 60 * (b[i] == 43 ? 1 : -1)
+            i += 6
+        } else {
+            return nil
+        }
+        guard i == b.count else { return nil }
+        // Days from the civil date (Howard Hinnant's algorithm).
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let mp = (month + 9) % 12
+        let doy = (153 * mp + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        let days = era * 146097 + doe - 719468
+        let seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset
+        guard seconds >= 0 else { return nil }
+        return UInt64(seconds) * 1_000_000_000 + UInt64(nanos)
+    }
+}

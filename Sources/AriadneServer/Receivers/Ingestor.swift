@@ -1,0 +1,108 @@
+public import AriadneModel
+public import AriadnePipeline
+public import AriadneWire
+import Synchronization
+
+/// The wire formats a receiver can hand to the ingestor.
+public enum IngestFormat: Sendable {
+    case otlpProtobuf
+    case otlpJSON
+    case zipkinJSON
+}
+
+/// What a receiver answers after a successful ingest: OTLP partial success when spans were refused.
+public struct IngestOutcome: Sendable, Equatable {
+    public var accepted: Int
+    public var rejected: Int
+    public var message: String
+}
+
+/// The receive path shared by every receiver: admission (backpressure), decode, validation,
+/// hand-off to the pipeline, and the counters behind /metrics.
+///
+/// Backpressure: bodies in flight are limited to `maxInFlightBytes`; beyond it the request is
+/// refused as retryable (`IngestError.overloaded`) before any decoding, so memory stays bounded.
+public final class Ingestor: Sendable {
+    public let consumer: any SpanConsumer
+    public let metrics: ServerMetrics
+    public let maxBodyBytes: Int
+    public let maxInFlightBytes: Int
+    private let inFlight = Atomic<Int>(0)
+
+    public init(consumer: any SpanConsumer, metrics: ServerMetrics, maxBodyBytes: Int, maxInFlightBytes: Int) {
+        self.consumer = consumer
+        self.metrics = metrics
+        self.maxBodyBytes = maxBodyBytes
+        self.maxInFlightBytes = maxInFlightBytes
+    }
+
+    /// Reserves room for a body of `bytes`; throws `.overloaded` when there is none.
+    public func admit(bytes: Int, receiver: String, transport: String) throws(IngestError) {
+        let now = inFlight.add(bytes, ordering: .relaxed).newValue
+        if now > maxInFlightBytes && now != bytes {
+            inFlight.subtract(bytes, ordering: .relaxed)
+            metrics.count(.requestsThrottled, receiver: receiver, transport: transport)
+            throw IngestError(.overloaded, "server is over its in-flight limit; retry later", retryAfterSeconds: 1)
+        }
+    }
+
+    public func release(bytes: Int) {
+        inFlight.subtract(bytes, ordering: .relaxed)
+    }
+
+    /// Decodes one request body (already decompressed). Malformed bodies are counted and
+    /// refused as `.invalidData`.
+    public func decode(
+        _ body: UnsafeRawBufferPointer, format: IngestFormat, receiver: String, transport: String
+    ) throws(IngestError) -> (SpanBatch, [SpanRejection]) {
+        var batch = SpanBatch()
+        var findings = [SpanRejection]()
+        do {
+            switch format {
+            case .otlpProtobuf: try OTLPProtobuf.decodeExportRequest(body, into: &batch, rejections: &findings)
+            case .otlpJSON: try OTLPJSON.decodeExportRequest(body, into: &batch, rejections: &findings)
+            case .zipkinJSON: try ZipkinJSON.decodeSpans(body, into: &batch, rejections: &findings)
+            }
+        } catch {
+            metrics.count(.requestsMalformed, receiver: receiver, transport: transport)
+            throw IngestError(.invalidData, "malformed request: \(error.message)")
+        }
+        return (batch, findings)
+    }
+
+    /// Decodes, validates and forwards one request body held in an array.
+    public func ingest(
+        _ body: [UInt8], format: IngestFormat, receiver: String, transport: String
+    ) async throws(IngestError) -> IngestOutcome {
+        let r: Result<(SpanBatch, [SpanRejection]), IngestError> = body.withUnsafeBytes { raw in
+            do throws(IngestError) {
+                return .success(try decode(raw, format: format, receiver: receiver, transport: transport))
+            } catch { return .failure(error) }
+        }
+        let (batch, findings) = try r.get()
+        return try await ingest(batch, findings: findings, receiver: receiver, transport: transport)
+    }
+
+    /// Validates and forwards an already decoded batch.
+    public func ingest(
+        _ batch: SpanBatch, findings: [SpanRejection], receiver: String, transport: String
+    ) async throws(IngestError) -> IngestOutcome {
+        let (valid, rejected, message) = SpanValidation.partition(
+            batch, decoderFindings: findings.map { ($0.index, $0.reason) })
+        metrics.add(.spansReceived, batch.count, receiver: receiver, transport: transport)
+        metrics.add(.spansRefused, rejected, receiver: receiver, transport: transport)
+        if !valid.isEmpty {
+            do {
+                try await consumer.consume(valid)
+            } catch let e as IngestError {
+                metrics.add(.spansRefused, valid.count, receiver: receiver, transport: transport)
+                throw e
+            } catch {
+                metrics.add(.spansRefused, valid.count, receiver: receiver, transport: transport)
+                throw IngestError(.overloaded, "storage failed: \(error)", retryAfterSeconds: 1)
+            }
+            metrics.add(.spansAccepted, valid.count, receiver: receiver, transport: transport)
+        }
+        return IngestOutcome(accepted: valid.count, rejected: rejected, message: message)
+    }
+}

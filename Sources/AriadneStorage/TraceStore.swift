@@ -1,0 +1,165 @@
+public import AriadneModel
+
+/// Writes spans to storage.
+public protocol TraceWriter: Sendable {
+    /// Writes a batch of spans. When it returns, the spans are visible to readers (and durable,
+    /// for stores that promise durability). Idempotent for identical spans as far as queries can
+    /// tell: a trace returned later holds each (span id) once.
+    func write(_ batch: SpanBatch) async throws
+}
+
+/// Reads traces back. Every method is safe to call concurrently with writes.
+public protocol TraceReader: Sendable {
+    /// Service names that have spans, sorted.
+    func services() async throws -> [String]
+
+    /// Operations of a service, optionally of one span kind, sorted by name then kind.
+    func operations(service: String, kind: SpanKind?) async throws -> [Operation]
+
+    /// Every span of one trace, or nil when the store has none. With `window`, a trace is
+    /// returned only if one of its spans starts inside the window (Unix ns, inclusive).
+    func trace(id: TraceID, window: ClosedRange<UInt64>?) async throws -> SpanBatch?
+
+    /// Ids of traces with at least one span matching every condition of `query`, most recent
+    /// first, at most `query.limit`.
+    func findTraceIDs(_ query: TraceQuery) async throws -> [TraceID]
+
+    /// Service-to-service call counts from parent/child spans that start inside the window.
+    func dependencies(window: ClosedRange<UInt64>) async throws -> [DependencyLink]
+}
+
+public typealias TraceStore = TraceReader & TraceWriter
+
+extension TraceReader {
+    /// The traces `findTraceIDs` names, in the same order.
+    public func findTraces(_ query: TraceQuery) async throws -> [SpanBatch] {
+        var traces = [SpanBatch]()
+        for id in try await findTraceIDs(query) {
+            if let t = try await trace(id: id, window: nil) { traces.append(t) }
+        }
+        return traces
+    }
+}
+
+/// An operation (span name) of a service with the span kind it was seen with.
+public struct Operation: Hashable, Sendable, Comparable {
+    public var name: String
+    public var kind: SpanKind
+
+    public init(name: String, kind: SpanKind) {
+        self.name = name
+        self.kind = kind
+    }
+
+    public static func < (a: Operation, b: Operation) -> Bool {
+        a.name != b.name ? a.name < b.name : a.kind.rawValue < b.kind.rawValue
+    }
+}
+
+/// Calls from one service to another.
+public struct DependencyLink: Hashable, Sendable {
+    public var parent: String
+    public var child: String
+    public var callCount: Int
+
+    public init(parent: String, child: String, callCount: Int) {
+        self.parent = parent
+        self.child = child
+        self.callCount = callCount
+    }
+}
+
+/// Search conditions, all of which one span must meet (Jaeger's semantics).
+public struct TraceQuery: Sendable, Equatable {
+    public var service: String?
+    public var operation: String?
+    public var spanKind: SpanKind?
+    /// Key/value pairs matched against span attributes, resource attributes and event
+    /// attributes (value compared in its display form), and the pseudo-tags Jaeger renders:
+    /// `error`, `span.kind`, `otel.status_code`, `otel.status_description`, `otel.scope.name`.
+    public var tags: [String: String]
+    /// Window on span start time, Unix nanoseconds, inclusive.
+    public var startMin: UInt64?
+    public var startMax: UInt64?
+    /// Bounds on span duration in nanoseconds, inclusive.
+    public var durationMin: UInt64?
+    public var durationMax: UInt64?
+    public var limit: Int
+
+    public init(
+        service: String? = nil, operation: String? = nil, spanKind: SpanKind? = nil, tags: [String: String] = [:],
+        startMin: UInt64? = nil, startMax: UInt64? = nil, durationMin: UInt64? = nil, durationMax: UInt64? = nil,
+        limit: Int = 20
+    ) {
+        self.service = service
+        self.operation = operation
+        self.spanKind = spanKind
+        self.tags = tags
+        self.startMin = startMin
+        self.startMax = startMax
+        self.durationMin = durationMin
+        self.durationMax = durationMax
+        self.limit = limit
+    }
+}
+
+/// Per-span matching of a ``TraceQuery``, shared by stores that scan batches.
+public struct SpanMatcher {
+    public let query: TraceQuery
+
+    public init(_ query: TraceQuery) { self.query = query }
+
+    /// Whether span `i` of `batch` meets every condition.
+    public func matches(_ batch: SpanBatch, _ i: Int) -> Bool {
+        let start = batch.startTimes[i]
+        if let m = query.startMin, start < m { return false }
+        if let m = query.startMax, start > m { return false }
+        let d = batch.duration(ofSpan: i)
+        if let m = query.durationMin, d < m { return false }
+        if let m = query.durationMax, d > m { return false }
+        if let k = query.spanKind, batch.kinds[i] != k { return false }
+        if let op = query.operation, !batch.equals(batch.names[i], op) { return false }
+        let resource = batch.resources[Int(batch.scopes[Int(batch.scopeIndices[i])].resource)]
+        if let s = query.service {
+            if resource.serviceName.count == 0 {
+                if s != SpanBatch.unknownService { return false }
+            } else if !batch.equals(resource.serviceName, s) {
+                return false
+            }
+        }
+        for (key, value) in query.tags where !tagMatches(batch, i, resource, key, value) { return false }
+        return true
+    }
+
+    func tagMatches(_ batch: SpanBatch, _ i: Int, _ resource: SpanBatch.Resource, _ key: String, _ value: String) -> Bool {
+        switch key {
+        case "error":
+            if batch.statusCodes[i] == .error { return value == "true" }
+        case "span.kind":
+            if batch.kinds[i].jaegerName == value { return true }
+        case "otel.status_code":
+            if (batch.statusCodes[i] == .error && value == "ERROR") || (batch.statusCodes[i] == .ok && value == "OK") {
+                return true
+            }
+        case "otel.status_description":
+            if batch.equals(batch.statusMessages[i], value) { return true }
+        case "otel.scope.name":
+            if batch.equals(batch.scopes[Int(batch.scopeIndices[i])].name, value) { return true }
+        default: break
+        }
+        func inPool(_ pool: [Attribute], _ range: PoolRange) -> Bool {
+            for a in pool[range.indices] where batch.equals(a.key, key) {
+                if case .string(let r) = a.value { if batch.equals(r, value) { return true } } else if batch
+                    .attributeValue(a.value).displayString == value
+                {
+                    return true
+                }
+            }
+            return false
+        }
+        if inPool(batch.spanAttributes, batch.attributeRanges[i]) { return true }
+        if inPool(batch.attributes, resource.attributes) { return true }
+        for e in batch.events[batch.eventRanges[i].indices] where inPool(batch.attributes, e.attributes) { return true }
+        return false
+    }
+}

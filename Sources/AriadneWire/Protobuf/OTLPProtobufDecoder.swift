@@ -1,0 +1,518 @@
+public import AriadneModel
+
+/// A span that a receiver refuses while keeping the rest of its request (OTLP partial success).
+public struct SpanRejection: Sendable, Equatable {
+    /// Index of the span in the decoded batch.
+    public var index: Int
+    public var reason: String
+
+    public init(index: Int, reason: String) {
+        self.index = index
+        self.reason = reason
+    }
+}
+
+/// OTLP/protobuf codec for `opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest`,
+/// written from the field numbers of opentelemetry-proto (see ../shared/REFERENCE.md).
+///
+/// Decoding writes straight into a ``SpanBatch``: strings and bytes are copied into the batch
+/// arena, nothing is allocated per span. Unknown fields are skipped by wire type. Strings must
+/// be valid UTF-8 (proto3 rule); ids of the wrong length do not fail the request but are
+/// reported as rejections so that the receiver can answer with a partial success.
+public enum OTLPProtobuf {
+    /// Deepest nesting of array/kvlist values accepted; deeper input is malformed (and would
+    /// otherwise let a small body exhaust the stack).
+    public static let maxValueDepth = 64
+
+    /// Decodes an ExportTraceServiceRequest, appending its spans to `batch`.
+    public static func decodeExportRequest(
+        _ bytes: UnsafeRawBufferPointer, into batch: inout SpanBatch, rejections: inout [SpanRejection]
+    ) throws(DecodeError) {
+        do {
+            var decoder = Decoder(batch: batch)
+            batch = SpanBatch()  // drop our reference so the decoder's arrays stay uniquely owned
+            defer { batch = decoder.batch }
+            var r = ProtoReader(bytes)
+            while !r.isAtEnd {
+                let (field, wt) = try r.readTag()
+                if field == 1 {
+                    try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "ExportTraceServiceRequest")
+                    try decoder.resourceSpans(r.readLengthDelimited())
+                } else {
+                    try r.skip(wt, field: field)
+                }
+            }
+            rejections.append(contentsOf: decoder.rejections)
+        } catch let e as DecodeError {
+            throw e
+        } catch {
+            throw DecodeError("\(error)")
+        }
+    }
+
+    /// Convenience: decodes a request held in an array.
+    public static func decodeExportRequest(_ bytes: [UInt8]) throws(DecodeError) -> (SpanBatch, [SpanRejection]) {
+        var batch = SpanBatch()
+        var rejections = [SpanRejection]()
+        let result: Result<Void, DecodeError> = bytes.withUnsafeBytes { buf in
+            do throws(DecodeError) {
+                try decodeExportRequest(buf, into: &batch, rejections: &rejections)
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        }
+        try result.get()
+        return (batch, rejections)
+    }
+}
+
+/// The state of one decode: the batch being filled and the rejections found so far.
+struct Decoder {
+    var batch: SpanBatch
+    var rejections: [SpanRejection] = []
+
+    init(batch: SpanBatch) { self.batch = batch }
+
+    mutating func resourceSpans(_ bytes: UnsafeRawBufferPointer) throws {
+        // First pass: the resource and schema URL, which may come after the scope spans.
+        var resourceBytes: UnsafeRawBufferPointer? = nil
+        var schemaURL = StrRef.empty
+        var r = ProtoReader(bytes)
+        while !r.isAtEnd {
+            let (field, wt) = try r.readTag()
+            switch field {
+            case 1:
+                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "ResourceSpans")
+                resourceBytes = try r.readLengthDelimited()
+            case 3:
+                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "ResourceSpans")
+                schemaURL = try string(r.readLengthDelimited())
+            default:
+                try r.skip(wt, field: field)
+            }
+        }
+        let resource = try self.resource(resourceBytes, schemaURL: schemaURL)
+        r = ProtoReader(bytes)
+        while !r.isAtEnd {
+            let (field, wt) = try r.readTag()
+            if field == 2 {
+                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "ResourceSpans")
+                try scopeSpans(r.readLengthDelimited(), resource: resource)
+            } else {
+                try r.skip(wt, field: field)
+            }
+        }
+    }
+
+    mutating func resource(_ bytes: UnsafeRawBufferPointer?, schemaURL: StrRef) throws -> UInt32 {
+        let start = UInt32(batch.attributes.count)
+        var dropped: UInt32 = 0
+        var service = StrRef.empty
+        if let bytes {
+            var r = ProtoReader(bytes)
+            while !r.isAtEnd {
+                let (field, wt) = try r.readTag()
+                switch field {
+                case 1:
+                    try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Resource")
+                    let kv = try keyValue(r.readLengthDelimited(), depth: 0)
+                    if case .string(let s) = kv.value, batch.equals(kv.key, "service.name") { service = s }
+                    batch.attributes.append(kv)
+                case 2:
+                    try ProtoReader.expect(wt, .varint, field: field, in: "Resource")
+                    dropped = UInt32(truncatingIfNeeded: try r.readVarint())
+                default:
+                    try r.skip(wt, field: field)
+                }
+            }
+        }
+        let range = PoolRange(start: start, count: UInt32(batch.attributes.count) - start)
+        batch.resources.append(
+            SpanBatch.Resource(
+                attributes: range, droppedAttributesCount: dropped, schemaURL: schemaURL, serviceName: service))
+        return UInt32(batch.resources.count - 1)
+    }
+
+    mutating func scopeSpans(_ bytes: UnsafeRawBufferPointer, resource: UInt32) throws {
+        var scopeBytes: UnsafeRawBufferPointer? = nil
+        var schemaURL = StrRef.empty
+        var r = ProtoReader(bytes)
+        while !r.isAtEnd {
+            let (field, wt) = try r.readTag()
+            switch field {
+            case 1:
+                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "ScopeSpans")
+                scopeBytes = try r.readLengthDelimited()
+            case 3:
+                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "ScopeSpans")
+                schemaURL = try string(r.readLengthDelimited())
+            default:
+                try r.skip(wt, field: field)
+            }
+        }
+        let scope = try self.scope(scopeBytes, resource: resource, schemaURL: schemaURL)
+        r = ProtoReader(bytes)
+        while !r.isAtEnd {
+            let (field, wt) = try r.readTag()
+            if field == 2 {
+                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "ScopeSpans")
+                try span(r.readLengthDelimited(), scope: scope)
+            } else {
+                try r.skip(wt, field: field)
+            }
+        }
+    }
+
+    mutating func scope(_ bytes: UnsafeRawBufferPointer?, resource: UInt32, schemaURL: StrRef) throws -> UInt32 {
+        let start = UInt32(batch.attributes.count)
+        var name = StrRef.empty
+        var version = StrRef.empty
+        var dropped: UInt32 = 0
+        if let bytes {
+            var r = ProtoReader(bytes)
+            while !r.isAtEnd {
+                let (field, wt) = try r.readTag()
+                switch field {
+                case 1:
+                    try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "InstrumentationScope")
+                    name = try string(r.readLengthDelimited())
+                case 2:
+                    try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "InstrumentationScope")
+                    version = try string(r.readLengthDelimited())
+                case 3:
+                    try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "InstrumentationScope")
+                    batch.attributes.append(try keyValue(r.readLengthDelimited(), depth: 0))
+                case 4:
+                    try ProtoReader.expect(wt, .varint, field: field, in: "InstrumentationScope")
+                    dropped = UInt32(truncatingIfNeeded: try r.readVarint())
+                default:
+                    try r.skip(wt, field: field)
+                }
+            }
+        }
+        batch.scopes.append(
+            SpanBatch.Scope(
+                resource: resource, name: name, version: version,
+                attributes: PoolRange(start: start, count: UInt32(batch.attributes.count) - start),
+                droppedAttributesCount: dropped, schemaURL: schemaURL))
+        return UInt32(batch.scopes.count - 1)
+    }
+
+    mutating func span(_ bytes: UnsafeRawBufferPointer, scope: UInt32) throws {
+        let index = batch.count
+        var traceID = TraceID.zero
+        var spanID = SpanID.zero
+        var parent = SpanID.zero
+        var traceState = StrRef.empty
+        var name = StrRef.empty
+        var kind: Int32 = 0
+        var start: UInt64 = 0
+        var end: UInt64 = 0
+        var droppedAttributes: UInt32 = 0
+        var droppedEvents: UInt32 = 0
+        var droppedLinks: UInt32 = 0
+        var statusCode: Int32 = 0
+        var statusMessage = StrRef.empty
+        var flags: UInt32 = 0
+        var problem: String? = nil
+        let attrStart = UInt32(batch.spanAttributes.count)
+        let eventStart = UInt32(batch.events.count)
+        let linkStart = UInt32(batch.links.count)
+
+        var r = ProtoReader(bytes)
+        while !r.isAtEnd {
+            let (field, wt) = try r.readTag()
+            switch field {
+            case 1:
+                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span")
+                let b = try r.readLengthDelimited()
+                if let id = TraceID(bytes: b) { traceID = id } else {
+                    traceID = .zero
+                    problem = "trace_id must be 16 bytes, got \(b.count)"
+                }
+            case 2:
+                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span")
+                let b = try r.readLengthDelimited()
+                if let id = SpanID(bytes: b) { spanID = id } else {
+                    spanID = .zero
+                    problem = "span_id must be 8 bytes, got \(b.count)"
+                }
+            case 3:
+                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span")
+                traceState = try string(r.readLengthDelimited())
+            case 4:
+                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span")
+                let b = try r.readLengthDelimited()
+                if b.isEmpty {
+                    parent = .zero
+                } else if let id = SpanID(bytes: b) {
+                    parent = id
+                } else {
+                    problem = "parent_span_id must be empty or 8 bytes, got \(b.count)"
+                }
+            case 5:
+                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span")
+                name = try string(r.readLengthDelimited())
+            case 6:
+                try ProtoReader.expect(wt, .varint, field: field, in: "Span")
+                kind = Int32(truncatingIfNeeded: try r.readVarint())
+            case 7:
+                try ProtoReader.expect(wt, .fixed64, field: field, in: "Span")
+                start = try r.readFixed64()
+            case 8:
+                try ProtoReader.expect(wt, .fixed64, field: field, in: "Span")
+                end = try r.readFixed64()
+            case 9:
+                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span")
+                batch.spanAttributes.append(try keyValue(r.readLengthDelimited(), depth: 0))
+            case 10:
+                try ProtoReader.expect(wt, .varint, field: field, in: "Span")
+                droppedAttributes = UInt32(truncatingIfNeeded: try r.readVarint())
+            case 11:
+                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span")
+                try event(r.readLengthDelimited())
+            case 12:
+                try ProtoReader.expect(wt, .varint, field: field, in: "Span")
+                droppedEvents = UInt32(truncatingIfNeeded: try r.readVarint())
+            case 13:
+                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span")
+                if let p = try link(r.readLengthDelimited()) { problem = p }
+            case 14:
+                try ProtoReader.expect(wt, .varint, field: field, in: "Span")
+                droppedLinks = UInt32(truncatingIfNeeded: try r.readVarint())
+            case 15:
+                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span")
+                var s = ProtoReader(try r.readLengthDelimited())
+                while !s.isAtEnd {
+                    let (sf, swt) = try s.readTag()
+                    switch sf {
+                    case 2:
+                        try ProtoReader.expect(swt, .lengthDelimited, field: sf, in: "Status")
+                        statusMessage = try string(s.readLengthDelimited())
+                    case 3:
+                        try ProtoReader.expect(swt, .varint, field: sf, in: "Status")
+                        statusCode = Int32(truncatingIfNeeded: try s.readVarint())
+                    default:
+                        try s.skip(swt, field: sf)
+                    }
+                }
+            case 16:
+                try ProtoReader.expect(wt, .fixed32, field: field, in: "Span")
+                flags = try r.readFixed32()
+            default:
+                try r.skip(wt, field: field)
+            }
+        }
+        batch.traceIDs.append(traceID)
+        batch.spanIDs.append(spanID)
+        batch.parentSpanIDs.append(parent)
+        batch.traceStates.append(traceState)
+        batch.names.append(name)
+        batch.kinds.append(SpanKind(rawValue: kind))
+        batch.startTimes.append(start)
+        batch.endTimes.append(end)
+        batch.flags.append(flags)
+        batch.statusCodes.append(StatusCode(rawValue: statusCode))
+        batch.statusMessages.append(statusMessage)
+        batch.attributeRanges.append(PoolRange(start: attrStart, count: UInt32(batch.spanAttributes.count) - attrStart))
+        batch.droppedAttributesCounts.append(droppedAttributes)
+        batch.eventRanges.append(PoolRange(start: eventStart, count: UInt32(batch.events.count) - eventStart))
+        batch.droppedEventsCounts.append(droppedEvents)
+        batch.linkRanges.append(PoolRange(start: linkStart, count: UInt32(batch.links.count) - linkStart))
+        batch.droppedLinksCounts.append(droppedLinks)
+        batch.scopeIndices.append(scope)
+        if let problem { rejections.append(SpanRejection(index: index, reason: problem)) }
+    }
+
+    mutating func event(_ bytes: UnsafeRawBufferPointer) throws {
+        var time: UInt64 = 0
+        var name = StrRef.empty
+        var dropped: UInt32 = 0
+        let start = UInt32(batch.attributes.count)
+        var r = ProtoReader(bytes)
+        while !r.isAtEnd {
+            let (field, wt) = try r.readTag()
+            switch field {
+            case 1:
+                try ProtoReader.expect(wt, .fixed64, field: field, in: "Span.Event")
+                time = try r.readFixed64()
+            case 2:
+                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span.Event")
+                name = try string(r.readLengthDelimited())
+            case 3:
+                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span.Event")
+                batch.attributes.append(try keyValue(r.readLengthDelimited(), depth: 0))
+            case 4:
+                try ProtoReader.expect(wt, .varint, field: field, in: "Span.Event")
+                dropped = UInt32(truncatingIfNeeded: try r.readVarint())
+            default:
+                try r.skip(wt, field: field)
+            }
+        }
+        batch.events.append(
+            SpanBatch.Event(
+                time: time, name: name, attributes: PoolRange(start: start, count: UInt32(batch.attributes.count) - start),
+                droppedAttributesCount: dropped))
+    }
+
+    /// Decodes a link; returns a problem description when its ids have the wrong length.
+    mutating func link(_ bytes: UnsafeRawBufferPointer) throws -> String? {
+        var traceID = TraceID.zero
+        var spanID = SpanID.zero
+        var traceState = StrRef.empty
+        var dropped: UInt32 = 0
+        var flags: UInt32 = 0
+        var problem: String? = nil
+        let start = UInt32(batch.attributes.count)
+        var r = ProtoReader(bytes)
+        while !r.isAtEnd {
+            let (field, wt) = try r.readTag()
+            switch field {
+            case 1:
+                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span.Link")
+                let b = try r.readLengthDelimited()
+                if let id = TraceID(bytes: b) { traceID = id } else { problem = "link trace_id must be 16 bytes" }
+            case 2:
+                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span.Link")
+                let b = try r.readLengthDelimited()
+                if let id = SpanID(bytes: b) { spanID = id } else { problem = "link span_id must be 8 bytes" }
+            case 3:
+                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span.Link")
+                traceState = try string(r.readLengthDelimited())
+            case 4:
+                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span.Link")
+                batch.attributes.append(try keyValue(r.readLengthDelimited(), depth: 0))
+            case 5:
+                try ProtoReader.expect(wt, .varint, field: field, in: "Span.Link")
+                dropped = UInt32(truncatingIfNeeded: try r.readVarint())
+            case 6:
+                try ProtoReader.expect(wt, .fixed32, field: field, in: "Span.Link")
+                flags = try r.readFixed32()
+            default:
+                try r.skip(wt, field: field)
+            }
+        }
+        batch.links.append(
+            SpanBatch.Link(
+                traceID: traceID, spanID: spanID, traceState: traceState,
+                attributes: PoolRange(start: start, count: UInt32(batch.attributes.count) - start),
+                droppedAttributesCount: dropped, flags: flags))
+        return problem
+    }
+
+    mutating func keyValue(_ bytes: UnsafeRawBufferPointer, depth: Int) throws -> Attribute {
+        var key = StrRef.empty
+        var value = Value.empty
+        var r = ProtoReader(bytes)
+        while !r.isAtEnd {
+            let (field, wt) = try r.readTag()
+            switch field {
+            case 1:
+                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "KeyValue")
+                key = try string(r.readLengthDelimited())
+            case 2:
+                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "KeyValue")
+                value = try anyValue(r.readLengthDelimited(), depth: depth)
+            default:
+                try r.skip(wt, field: field)
+            }
+        }
+        return Attribute(key: key, value: value)
+    }
+
+    mutating func anyValue(_ bytes: UnsafeRawBufferPointer, depth: Int) throws -> Value {
+        guard depth < OTLPProtobuf.maxValueDepth else {
+            throw DecodeError("attribute values nested deeper than \(OTLPProtobuf.maxValueDepth) levels")
+        }
+        var value = Value.empty
+        var r = ProtoReader(bytes)
+        while !r.isAtEnd {
+            let (field, wt) = try r.readTag()
+            switch field {
+            case 1:
+                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "AnyValue")
+                value = .string(try string(r.readLengthDelimited()))
+            case 2:
+                try ProtoReader.expect(wt, .varint, field: field, in: "AnyValue")
+                value = .bool(try r.readVarint() != 0)
+            case 3:
+                try ProtoReader.expect(wt, .varint, field: field, in: "AnyValue")
+                value = .int(Int64(bitPattern: try r.readVarint()))
+            case 4:
+                try ProtoReader.expect(wt, .fixed64, field: field, in: "AnyValue")
+                value = .double(Double(bitPattern: try r.readFixed64()))
+            case 5:
+                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "AnyValue")
+                value = .array(try arrayValue(r.readLengthDelimited(), depth: depth + 1))
+            case 6:
+                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "AnyValue")
+                value = .kvlist(try kvlistValue(r.readLengthDelimited(), depth: depth + 1))
+            case 7:
+                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "AnyValue")
+                value = .bytes(batch.appendBytes(try r.readLengthDelimited()))
+            default:
+                try r.skip(wt, field: field)
+            }
+        }
+        return value
+    }
+
+    /// Counts the occurrences of field 1 (the repeated member of ArrayValue and KeyValueList)
+    /// so that the elements can be placed contiguously before nested values append their own.
+    func countRepeated(_ bytes: UnsafeRawBufferPointer) throws -> Int {
+        var n = 0
+        var r = ProtoReader(bytes)
+        while !r.isAtEnd {
+            let (field, wt) = try r.readTag()
+            if field == 1 { n += 1 }
+            try r.skip(wt, field: field)
+        }
+        return n
+    }
+
+    mutating func arrayValue(_ bytes: UnsafeRawBufferPointer, depth: Int) throws -> PoolRange {
+        let n = try countRepeated(bytes)
+        let start = batch.arrayValues.count
+        batch.arrayValues.append(contentsOf: repeatElement(.empty, count: n))
+        var k = 0
+        var r = ProtoReader(bytes)
+        while !r.isAtEnd {
+            let (field, wt) = try r.readTag()
+            if field == 1 {
+                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "ArrayValue")
+                batch.arrayValues[start + k] = try anyValue(r.readLengthDelimited(), depth: depth)
+                k += 1
+            } else {
+                try r.skip(wt, field: field)
+            }
+        }
+        return PoolRange(start: UInt32(start), count: UInt32(n))
+    }
+
+    mutating func kvlistValue(_ bytes: UnsafeRawBufferPointer, depth: Int) throws -> PoolRange {
+        let n = try countRepeated(bytes)
+        let start = batch.kvlistEntries.count
+        batch.kvlistEntries.append(contentsOf: repeatElement(Attribute(key: .empty, value: .empty), count: n))
+        var k = 0
+        var r = ProtoReader(bytes)
+        while !r.isAtEnd {
+            let (field, wt) = try r.readTag()
+            if field == 1 {
+                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "KeyValueList")
+                batch.kvlistEntries[start + k] = try keyValue(r.readLengthDelimited(), depth: depth)
+                k += 1
+            } else {
+                try r.skip(wt, field: field)
+            }
+        }
+        return PoolRange(start: UInt32(start), count: UInt32(n))
+    }
+
+    /// Copies a protobuf `string` into the arena after checking it is UTF-8.
+    @inline(__always)
+    mutating func string(_ bytes: UnsafeRawBufferPointer) throws -> StrRef {
+        guard UTF8Validation.isValid(bytes) else { throw DecodeError("string field is not valid UTF-8") }
+        return batch.appendBytes(bytes)
+    }
+}
