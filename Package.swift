@@ -110,10 +110,13 @@ let package = Package(
         .testTarget(
             name: "AriadneServerTests",
             dependencies: [
-                "AriadneServer", "AriadneTesting", "AriadneWire", "AriadneLoadgen",
+                "AriadneServer", "AriadneTesting", "AriadneWire", "AriadneLoadgen", "AriadneStorage", "AriadnePipeline",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
             ],
             swiftSettings: swiftSettings
         ),

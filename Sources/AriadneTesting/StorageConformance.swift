@@ -1,0 +1,175 @@
+public import AriadneModel
+public import AriadneStorage
+
+/// A failed expectation in the conformance suite, with what was expected and what was seen.
+public struct ConformanceFailure: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// The storage contract as executable checks: every store (in-memory, embedded, ClickHouse) runs
+/// all of them, after Jaeger's `StorageIntegration.RunAll`. Each case gets a fresh, empty store.
+public enum StorageConformance {
+    public struct Case: Sendable, CustomStringConvertible {
+        public let name: String
+        public let run: @Sendable (any TraceStore) async throws -> Void
+        public var description: String { name }
+    }
+
+    static let t0: UInt64 = 1_700_000_000_000_000_000
+
+    static func expect(_ condition: Bool, _ message: @autoclosure () -> String) throws {
+        if !condition { throw ConformanceFailure(description: message()) }
+    }
+
+    /// A three-service trace: frontend → backend → database, with an error on the database span.
+    static func sampleTrace(_ id: UInt64, start: UInt64, frontendOp: String = "GET /checkout") -> SpanBatch {
+        var b = TraceBuilder(traceID: TraceID(high: 0xA, low: id), start: start, firstSpanID: id << 8 | 1)
+        let root = b.span(
+            frontendOp, service: "frontend", kind: .server, at: 0, duration: 120_000_000,
+            attributes: [KeyValue("http.route", "/checkout"), KeyValue("http.response.status_code", 500)],
+            resourceAttributes: [KeyValue("deployment.environment", "prod")])
+        let call = b.span(
+            "POST /pay", service: "backend", kind: .server, parent: root, at: 10_000_000, duration: 80_000_000,
+            attributes: [KeyValue("user.id", .string("u-\(id)"))],
+            events: [Span.Event(time: start + 20_000_000, name: "retry", attributes: [KeyValue("attempt", 2)])])
+        b.span(
+            "SELECT payments", service: "database", kind: .client, parent: call, at: 30_000_000, duration: 40_000_000,
+            attributes: [KeyValue("db.system", "postgresql")], status: .error, statusMessage: "deadlock")
+        return b.batch
+    }
+
+    public static let cases: [Case] = [
+        Case(name: "trace written is read back whole") { store in
+            let batch = sampleTrace(1, start: t0)
+            try await store.write(batch)
+            let read = try await store.trace(id: batch.traceIDs[0], window: nil)
+            try expect(read != nil, "trace not found after write")
+            try expect(read!.ownedSpansSortedByID == batch.ownedSpansSortedByID, "trace read back differs from what was written")
+        },
+        Case(name: "spans of one trace written in separate batches are assembled") { store in
+            let batch = sampleTrace(2, start: t0)
+            try await store.write(batch.selecting([0]))
+            try await store.write(batch.selecting([1, 2]))
+            let read = try await store.trace(id: batch.traceIDs[0], window: nil)
+            try expect(read?.count == 3, "expected 3 spans, got \(read?.count ?? 0)")
+        },
+        Case(name: "writes are idempotent for readers") { store in
+            let batch = sampleTrace(3, start: t0)
+            try await store.write(batch)
+            try await store.write(batch)
+            let read = try await store.trace(id: batch.traceIDs[0], window: nil)
+            try expect(read?.count == 3, "expected each span once, got \(read?.count ?? 0) spans")
+        },
+        Case(name: "unknown trace id is nil") { store in
+            try await store.write(sampleTrace(4, start: t0))
+            let read = try await store.trace(id: TraceID(high: 99, low: 99), window: nil)
+            try expect(read == nil, "expected nil for an unknown trace")
+        },
+        Case(name: "trace lookup honours the time window") { store in
+            let batch = sampleTrace(5, start: t0)
+            try await store.write(batch)
+            let inside = try await store.trace(id: batch.traceIDs[0], window: t0 - 1_000...t0 + 1_000)
+            let outside = try await store.trace(id: batch.traceIDs[0], window: t0 + 1_000_000_000_000...t0 + 2_000_000_000_000)
+            try expect(inside != nil, "trace not found inside its window")
+            try expect(outside == nil, "trace found outside its window")
+        },
+        Case(name: "every attribute type, event, link and status survives") { store in
+            let id = TraceID(high: 0xB, low: 6)
+            let span = Span(
+                traceID: id, spanID: SpanID(0x60), parentSpanID: SpanID(0x5F), traceState: "vendor=1", name: "all types",
+                kind: .producer, startTime: t0, endTime: t0 + 5_000,
+                attributes: [
+                    KeyValue("s", "text"), KeyValue("b", true), KeyValue("i", -42), KeyValue("d", 2.5),
+                    KeyValue("bytes", .bytes([0, 1, 255])), KeyValue("arr", .array(["a", 1, .array([true])])),
+                    KeyValue("map", .kvlist([KeyValue("k", "v"), KeyValue("n", .kvlist([KeyValue("x", 1.5)]))])),
+                    KeyValue("empty", .empty),
+                ],
+                droppedAttributesCount: 3,
+                events: [Span.Event(time: t0 + 1_000, name: "evt", attributes: [KeyValue("e", 1)], droppedAttributesCount: 1)],
+                droppedEventsCount: 2,
+                links: [Span.Link(traceID: TraceID(high: 7, low: 7), spanID: SpanID(7), traceState: "a=b", attributes: [KeyValue("l", "x")], flags: 0x301)],
+                droppedLinksCount: 4, statusCode: .error, statusMessage: "boom", flags: 0x301,
+                resource: OwnedResource(service: "typed", attributes: [KeyValue("r", 1)]),
+                scope: OwnedScope(name: "scope", version: "9", attributes: [KeyValue("sa", "sv")]))
+            var batch = SpanBatch()
+            batch.append(span)
+            try await store.write(batch)
+            let read = try await store.trace(id: id, window: nil)
+            try expect(read?.count == 1, "span not found")
+            try expect(read!.span(at: 0) == span, "span read back differs:\n\(read!.span(at: 0))\nvs\n\(span)")
+        },
+        Case(name: "services and operations are listed with span kinds") { store in
+            try await store.write(sampleTrace(7, start: t0))
+            try await store.write(sampleTrace(8, start: t0, frontendOp: "GET /home"))
+            let services = try await store.services()
+            try expect(services == ["backend", "database", "frontend"], "services: \(services)")
+            let ops = try await store.operations(service: "frontend", kind: nil)
+            try expect(
+                ops == [Operation(name: "GET /checkout", kind: .server), Operation(name: "GET /home", kind: .server)],
+                "operations: \(ops)")
+            let clientOps = try await store.operations(service: "database", kind: .client)
+            try expect(clientOps == [Operation(name: "SELECT payments", kind: .client)], "client operations: \(clientOps)")
+            let none = try await store.operations(service: "database", kind: .server)
+            try expect(none.isEmpty, "server operations of database: \(none)")
+        },
+        Case(name: "search by service and operation") { store in
+            try await store.write(sampleTrace(9, start: t0))
+            try await store.write(sampleTrace(10, start: t0 + 1_000, frontendOp: "GET /home"))
+            let found = try await store.findTraceIDs(TraceQuery(service: "frontend", operation: "GET /home", limit: 10))
+            try expect(found == [TraceID(high: 0xA, low: 10)], "found \(found)")
+            let byService = try await store.findTraceIDs(TraceQuery(service: "backend", limit: 10))
+            try expect(Set(byService) == [TraceID(high: 0xA, low: 9), TraceID(high: 0xA, low: 10)], "found \(byService)")
+            let wrongPair = try await store.findTraceIDs(TraceQuery(service: "backend", operation: "GET /home", limit: 10))
+            try expect(wrongPair.isEmpty, "operation of another service matched: \(wrongPair)")
+        },
+        Case(name: "search by span, resource and event attributes and by error") { store in
+            try await store.write(sampleTrace(11, start: t0))
+            try await store.write(sampleTrace(12, start: t0 + 1_000))
+            func find(_ service: String, _ tags: [String: String]) async throws -> [TraceID] {
+                try await store.findTraceIDs(TraceQuery(service: service, tags: tags, limit: 10))
+            }
+            try expect(try await find("backend", ["user.id": "u-11"]) == [TraceID(high: 0xA, low: 11)], "span attribute")
+            try expect(try await find("frontend", ["deployment.environment": "prod"]).count == 2, "resource attribute")
+            try expect(try await find("backend", ["attempt": "2"]).count == 2, "event attribute")
+            try expect(try await find("frontend", ["http.response.status_code": "500"]).count == 2, "int attribute")
+            try expect(try await find("database", ["error": "true"]).count == 2, "error pseudo-tag")
+            try expect(try await find("frontend", ["error": "true"]).isEmpty, "error matched a span without error")
+            try expect(try await find("backend", ["user.id": "nobody"]).isEmpty, "wrong value matched")
+            try expect(
+                try await find("frontend", ["deployment.environment": "prod", "http.route": "/nope"]).isEmpty,
+                "all tags must match")
+        },
+        Case(name: "search by span duration and time window") { store in
+            try await store.write(sampleTrace(13, start: t0))
+            try await store.write(sampleTrace(14, start: t0 + 10_000_000_000))
+            let long = try await store.findTraceIDs(TraceQuery(service: "frontend", durationMin: 100_000_000, limit: 10))
+            try expect(long.count == 2, "minDuration: \(long)")
+            let tooLong = try await store.findTraceIDs(TraceQuery(service: "frontend", durationMin: 200_000_000, limit: 10))
+            try expect(tooLong.isEmpty, "minDuration above every span: \(tooLong)")
+            let short = try await store.findTraceIDs(TraceQuery(service: "frontend", durationMax: 50_000_000, limit: 10))
+            try expect(short.isEmpty, "maxDuration below the frontend span: \(short)")
+            let window = try await store.findTraceIDs(
+                TraceQuery(service: "frontend", startMin: t0 + 5_000_000_000, startMax: t0 + 20_000_000_000, limit: 10))
+            try expect(window == [TraceID(high: 0xA, low: 14)], "window: \(window)")
+        },
+        Case(name: "search returns the most recent traces first, at most limit") { store in
+            for k in 0..<5 { try await store.write(sampleTrace(UInt64(20 + k), start: t0 + UInt64(k) * 1_000_000_000)) }
+            let found = try await store.findTraceIDs(TraceQuery(service: "frontend", limit: 3))
+            try expect(
+                found == [TraceID(high: 0xA, low: 24), TraceID(high: 0xA, low: 23), TraceID(high: 0xA, low: 22)],
+                "order or limit: \(found)")
+        },
+        Case(name: "dependencies count calls between services") { store in
+            try await store.write(sampleTrace(30, start: t0))
+            try await store.write(sampleTrace(31, start: t0 + 1_000))
+            let deps = try await store.dependencies(window: t0 - 1_000_000_000...t0 + 1_000_000_000)
+            try expect(
+                deps == [
+                    DependencyLink(parent: "backend", child: "database", callCount: 2),
+                    DependencyLink(parent: "frontend", child: "backend", callCount: 2),
+                ], "dependencies: \(deps)")
+            let empty = try await store.dependencies(window: 0...1_000)
+            try expect(empty.isEmpty, "dependencies outside the window: \(empty)")
+        },
+    ]
+}

@@ -1,0 +1,202 @@
+import AriadneLoadgen
+import AriadneModel
+import AriadneServer
+import AriadneWire
+import ArgumentParser
+import Foundation
+import Logging
+
+@main
+struct Ariadne: AsyncParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "ariadne",
+        abstract: "Distributed tracing: OTLP and Zipkin in, Jaeger-compatible queries out.",
+        subcommands: [Serve.self, Loadgen.self, Version.self, Codec.self, BenchDecode.self],
+        defaultSubcommand: Serve.self)
+}
+
+/// Log lines on stdout, one per event, flushed at once so that supervisors and tests see them.
+func makeLogger(_ label: String) -> Logger {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardOutput(label: label)
+        handler.logLevel = .info
+        return handler
+    }
+    return Logger(label: label)
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the all-in-one server.")
+
+    @Option(help: "Configuration file (YAML). Not read yet: every setting has a default and a flag.")
+    var config: String?
+    @Option(help: "Data directory.") var dataDir = "./ariadne-data"
+    @Option(help: "Address every listener binds to.") var host = "127.0.0.1"
+    @Option(help: "OTLP/gRPC port (0 picks a free port).") var otlpGrpcPort = 4317
+    @Option(help: "OTLP/HTTP port.") var otlpHttpPort = 4318
+    @Option(help: "Zipkin v2 port.") var zipkinPort = 9411
+    @Option(help: "Query API port.") var queryPort = 16686
+    @Option(help: "Jaeger remote-sampling port.") var samplingPort = 5778
+    @Option(help: "Largest request body in bytes, after decompression.") var maxBodyBytes = 64 << 20
+    @Option(help: "Request bytes in flight before receivers answer 429/UNAVAILABLE.") var maxInFlightBytes = 256 << 20
+    @Option(help: "Spans the in-memory store keeps before dropping the oldest.") var memoryMaxSpans = 2_000_000
+
+    func run() async throws {
+        if let config, !FileManager.default.fileExists(atPath: config) {
+            throw ValidationError("configuration file \(config) does not exist")
+        }
+        var c = ServerConfiguration()
+        c.dataDirectory = dataDir
+        c.host = host
+        c.otlpGRPCPort = otlpGrpcPort
+        c.otlpHTTPPort = otlpHttpPort
+        c.zipkinPort = zipkinPort
+        c.queryPort = queryPort
+        c.samplingPort = samplingPort
+        c.maxBodyBytes = maxBodyBytes
+        c.maxInFlightBytes = maxInFlightBytes
+        c.memoryMaxSpans = memoryMaxSpans
+        let server = AriadneServer(configuration: c, logger: makeLogger("ariadne"))
+        try await server.run()
+    }
+}
+
+struct Loadgen: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send realistic multi-service traces over OTLP gRPC or HTTP.")
+
+    @Option(help: "grpc or http.") var `protocol` = "grpc"
+    @Option(help: "Endpoint: host:port for gRPC, or a URL for HTTP (default http://127.0.0.1:4318/v1/traces).")
+    var endpoint: String?
+    @Option(help: "Spans per second; omit to send as fast as possible.") var rate: Double?
+    @Option(help: "Seconds to run.") var duration: Double?
+    @Option(help: "Spans to send in total.") var spans: Int?
+    @Option(help: "Spans per request.") var batchSpans = 500
+    @Option(help: "Concurrent senders.") var concurrency = 4
+    @Flag(help: "gzip HTTP request bodies.") var gzip = false
+    @Option(help: "Workload seed.") var seed: UInt64 = 42
+
+    func run() async throws {
+        guard duration != nil || spans != nil else {
+            throw ValidationError("give --duration SECONDS or --spans COUNT")
+        }
+        var options = LoadgenOptions()
+        options.rate = rate
+        options.duration = duration
+        options.totalSpans = spans
+        options.batchSpans = batchSpans
+        options.concurrency = concurrency
+        options.seed = seed
+        let progress: @Sendable (LoadgenSummary) -> Void = { s in
+            FileHandle.standardError.write(Data("loadgen: \(s)\n".utf8))
+        }
+        let summary: LoadgenSummary
+        switch self.protocol {
+        case "grpc":
+            let target = endpoint ?? "127.0.0.1:4317"
+            let parts = target.replacingOccurrences(of: "http://", with: "").split(separator: ":")
+            guard parts.count == 2, let port = Int(parts[1]) else {
+                throw ValidationError("gRPC endpoint must be host:port, got \(target)")
+            }
+            let sender = try GRPCSender(host: String(parts[0]), port: port)
+            summary = try await withThrowingTaskGroup(of: LoadgenSummary?.self) { group in
+                group.addTask {
+                    try await sender.run()
+                    return nil
+                }
+                let s = await AriadneLoadgen.Loadgen.run(options: options, sender: sender, progress: progress)
+                sender.close()
+                for try await _ in group {}
+                return s
+            }
+        case "http":
+            let sender = HTTPSender(url: endpoint ?? "http://127.0.0.1:4318/v1/traces", gzip: gzip)
+            summary = await AriadneLoadgen.Loadgen.run(options: options, sender: sender, progress: progress)
+            try await sender.close()
+        default:
+            throw ValidationError("--protocol must be grpc or http")
+        }
+        print("loadgen summary: \(summary)")
+        fflush(nil)
+        if summary.acknowledgedSpans == 0 { throw ExitCode(1) }
+    }
+}
+
+struct Version: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the version.")
+    func run() { print("ariadne \(Ariadne.version)") }
+}
+
+/// Re-encodes OTLP requests: the hook the wire-compatibility tests use to check our codec against
+/// the opentelemetry-proto package.
+struct Codec: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Decode OTLP ExportTraceServiceRequest files and write them re-encoded.", shouldDisplay: false)
+
+    @Option(help: "Input format: protobuf or json.") var from = "protobuf"
+    @Option(help: "Output format: protobuf or json.") var to = "protobuf"
+    @Argument(help: "Files to convert; each is written to FILE.out.") var files: [String]
+
+    func run() throws {
+        for path in files {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ValidationError("\(path): cannot read the file")
+            }
+            let bytes = [UInt8](data)
+            let batch: SpanBatch
+            do {
+                batch = from == "json" ? try OTLPJSON.decodeExportRequest(bytes).0 : try OTLPProtobuf.decodeExportRequest(bytes).0
+            } catch {
+                throw ValidationError("\(path): \(error.message)")
+            }
+            let out = to == "json" ? OTLPJSON.encodeTracesData(batch) : OTLPProtobuf.encodeExportRequest(batch)
+            guard FileManager.default.createFile(atPath: path + ".out", contents: Data(out)) else {
+                throw ValidationError("\(path).out: cannot write the file")
+            }
+        }
+    }
+}
+
+/// Measures OTLP protobuf decode throughput on one core over the loadgen workload.
+struct BenchDecode: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-decode", abstract: "Measure OTLP protobuf decode throughput (one core).")
+
+    @Option(help: "Spans per request.") var batchSpans = 1000
+    @Option(help: "Seconds to measure.") var seconds = 5.0
+
+    func run() throws {
+        var workload = Workload(seed: 7)
+        let requests = (0..<20).map { _ in
+            OTLPProtobuf.encodeExportRequest(workload.batch(spans: batchSpans, start: 1_700_000_000_000_000_000))
+        }
+        let spansPer = try requests.map { try OTLPProtobuf.decodeExportRequest($0).0.count }
+        let clock = ContinuousClock()
+        var spans = 0
+        var bytes = 0
+        var k = 0
+        let start = clock.now
+        let end = start + .milliseconds(Int64(seconds * 1000))
+        var lastReport = start
+        while clock.now < end {
+            let r = requests[k % requests.count]
+            let (batch, _) = try OTLPProtobuf.decodeExportRequest(r)
+            precondition(batch.count == spansPer[k % requests.count])
+            spans += batch.count
+            bytes += r.count
+            k += 1
+            if clock.now - lastReport > .seconds(1) {
+                lastReport = clock.now
+                FileHandle.standardError.write(Data("bench-decode: \(spans) spans so far\n".utf8))
+            }
+        }
+        let d = clock.now - start
+        let secs = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        print(
+            String(
+                format: "decode: %.0f spans/s, %.1f MB/s, %d requests of ~%d spans (%.0f bytes/span)",
+                Double(spans) / secs, Double(bytes) / secs / 1e6, k, batchSpans, Double(bytes) / Double(spans)))
+    }
+}

@@ -1,0 +1,155 @@
+import AriadneModel
+import AriadneServer
+import AriadneTesting
+import AriadneWire
+import Foundation
+import NIOHTTP1
+import Testing
+
+@Suite(.serialized) struct QueryAPITests {
+    /// Two traces a minute ago: frontend → backend (slow, user u-1) and frontend → backend → db (error).
+    static func seed(_ addr: BoundAddresses) async throws -> (TraceID, TraceID) {
+        let now = UInt64(Date().timeIntervalSince1970 * 1e9) - 60_000_000_000
+        var a = TraceBuilder(traceID: TraceID(high: 0xAA, low: 1), start: now)
+        let ra = a.span("GET /a", service: "frontend", kind: .server, at: 0, duration: 900_000_000)
+        a.span(
+            "work", service: "backend", kind: .server, parent: ra, at: 1_000_000, duration: 800_000_000,
+            attributes: [KeyValue("user.id", "u-1"), KeyValue("retries", 2)])
+        var b = TraceBuilder(traceID: TraceID(high: 0xBB, low: 2), start: now + 1_000_000)
+        let rb = b.span("GET /b", service: "frontend", kind: .server, at: 0, duration: 20_000_000)
+        let wb = b.span("work", service: "backend", kind: .server, parent: rb, at: 1_000, duration: 10_000_000)
+        b.span(
+            "SELECT", service: "db", kind: .client, parent: wb, at: 2_000, duration: 5_000_000, status: .error,
+            statusMessage: "timeout")
+        var batch = a.batch
+        batch.append(contentsOf: b.batch)
+        let r = try await http(
+            .POST, "http://\(addr.otlpHTTP)/v1/traces", body: OTLPProtobuf.encodeExportRequest(batch),
+            headers: [("Content-Type", "application/x-protobuf")])
+        #expect(r.status == 200)
+        return (a.traceID, b.traceID)
+    }
+
+    func get(_ addr: BoundAddresses, _ path: String) async throws -> (Int, JSONValue) {
+        let r = try await http(.GET, "http://\(addr.query)\(path)")
+        return (r.status, try JSONValue.parse(r.body))
+    }
+
+    func traceIDs(_ doc: JSONValue) -> Set<String> {
+        Set((doc["data"]?.arrayValue ?? []).compactMap { $0["traceID"]?.stringValue })
+    }
+
+    @Test func jaegerV1Endpoints() async throws {
+        try await withServer { addr, _ in
+            let (a, b) = try await Self.seed(addr)
+            let (_, services) = try await get(addr, "/api/services")
+            #expect(services["data"] == .array([.string("backend"), .string("db"), .string("frontend")]))
+            #expect(services["total"] == .number("3"))
+            #expect(services["errors"] == .null)
+
+            let (_, ops) = try await get(addr, "/api/services/frontend/operations")
+            #expect(ops["data"] == .array([.string("GET /a"), .string("GET /b")]))
+            let (_, kinds) = try await get(addr, "/api/operations?service=db&spanKind=client")
+            #expect(kinds["data"] == .array([.object([("name", .string("SELECT")), ("spanKind", .string("client"))])]))
+
+            let (_, all) = try await get(addr, "/api/traces?service=frontend&lookback=1h")
+            #expect(traceIDs(all) == [a.hex, b.hex])
+            let (_, byTag) = try await get(addr, "/api/traces?service=backend&tag=user.id:u-1")
+            #expect(traceIDs(byTag) == [a.hex])
+            let tagsJSON = "%7B%22retries%22%3A%222%22%7D"  // {"retries":"2"}
+            let (_, byTags) = try await get(addr, "/api/traces?service=backend&tags=\(tagsJSON)")
+            #expect(traceIDs(byTags) == [a.hex])
+            let (_, errors) = try await get(addr, "/api/traces?service=db&tag=error:true")
+            #expect(traceIDs(errors) == [b.hex])
+            let (_, slow) = try await get(addr, "/api/traces?service=backend&minDuration=500ms")
+            #expect(traceIDs(slow) == [a.hex])
+            let (_, fast) = try await get(addr, "/api/traces?service=backend&maxDuration=0.5s")
+            #expect(traceIDs(fast) == [b.hex])
+            let (_, op) = try await get(addr, "/api/traces?service=frontend&operation=GET%20/b")
+            #expect(traceIDs(op) == [b.hex])
+            let (_, limited) = try await get(addr, "/api/traces?service=frontend&limit=1")
+            #expect(traceIDs(limited) == [b.hex])
+            let (_, byIDs) = try await get(addr, "/api/traces?traceID=\(a.hex)&traceID=\(b.hex)")
+            #expect(traceIDs(byIDs) == [a.hex, b.hex])
+
+            let (status, bad) = try await get(addr, "/api/traces?service=backend&minDuration=1s&maxDuration=1ms")
+            #expect(status == 400)
+            #expect(bad["errors"]?.arrayValue?.first?["code"] == .number("400"))
+            let (noService, _) = try await get(addr, "/api/traces")
+            #expect(noService == 400)
+            let (badDuration, _) = try await get(addr, "/api/traces?service=x&minDuration=fast")
+            #expect(badDuration == 400)
+
+            let (notFound, nf) = try await get(addr, "/api/traces/00000000000000000000000000000abc")
+            #expect(notFound == 404)
+            #expect(nf["data"] == .null)
+            #expect(nf["errors"]?.arrayValue?.first?["msg"] == .string("trace not found"))
+
+            let (_, trace) = try await get(addr, "/api/traces/\(b.hex)")
+            let t = trace["data"]!.arrayValue![0]
+            #expect(t["spans"]?.arrayValue?.count == 3)
+            #expect(t["processes"]?["p1"] != nil)
+            let db = t["spans"]!.arrayValue!.first { $0["operationName"] == .string("SELECT") }!
+            #expect(db["references"]?.arrayValue?.first?["refType"] == .string("CHILD_OF"))
+
+            let nowMs = UInt64(Date().timeIntervalSince1970 * 1000)
+            let (_, deps) = try await get(addr, "/api/dependencies?endTs=\(nowMs)&lookback=3600000")
+            let links = deps["data"]!.arrayValue!
+            #expect(links.contains(.object([("parent", .string("frontend")), ("child", .string("backend")), ("callCount", .number("2"))])))
+            #expect(links.contains(.object([("parent", .string("backend")), ("child", .string("db")), ("callCount", .number("1"))])))
+        }
+    }
+
+    @Test func jaegerV3Endpoints() async throws {
+        try await withServer { addr, _ in
+            let (a, b) = try await Self.seed(addr)
+            let (_, services) = try await get(addr, "/api/v3/services")
+            #expect(services["services"] == .array([.string("backend"), .string("db"), .string("frontend")]))
+            let (_, ops) = try await get(addr, "/api/v3/operations?service=backend&spanKind=server")
+            #expect(ops["operations"] == .array([.object([("name", .string("work")), ("spanKind", .string("server"))])]))
+
+            let (_, trace) = try await get(addr, "/api/v3/traces/\(a.hex)")
+            let spans = trace["result"]?["resourceSpans"]?.arrayValue?.flatMap {
+                $0["scopeSpans"]!.arrayValue!.flatMap { $0["spans"]!.arrayValue! }
+            }
+            #expect(spans?.count == 2)
+            // OTLP JSON: hex ids, integer kinds, nanosecond timestamps as strings.
+            #expect(spans?.first?["traceId"] == .string(a.hex))
+            #expect(spans?.first?["kind"] == .number("2"))
+            if case .string(let start)? = spans?.first?["startTimeUnixNano"] { #expect(start.count == 19) } else {
+                Issue.record("startTimeUnixNano is not a string")
+            }
+
+            let minTime = "2000-01-01T00:00:00Z"
+            let (_, search) = try await get(
+                addr, "/api/v3/traces?query.service_name=db&query.start_time_min=\(minTime)")
+            let found = Set(
+                search["result"]?["resourceSpans"]?.arrayValue?.flatMap {
+                    $0["scopeSpans"]!.arrayValue!.flatMap { $0["spans"]!.arrayValue!.compactMap { $0["traceId"]?.stringValue } }
+                } ?? [])
+            #expect(found == [b.hex])
+            let (missing, _) = try await get(addr, "/api/v3/traces")
+            #expect(missing == 400)
+        }
+    }
+
+    @Test func healthMetricsAndSampling() async throws {
+        try await withServer { addr, _ in
+            _ = try await Self.seed(addr)
+            let metrics = try await http(.GET, "http://\(addr.query)/metrics")
+            #expect(metrics.status == 200)
+            #expect(metrics.text.contains("ariadne_receiver_spans_accepted_total{receiver=\"otlp\",transport=\"http\"} 5"))
+            #expect(metrics.text.contains("ariadne_storage_spans_stored_total"))
+            #expect(metrics.text.contains("# TYPE ariadne_receiver_spans_refused_total counter"))
+            let sampling = try await http(.GET, "http://\(addr.sampling)/?service=frontend")
+            let doc = try JSONValue.parse(sampling.body)
+            #expect(doc["strategyType"] == .string("PROBABILISTIC"))
+            let alias = try await http(.GET, "http://\(addr.sampling)/sampling?service=frontend")
+            #expect(alias.status == 200)
+            let missing = try await http(.GET, "http://\(addr.sampling)/")
+            #expect(missing.status == 400)
+            let twice = try await http(.GET, "http://\(addr.sampling)/?service=a&service=b")
+            #expect(twice.status == 400)
+        }
+    }
+}
