@@ -26,16 +26,17 @@ func withServer<R: Sendable>(
     let task = Task {
         try await server.run(handleSignals: false) { continuation.yield($0) }
     }
-    defer {
-        task.cancel()
-        try? FileManager.default.removeItem(atPath: config.dataDirectory)
-    }
+    defer { try? FileManager.default.removeItem(atPath: config.dataDirectory) }
     var iterator = stream.makeAsyncIterator()
-    guard let addresses = await iterator.next() else { throw HarnessError("server did not start") }
-    let result = try await body(addresses, server)
-    task.cancel()
-    _ = await task.result
-    return result
+    guard let addresses = await iterator.next() else {
+        task.cancel()
+        throw HarnessError("server did not start")
+    }
+    let result: Result<R, any Error>
+    do { result = .success(try await body(addresses, server)) } catch { result = .failure(error) }
+    await server.shutdown()
+    try await task.value
+    return try result.get()
 }
 
 struct HarnessError: Error, CustomStringConvertible {

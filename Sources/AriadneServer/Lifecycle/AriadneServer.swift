@@ -62,6 +62,7 @@ public struct AriadneServer: Sendable {
     public let store: InMemoryStore
     public let metrics = ServerMetrics()
     let logger: Logger
+    private let running = RunningGroup()
 
     public init(configuration: ServerConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -152,8 +153,14 @@ public struct AriadneServer: Sendable {
                 ],
                 gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
                 logger: quiet(logger)))
+        running.set(group)
         try await group.run()
         logger.info("ariadne serve stopped data_dir=\(config.dataDirectory)")
+    }
+
+    /// Stops every listener gracefully, as SIGTERM does; `run` then returns.
+    public func shutdown() async {
+        await running.get()?.triggerGracefulShutdown()
     }
 
     /// Library loggers at warning level, so that our one start line stays the one start line.
@@ -162,6 +169,13 @@ public struct AriadneServer: Sendable {
         l.logLevel = max(logger.logLevel, .warning)
         return l
     }
+}
+
+/// The ServiceGroup of a running server, so that `shutdown` can reach it.
+final class RunningGroup: Sendable {
+    private let group = Mutex<ServiceGroup?>(nil)
+    func set(_ g: ServiceGroup) { group.withLock { $0 = g } }
+    func get() -> ServiceGroup? { group.withLock { $0 } }
 }
 
 /// grpc-swift-2's server as a ServiceLifecycle service.

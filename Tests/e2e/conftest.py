@@ -1,0 +1,86 @@
+"""Fixtures that start the real `ariadne` binary on free loopback ports."""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+import requests
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BINARY = os.environ.get("ARIADNE_BIN", os.path.join(ROOT, ".build", "debug", "ariadne"))
+START_LINE = re.compile(
+    r"ariadne serve started otlp_grpc=(\S+) otlp_http=(\S+) zipkin=(\S+) query=(\S+) sampling=(\S+) data_dir=(\S+)"
+)
+
+
+class Server:
+    """A running `ariadne serve` and the addresses from its start line."""
+
+    def __init__(self, extra_args=()):
+        self.data_dir = tempfile.mkdtemp(prefix="ariadne-e2e-")
+        args = [BINARY, "serve", "--data-dir", self.data_dir]
+        for flag in ("--otlp-grpc-port", "--otlp-http-port", "--zipkin-port", "--query-port", "--sampling-port"):
+            args += [flag, "0"]
+        args += list(extra_args)
+        self.log_path = os.path.join(self.data_dir, "server.log")
+        self.log = open(self.log_path, "w+")
+        self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        match = None
+        while time.time() < deadline and match is None:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"ariadne exited early:\n{self.output()}")
+            match = START_LINE.search(self.output())
+            time.sleep(0.05)
+        if match is None:
+            self.stop()
+            raise RuntimeError(f"no start line within 30 s:\n{self.output()}")
+        self.grpc, self.http, self.zipkin, self.query, self.sampling = match.groups()[:5]
+
+    def output(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def url(self, path):
+        return f"http://{self.query}{path}"
+
+    def get_json(self, path, expect=200):
+        r = requests.get(self.url(path), timeout=10)
+        assert r.status_code == expect, f"GET {path}: {r.status_code} {r.text[:500]}"
+        return r.json()
+
+    def wait_for_trace(self, trace_id, spans, timeout=5.0):
+        """Polls /api/traces/{id} until the trace has `spans` spans; returns the Jaeger trace."""
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            r = requests.get(self.url(f"/api/traces/{trace_id}"), timeout=10)
+            if r.status_code == 200:
+                last = r.json()["data"][0]
+                if len(last["spans"]) >= spans:
+                    return last
+            time.sleep(0.05)
+        raise AssertionError(f"trace {trace_id} did not reach {spans} spans: {last}")
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                raise AssertionError("ariadne did not stop within 15 s of SIGTERM")
+        self.log.close()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = Server()
+    yield s
+    s.stop()
