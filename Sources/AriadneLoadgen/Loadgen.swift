@@ -149,18 +149,14 @@ public enum Loadgen {
                     var workload = Workload(seed: options.seed &+ UInt64(worker) &* 7919)
                     while !Task.isCancelled {
                         if let deadline, ContinuousClock.now >= deadline { return }
-                        let want = options.batchSpans
-                        if let total = options.totalSpans {
-                            let before = state.claimed.add(want, ordering: .relaxed).oldValue
-                            if before >= total { return }
-                        }
                         let now = UInt64(Date().timeIntervalSince1970 * 1e9)
-                        var batch = workload.batch(spans: want, start: now)
+                        var batch = workload.batch(spans: options.batchSpans, start: now)
                         if let total = options.totalSpans {
-                            let already = state.claimed.load(ordering: .relaxed) - want
-                            let room = total - already
-                            if room < batch.count { batch = trimToWholeTraces(batch, max: room) }
-                            if batch.isEmpty { return }
+                            // Claim what this batch holds; the last batch is cut to whole traces
+                            // so that the run sends at most `total` spans.
+                            let before = state.claimed.add(batch.count, ordering: .relaxed).oldValue
+                            if before >= total { return }
+                            if before + batch.count > total { batch = trimToWholeTraces(batch, max: total - before) }
                         }
                         let request = OTLPProtobuf.encodeExportRequest(batch)
                         do {

@@ -166,8 +166,20 @@ public struct Workload: Sendable {
                 attributes: httpAttributes(method, route, failing >= 0 ? 500 : 200, server: true, userID, requestID)
                     + [KeyValue("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64)"), KeyValue("client.address", "203.0.113.7")],
                 statusCode: failing >= 0 ? .error : .unset, resource: Self.resource("api-gateway"), scope: Self.scope))
-        for s in spans { batch.append(s) }
+        for s in spans { batch.append(s, scope: Self.scopeIndex(in: &batch, for: s)) }
         return spans.count
+    }
+
+    /// The scope of the span's service in `batch`, added on first use. Every service has one
+    /// resource and one scope, so a lookup by service name is enough (and far cheaper than
+    /// comparing owned resources for every span).
+    static func scopeIndex(in batch: inout SpanBatch, for span: Span) -> UInt32 {
+        let service = span.resource.serviceName
+        for (i, scope) in batch.scopes.enumerated() where batch.equals(batch.resources[Int(scope.resource)].serviceName, service) {
+            return UInt32(i)
+        }
+        let r = batch.addResource(span.resource)
+        return batch.addScope(span.scope, resource: r)
     }
 
     /// A batch of about `spans` spans (whole traces), starting near `start`.

@@ -35,8 +35,16 @@ public final class InMemoryStore: TraceStore {
         guard !batch.isEmpty else { return }
         // Work out the operations outside the lock; a batch usually has few distinct ones.
         var ops = [String: Set<Operation>]()
+        var serviceOfScope = [UInt32: String]()
         for i in 0..<batch.count {
-            let service = batch.serviceName(ofSpan: i)
+            let scope = batch.scopeIndices[i]
+            let service: String
+            if let known = serviceOfScope[scope] {
+                service = known
+            } else {
+                service = batch.serviceName(ofResource: Int(batch.scopes[Int(scope)].resource))
+                serviceOfScope[scope] = service
+            }
             let name = batch.string(batch.names[i])
             let op = Operation(name: name, kind: batch.kinds[i])
             if ops[service]?.contains(op) == true { continue }

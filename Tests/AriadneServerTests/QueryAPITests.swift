@@ -85,6 +85,17 @@ import Testing
             #expect(nf["data"] == .null)
             #expect(nf["errors"]?.arrayValue?.first?["msg"] == .string("trace not found"))
 
+            // Optional time range on a lookup, in µs: outside it the trace is not found.
+            let startUs = (Date().timeIntervalSince1970 - 3600) * 1e6
+            let (inRange, _) = try await get(addr, "/api/traces/\(b.hex)?start=\(UInt64(startUs))")
+            #expect(inRange == 200)
+            let (outOfRange, _) = try await get(addr, "/api/traces/\(b.hex)?end=\(UInt64(startUs))")
+            #expect(outOfRange == 404)
+            let (inverted, _) = try await get(addr, "/api/traces/\(b.hex)?start=20&end=10")
+            #expect(inverted == 400)
+            let (huge, _) = try await get(addr, "/api/traces/\(b.hex)?start=18446744073709551615")
+            #expect(huge == 400)
+
             let (_, trace) = try await get(addr, "/api/traces/\(b.hex)")
             let t = trace["data"]!.arrayValue![0]
             #expect(t["spans"]?.arrayValue?.count == 3)

@@ -80,9 +80,10 @@ struct QueryAPI {
             let q = request.uri.queryParameters
             let window: ClosedRange<UInt64>?
             do throws(BadRequest) {
-                let start = try parseMicros(q["start"], "start")
-                let end = try parseMicros(q["end"], "end")
-                window = (start != nil || end != nil) ? (start ?? 0)...(end ?? UInt64.max) : nil
+                // µs on the wire, ns in the store.
+                let start = try parseMicros(q["start"], "start").map { $0 * 1000 }
+                let end = try parseMicros(q["end"], "end").map { $0 * 1000 }
+                window = try timeWindow(start, end)
             } catch { return errorEnvelope(.badRequest, error.message) }
             guard let trace = try await reader.trace(id: id, window: window) else {
                 return errorEnvelope(.notFound, "trace not found", traceID: text)
@@ -117,7 +118,8 @@ struct QueryAPI {
             let q = request.uri.queryParameters
             let nowMs = UInt64(Date().timeIntervalSince1970 * 1000)
             guard let endTs = q["endTs"].map({ UInt64($0) }) ?? nowMs,
-                let lookback = q["lookback"].map({ UInt64($0) }) ?? UInt64(86_400_000)
+                let lookback = q["lookback"].map({ UInt64($0) }) ?? UInt64(86_400_000),
+                endTs <= UInt64.max / 1_000_000
             else { return errorEnvelope(.badRequest, "endTs and lookback must be integers of milliseconds") }
             let window = (endTs > lookback ? endTs - lookback : 0) * 1_000_000...endTs * 1_000_000
             let links = try await reader.dependencies(window: window)
@@ -179,7 +181,7 @@ struct QueryAPI {
             do throws(BadRequest) {
                 let start = try parseRFC3339(q["start_time"] ?? q["startTime"], "start_time")
                 let end = try parseRFC3339(q["end_time"] ?? q["endTime"], "end_time")
-                window = (start != nil || end != nil) ? (start ?? 0)...(end ?? UInt64.max) : nil
+                window = try timeWindow(start, end)
             } catch { return v3Error(.badRequest, error.message) }
             guard let trace = try await reader.trace(id: id, window: window) else {
                 return v3Error(.notFound, "trace not found")
@@ -273,6 +275,15 @@ struct QueryAPI {
         return query
     }
 
+    /// The window of a trace lookup, nil when neither bound is given.
+    func timeWindow(_ start: UInt64?, _ end: UInt64?) throws(BadRequest) -> ClosedRange<UInt64>? {
+        guard start != nil || end != nil else { return nil }
+        let lo = start ?? 0
+        let hi = end ?? UInt64.max
+        guard lo <= hi else { throw BadRequest("the start of the time range is after its end") }
+        return lo...hi
+    }
+
     func parseKind(_ text: String?) throws(BadRequest) -> SpanKind? {
         guard let text, !text.isEmpty else { return nil }
         guard let k = SpanKind(jaegerName: text) else {
@@ -283,7 +294,10 @@ struct QueryAPI {
 
     func parseMicros(_ text: Substring?, _ name: String) throws(BadRequest) -> UInt64? {
         guard let text, !text.isEmpty else { return nil }
-        guard let v = UInt64(text) else { throw BadRequest("'\(name)' must be an integer of microseconds since the epoch") }
+        // Bounded so that the conversion to nanoseconds cannot overflow.
+        guard let v = UInt64(text), v <= UInt64.max / 1000 else {
+            throw BadRequest("'\(name)' must be an integer of microseconds since the epoch")
+        }
         return v
     }
 

@@ -84,7 +84,8 @@ enum RFC3339 {
         let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
         let days = era * 146097 + doe - 719468
         let seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset
-        guard seconds >= 0 else { return nil }
+        // Nanoseconds since 1970 fit in UInt64 until the year 2554.
+        guard seconds >= 0, seconds < 18_000_000_000 else { return nil }
         return UInt64(seconds) * 1_000_000_000 + UInt64(nanos)
     }
 }

@@ -36,8 +36,7 @@ public enum OTLPProtobuf {
             while !r.isAtEnd {
                 let (field, wt) = try r.readTag()
                 if field == 1 {
-                    try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "ExportTraceServiceRequest")
-                    try decoder.resourceSpans(r.readLengthDelimited())
+                    try decoder.resourceSpans(r.bytes(wt, field, "ExportTraceServiceRequest"))
                 } else {
                     try r.skip(wt, field: field)
                 }
@@ -83,11 +82,9 @@ struct Decoder {
             let (field, wt) = try r.readTag()
             switch field {
             case 1:
-                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "ResourceSpans")
-                resourceBytes = try r.readLengthDelimited()
+                resourceBytes = try r.bytes(wt, field, "ResourceSpans")
             case 3:
-                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "ResourceSpans")
-                schemaURL = try string(r.readLengthDelimited())
+                schemaURL = try string(r.bytes(wt, field, "ResourceSpans"))
             default:
                 try r.skip(wt, field: field)
             }
@@ -97,8 +94,7 @@ struct Decoder {
         while !r.isAtEnd {
             let (field, wt) = try r.readTag()
             if field == 2 {
-                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "ResourceSpans")
-                try scopeSpans(r.readLengthDelimited(), resource: resource)
+                try scopeSpans(r.bytes(wt, field, "ResourceSpans"), resource: resource)
             } else {
                 try r.skip(wt, field: field)
             }
@@ -115,13 +111,11 @@ struct Decoder {
                 let (field, wt) = try r.readTag()
                 switch field {
                 case 1:
-                    try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Resource")
-                    let kv = try keyValue(r.readLengthDelimited(), depth: 0)
+                    let kv = try keyValue(r.bytes(wt, field, "Resource"), depth: 0)
                     if case .string(let s) = kv.value, batch.equals(kv.key, "service.name") { service = s }
                     batch.attributes.append(kv)
                 case 2:
-                    try ProtoReader.expect(wt, .varint, field: field, in: "Resource")
-                    dropped = UInt32(truncatingIfNeeded: try r.readVarint())
+                    dropped = UInt32(truncatingIfNeeded: try r.varint(wt, field, "Resource"))
                 default:
                     try r.skip(wt, field: field)
                 }
@@ -142,11 +136,9 @@ struct Decoder {
             let (field, wt) = try r.readTag()
             switch field {
             case 1:
-                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "ScopeSpans")
-                scopeBytes = try r.readLengthDelimited()
+                scopeBytes = try r.bytes(wt, field, "ScopeSpans")
             case 3:
-                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "ScopeSpans")
-                schemaURL = try string(r.readLengthDelimited())
+                schemaURL = try string(r.bytes(wt, field, "ScopeSpans"))
             default:
                 try r.skip(wt, field: field)
             }
@@ -156,8 +148,7 @@ struct Decoder {
         while !r.isAtEnd {
             let (field, wt) = try r.readTag()
             if field == 2 {
-                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "ScopeSpans")
-                try span(r.readLengthDelimited(), scope: scope)
+                try span(r.bytes(wt, field, "ScopeSpans"), scope: scope)
             } else {
                 try r.skip(wt, field: field)
             }
@@ -175,17 +166,13 @@ struct Decoder {
                 let (field, wt) = try r.readTag()
                 switch field {
                 case 1:
-                    try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "InstrumentationScope")
-                    name = try string(r.readLengthDelimited())
+                    name = try string(r.bytes(wt, field, "InstrumentationScope"))
                 case 2:
-                    try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "InstrumentationScope")
-                    version = try string(r.readLengthDelimited())
+                    version = try string(r.bytes(wt, field, "InstrumentationScope"))
                 case 3:
-                    try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "InstrumentationScope")
-                    batch.attributes.append(try keyValue(r.readLengthDelimited(), depth: 0))
+                    batch.attributes.append(try keyValue(r.bytes(wt, field, "InstrumentationScope"), depth: 0))
                 case 4:
-                    try ProtoReader.expect(wt, .varint, field: field, in: "InstrumentationScope")
-                    dropped = UInt32(truncatingIfNeeded: try r.readVarint())
+                    dropped = UInt32(truncatingIfNeeded: try r.varint(wt, field, "InstrumentationScope"))
                 default:
                     try r.skip(wt, field: field)
                 }
@@ -225,25 +212,21 @@ struct Decoder {
             let (field, wt) = try r.readTag()
             switch field {
             case 1:
-                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span")
-                let b = try r.readLengthDelimited()
+                let b = try r.bytes(wt, field, "Span")
                 if let id = TraceID(bytes: b) { traceID = id } else {
                     traceID = .zero
                     problem = "trace_id must be 16 bytes, got \(b.count)"
                 }
             case 2:
-                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span")
-                let b = try r.readLengthDelimited()
+                let b = try r.bytes(wt, field, "Span")
                 if let id = SpanID(bytes: b) { spanID = id } else {
                     spanID = .zero
                     problem = "span_id must be 8 bytes, got \(b.count)"
                 }
             case 3:
-                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span")
-                traceState = try string(r.readLengthDelimited())
+                traceState = try string(r.bytes(wt, field, "Span"))
             case 4:
-                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span")
-                let b = try r.readLengthDelimited()
+                let b = try r.bytes(wt, field, "Span")
                 if b.isEmpty {
                     parent = .zero
                 } else if let id = SpanID(bytes: b) {
@@ -252,54 +235,40 @@ struct Decoder {
                     problem = "parent_span_id must be empty or 8 bytes, got \(b.count)"
                 }
             case 5:
-                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span")
-                name = try string(r.readLengthDelimited())
+                name = try string(r.bytes(wt, field, "Span"))
             case 6:
-                try ProtoReader.expect(wt, .varint, field: field, in: "Span")
-                kind = Int32(truncatingIfNeeded: try r.readVarint())
+                kind = Int32(truncatingIfNeeded: try r.varint(wt, field, "Span"))
             case 7:
-                try ProtoReader.expect(wt, .fixed64, field: field, in: "Span")
-                start = try r.readFixed64()
+                start = try r.fixed64(wt, field, "Span")
             case 8:
-                try ProtoReader.expect(wt, .fixed64, field: field, in: "Span")
-                end = try r.readFixed64()
+                end = try r.fixed64(wt, field, "Span")
             case 9:
-                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span")
-                batch.spanAttributes.append(try keyValue(r.readLengthDelimited(), depth: 0))
+                batch.spanAttributes.append(try keyValue(r.bytes(wt, field, "Span"), depth: 0))
             case 10:
-                try ProtoReader.expect(wt, .varint, field: field, in: "Span")
-                droppedAttributes = UInt32(truncatingIfNeeded: try r.readVarint())
+                droppedAttributes = UInt32(truncatingIfNeeded: try r.varint(wt, field, "Span"))
             case 11:
-                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span")
-                try event(r.readLengthDelimited())
+                try event(r.bytes(wt, field, "Span"))
             case 12:
-                try ProtoReader.expect(wt, .varint, field: field, in: "Span")
-                droppedEvents = UInt32(truncatingIfNeeded: try r.readVarint())
+                droppedEvents = UInt32(truncatingIfNeeded: try r.varint(wt, field, "Span"))
             case 13:
-                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span")
-                if let p = try link(r.readLengthDelimited()) { problem = p }
+                if let p = try link(r.bytes(wt, field, "Span")) { problem = p }
             case 14:
-                try ProtoReader.expect(wt, .varint, field: field, in: "Span")
-                droppedLinks = UInt32(truncatingIfNeeded: try r.readVarint())
+                droppedLinks = UInt32(truncatingIfNeeded: try r.varint(wt, field, "Span"))
             case 15:
-                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span")
-                var s = ProtoReader(try r.readLengthDelimited())
+                var s = ProtoReader(try r.bytes(wt, field, "Span"))
                 while !s.isAtEnd {
                     let (sf, swt) = try s.readTag()
                     switch sf {
                     case 2:
-                        try ProtoReader.expect(swt, .lengthDelimited, field: sf, in: "Status")
-                        statusMessage = try string(s.readLengthDelimited())
+                        statusMessage = try string(s.bytes(swt, sf, "Status"))
                     case 3:
-                        try ProtoReader.expect(swt, .varint, field: sf, in: "Status")
-                        statusCode = Int32(truncatingIfNeeded: try s.readVarint())
+                        statusCode = Int32(truncatingIfNeeded: try s.varint(swt, sf, "Status"))
                     default:
                         try s.skip(swt, field: sf)
                     }
                 }
             case 16:
-                try ProtoReader.expect(wt, .fixed32, field: field, in: "Span")
-                flags = try r.readFixed32()
+                flags = try r.fixed32(wt, field, "Span")
             default:
                 try r.skip(wt, field: field)
             }
@@ -335,17 +304,13 @@ struct Decoder {
             let (field, wt) = try r.readTag()
             switch field {
             case 1:
-                try ProtoReader.expect(wt, .fixed64, field: field, in: "Span.Event")
-                time = try r.readFixed64()
+                time = try r.fixed64(wt, field, "Span.Event")
             case 2:
-                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span.Event")
-                name = try string(r.readLengthDelimited())
+                name = try string(r.bytes(wt, field, "Span.Event"))
             case 3:
-                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span.Event")
-                batch.attributes.append(try keyValue(r.readLengthDelimited(), depth: 0))
+                batch.attributes.append(try keyValue(r.bytes(wt, field, "Span.Event"), depth: 0))
             case 4:
-                try ProtoReader.expect(wt, .varint, field: field, in: "Span.Event")
-                dropped = UInt32(truncatingIfNeeded: try r.readVarint())
+                dropped = UInt32(truncatingIfNeeded: try r.varint(wt, field, "Span.Event"))
             default:
                 try r.skip(wt, field: field)
             }
@@ -370,25 +335,19 @@ struct Decoder {
             let (field, wt) = try r.readTag()
             switch field {
             case 1:
-                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span.Link")
-                let b = try r.readLengthDelimited()
+                let b = try r.bytes(wt, field, "Span.Link")
                 if let id = TraceID(bytes: b) { traceID = id } else { problem = "link trace_id must be 16 bytes" }
             case 2:
-                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span.Link")
-                let b = try r.readLengthDelimited()
+                let b = try r.bytes(wt, field, "Span.Link")
                 if let id = SpanID(bytes: b) { spanID = id } else { problem = "link span_id must be 8 bytes" }
             case 3:
-                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span.Link")
-                traceState = try string(r.readLengthDelimited())
+                traceState = try string(r.bytes(wt, field, "Span.Link"))
             case 4:
-                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "Span.Link")
-                batch.attributes.append(try keyValue(r.readLengthDelimited(), depth: 0))
+                batch.attributes.append(try keyValue(r.bytes(wt, field, "Span.Link"), depth: 0))
             case 5:
-                try ProtoReader.expect(wt, .varint, field: field, in: "Span.Link")
-                dropped = UInt32(truncatingIfNeeded: try r.readVarint())
+                dropped = UInt32(truncatingIfNeeded: try r.varint(wt, field, "Span.Link"))
             case 6:
-                try ProtoReader.expect(wt, .fixed32, field: field, in: "Span.Link")
-                flags = try r.readFixed32()
+                flags = try r.fixed32(wt, field, "Span.Link")
             default:
                 try r.skip(wt, field: field)
             }
@@ -409,11 +368,9 @@ struct Decoder {
             let (field, wt) = try r.readTag()
             switch field {
             case 1:
-                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "KeyValue")
-                key = try string(r.readLengthDelimited())
+                key = try string(r.bytes(wt, field, "KeyValue"))
             case 2:
-                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "KeyValue")
-                value = try anyValue(r.readLengthDelimited(), depth: depth)
+                value = try anyValue(r.bytes(wt, field, "KeyValue"), depth: depth)
             default:
                 try r.skip(wt, field: field)
             }
@@ -431,26 +388,19 @@ struct Decoder {
             let (field, wt) = try r.readTag()
             switch field {
             case 1:
-                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "AnyValue")
-                value = .string(try string(r.readLengthDelimited()))
+                value = .string(try string(r.bytes(wt, field, "AnyValue")))
             case 2:
-                try ProtoReader.expect(wt, .varint, field: field, in: "AnyValue")
-                value = .bool(try r.readVarint() != 0)
+                value = .bool(try r.varint(wt, field, "AnyValue") != 0)
             case 3:
-                try ProtoReader.expect(wt, .varint, field: field, in: "AnyValue")
-                value = .int(Int64(bitPattern: try r.readVarint()))
+                value = .int(Int64(bitPattern: try r.varint(wt, field, "AnyValue")))
             case 4:
-                try ProtoReader.expect(wt, .fixed64, field: field, in: "AnyValue")
-                value = .double(Double(bitPattern: try r.readFixed64()))
+                value = .double(Double(bitPattern: try r.fixed64(wt, field, "AnyValue")))
             case 5:
-                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "AnyValue")
-                value = .array(try arrayValue(r.readLengthDelimited(), depth: depth + 1))
+                value = .array(try arrayValue(r.bytes(wt, field, "AnyValue"), depth: depth + 1))
             case 6:
-                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "AnyValue")
-                value = .kvlist(try kvlistValue(r.readLengthDelimited(), depth: depth + 1))
+                value = .kvlist(try kvlistValue(r.bytes(wt, field, "AnyValue"), depth: depth + 1))
             case 7:
-                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "AnyValue")
-                value = .bytes(batch.appendBytes(try r.readLengthDelimited()))
+                value = .bytes(batch.appendBytes(try r.bytes(wt, field, "AnyValue")))
             default:
                 try r.skip(wt, field: field)
             }
@@ -480,8 +430,7 @@ struct Decoder {
         while !r.isAtEnd {
             let (field, wt) = try r.readTag()
             if field == 1 {
-                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "ArrayValue")
-                batch.arrayValues[start + k] = try anyValue(r.readLengthDelimited(), depth: depth)
+                batch.arrayValues[start + k] = try anyValue(r.bytes(wt, field, "ArrayValue"), depth: depth)
                 k += 1
             } else {
                 try r.skip(wt, field: field)
@@ -499,8 +448,7 @@ struct Decoder {
         while !r.isAtEnd {
             let (field, wt) = try r.readTag()
             if field == 1 {
-                try ProtoReader.expect(wt, .lengthDelimited, field: field, in: "KeyValueList")
-                batch.kvlistEntries[start + k] = try keyValue(r.readLengthDelimited(), depth: depth)
+                batch.kvlistEntries[start + k] = try keyValue(r.bytes(wt, field, "KeyValueList"), depth: depth)
                 k += 1
             } else {
                 try r.skip(wt, field: field)

@@ -103,6 +103,32 @@ struct ProtoReader {
         }
     }
 
+    // Reads of a known field: check the wire type the schema gives it, then read.
+
+    @inlinable
+    mutating func bytes(_ wt: WireType, _ field: UInt32, _ message: StaticString) throws -> UnsafeRawBufferPointer {
+        try Self.expect(wt, .lengthDelimited, field: field, in: message)
+        return try readLengthDelimited()
+    }
+
+    @inlinable
+    mutating func varint(_ wt: WireType, _ field: UInt32, _ message: StaticString) throws -> UInt64 {
+        try Self.expect(wt, .varint, field: field, in: message)
+        return try readVarint()
+    }
+
+    @inlinable
+    mutating func fixed64(_ wt: WireType, _ field: UInt32, _ message: StaticString) throws -> UInt64 {
+        try Self.expect(wt, .fixed64, field: field, in: message)
+        return try readFixed64()
+    }
+
+    @inlinable
+    mutating func fixed32(_ wt: WireType, _ field: UInt32, _ message: StaticString) throws -> UInt32 {
+        try Self.expect(wt, .fixed32, field: field, in: message)
+        return try readFixed32()
+    }
+
     /// Throws unless `actual` is the wire type a known field must have.
     @inlinable
     static func expect(_ actual: WireType, _ expected: WireType, field: UInt32, in message: StaticString) throws {

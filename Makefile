@@ -1,0 +1,29 @@
+# The two commands of the README: `make run` and `make test`. Each installs what it needs first.
+.PHONY: run test build release setup setup-python e2e bench
+
+run: release
+	.build/release/ariadne serve $(ARGS)
+
+test: setup-python build
+	swift test
+	ARIADNE_BIN=.build/debug/ariadne .venv/bin/pytest -q Tests/e2e
+
+build: setup
+	swift build
+
+release: setup
+	swift build -c release --product ariadne
+
+# Only the end-to-end tests, against the debug binary.
+e2e: setup-python build
+	ARIADNE_BIN=.build/debug/ariadne .venv/bin/pytest -q Tests/e2e
+
+# Decode throughput and end-to-end ingest rate on the release build.
+bench: release
+	bash scripts/bench.sh
+
+setup:
+	bash scripts/setup.sh
+
+setup-python:
+	bash scripts/setup.sh --python

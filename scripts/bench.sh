@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Prints Ariadne's Foundation figures on this machine (release build):
+#   1. OTLP protobuf decode throughput on one core (loadgen workload);
+#   2. end-to-end ingest into the in-memory store over OTLP/gRPC and OTLP/HTTP, loadgen on the
+#      same machine (so client and server share the cores).
+# Usage: scripts/bench.sh [SPANS]   (default 1,000,000 spans per transport)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.build/release/ariadne
+SPANS=${1:-1000000}
+[ -x "$BIN" ] || swift build -c release --product ariadne
+
+echo "== decode (one core)"
+taskset -c 0 "$BIN" bench-decode --seconds 5 2>/dev/null
+
+DATA=$(mktemp -d)
+LOG="$DATA/server.log"
+"$BIN" serve --data-dir "$DATA" --otlp-grpc-port 0 --otlp-http-port 0 --zipkin-port 0 --query-port 0 \
+    --sampling-port 0 --memory-max-spans 3000000 > "$LOG" 2>&1 &
+PID=$!
+trap 'kill $PID 2>/dev/null || true; rm -rf "$DATA"' EXIT
+for _ in $(seq 100); do grep -q "serve started" "$LOG" && break; sleep 0.1; done
+GRPC=$(grep -o 'otlp_grpc=[^ ]*' "$LOG" | cut -d= -f2)
+HTTP=$(grep -o 'otlp_http=[^ ]*' "$LOG" | cut -d= -f2)
+QUERY=$(grep -o 'query=[^ ]*' "$LOG" | cut -d= -f2)
+
+# CPU seconds (user + system) the server has used so far.
+server_cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$PID/stat"; }
+
+run() {
+    local name=$1; shift
+    echo "== end to end, $name, $SPANS spans"
+    local before after
+    before=$(server_cpu)
+    "$BIN" loadgen "$@" --spans "$SPANS" --batch-spans 1000 --concurrency 4 2>/dev/null
+    after=$(server_cpu)
+    awk -v a="$after" -v b="$before" -v n="$SPANS" \
+        'BEGIN { printf "server CPU: %.2f s, %.0f spans per server CPU second\n", a - b, n / (a - b) }'
+}
+run "OTLP/gRPC" --protocol grpc --endpoint "$GRPC"
+run "OTLP/HTTP protobuf" --protocol http --endpoint "http://$HTTP/v1/traces"
+echo "== server side"
+curl -s "http://$QUERY/metrics" | grep -E '^ariadne_(storage_spans|receiver_spans_accepted_total)'
+echo "peak RSS of the server: $(grep VmHWM /proc/$PID/status | awk '{print $2, $3}')"
