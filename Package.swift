@@ -46,6 +46,16 @@ let package = Package(
         // The storage contract and the in-memory store.
         .target(name: "AriadneStorage", dependencies: ["AriadneModel"], swiftSettings: swiftSettings),
 
+        // zstd from the system (Debian libzstd-dev) for block compression.
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+
+        // The embedded store: WAL, head, immutable blocks.
+        .target(
+            name: "AriadneEngine",
+            dependencies: ["AriadneModel", "AriadneStorage", "AriadneWire", "CZlib", "CZstd"],
+            swiftSettings: swiftSettings
+        ),
+
         // Realistic multi-service workload and the OTLP senders that `ariadne loadgen` drives.
         .target(
             name: "AriadneLoadgen",
@@ -64,7 +74,7 @@ let package = Package(
         .target(
             name: "AriadneServer",
             dependencies: [
-                "AriadneModel", "AriadneWire", "AriadnePipeline", "AriadneStorage",
+                "AriadneModel", "AriadneWire", "AriadnePipeline", "AriadneStorage", "AriadneEngine",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -82,7 +92,7 @@ let package = Package(
         .executableTarget(
             name: "ariadne",
             dependencies: [
-                "AriadneServer", "AriadneLoadgen",
+                "AriadneServer", "AriadneLoadgen", "AriadneEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -105,6 +115,11 @@ let package = Package(
         .testTarget(
             name: "AriadneStorageTests",
             dependencies: ["AriadneModel", "AriadneStorage", "AriadneTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AriadneEngineTests",
+            dependencies: ["AriadneModel", "AriadneStorage", "AriadneTesting", "AriadneEngine", "AriadneWire", "AriadneLoadgen"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what building and testing Ariadne need on a fresh machine, and nothing that is there:
-#   - zlib headers (Debian zlib1g-dev) and pkg-config, for gzip bodies;
+#   - zlib and zstd headers (Debian zlib1g-dev, libzstd-dev) and pkg-config, for gzip bodies
+#     and block compression;
 #   - a Python venv in .venv with the real OpenTelemetry clients used by the end-to-end tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 [ -f /usr/include/zlib.h ] || missing+=(zlib1g-dev)
+[ -f /usr/include/zstd.h ] || missing+=(libzstd-dev)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]} with apt-get"

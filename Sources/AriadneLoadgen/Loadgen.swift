@@ -1,4 +1,4 @@
-public import AriadneModel
+import AriadneModel
 import AriadneWire
 import AsyncHTTPClient
 import Foundation

@@ -421,6 +421,15 @@ extension SpanBatch {
     public mutating func append(from other: SpanBatch, indices: some Sequence<Int>) {
         var scopeMap = [UInt32: UInt32]()
         var resourceMap = [UInt32: UInt32]()
+        append(from: other, indices: indices, scopeMap: &scopeMap, resourceMap: &resourceMap)
+    }
+
+    /// Appends spans of `other`, reusing the resources and scopes already copied from it: the maps
+    /// go from `other`'s indices to this batch's, and persist across calls for the same `other`.
+    public mutating func append(
+        from other: SpanBatch, indices: some Sequence<Int>, scopeMap: inout [UInt32: UInt32],
+        resourceMap: inout [UInt32: UInt32]
+    ) {
         for i in indices {
             let s = other.scopeIndices[i]
             let target: UInt32

@@ -17,7 +17,7 @@ public final class InMemoryStore: TraceStore {
         var firstSequence = 0
         var nextSequence = 0
         var traceIndex: [TraceID: [SpanLocation]] = [:]
-        var operations: [String: Set<Operation>] = [:]
+        var operations: [String: Set<SpanOperation>] = [:]
         var spanCount = 0
     }
 
@@ -32,9 +32,14 @@ public final class InMemoryStore: TraceStore {
     public var spanCount: Int { state.withLock { $0.spanCount } }
 
     public func write(_ batch: SpanBatch) async throws {
+        insert(batch)
+    }
+
+    /// `write` without suspension: the batch is visible to readers when this returns.
+    public func insert(_ batch: SpanBatch) {
         guard !batch.isEmpty else { return }
         // Work out the operations outside the lock; a batch usually has few distinct ones.
-        var ops = [String: Set<Operation>]()
+        var ops = [String: Set<SpanOperation>]()
         var serviceOfScope = [UInt32: String]()
         for i in 0..<batch.count {
             let scope = batch.scopeIndices[i]
@@ -46,7 +51,7 @@ public final class InMemoryStore: TraceStore {
                 serviceOfScope[scope] = service
             }
             let name = batch.string(batch.names[i])
-            let op = Operation(name: name, kind: batch.kinds[i])
+            let op = SpanOperation(name: name, kind: batch.kinds[i])
             if ops[service]?.contains(op) == true { continue }
             ops[service, default: []].insert(op)
         }
@@ -65,6 +70,11 @@ public final class InMemoryStore: TraceStore {
         }
     }
 
+    /// Every batch held, oldest first.
+    public func allBatches() -> [SpanBatch] {
+        state.withLock { s in (s.firstSequence..<s.nextSequence).compactMap { s.batches[$0] } }
+    }
+
     private func evictOldest(_ s: inout State) {
         let seq = s.firstSequence
         s.firstSequence += 1
@@ -81,7 +91,7 @@ public final class InMemoryStore: TraceStore {
         state.withLock { Array($0.operations.keys) }.sorted()
     }
 
-    public func operations(service: String, kind: SpanKind?) async throws -> [Operation] {
+    public func operations(service: String, kind: SpanKind?) async throws -> [SpanOperation] {
         let all = state.withLock { $0.operations[service] ?? [] }
         return all.filter { kind == nil || $0.kind == kind }.sorted()
     }
@@ -109,47 +119,27 @@ public final class InMemoryStore: TraceStore {
     }
 
     public func findTraceIDs(_ query: TraceQuery) async throws -> [TraceID] {
-        let matcher = SpanMatcher(query)
-        var latest = [TraceID: UInt64]()
+        TraceMatches.mostRecent(matchingTraces(query), limit: query.limit)
+    }
+
+    /// Every trace with a span matching `query`, with the latest start of its matching spans.
+    public func matchingTraces(_ query: TraceQuery) -> [TraceID: UInt64] {
+        var matches = TraceMatches(query)
         state.withLock { s in
             for seq in s.firstSequence..<s.nextSequence {
-                guard let batch = s.batches[seq] else { continue }
-                for i in 0..<batch.count where matcher.matches(batch, i) {
-                    let id = batch.traceIDs[i]
-                    latest[id] = max(latest[id] ?? 0, batch.startTimes[i])
-                }
+                if let batch = s.batches[seq] { matches.scan(batch) }
             }
         }
-        let sorted = latest.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
-        return sorted.prefix(max(0, query.limit)).map(\.key)
+        return matches.latest
     }
 
     public func dependencies(window: ClosedRange<UInt64>) async throws -> [DependencyLink] {
-        // Map each span to its service, then count parent→child pairs across services.
-        var serviceOf = [TraceID: [SpanID: String]]()
-        var edges = [(TraceID, SpanID, String)]()  // (trace, parent, child service)
+        var counter = DependencyCounter(window: window)
         state.withLock { s in
             for seq in s.firstSequence..<s.nextSequence {
-                guard let batch = s.batches[seq] else { continue }
-                var cache = [UInt32: String]()
-                for i in 0..<batch.count where window.contains(batch.startTimes[i]) {
-                    let r = batch.scopes[Int(batch.scopeIndices[i])].resource
-                    let service: String
-                    if let c = cache[r] { service = c } else {
-                        service = batch.serviceName(ofResource: Int(r))
-                        cache[r] = service
-                    }
-                    serviceOf[batch.traceIDs[i], default: [:]][batch.spanIDs[i]] = service
-                    if batch.parentSpanIDs[i].isValid { edges.append((batch.traceIDs[i], batch.parentSpanIDs[i], service)) }
-                }
+                if let batch = s.batches[seq] { counter.add(batch) }
             }
         }
-        var counts = [String: [String: Int]]()
-        for (trace, parent, child) in edges {
-            guard let p = serviceOf[trace]?[parent], p != child else { continue }
-            counts[p, default: [:]][child, default: 0] += 1
-        }
-        return counts.flatMap { p, children in children.map { DependencyLink(parent: p, child: $0.key, callCount: $0.value) } }
-            .sorted { ($0.parent, $0.child) < ($1.parent, $1.child) }
+        return counter.links()
     }
 }

@@ -14,7 +14,7 @@ public protocol TraceReader: Sendable {
     func services() async throws -> [String]
 
     /// Operations of a service, optionally of one span kind, sorted by name then kind.
-    func operations(service: String, kind: SpanKind?) async throws -> [Operation]
+    func operations(service: String, kind: SpanKind?) async throws -> [SpanOperation]
 
     /// Every span of one trace, or nil when the store has none. With `window`, a trace is
     /// returned only if one of its spans starts inside the window (Unix ns, inclusive).
@@ -42,7 +42,7 @@ extension TraceReader {
 }
 
 /// An operation (span name) of a service with the span kind it was seen with.
-public struct Operation: Hashable, Sendable, Comparable {
+public struct SpanOperation: Hashable, Sendable, Comparable {
     public var name: String
     public var kind: SpanKind
 
@@ -51,7 +51,7 @@ public struct Operation: Hashable, Sendable, Comparable {
         self.kind = kind
     }
 
-    public static func < (a: Operation, b: Operation) -> Bool {
+    public static func < (a: SpanOperation, b: SpanOperation) -> Bool {
         a.name != b.name ? a.name < b.name : a.kind.rawValue < b.kind.rawValue
     }
 }

@@ -1,4 +1,4 @@
-public import AriadneModel
+import AriadneModel
 public import AriadneStorage
 
 /// A failed expectation in the conformance suite, with what was expected and what was seen.
@@ -105,10 +105,10 @@ public enum StorageConformance {
             try expect(services == ["backend", "database", "frontend"], "services: \(services)")
             let ops = try await store.operations(service: "frontend", kind: nil)
             try expect(
-                ops == [Operation(name: "GET /checkout", kind: .server), Operation(name: "GET /home", kind: .server)],
+                ops == [SpanOperation(name: "GET /checkout", kind: .server), SpanOperation(name: "GET /home", kind: .server)],
                 "operations: \(ops)")
             let clientOps = try await store.operations(service: "database", kind: .client)
-            try expect(clientOps == [Operation(name: "SELECT payments", kind: .client)], "client operations: \(clientOps)")
+            try expect(clientOps == [SpanOperation(name: "SELECT payments", kind: .client)], "client operations: \(clientOps)")
             let none = try await store.operations(service: "database", kind: .server)
             try expect(none.isEmpty, "server operations of database: \(none)")
         },

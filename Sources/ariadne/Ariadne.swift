@@ -1,3 +1,4 @@
+import AriadneEngine
 import AriadneLoadgen
 import AriadneModel
 import AriadneServer
@@ -8,7 +9,7 @@ import Logging
 
 @main
 struct Ariadne: AsyncParsableCommand {
-    static let version = "0.1.0"
+    static let version = "0.2.0"
 
     static let configuration = CommandConfiguration(
         commandName: "ariadne",
@@ -41,6 +42,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Jaeger remote-sampling port.") var samplingPort = 5778
     @Option(help: "Largest request body in bytes, after decompression.") var maxBodyBytes = 64 << 20
     @Option(help: "Request bytes in flight before receivers answer 429/UNAVAILABLE.") var maxInFlightBytes = 256 << 20
+    @Option(help: "Store: engine (durable, default) or memory.") var store = "engine"
+    @Option(help: "Engine WAL sync: always (fsync before acknowledging, default) or never.") var walSync = "always"
+    @Option(help: "Engine: spans in the head before it is written as a block.") var headMaxSpans = 250_000
     @Option(help: "Spans the in-memory store keeps before dropping the oldest.") var memoryMaxSpans = 2_000_000
 
     func run() async throws {
@@ -58,7 +62,19 @@ struct Serve: AsyncParsableCommand {
         c.maxBodyBytes = maxBodyBytes
         c.maxInFlightBytes = maxInFlightBytes
         c.memoryMaxSpans = memoryMaxSpans
-        let server = AriadneServer(configuration: c, logger: makeLogger("ariadne"))
+        guard let kind = StoreKind(rawValue: store) else { throw ValidationError("--store must be engine or memory") }
+        c.store = kind
+        guard let sync = WALSyncMode(rawValue: walSync) else { throw ValidationError("--wal-sync must be always or never") }
+        c.engine.syncMode = sync
+        c.engine.headMaxSpans = headMaxSpans
+        let logger = makeLogger("ariadne")
+        let server: AriadneServer
+        do {
+            server = try AriadneServer(configuration: c, logger: logger)
+        } catch {
+            logger.critical("ariadne serve cannot open its store in \(dataDir): \(error)")
+            throw ExitCode(1)
+        }
         try await server.run()
     }
 }

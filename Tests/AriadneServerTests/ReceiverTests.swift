@@ -117,7 +117,7 @@ import Testing
                 #expect(try await sender.send(partial, spanCount: 2) == 1)
                 sender.close()
                 try await group.waitForAll()
-                #expect(server.store.spanCount == batch.count + 1)
+                #expect(server.spanCount == batch.count + 1)
             }
         }
     }

@@ -21,7 +21,7 @@ func withServer<R: Sendable>(
     configure(&config)
     var logger = Logger(label: "test")
     logger.logLevel = .warning
-    let server = AriadneServer(configuration: config, logger: logger)
+    let server = try AriadneServer(configuration: config, logger: logger)
     let (stream, continuation) = AsyncStream.makeStream(of: BoundAddresses.self)
     let task = Task {
         try await server.run(handleSignals: false) { continuation.yield($0) }

@@ -21,21 +21,25 @@ START_LINE = re.compile(
 class Server:
     """A running `ariadne serve` and the addresses from its start line."""
 
-    def __init__(self, extra_args=()):
-        self.data_dir = tempfile.mkdtemp(prefix="ariadne-e2e-")
+    def __init__(self, extra_args=(), data_dir=None):
+        self.owns_data_dir = data_dir is None
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="ariadne-e2e-")
+        os.makedirs(self.data_dir, exist_ok=True)
         args = [BINARY, "serve", "--data-dir", self.data_dir]
         for flag in ("--otlp-grpc-port", "--otlp-http-port", "--zipkin-port", "--query-port", "--sampling-port"):
             args += [flag, "0"]
         args += list(extra_args)
         self.log_path = os.path.join(self.data_dir, "server.log")
-        self.log = open(self.log_path, "w+")
+        self.log = open(self.log_path, "a+")
+        # A restarted server appends to the same log: look for its start line after this point.
+        self.start_offset = os.path.getsize(self.log_path)
         self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30
         match = None
         while time.time() < deadline and match is None:
             if self.process.poll() is not None:
                 raise RuntimeError(f"ariadne exited early:\n{self.output()}")
-            match = START_LINE.search(self.output())
+            match = START_LINE.search(self.output()[self.start_offset:])
             time.sleep(0.05)
         if match is None:
             self.stop()
@@ -76,7 +80,14 @@ class Server:
                 self.process.kill()
                 raise AssertionError("ariadne did not stop within 15 s of SIGTERM")
         self.log.close()
-        shutil.rmtree(self.data_dir, ignore_errors=True)
+        if self.owns_data_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def kill(self):
+        """SIGKILL: no chance to flush or clean up, as in a crash."""
+        self.process.kill()
+        self.process.wait(timeout=15)
+        self.log.close()
 
 
 @pytest.fixture(scope="module")

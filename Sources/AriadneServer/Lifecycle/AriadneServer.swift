@@ -1,4 +1,5 @@
 public import AriadneStorage
+public import AriadneEngine
 import AriadneModel
 import AriadnePipeline
 import AriadneWire
@@ -25,10 +26,19 @@ public struct ServerConfiguration: Sendable {
     public var maxBodyBytes = 64 << 20
     /// Request bytes being decoded or stored at once before receivers push back.
     public var maxInFlightBytes = 256 << 20
+    /// Which store holds the spans: the embedded engine (durable, default) or memory.
+    public var store: StoreKind = .engine
     /// Spans the in-memory store keeps before it drops the oldest batches.
     public var memoryMaxSpans = 2_000_000
+    /// Engine settings: WAL sync mode and when the head becomes a block.
+    public var engine = EngineOptions()
 
     public init() {}
+}
+
+public enum StoreKind: String, Sendable, CaseIterable {
+    case engine
+    case memory
 }
 
 /// Addresses the server bound, known once every listener is up.
@@ -48,10 +58,11 @@ public struct BoundAddresses: Sendable, Equatable {
 struct StoreConsumer: SpanConsumer {
     let writer: any TraceWriter
     let metrics: ServerMetrics
+    let kind: StoreKind
 
     func consume(_ batch: SpanBatch) async throws {
         try await writer.write(batch)
-        metrics.add(.spansStored, batch.count, receiver: "store", transport: "memory")
+        metrics.add(.spansStored, batch.count, receiver: "store", transport: kind.rawValue)
     }
 }
 
@@ -59,15 +70,34 @@ struct StoreConsumer: SpanConsumer {
 /// ServiceGroup so that SIGTERM/SIGINT stop every listener together.
 public struct AriadneServer: Sendable {
     public let configuration: ServerConfiguration
-    public let store: InMemoryStore
+    public let store: any TraceStore
+    /// The engine, when it is the store.
+    public let engine: EngineStore?
     public let metrics = ServerMetrics()
     let logger: Logger
     private let running = RunningGroup()
 
-    public init(configuration: ServerConfiguration, logger: Logger) {
+    /// Opens the store; for the engine that replays its WAL, and reports what it found.
+    public init(configuration: ServerConfiguration, logger: Logger) throws {
         self.configuration = configuration
-        self.store = InMemoryStore(maxSpans: configuration.memoryMaxSpans)
         self.logger = logger
+        switch configuration.store {
+        case .memory:
+            store = InMemoryStore(maxSpans: configuration.memoryMaxSpans)
+            engine = nil
+        case .engine:
+            let e = try EngineStore(
+                directory: configuration.dataDirectory, options: configuration.engine,
+                report: { [logger] event in logger.warning("engine: \(event)") })
+            store = e
+            engine = e
+        }
+    }
+
+    /// Spans held by the store.
+    public var spanCount: Int {
+        if let engine { return engine.spanCount }
+        return (store as? InMemoryStore)?.spanCount ?? 0
     }
 
     /// Runs until a termination signal (or until the task is cancelled). `onStarted` receives the
@@ -78,7 +108,7 @@ public struct AriadneServer: Sendable {
         let config = configuration
         try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
         let ingestor = Ingestor(
-            consumer: StoreConsumer(writer: store, metrics: metrics), metrics: metrics,
+            consumer: StoreConsumer(writer: store, metrics: metrics, kind: config.store), metrics: metrics,
             maxBodyBytes: config.maxBodyBytes, maxInFlightBytes: config.maxInFlightBytes)
         let bound = Mutex(BoundAddresses())
         let logger = self.logger
@@ -90,7 +120,7 @@ public struct AriadneServer: Sendable {
             }
             guard let snapshot, started.withLock({ s in defer { s = true }; return !s }) else { return }
             logger.info(
-                "ariadne serve started otlp_grpc=\(snapshot.otlpGRPC) otlp_http=\(snapshot.otlpHTTP) zipkin=\(snapshot.zipkin) query=\(snapshot.query) sampling=\(snapshot.sampling) data_dir=\(config.dataDirectory) store=memory"
+                "ariadne serve started otlp_grpc=\(snapshot.otlpGRPC) otlp_http=\(snapshot.otlpHTTP) zipkin=\(snapshot.zipkin) query=\(snapshot.query) sampling=\(snapshot.sampling) data_dir=\(config.dataDirectory) store=\(config.store.rawValue)"
             )
             onStarted(snapshot)
         }
@@ -115,11 +145,11 @@ public struct AriadneServer: Sendable {
             configuration: .init(address: .hostname(config.host, port: config.zipkinPort), serverName: "ariadne"),
             onServerRunning: { announce(\.zipkin, address($0)) }, logger: quiet(logger))
 
-        let store = self.store
+        let server = self
         let queryRouter = Router()
         QueryAPI(
             reader: store, metrics: metrics,
-            extraGauges: { [("ariadne_storage_spans", "Spans held by the in-memory store.", store.spanCount)] }
+            extraGauges: { [("ariadne_storage_spans", "Spans held by the store.", server.spanCount)] }
         ).addRoutes(to: queryRouter)
         let queryApp = Application(
             router: queryRouter,
@@ -145,12 +175,14 @@ public struct AriadneServer: Sendable {
             transport: transport,
             onListening: { announce(\.otlpGRPC, $0) })
 
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: grpc), .init(service: otlpApp), .init(service: zipkinApp), .init(service: queryApp),
+            .init(service: samplingApp),
+        ]
+        if let engine { services.append(.init(service: EngineMaintenance(engine: engine, logger: logger))) }
         let group = ServiceGroup(
             configuration: .init(
-                services: [
-                    .init(service: grpc), .init(service: otlpApp), .init(service: zipkinApp), .init(service: queryApp),
-                    .init(service: samplingApp),
-                ],
+                services: services,
                 gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
                 logger: quiet(logger)))
         running.set(group)
@@ -169,6 +201,23 @@ public struct AriadneServer: Sendable {
         l.logLevel = max(logger.logLevel, .warning)
         return l
     }
+}
+
+/// Cuts the engine's head into a block when it is old enough, even without new writes.
+struct EngineMaintenance: Service {
+    let engine: EngineStore
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isCancelledOrShuttingDown {
+            try? await Task.sleep(for: .seconds(1))
+            do { try await engine.cutIfDue() } catch { logger.error("engine: cutting a block failed: \(error)") }
+        }
+    }
+}
+
+extension Task where Success == Never, Failure == Never {
+    static var isCancelledOrShuttingDown: Bool { Task.isCancelled || Task.isShuttingDownGracefully }
 }
 
 /// The ServiceGroup of a running server, so that `shutdown` can reach it.

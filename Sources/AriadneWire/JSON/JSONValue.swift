@@ -1,4 +1,4 @@
-public import AriadneModel
+import AriadneModel
 
 /// A parsed JSON document. Numbers keep their source text so that 64-bit integers and doubles
 /// are each parsed exactly once, in the type the schema asks for.

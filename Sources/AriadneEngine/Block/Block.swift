@@ -1,0 +1,264 @@
+import AriadneModel
+import AriadneStorage
+import AriadneWire
+import Foundation
+internal import CZlib
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Immutable block files, format version 1.
+///
+/// ```
+/// "ARDNBLK1"
+/// section*                       (index, bloom, meta, chunk 0..n-1)
+/// footer                         (binary, below)
+/// u32 LE footer length | u32 LE footer CRC-32 | "ARDNBLK1"
+/// ```
+/// Footer: u32 version, u64 min start, u64 max end, u64 span count, u64 trace count, u32 section
+/// count, then per section: u8 kind, u64 offset, u64 length, u32 CRC-32.
+///
+/// Sections: the index lists every trace id in ascending order with its chunk and time bounds
+/// (40 bytes each); the bloom filter answers "not here" for most ids without a search; the meta
+/// section lists services with their operations and span kinds; each chunk holds whole traces,
+/// ~`chunkSpans` spans, as zstd-compressed OTLP protobuf. Every section has a checksum, checked
+/// when it is read.
+///
+/// A block is written to a temporary name, synced, renamed, and its directory synced.
+enum BlockFormat {
+    static let magic: [UInt8] = Array("ARDNBLK1".utf8)
+    static let version: UInt32 = 1
+    static let trailerSize = 16
+    static let indexEntrySize = 40
+
+    enum Section: UInt8 {
+        case index = 1
+        case bloom = 2
+        case meta = 3
+        case chunk = 4
+    }
+}
+
+/// Per-trace entry of a block's index.
+struct BlockIndexEntry {
+    var traceID: TraceID
+    var chunk: UInt32
+    var minStart: UInt64
+    var maxEnd: UInt64
+}
+
+/// A bloom filter over trace ids (which are already uniformly random, so their halves serve as
+/// the two base hashes of double hashing).
+struct TraceBloom {
+    static let hashes = 7
+    var bits: [UInt64]
+
+    init(capacity: Int) {
+        // ~10 bits per id: about 1% false positives.
+        bits = [UInt64](repeating: 0, count: max(1, (capacity * 10 + 63) / 64))
+    }
+
+    init(words: [UInt64]) { bits = words }
+
+    private func positions(_ id: TraceID) -> [Int] {
+        let m = UInt64(bits.count * 64)
+        let h1 = id.low ^ (id.high &* 0x9E37_79B9_7F4A_7C15)
+        let h2 = (id.high ^ (id.low >> 17)) | 1
+        return (0..<Self.hashes).map { Int((h1 &+ UInt64($0) &* h2) % m) }
+    }
+
+    mutating func insert(_ id: TraceID) {
+        for p in positions(id) { bits[p >> 6] |= 1 << UInt64(p & 63) }
+    }
+
+    func mayContain(_ id: TraceID) -> Bool {
+        positions(id).allSatisfy { bits[$0 >> 6] & (1 << UInt64($0 & 63)) != 0 }
+    }
+}
+
+/// Writes one block from the spans of several batches.
+enum BlockWriter {
+    static let chunkSpans = 4096
+
+    /// Writes `batches` as a block at `path`; returns the block's summary, or nil when empty.
+    static func write(_ batches: [SpanBatch], to path: String) throws -> BlockMeta? {
+        // Locate every span, grouped by trace, traces in id order.
+        var byTrace = [TraceID: [(Int, Int)]]()
+        var spanCount = 0
+        var meta = BlockMeta()
+        for (b, batch) in batches.enumerated() {
+            meta.add(batch)
+            for i in 0..<batch.count { byTrace[batch.traceIDs[i], default: []].append((b, i)) }
+            spanCount += batch.count
+        }
+        guard spanCount > 0 else { return nil }
+        let traceIDs = byTrace.keys.sorted()
+
+        var file = BlockFormat.magic
+        var sections = [(BlockFormat.Section, Int, Int, UInt32)]()
+        func addSection(_ kind: BlockFormat.Section, _ bytes: [UInt8]) {
+            let crc = bytes.withUnsafeBytes { WriteAheadLog.crc32Of($0) }
+            sections.append((kind, file.count, bytes.count, crc))
+            file.append(contentsOf: bytes)
+        }
+
+        var index = [BlockIndexEntry]()
+        index.reserveCapacity(traceIDs.count)
+        var bloom = TraceBloom(capacity: traceIDs.count)
+        var chunk = SpanBatch()
+        var chunkNumber: UInt32 = 0
+        // Per source batch: its scopes and resources already copied into this chunk.
+        var copied = [Int: (scopes: [UInt32: UInt32], resources: [UInt32: UInt32])]()
+        func flushChunk() {
+            guard !chunk.isEmpty else { return }
+            addSection(.chunk, Zstd.compress(OTLPProtobuf.encodeExportRequest(chunk)))
+            chunk = SpanBatch()
+            copied = [:]
+            chunkNumber += 1
+        }
+        for id in traceIDs {
+            var minStart = UInt64.max
+            var maxEnd: UInt64 = 0
+            var seen = Set<SpanID>()
+            for (b, i) in byTrace[id]! {
+                let batch = batches[b]
+                // A span written twice (a retried export, a WAL record replayed) is kept once.
+                guard seen.insert(batch.spanIDs[i]).inserted else { continue }
+                minStart = min(minStart, batch.startTimes[i])
+                maxEnd = max(maxEnd, batch.endTimes[i])
+                var maps = copied[b] ?? ([:], [:])
+                chunk.append(from: batch, indices: CollectionOfOne(i), scopeMap: &maps.scopes, resourceMap: &maps.resources)
+                copied[b] = maps
+            }
+            index.append(BlockIndexEntry(traceID: id, chunk: chunkNumber, minStart: minStart, maxEnd: maxEnd))
+            bloom.insert(id)
+            if chunk.count >= chunkSpans { flushChunk() }
+        }
+        flushChunk()
+
+        var indexBytes = [UInt8]()
+        indexBytes.reserveCapacity(index.count * BlockFormat.indexEntrySize)
+        for e in index {
+            appendLE(e.traceID.high, &indexBytes)
+            appendLE(e.traceID.low, &indexBytes)
+            appendLE(e.chunk, &indexBytes)
+            appendLE(UInt32(0), &indexBytes)
+            appendLE(e.minStart, &indexBytes)
+            appendLE(e.maxEnd, &indexBytes)
+        }
+        addSection(.index, indexBytes)
+        var bloomBytes = [UInt8]()
+        for w in bloom.bits { appendLE(w, &bloomBytes) }
+        addSection(.bloom, bloomBytes)
+        meta.spanCount = spanCount
+        meta.traceCount = index.count
+        addSection(.meta, meta.encoded())
+
+        var footer = [UInt8]()
+        appendLE(BlockFormat.version, &footer)
+        appendLE(meta.minStart, &footer)
+        appendLE(meta.maxEnd, &footer)
+        appendLE(UInt64(spanCount), &footer)
+        appendLE(UInt64(index.count), &footer)
+        appendLE(UInt32(sections.count), &footer)
+        for (kind, offset, length, crc) in sections {
+            footer.append(kind.rawValue)
+            appendLE(UInt64(offset), &footer)
+            appendLE(UInt64(length), &footer)
+            appendLE(crc, &footer)
+        }
+        file.append(contentsOf: footer)
+        appendLE(UInt32(footer.count), &file)
+        appendLE(footer.withUnsafeBytes { WriteAheadLog.crc32Of($0) }, &file)
+        file.append(contentsOf: BlockFormat.magic)
+
+        try writeDurably(file, to: path)
+        return meta
+    }
+
+    /// Temporary file, fsync, rename, fsync of the directory.
+    static func writeDurably(_ bytes: [UInt8], to path: String) throws {
+        let tmp = path + ".tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw EngineError("\(tmp): cannot create: \(String(cString: strerror(errno)))") }
+        do {
+            try WriteAheadLog.writeAll(fd, bytes, path: tmp)
+            guard fsync(fd) == 0 else { throw EngineError("\(tmp): fsync failed") }
+        } catch {
+            close(fd)
+            throw error
+        }
+        close(fd)
+        guard rename(tmp, path) == 0 else { throw EngineError("\(path): rename failed: \(String(cString: strerror(errno)))") }
+        WriteAheadLog.syncDirectory((path as NSString).deletingLastPathComponent)
+    }
+}
+
+func appendLE<T: FixedWidthInteger>(_ v: T, _ out: inout [UInt8]) {
+    withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) }
+}
+
+/// What a block holds, kept in memory for pruning and for listing services and operations.
+struct BlockMeta: Sendable {
+    var minStart = UInt64.max
+    var maxEnd: UInt64 = 0
+    var spanCount = 0
+    var traceCount = 0
+    var operations: [String: Set<SpanOperation>] = [:]
+
+    mutating func add(_ batch: SpanBatch) {
+        var serviceOfScope = [UInt32: String]()
+        for i in 0..<batch.count {
+            minStart = min(minStart, batch.startTimes[i])
+            maxEnd = max(maxEnd, batch.endTimes[i])
+            let s = batch.scopeIndices[i]
+            let service =
+                serviceOfScope[s]
+                ?? {
+                    let name = batch.serviceName(ofResource: Int(batch.scopes[Int(s)].resource))
+                    serviceOfScope[s] = name
+                    return name
+                }()
+            operations[service, default: []].insert(SpanOperation(name: batch.string(batch.names[i]), kind: batch.kinds[i]))
+        }
+    }
+
+    /// `{"services": {"svc": [["op", kind], ...]}}`.
+    func encoded() -> [UInt8] {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("services")
+        w.beginObject()
+        for (service, ops) in operations.sorted(by: { $0.key < $1.key }) {
+            w.key(service)
+            w.beginArray()
+            for op in ops.sorted() {
+                w.beginArray()
+                w.string(op.name)
+                w.int(Int64(op.kind.rawValue))
+                w.endArray()
+            }
+            w.endArray()
+        }
+        w.endObject()
+        w.endObject()
+        return w.out
+    }
+
+    mutating func decodeOperations(_ bytes: UnsafeRawBufferPointer) throws {
+        guard case .object(let services)? = try JSONValue.parse(bytes)["services"] else {
+            throw EngineError("meta section has no services")
+        }
+        for (service, list) in services {
+            var set = Set<SpanOperation>()
+            for entry in list.arrayValue ?? [] {
+                guard let pair = entry.arrayValue, pair.count == 2, let name = pair[0].stringValue,
+                    case .number(let k) = pair[1], let kind = Int32(k)
+                else { throw EngineError("meta section has a malformed operation") }
+                set.insert(SpanOperation(name: name, kind: SpanKind(rawValue: kind)))
+            }
+            operations[service] = set
+        }
+    }
+}

@@ -1,0 +1,144 @@
+import AriadneModel
+import AriadneStorage
+import AriadneWire
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An open block: its index, bloom filter and meta in memory, chunks read on demand with their
+/// checksums verified again. Opening checks the trailer, the footer and every section's
+/// checksum, so a damaged block fails at open (and is quarantined) rather than in a query.
+final class BlockReader: Sendable {
+    let path: String
+    let meta: BlockMeta
+    let traceIDs: [TraceID]
+    let entries: [BlockIndexEntry]
+    let bloom: TraceBloom
+    let chunks: [(offset: Int, length: Int, crc: UInt32)]
+
+    init(path: String) throws {
+        self.path = path
+        guard let data = FileManager.default.contents(atPath: path) else { throw EngineError("cannot read the file") }
+        let file = [UInt8](data)
+        let t = BlockFormat.trailerSize
+        guard file.count >= BlockFormat.magic.count + t, Array(file[0..<8]) == BlockFormat.magic,
+            Array(file[(file.count - 8)...]) == BlockFormat.magic
+        else { throw EngineError("not a block file (bad magic)") }
+        let footerLength = Int(file.readLE(UInt32.self, at: file.count - t))
+        let footerCRC = file.readLE(UInt32.self, at: file.count - t + 4)
+        guard footerLength <= file.count - t - 8 else { throw EngineError("footer length out of range") }
+        let footerStart = file.count - t - footerLength
+        let footer = Array(file[footerStart..<(file.count - t)])
+        guard footer.withUnsafeBytes({ WriteAheadLog.crc32Of($0) }) == footerCRC else {
+            throw EngineError("footer checksum mismatch")
+        }
+        guard footer.count >= 40, footer.readLE(UInt32.self, at: 0) == BlockFormat.version else {
+            throw EngineError("unsupported block version")
+        }
+        let sectionCount = Int(footer.readLE(UInt32.self, at: 36))
+        guard footer.count == 40 + sectionCount * 21 else { throw EngineError("footer size does not match its sections") }
+        var sections = [(kind: UInt8, offset: Int, length: Int, crc: UInt32)]()
+        for k in 0..<sectionCount {
+            let at = 40 + k * 21
+            let offset = Int(truncatingIfNeeded: footer.readLE(UInt64.self, at: at + 1))
+            let length = Int(truncatingIfNeeded: footer.readLE(UInt64.self, at: at + 9))
+            guard offset >= 8, length >= 0, offset <= footerStart, length <= footerStart - offset else {
+                throw EngineError("section \(k) out of range")
+            }
+            sections.append((footer[at], offset, length, footer.readLE(UInt32.self, at: at + 17)))
+        }
+        func verified(_ s: (kind: UInt8, offset: Int, length: Int, crc: UInt32)) throws -> ArraySlice<UInt8> {
+            let bytes = file[s.offset..<s.offset + s.length]
+            guard bytes.withUnsafeBytes({ WriteAheadLog.crc32Of($0) }) == s.crc else {
+                throw EngineError("section at offset \(s.offset) checksum mismatch")
+            }
+            return bytes
+        }
+        guard let indexSection = sections.first(where: { $0.kind == BlockFormat.Section.index.rawValue }),
+            let bloomSection = sections.first(where: { $0.kind == BlockFormat.Section.bloom.rawValue }),
+            let metaSection = sections.first(where: { $0.kind == BlockFormat.Section.meta.rawValue })
+        else { throw EngineError("missing index, bloom or meta section") }
+
+        let index = Array(try verified(indexSection))
+        guard index.count % BlockFormat.indexEntrySize == 0 else { throw EngineError("index size is not whole entries") }
+        var entries = [BlockIndexEntry]()
+        entries.reserveCapacity(index.count / BlockFormat.indexEntrySize)
+        let chunkSections = sections.filter { $0.kind == BlockFormat.Section.chunk.rawValue }
+        // The whole file is in memory now: checking every chunk costs little and means a damaged
+        // block is found at start, not in the middle of a query.
+        for c in chunkSections { _ = try verified(c) }
+        for at in stride(from: 0, to: index.count, by: BlockFormat.indexEntrySize) {
+            let e = BlockIndexEntry(
+                traceID: TraceID(high: index.readLE(UInt64.self, at: at), low: index.readLE(UInt64.self, at: at + 8)),
+                chunk: index.readLE(UInt32.self, at: at + 16), minStart: index.readLE(UInt64.self, at: at + 24),
+                maxEnd: index.readLE(UInt64.self, at: at + 32))
+            guard Int(e.chunk) < chunkSections.count else { throw EngineError("index names a missing chunk") }
+            if let last = entries.last, !(last.traceID < e.traceID) { throw EngineError("index is not sorted") }
+            entries.append(e)
+        }
+        let bloomBytes = Array(try verified(bloomSection))
+        guard bloomBytes.count % 8 == 0, !bloomBytes.isEmpty else { throw EngineError("bloom filter size") }
+        var words = [UInt64]()
+        for at in stride(from: 0, to: bloomBytes.count, by: 8) { words.append(bloomBytes.readLE(UInt64.self, at: at)) }
+        var meta = BlockMeta()
+        meta.minStart = file.readLE(UInt64.self, at: footerStart + 4)
+        meta.maxEnd = file.readLE(UInt64.self, at: footerStart + 12)
+        meta.spanCount = Int(truncatingIfNeeded: file.readLE(UInt64.self, at: footerStart + 20))
+        meta.traceCount = entries.count
+        let metaBytes = Array(try verified(metaSection))
+        try metaBytes.withUnsafeBytes { try meta.decodeOperations($0) }
+
+        self.meta = meta
+        self.entries = entries
+        self.traceIDs = entries.map(\.traceID)
+        self.bloom = TraceBloom(words: words)
+        self.chunks = chunkSections.map { ($0.offset, $0.length, $0.crc) }
+    }
+
+    /// The index entry of `id`, if the block holds that trace.
+    func entry(for id: TraceID) -> BlockIndexEntry? {
+        guard bloom.mayContain(id) else { return nil }
+        var lo = 0
+        var hi = traceIDs.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if traceIDs[mid] < id { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < traceIDs.count && traceIDs[lo] == id ? entries[lo] : nil
+    }
+
+    /// Reads, verifies, decompresses and decodes one chunk.
+    func chunk(_ n: Int) throws -> SpanBatch {
+        let c = chunks[n]
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw EngineError("\(path): cannot open: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var compressed = [UInt8](repeating: 0, count: c.length)
+        let n = compressed.withUnsafeMutableBytes { pread(fd, $0.baseAddress, c.length, off_t(c.offset)) }
+        guard n == c.length else { throw EngineError("\(path): short read of chunk \(n)") }
+        guard compressed.withUnsafeBytes({ WriteAheadLog.crc32Of($0) }) == c.crc else {
+            throw EngineError("\(path): chunk checksum mismatch")
+        }
+        let raw = try compressed.withUnsafeBytes { buf throws(EngineError) in try Zstd.decompress(buf, limit: 1 << 30) }
+        do {
+            return try OTLPProtobuf.decodeExportRequest(raw).0
+        } catch {
+            throw EngineError("\(path): chunk does not decode: \(error)")
+        }
+    }
+
+    /// The spans of trace `id` in this block.
+    func trace(_ id: TraceID) throws -> SpanBatch? {
+        guard let e = entry(for: id) else { return nil }
+        let batch = try chunk(Int(e.chunk))
+        return batch.selecting((0..<batch.count).filter { batch.traceIDs[$0] == id })
+    }
+}
+
+extension Array where Element == UInt8 {
+    func readLE<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
+        withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
+    }
+}

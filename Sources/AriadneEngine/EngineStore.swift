@@ -1,0 +1,330 @@
+public import AriadneModel
+public import AriadneStorage
+import AriadneWire
+import Foundation
+import Synchronization
+
+/// Settings of the embedded engine.
+public struct EngineOptions: Sendable {
+    public var syncMode: WALSyncMode = .always
+    /// Spans the head holds before it is cut into a block.
+    public var headMaxSpans = 250_000
+    /// Age of the oldest unflushed write after which the head is cut anyway.
+    public var headMaxAge: Duration = .seconds(60)
+    public var walSegmentBytes = 128 << 20
+
+    public init() {}
+}
+
+/// Something the engine wants an operator to know: replayed records, a torn WAL tail, a block
+/// moved aside. The server logs these.
+public struct EngineEvent: Sendable, CustomStringConvertible {
+    public var description: String
+}
+
+/// The embedded store: a write-ahead log for durability, an in-memory head for spans not yet in
+/// a block, and immutable zstd-compressed blocks.
+///
+/// Write path: the batch is encoded (OTLP protobuf, our codec) into a WAL record; `write`
+/// returns once the record is durable (group commit) and the spans are in the head, where they
+/// are queryable at once. When the head is large or old enough it is cut: the WAL rotates, a
+/// new head takes writes, and the old head becomes a block; then the WAL segments it covered
+/// are deleted.
+///
+/// Start: blocks are opened (a damaged one is moved to `quarantine/` and reported), then every
+/// WAL segment is replayed into the head (a torn tail is truncated and reported).
+///
+/// Layout of the data directory: `wal/NNNNNNNN.wal`, `blocks/<min start>-<seq>.blk`, `quarantine/`.
+public final class EngineStore: TraceStore {
+    struct State {
+        var active: InMemoryStore
+        var activeGeneration = 0
+        var activeSince: ContinuousClock.Instant? = nil
+        /// Heads cut from writes but not yet in a block, newest last.
+        var flushing: [(generation: Int, head: InMemoryStore)] = []
+        var inflight: [Int: Int] = [:]
+        var blocks: [BlockReader] = []
+        var nextBlock = 0
+        var cutting = false
+    }
+
+    public let directory: String
+    public let options: EngineOptions
+    let wal: WriteAheadLog
+    private let state: Mutex<State>
+    private let report: @Sendable (EngineEvent) -> Void
+
+    var walDirectory: String { directory + "/wal" }
+    var blockDirectory: String { directory + "/blocks" }
+    var quarantineDirectory: String { directory + "/quarantine" }
+
+    /// Opens (or creates) the engine in `directory`, replaying its WAL.
+    public init(
+        directory: String, options: EngineOptions = EngineOptions(),
+        report: @escaping @Sendable (EngineEvent) -> Void = { _ in }
+    ) throws {
+        self.directory = directory
+        self.options = options
+        self.report = report
+        let fm = FileManager.default
+        for d in [directory, directory + "/wal", directory + "/blocks"] {
+            try fm.createDirectory(atPath: d, withIntermediateDirectories: true)
+        }
+        // Blocks: open each, quarantine the damaged.
+        var blocks = [BlockReader]()
+        var nextBlock = 0
+        let names = ((try? fm.contentsOfDirectory(atPath: directory + "/blocks")) ?? []).sorted()
+        for name in names {
+            let path = directory + "/blocks/" + name
+            if name.hasSuffix(".tmp") {
+                try? fm.removeItem(atPath: path)  // an interrupted write; its WAL is still there
+                continue
+            }
+            guard name.hasSuffix(".blk") else { continue }
+            if let seq = name.dropLast(4).split(separator: "-").last.flatMap({ Int($0) }) {
+                nextBlock = max(nextBlock, seq + 1)
+            }
+            do {
+                blocks.append(try BlockReader(path: path))
+            } catch {
+                let moved = Self.quarantine(path, directory: directory + "/quarantine")
+                report(EngineEvent(description: "block \(path) is damaged (\(error)); moved to \(moved)"))
+            }
+        }
+        // WAL: replay into the head.
+        let head = InMemoryStore(maxSpans: Int.max)
+        var replayed = 0
+        var records = [SpanBatch]()
+        let reports = try WriteAheadLog.replay(directory: directory + "/wal") { _, payload in
+            var batch = SpanBatch()
+            var rejections = [SpanRejection]()
+            do {
+                try OTLPProtobuf.decodeExportRequest(payload, into: &batch, rejections: &rejections)
+            } catch {
+                throw EngineError("WAL record does not decode: \(error)")
+            }
+            records.append(batch)
+            replayed += batch.count
+        }
+        for r in reports where r.truncatedBytes > 0 || r.reason != nil {
+            report(
+                EngineEvent(
+                    description:
+                        "WAL segment \(WriteAheadLog.path(directory + "/wal", r.segment)): kept \(r.records) records, truncated \(r.truncatedBytes) bytes (\(r.reason ?? "torn tail"))"
+                ))
+        }
+        self.wal = try WriteAheadLog(
+            directory: directory + "/wal", syncMode: options.syncMode, segmentBytes: options.walSegmentBytes)
+        state = Mutex(State(active: head, blocks: blocks, nextBlock: nextBlock))
+        if replayed > 0 {
+            report(EngineEvent(description: "replayed \(replayed) spans from the WAL into the head"))
+        }
+        for b in records { head.insert(b) }
+        if replayed > 0 { state.withLock { $0.activeSince = .now } }
+    }
+
+    static func quarantine(_ path: String, directory: String) -> String {
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let target = directory + "/" + (path as NSString).lastPathComponent + ".\(Int(Date().timeIntervalSince1970))"
+        do {
+            try FileManager.default.moveItem(atPath: path, toPath: target)
+            return target
+        } catch {
+            return "(could not move: \(error))"
+        }
+    }
+
+    /// Spans in the head (not yet in blocks).
+    public var headSpanCount: Int {
+        state.withLock { s in s.active.spanCount + s.flushing.reduce(0) { $0 + $1.head.spanCount } }
+    }
+
+    public var blockCount: Int { state.withLock { $0.blocks.count } }
+
+    /// Spans held: in the head and in blocks (a span replayed from the WAL after its block was
+    /// written counts twice until the next cut).
+    public var spanCount: Int {
+        headSpanCount + state.withLock { s in s.blocks.reduce(0) { $0 + $1.meta.spanCount } }
+    }
+
+    /// Cuts the head if it is over its size or age limit.
+    public func cutIfDue() async throws {
+        if shouldCut() { try await cut() }
+    }
+
+    // MARK: writing
+
+    public func write(_ batch: SpanBatch) async throws {
+        guard !batch.isEmpty else { return }
+        let record = OTLPProtobuf.encodeExportRequest(batch)
+        let (head, generation) = state.withLock { s in
+            s.inflight[s.activeGeneration, default: 0] += 1
+            if s.activeSince == nil { s.activeSince = .now }
+            return (s.active, s.activeGeneration)
+        }
+        do {
+            try await wal.append(record)
+            head.insert(batch)
+        } catch {
+            state.withLock { $0.inflight[generation, default: 1] -= 1 }
+            throw error
+        }
+        state.withLock { $0.inflight[generation, default: 1] -= 1 }
+        if shouldCut() {
+            // In the background: this write is durable and visible already.
+            Task {
+                do { try await cut() } catch { report(EngineEvent(description: "cutting a block failed: \(error)")) }
+            }
+        }
+    }
+
+    func shouldCut() -> Bool {
+        state.withLock { s in
+            guard !s.cutting else { return false }
+            if s.active.spanCount >= options.headMaxSpans { return true }
+            if let since = s.activeSince, ContinuousClock.now - since >= options.headMaxAge { return true }
+            return false
+        }
+    }
+
+    /// Cuts the head into a block now (also called periodically and at shutdown).
+    public func cut() async throws {
+        let claimed = state.withLock { s -> Bool in
+            if s.cutting || s.active.spanCount == 0 { return false }
+            s.cutting = true
+            return true
+        }
+        guard claimed else { return }
+        defer { state.withLock { $0.cutting = false } }
+        // Rotate first: every record of the old head is then in a segment below `boundary`.
+        let boundary = try wal.rotate()
+        let (old, generation) = state.withLock { s in
+            let old = (s.activeGeneration, s.active)
+            s.flushing.append(old)
+            s.active = InMemoryStore(maxSpans: Int.max)
+            s.activeGeneration += 1
+            s.activeSince = nil
+            return (old.1, old.0)
+        }
+        // Writes that took the old head before the switch finish into it.
+        while state.withLock({ ($0.inflight[generation] ?? 0) > 0 }) {
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        let batches = old.allBatches()
+        let seq = state.withLock { s in
+            defer { s.nextBlock += 1 }
+            return s.nextBlock
+        }
+        let minStart = batches.lazy.flatMap(\.startTimes).min() ?? 0
+        let path = blockDirectory + "/" + String(format: "%020llu-%08d.blk", minStart, seq)
+        _ = try BlockWriter.write(batches, to: path)
+        let reader = try BlockReader(path: path)
+        state.withLock { s in
+            s.blocks.append(reader)
+            s.flushing.removeAll { $0.generation == generation }
+            s.inflight[generation] = nil
+        }
+        try wal.removeSegments(before: boundary)
+    }
+
+    // MARK: reading
+
+    /// Every in-memory head, then every block, as a consistent snapshot.
+    private func sources() -> (heads: [InMemoryStore], blocks: [BlockReader]) {
+        state.withLock { s in ([s.active] + s.flushing.map(\.head), s.blocks) }
+    }
+
+    public func services() async throws -> [String] {
+        var all = Set<String>()
+        let (heads, blocks) = sources()
+        for h in heads { all.formUnion(try await h.services()) }
+        for b in blocks { all.formUnion(b.meta.operations.keys) }
+        return all.sorted()
+    }
+
+    public func operations(service: String, kind: SpanKind?) async throws -> [SpanOperation] {
+        var all = Set<SpanOperation>()
+        let (heads, blocks) = sources()
+        for h in heads { all.formUnion(try await h.operations(service: service, kind: kind)) }
+        for b in blocks {
+            all.formUnion((b.meta.operations[service] ?? []).filter { kind == nil || $0.kind == kind })
+        }
+        return all.sorted()
+    }
+
+    public func trace(id: TraceID, window: ClosedRange<UInt64>?) async throws -> SpanBatch? {
+        let (heads, blocks) = sources()
+        var parts = [SpanBatch]()
+        for h in heads { if let t = try await h.trace(id: id, window: nil) { parts.append(t) } }
+        for b in blocks where b.entry(for: id) != nil {
+            if let t = readOrQuarantine(b, { try $0.trace(id) }) ?? nil { parts.append(t) }
+        }
+        guard !parts.isEmpty else { return nil }
+        if let window {
+            let inside = parts.contains { p in p.startTimes.contains { window.contains($0) } }
+            guard inside else { return nil }
+        }
+        var trace = SpanBatch()
+        var seen = Set<SpanID>()
+        for p in parts {
+            trace.append(from: p, indices: (0..<p.count).filter { seen.insert(p.spanIDs[$0]).inserted })
+        }
+        return trace
+    }
+
+    public func findTraceIDs(_ query: TraceQuery) async throws -> [TraceID] {
+        let (heads, blocks) = sources()
+        var latest = [TraceID: UInt64]()
+        func merge(_ found: [TraceID: UInt64]) {
+            for (id, t) in found { latest[id] = max(latest[id] ?? 0, t) }
+        }
+        for h in heads { merge(h.matchingTraces(query)) }
+        for b in blocks where overlaps(b, query) {
+            let found = readOrQuarantine(b) { b -> [TraceID: UInt64] in
+                var matches = TraceMatches(query)
+                for n in b.chunks.indices { matches.scan(try b.chunk(n)) }
+                return matches.latest
+            }
+            if let found { merge(found) }
+        }
+        return TraceMatches.mostRecent(latest, limit: query.limit)
+    }
+
+    /// Runs a read of block `b`; if the block turns out damaged, moves it aside, reports it and
+    /// answers nil, so that the query is served from everything else.
+    func readOrQuarantine<R>(_ b: BlockReader, _ read: (BlockReader) throws -> R) -> R? {
+        do {
+            return try read(b)
+        } catch {
+            let removed = state.withLock { s in
+                let before = s.blocks.count
+                s.blocks.removeAll { $0 === b }
+                return s.blocks.count < before
+            }
+            if removed {
+                let moved = Self.quarantine(b.path, directory: quarantineDirectory)
+                report(EngineEvent(description: "block \(b.path) is damaged (\(error)); moved to \(moved)"))
+            }
+            return nil
+        }
+    }
+
+    /// Whether a block can hold spans matching `query`, from its bounds and services alone.
+    func overlaps(_ b: BlockReader, _ query: TraceQuery) -> Bool {
+        if let lo = query.startMin, b.meta.maxEnd < lo { return false }
+        if let hi = query.startMax, b.meta.minStart > hi { return false }
+        if let s = query.service, b.meta.operations[s] == nil { return false }
+        return true
+    }
+
+    public func dependencies(window: ClosedRange<UInt64>) async throws -> [DependencyLink] {
+        let (heads, blocks) = sources()
+        var counter = DependencyCounter(window: window)
+        for h in heads { for b in h.allBatches() { counter.add(b) } }
+        for b in blocks where b.meta.maxEnd >= window.lowerBound && b.meta.minStart <= window.upperBound {
+            let chunks = readOrQuarantine(b) { b in try b.chunks.indices.map { try b.chunk($0) } } ?? []
+            for c in chunks { counter.add(c) }
+        }
+        return counter.links()
+    }
+}

@@ -1,0 +1,275 @@
+import Dispatch
+import Foundation
+internal import CZlib
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How a write becomes durable before it is acknowledged.
+public enum WALSyncMode: String, Sendable {
+    /// fsync after every group of records (default): an acknowledged write survives a crash.
+    case always
+    /// Hand records to the OS without fsync: faster, but a machine crash (not a process crash)
+    /// may lose the last acknowledged writes.
+    case never
+}
+
+/// An error of the storage engine, with the path it concerns.
+public struct EngineError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// The write-ahead log: append-only segment files of checksummed records, written by one
+/// thread with group commit — every record waiting when a write starts goes out in the same
+/// `write` and the same `fsync`, and each `append` returns only after its record is durable.
+///
+/// Segment file: the magic `ARDNWAL1`, then records of
+/// `u32 LE payload length | u32 LE CRC-32 of payload | payload`.
+///
+/// Thread safety: `append` may be called concurrently; rotation and removal are serialized with
+/// writes on the log's own queue.
+public final class WriteAheadLog: Sendable {
+    public static let magic: [UInt8] = Array("ARDNWAL1".utf8)
+    public static let recordHeaderSize = 8
+    /// Largest record accepted on replay; anything larger is a corrupt length.
+    public static let maxRecordSize = 512 << 20
+
+    struct Pending {
+        var record: [UInt8]
+        var continuation: CheckedContinuation<Void, any Error>
+    }
+
+    struct State {
+        var pending: [Pending] = []
+        var scheduled = false
+        var fd: Int32 = -1
+        var segment: Int = 0
+        var segmentSize: Int = 0
+        var failed: EngineError? = nil
+    }
+
+    public let directory: String
+    public let syncMode: WALSyncMode
+    public let segmentBytes: Int
+    private let state = Mutex(State())
+    private let queue = DispatchQueue(label: "ariadne.wal")
+
+    /// Opens the log in `directory`, starting a new segment after the existing ones.
+    public init(directory: String, syncMode: WALSyncMode = .always, segmentBytes: Int = 128 << 20) throws {
+        self.directory = directory
+        self.syncMode = syncMode
+        self.segmentBytes = segmentBytes
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let next = (try Self.segments(in: directory).last ?? 0) + 1
+        try state.withLock { s in try openSegment(next, &s) }
+    }
+
+    deinit {
+        state.withLock { s in if s.fd >= 0 { close(s.fd) } }
+    }
+
+    /// Segment numbers present in `directory`, ascending.
+    public static func segments(in directory: String) throws -> [Int] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.compactMap { name -> Int? in
+            guard name.hasSuffix(".wal") else { return nil }
+            return Int(name.dropLast(4))
+        }.sorted()
+    }
+
+    public static func path(_ directory: String, _ segment: Int) -> String {
+        directory + "/" + String(format: "%08d.wal", segment)
+    }
+
+    private func openSegment(_ number: Int, _ s: inout State) throws {
+        if s.fd >= 0 { close(s.fd) }
+        let path = Self.path(directory, number)
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw EngineError("\(path): cannot create WAL segment: \(String(cString: strerror(errno)))") }
+        try Self.writeAll(fd, Self.magic, path: path)
+        if syncMode == .always {
+            fsync(fd)
+            Self.syncDirectory(directory)
+        }
+        s.fd = fd
+        s.segment = number
+        s.segmentSize = Self.magic.count
+    }
+
+    /// The segment new records go to.
+    public var currentSegment: Int { state.withLock { $0.segment } }
+
+    /// Appends one record; returns when it is durable (per `syncMode`).
+    public func append(_ payload: [UInt8]) async throws {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+            let schedule: Bool = state.withLock { s in
+                if let failed = s.failed {
+                    c.resume(throwing: failed)
+                    return false
+                }
+                s.pending.append(Pending(record: payload, continuation: c))
+                if s.scheduled { return false }
+                s.scheduled = true
+                return true
+            }
+            if schedule { queue.async { self.flushPending() } }
+        }
+    }
+
+    /// Writes every waiting record with one write and one fsync, then wakes their writers.
+    private func flushPending() {
+        while true {
+            let (batch, fd, path): ([Pending], Int32, String) = state.withLock { s in
+                let b = s.pending
+                s.pending = []
+                if b.isEmpty { s.scheduled = false }
+                return (b, s.fd, Self.path(directory, s.segment))
+            }
+            if batch.isEmpty { return }
+            var buffer = [UInt8]()
+            buffer.reserveCapacity(batch.reduce(0) { $0 + $1.record.count + Self.recordHeaderSize })
+            for p in batch { Self.frame(p.record, into: &buffer) }
+            do {
+                try Self.writeAll(fd, buffer, path: path)
+                if syncMode == .always, fdatasync(fd) != 0 {
+                    throw EngineError("\(path): fsync failed: \(String(cString: strerror(errno)))")
+                }
+                let rotate: Bool = state.withLock { s in
+                    s.segmentSize += buffer.count
+                    return s.segmentSize >= segmentBytes
+                }
+                for p in batch { p.continuation.resume() }
+                if rotate { try state.withLock { s in try openSegment(s.segment + 1, &s) } }
+            } catch {
+                // A log we cannot write is a log we cannot trust: refuse every later write.
+                let e = error as? EngineError ?? EngineError("\(error)")
+                state.withLock { $0.failed = e }
+                for p in batch { p.continuation.resume(throwing: e) }
+            }
+        }
+    }
+
+    /// Starts a new segment and returns its number: every record appended before the call is in
+    /// a lower-numbered segment. Waits for queued records to be written first.
+    public func rotate() throws -> Int {
+        try queue.sync {
+            flushPending()
+            return try state.withLock { s in
+                try openSegment(s.segment + 1, &s)
+                return s.segment
+            }
+        }
+    }
+
+    /// Deletes the segments numbered below `segment` (their records are in blocks).
+    public func removeSegments(before segment: Int) throws {
+        for n in try Self.segments(in: directory) where n < segment {
+            try? FileManager.default.removeItem(atPath: Self.path(directory, n))
+        }
+    }
+
+    static func frame(_ payload: [UInt8], into buffer: inout [UInt8]) {
+        let crc = payload.withUnsafeBytes { crc32Of($0) }
+        withUnsafeBytes(of: UInt32(payload.count).littleEndian) { buffer.append(contentsOf: $0) }
+        withUnsafeBytes(of: crc.littleEndian) { buffer.append(contentsOf: $0) }
+        buffer.append(contentsOf: payload)
+    }
+
+    static func crc32Of(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return 0 }
+        return UInt32(crc32(0, base.assumingMemoryBound(to: UInt8.self), uInt(bytes.count)))
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
+        try bytes.withUnsafeBytes { buf in
+            var offset = 0
+            while offset < buf.count {
+                let n = write(fd, buf.baseAddress! + offset, buf.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw EngineError("\(path): write failed: \(String(cString: strerror(errno)))")
+                }
+                offset += n
+            }
+        }
+    }
+
+    static func syncDirectory(_ directory: String) {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 {
+            fsync(fd)
+            close(fd)
+        }
+    }
+
+    // MARK: replay
+
+    /// What replay found in one segment.
+    public struct ReplayReport: Sendable, Equatable {
+        public var segment: Int
+        public var records: Int
+        /// Bytes cut from the end of the segment because they did not form a whole, valid record.
+        public var truncatedBytes: Int
+        public var reason: String?
+    }
+
+    /// Reads every record of every segment in `directory`, oldest first. A torn or corrupt tail is
+    /// cut off the segment (the file is truncated to its last valid record) and reported; records
+    /// after a bad one in the same segment cannot be trusted and are dropped with it.
+    public static func replay(
+        directory: String, _ handle: (_ segment: Int, _ payload: UnsafeRawBufferPointer) throws -> Void
+    ) throws -> [ReplayReport] {
+        var reports = [ReplayReport]()
+        for segment in try segments(in: directory) {
+            let path = Self.path(directory, segment)
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw EngineError("\(path): cannot read WAL segment")
+            }
+            let bytes = [UInt8](data)
+            var report = ReplayReport(segment: segment, records: 0, truncatedBytes: 0, reason: nil)
+            var validEnd = 0
+            try bytes.withUnsafeBytes { buf in
+                guard buf.count >= magic.count, Array(buf[0..<magic.count]) == magic else {
+                    report.reason = "missing WAL header"
+                    return
+                }
+                var offset = magic.count
+                validEnd = offset
+                while offset < buf.count {
+                    guard buf.count - offset >= recordHeaderSize else {
+                        report.reason = "torn record header"
+                        return
+                    }
+                    let length = Int(UInt32(littleEndian: buf.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+                    let crc = UInt32(littleEndian: buf.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self))
+                    guard length <= maxRecordSize, length <= buf.count - offset - recordHeaderSize else {
+                        report.reason = "torn record (length \(length) past the end)"
+                        return
+                    }
+                    let payload = UnsafeRawBufferPointer(
+                        rebasing: buf[offset + recordHeaderSize..<offset + recordHeaderSize + length])
+                    guard crc32Of(payload) == crc else {
+                        report.reason = "checksum mismatch"
+                        return
+                    }
+                    try handle(segment, payload)
+                    report.records += 1
+                    offset += recordHeaderSize + length
+                    validEnd = offset
+                }
+            }
+            if validEnd < bytes.count {
+                report.truncatedBytes = bytes.count - validEnd
+                if truncate(path, off_t(validEnd)) != 0 {
+                    throw EngineError("\(path): cannot truncate torn tail: \(String(cString: strerror(errno)))")
+                }
+            }
+            reports.append(report)
+        }
+        return reports
+    }
+}

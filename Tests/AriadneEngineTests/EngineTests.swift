@@ -1,0 +1,239 @@
+import AriadneEngine
+import AriadneLoadgen
+import AriadneModel
+import AriadneStorage
+import AriadneTesting
+import Foundation
+import Synchronization
+import Testing
+
+/// A fresh directory for one test, removed afterwards.
+func withTemporaryDirectory<R>(_ body: (String) async throws -> R) async throws -> R {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ariadne-engine-\(UUID())").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    return try await body(dir)
+}
+
+/// The engine with every write cut into a block at once, so that reads come from blocks.
+final class BlockOnlyEngine: TraceStore {
+    let engine: EngineStore
+    init(_ engine: EngineStore) { self.engine = engine }
+    func write(_ batch: SpanBatch) async throws {
+        try await engine.write(batch)
+        try await engine.cut()
+    }
+    func services() async throws -> [String] { try await engine.services() }
+    func operations(service: String, kind: SpanKind?) async throws -> [SpanOperation] {
+        try await engine.operations(service: service, kind: kind)
+    }
+    func trace(id: TraceID, window: ClosedRange<UInt64>?) async throws -> SpanBatch? {
+        try await engine.trace(id: id, window: window)
+    }
+    func findTraceIDs(_ query: TraceQuery) async throws -> [TraceID] { try await engine.findTraceIDs(query) }
+    func dependencies(window: ClosedRange<UInt64>) async throws -> [DependencyLink] {
+        try await engine.dependencies(window: window)
+    }
+}
+
+@Suite struct EngineConformance {
+    @Test(arguments: StorageConformance.cases)
+    func headOnly(_ check: StorageConformance.Case) async throws {
+        try await withTemporaryDirectory { dir in try await check.run(EngineStore(directory: dir)) }
+    }
+
+    @Test(arguments: StorageConformance.cases)
+    func blocks(_ check: StorageConformance.Case) async throws {
+        try await withTemporaryDirectory { dir in try await check.run(BlockOnlyEngine(EngineStore(directory: dir))) }
+    }
+
+    @Test(arguments: StorageConformance.cases)
+    func afterRestart(_ check: StorageConformance.Case) async throws {
+        // Every write goes through a store that is then reopened: reads come from WAL replay.
+        final class Reopening: TraceStore {
+            let dir: String
+            let current: Mutex<EngineStore>
+            init(_ dir: String) throws {
+                self.dir = dir
+                current = Mutex(try EngineStore(directory: dir))
+            }
+            var store: EngineStore { current.withLock { $0 } }
+            func write(_ batch: SpanBatch) async throws {
+                try await store.write(batch)
+                let reopened = try EngineStore(directory: dir)
+                current.withLock { $0 = reopened }
+            }
+            func services() async throws -> [String] { try await store.services() }
+            func operations(service: String, kind: SpanKind?) async throws -> [SpanOperation] {
+                try await store.operations(service: service, kind: kind)
+            }
+            func trace(id: TraceID, window: ClosedRange<UInt64>?) async throws -> SpanBatch? {
+                try await store.trace(id: id, window: window)
+            }
+            func findTraceIDs(_ query: TraceQuery) async throws -> [TraceID] { try await store.findTraceIDs(query) }
+            func dependencies(window: ClosedRange<UInt64>) async throws -> [DependencyLink] {
+                try await store.dependencies(window: window)
+            }
+        }
+        try await withTemporaryDirectory { dir in try await check.run(try Reopening(dir)) }
+    }
+}
+
+@Suite struct EngineDurability {
+    static let t0: UInt64 = 1_700_000_000_000_000_000
+
+    func workload(_ spans: Int, seed: UInt64) -> SpanBatch {
+        var w = Workload(seed: seed)
+        return w.batch(spans: spans, start: Self.t0)
+    }
+
+    @Test func spansSurviveRestartFromWALAndBlocks() async throws {
+        try await withTemporaryDirectory { dir in
+            let first = workload(2000, seed: 1)
+            let second = workload(1000, seed: 2)
+            do {
+                let store = try EngineStore(directory: dir)
+                try await store.write(first)
+                try await store.cut()  // first → block
+                try await store.write(second)  // second stays in the WAL
+                #expect(store.blockCount == 1)
+            }
+            let events = Mutex([String]())
+            let reopened = try EngineStore(directory: dir) { e in events.withLock { $0.append(e.description) } }
+            #expect(reopened.blockCount == 1)
+            #expect(reopened.headSpanCount == second.count)
+            #expect(events.withLock { $0 }.contains { $0.contains("replayed \(second.count) spans") })
+            for batch in [first, second] {
+                for id in Set(batch.traceIDs) {
+                    let expected = batch.selecting((0..<batch.count).filter { batch.traceIDs[$0] == id })
+                    let read = try await reopened.trace(id: id, window: nil)
+                    #expect(read?.ownedSpansSortedByID == expected.ownedSpansSortedByID)
+                }
+            }
+        }
+    }
+
+    @Test func cutDeletesTheWALSegmentsItCovers() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try EngineStore(directory: dir)
+            try await store.write(workload(500, seed: 3))
+            let before = try WriteAheadLog.segments(in: dir + "/wal")
+            try await store.cut()
+            let after = try WriteAheadLog.segments(in: dir + "/wal")
+            #expect(after.count == 1)
+            #expect(after[0] > before.max()!)
+        }
+    }
+
+    @Test func tornWALTailIsTruncatedAndReported() async throws {
+        try await withTemporaryDirectory { dir in
+            let batch = workload(300, seed: 4)
+            do {
+                let store = try EngineStore(directory: dir)
+                try await store.write(batch)
+                try await store.write(workload(300, seed: 5))
+            }
+            // Cut the last record in half, as a crash in the middle of a write would.
+            let segment = try WriteAheadLog.segments(in: dir + "/wal").first!
+            let path = WriteAheadLog.path(dir + "/wal", segment)
+            let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int
+            truncate(path, off_t(size - 100))
+            let events = Mutex([String]())
+            let reopened = try EngineStore(directory: dir) { e in events.withLock { $0.append(e.description) } }
+            #expect(events.withLock { $0 }.contains { $0.contains("truncated") })
+            #expect(reopened.headSpanCount == batch.count)
+            let id = batch.traceIDs[0]
+            #expect(try await reopened.trace(id: id, window: nil) != nil)
+        }
+    }
+
+    @Test func flippedBytesInTheWALTailAreCaughtByTheChecksum() async throws {
+        try await withTemporaryDirectory { dir in
+            let batch = workload(300, seed: 6)
+            do {
+                let store = try EngineStore(directory: dir)
+                try await store.write(batch)
+                try await store.write(workload(300, seed: 7))
+            }
+            let path = WriteAheadLog.path(dir + "/wal", try WriteAheadLog.segments(in: dir + "/wal").first!)
+            var bytes = [UInt8](FileManager.default.contents(atPath: path)!)
+            bytes[bytes.count - 50] ^= 0xFF
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            let events = Mutex([String]())
+            let reopened = try EngineStore(directory: dir) { e in events.withLock { $0.append(e.description) } }
+            #expect(events.withLock { $0 }.contains { $0.contains("checksum mismatch") })
+            #expect(reopened.headSpanCount == batch.count)
+        }
+    }
+
+    @Test func damagedBlockIsQuarantinedAndTheRestIsServed() async throws {
+        try await withTemporaryDirectory { dir in
+            let good = workload(500, seed: 8)
+            let bad = workload(500, seed: 9)
+            do {
+                let store = try EngineStore(directory: dir)
+                try await store.write(bad)
+                try await store.cut()
+                try await store.write(good)
+                try await store.cut()
+            }
+            let blocks = try FileManager.default.contentsOfDirectory(atPath: dir + "/blocks").sorted()
+            #expect(blocks.count == 2)
+            // Find the block holding `bad` and flip a byte in its first chunk.
+            var damaged = ""
+            for name in blocks {
+                let path = dir + "/blocks/" + name
+                var bytes = [UInt8](FileManager.default.contents(atPath: path)!)
+                let reader = try EngineStore(directory: dir)
+                if try await reader.trace(id: bad.traceIDs[0], window: nil) != nil, damaged.isEmpty {
+                    bytes[20] ^= 0x55
+                    try Data(bytes).write(to: URL(fileURLWithPath: path))
+                    damaged = path
+                    break
+                }
+            }
+            let events = Mutex([String]())
+            let reopened = try EngineStore(directory: dir) { e in events.withLock { $0.append(e.description) } }
+            let reported = events.withLock { $0 }
+            #expect(reported.contains { $0.contains("damaged") })
+            #expect(reopened.blockCount == 1)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/quarantine").count == 1)
+            #expect(try await reopened.trace(id: good.traceIDs[0], window: nil) != nil)
+        }
+    }
+
+    @Test func blockDamagedWhileOpenIsQuarantinedAtQueryTime() async throws {
+        try await withTemporaryDirectory { dir in
+            let first = workload(300, seed: 10)
+            let second = workload(300, seed: 11)
+            let events = Mutex([String]())
+            let store = try EngineStore(directory: dir) { e in events.withLock { $0.append(e.description) } }
+            try await store.write(first)
+            try await store.cut()
+            let firstBlock = try FileManager.default.contentsOfDirectory(atPath: dir + "/blocks")[0]
+            try await store.write(second)
+            try await store.cut()
+            let path = dir + "/blocks/" + firstBlock
+            var bytes = [UInt8](FileManager.default.contents(atPath: path)!)
+            bytes[30] ^= 0xFF  // inside the first chunk
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            let found = try await store.findTraceIDs(TraceQuery(service: "api-gateway", limit: 1000))
+            #expect(Set(found) == Set(second.traceIDs))
+            #expect(store.blockCount == 1)
+            #expect(events.withLock { $0 }.contains { $0.contains("damaged") && $0.contains(firstBlock) })
+        }
+    }
+
+    @Test func concurrentWritesAreGroupCommitted() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try EngineStore(directory: dir)
+            let batches = (0..<40).map { workload(100, seed: 100 + UInt64($0)) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for b in batches { group.addTask { try await store.write(b) } }
+                try await group.waitForAll()
+            }
+            let reopened = try EngineStore(directory: dir)
+            #expect(reopened.headSpanCount == batches.reduce(0) { $0 + $1.count })
+        }
+    }
+}
