@@ -46,6 +46,9 @@ let package = Package(
         // The storage contract and the in-memory store.
         .target(name: "AriadneStorage", dependencies: ["AriadneModel"], swiftSettings: swiftSettings),
 
+        // glibc's malloc.h, for mallopt in the executable.
+        .systemLibrary(name: "CMalloc"),
+
         // zstd from the system (Debian libzstd-dev) for block compression.
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
 
@@ -92,7 +95,7 @@ let package = Package(
         .executableTarget(
             name: "ariadne",
             dependencies: [
-                "AriadneServer", "AriadneLoadgen", "AriadneEngine",
+                "AriadneServer", "AriadneLoadgen", "AriadneEngine", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Prints Ariadne's Foundation figures on this machine (release build):
 #   1. OTLP protobuf decode throughput on one core (loadgen workload);
-#   2. end-to-end ingest into the in-memory store over OTLP/gRPC and OTLP/HTTP, loadgen on the
-#      same machine (so client and server share the cores).
+#   2. end-to-end ingest into the store (default: the engine with fsync'd acks) over OTLP/gRPC and
+#      OTLP/HTTP, loadgen on the same machine (so client and server share the cores), with the
+#      server's own CPU time, peak RSS and block bytes per span.
 # Usage: scripts/bench.sh [SPANS]   (default 1,000,000 spans per transport)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.build/release/ariadne
 SPANS=${1:-1000000}
+# STORE_ARGS="--store memory" for the in-memory store; the default is the engine, durable acks.
+STORE_ARGS=${STORE_ARGS:-}
 [ -x "$BIN" ] || swift build -c release --product ariadne
 
 echo "== decode (one core)"
@@ -16,7 +19,7 @@ taskset -c 0 "$BIN" bench-decode --seconds 5 2>/dev/null
 DATA=$(mktemp -d)
 LOG="$DATA/server.log"
 "$BIN" serve --data-dir "$DATA" --otlp-grpc-port 0 --otlp-http-port 0 --zipkin-port 0 --query-port 0 \
-    --sampling-port 0 --memory-max-spans 3000000 > "$LOG" 2>&1 &
+    --sampling-port 0 --head-max-spans 100000 $STORE_ARGS > "$LOG" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true; rm -rf "$DATA"' EXIT
 for _ in $(seq 100); do grep -q "serve started" "$LOG" && break; sleep 0.1; done
@@ -40,5 +43,8 @@ run() {
 run "OTLP/gRPC" --protocol grpc --endpoint "$GRPC"
 run "OTLP/HTTP protobuf" --protocol http --endpoint "http://$HTTP/v1/traces"
 echo "== server side"
-curl -s "http://$QUERY/metrics" | grep -E '^ariadne_(storage_spans|receiver_spans_accepted_total)'
+sleep 2
+curl -s "http://$QUERY/metrics" | grep -E '^ariadne_(storage_spans|receiver_spans_accepted_total|engine_)'
+curl -s "http://$QUERY/metrics" | awk '/^ariadne_engine_block_spans/ {s=$2} /^ariadne_engine_block_bytes/ {b=$2}
+    END { if (s > 0) printf "block bytes per span: %.1f\n", b / s }'
 echo "peak RSS of the server: $(grep VmHWM /proc/$PID/status | awk '{print $2, $3}')"

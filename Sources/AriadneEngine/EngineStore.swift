@@ -147,6 +147,13 @@ public final class EngineStore: TraceStore {
         headSpanCount + state.withLock { s in s.blocks.reduce(0) { $0 + $1.meta.spanCount } }
     }
 
+    /// Blocks, the spans they hold and their size on disk.
+    public var blockStats: (count: Int, spans: Int, bytes: Int) {
+        state.withLock { s in
+            (s.blocks.count, s.blocks.reduce(0) { $0 + $1.meta.spanCount }, s.blocks.reduce(0) { $0 + $1.fileSize })
+        }
+    }
+
     /// Cuts the head if it is over its size or age limit.
     public func cutIfDue() async throws {
         if shouldCut() { try await cut() }

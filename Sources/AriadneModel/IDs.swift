@@ -12,7 +12,8 @@ public struct TraceID: Hashable, Comparable, Sendable {
         self.low = low
     }
 
-    public static let zero = TraceID(high: 0, low: 0)
+    @inlinable
+    public static var zero: TraceID { TraceID(high: 0, low: 0) }
 
     @inlinable
     public var isValid: Bool { high != 0 || low != 0 }
@@ -70,7 +71,8 @@ public struct SpanID: Hashable, Comparable, Sendable {
     @inlinable
     public init(_ value: UInt64) { self.value = value }
 
-    public static let zero = SpanID(0)
+    @inlinable
+    public static var zero: SpanID { SpanID(0) }
 
     @inlinable
     public var isValid: Bool { value != 0 }

@@ -442,8 +442,90 @@ extension SpanBatch {
                 target = addScope(other.ownedScope(Int(s)), resource: r)
                 scopeMap[s] = target
             }
-            append(other.span(at: i), scope: target)
+            copySpan(i, from: other, scope: target)
         }
+    }
+
+    /// Copies span `i` of `other` column by column: strings and bytes into this arena, attributes,
+    /// events and links into this batch's pools, without building an owned `Span`.
+    mutating func copySpan(_ i: Int, from other: SpanBatch, scope: UInt32) {
+        let eventStart = events.count
+        for e in other.events[other.eventRanges[i].indices] {
+            let attrs = copyAttributes(other.attributes, e.attributes, from: other, into: \.attributes)
+            events.append(
+                Event(
+                    time: e.time, name: copyRef(e.name, from: other), attributes: attrs,
+                    droppedAttributesCount: e.droppedAttributesCount))
+        }
+        let linkStart = links.count
+        for l in other.links[other.linkRanges[i].indices] {
+            let attrs = copyAttributes(other.attributes, l.attributes, from: other, into: \.attributes)
+            links.append(
+                Link(
+                    traceID: l.traceID, spanID: l.spanID, traceState: copyRef(l.traceState, from: other),
+                    attributes: attrs, droppedAttributesCount: l.droppedAttributesCount, flags: l.flags))
+        }
+        let attrs = copyAttributes(other.spanAttributes, other.attributeRanges[i], from: other, into: \.spanAttributes)
+        traceIDs.append(other.traceIDs[i])
+        spanIDs.append(other.spanIDs[i])
+        parentSpanIDs.append(other.parentSpanIDs[i])
+        traceStates.append(copyRef(other.traceStates[i], from: other))
+        names.append(copyRef(other.names[i], from: other))
+        kinds.append(other.kinds[i])
+        startTimes.append(other.startTimes[i])
+        endTimes.append(other.endTimes[i])
+        flags.append(other.flags[i])
+        statusCodes.append(other.statusCodes[i])
+        statusMessages.append(copyRef(other.statusMessages[i], from: other))
+        attributeRanges.append(attrs)
+        droppedAttributesCounts.append(other.droppedAttributesCounts[i])
+        eventRanges.append(PoolRange(start: UInt32(eventStart), count: UInt32(events.count - eventStart)))
+        droppedEventsCounts.append(other.droppedEventsCounts[i])
+        linkRanges.append(PoolRange(start: UInt32(linkStart), count: UInt32(links.count - linkStart)))
+        droppedLinksCounts.append(other.droppedLinksCounts[i])
+        scopeIndices.append(scope)
+    }
+
+    mutating func copyRef(_ ref: StrRef, from other: SpanBatch) -> StrRef {
+        ref.count == 0 ? .empty : other.withBytes(ref) { appendBytes($0) }
+    }
+
+    mutating func copyValue(_ v: Value, from other: SpanBatch) -> Value {
+        switch v {
+        case .empty, .bool, .int, .double: return v
+        case .string(let r): return .string(copyRef(r, from: other))
+        case .bytes(let r): return .bytes(copyRef(r, from: other))
+        case .array(let range):
+            // Reserve first so that nested arrays land after this one's elements.
+            let start = arrayValues.count
+            arrayValues.append(contentsOf: repeatElement(.empty, count: Int(range.count)))
+            for (k, e) in other.arrayValues[range.indices].enumerated() { arrayValues[start + k] = copyValue(e, from: other) }
+            return .array(PoolRange(start: UInt32(start), count: range.count))
+        case .kvlist(let range):
+            let start = kvlistEntries.count
+            kvlistEntries.append(contentsOf: repeatElement(Attribute(key: .empty, value: .empty), count: Int(range.count)))
+            for (k, e) in other.kvlistEntries[range.indices].enumerated() {
+                let key = copyRef(e.key, from: other)
+                kvlistEntries[start + k] = Attribute(key: key, value: copyValue(e.value, from: other))
+            }
+            return .kvlist(PoolRange(start: UInt32(start), count: range.count))
+        }
+    }
+
+    /// Copies a run of attributes from one of `other`'s pools to the end of one of ours.
+    mutating func copyAttributes(
+        _ pool: [Attribute], _ range: PoolRange, from other: SpanBatch, into target: WritableKeyPath<SpanBatch, [Attribute]>
+    ) -> PoolRange {
+        // Values are copied first: they may append to the nested pools, never to `target`.
+        var copied = [Attribute]()
+        copied.reserveCapacity(Int(range.count))
+        for a in pool[range.indices] {
+            let key = copyRef(a.key, from: other)
+            copied.append(Attribute(key: key, value: copyValue(a.value, from: other)))
+        }
+        let start = self[keyPath: target].count
+        self[keyPath: target].append(contentsOf: copied)
+        return PoolRange(start: UInt32(start), count: range.count)
     }
 }
 

@@ -10,7 +10,10 @@ public struct StrRef: Hashable, Sendable {
         self.count = count
     }
 
-    public static let empty = StrRef(offset: 0, count: 0)
+    // Computed, not stored: a stored static costs a lazy-initialisation check on every use in
+    // the decoder's inner loops.
+    @inlinable
+    public static var empty: StrRef { StrRef(offset: 0, count: 0) }
 
     @inlinable
     public var isEmpty: Bool { count == 0 }
@@ -27,7 +30,8 @@ public struct PoolRange: Hashable, Sendable {
         self.count = count
     }
 
-    public static let empty = PoolRange(start: 0, count: 0)
+    @inlinable
+    public static var empty: PoolRange { PoolRange(start: 0, count: 0) }
 
     @inlinable
     public var indices: Range<Int> { Int(start)..<Int(start) + Int(count) }

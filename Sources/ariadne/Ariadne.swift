@@ -7,9 +7,34 @@ import ArgumentParser
 import Foundation
 import Logging
 
+#if canImport(Glibc)
+import CMalloc
+import Glibc
+#endif
+
 @main
 struct Ariadne: AsyncParsableCommand {
     static let version = "0.2.0"
+
+    static func main() async {
+        #if canImport(Glibc)
+        // Request bodies and decoded batches are large (hundreds of KiB to MiB) and short-lived.
+        // glibc would serve each from a fresh mmap and hand it back at free, so every request
+        // paid for page faults on zeroed pages; keep such blocks in the heap instead.
+        mallopt(M_MMAP_THRESHOLD, 64 << 20)
+        mallopt(M_TRIM_THRESHOLD, 256 << 20)
+        #endif
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 
     static let configuration = CommandConfiguration(
         commandName: "ariadne",
@@ -182,13 +207,15 @@ struct BenchDecode: ParsableCommand {
 
     @Option(help: "Spans per request.") var batchSpans = 1000
     @Option(help: "Seconds to measure.") var seconds = 5.0
+    @Option(help: "Decode exactly this many requests instead (repeatable instruction counts under callgrind).")
+    var requests: Int?
 
     func run() throws {
         var workload = Workload(seed: 7)
-        let requests = (0..<20).map { _ in
+        let encoded = (0..<20).map { _ in
             OTLPProtobuf.encodeExportRequest(workload.batch(spans: batchSpans, start: 1_700_000_000_000_000_000))
         }
-        let spansPer = try requests.map { try OTLPProtobuf.decodeExportRequest($0).0.count }
+        let spansPer = try encoded.map { try OTLPProtobuf.decodeExportRequest($0).0.count }
         let clock = ContinuousClock()
         var spans = 0
         var bytes = 0
@@ -196,10 +223,10 @@ struct BenchDecode: ParsableCommand {
         let start = clock.now
         let end = start + .milliseconds(Int64(seconds * 1000))
         var lastReport = start
-        while clock.now < end {
-            let r = requests[k % requests.count]
+        while requests.map({ k < $0 }) ?? (clock.now < end) {
+            let r = encoded[k % encoded.count]
             let (batch, _) = try OTLPProtobuf.decodeExportRequest(r)
-            precondition(batch.count == spansPer[k % requests.count])
+            precondition(batch.count == spansPer[k % encoded.count])
             spans += batch.count
             bytes += r.count
             k += 1

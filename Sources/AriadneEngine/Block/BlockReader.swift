@@ -17,11 +17,13 @@ final class BlockReader: Sendable {
     let entries: [BlockIndexEntry]
     let bloom: TraceBloom
     let chunks: [(offset: Int, length: Int, crc: UInt32)]
+    let fileSize: Int
 
     init(path: String) throws {
         self.path = path
         guard let data = FileManager.default.contents(atPath: path) else { throw EngineError("cannot read the file") }
         let file = [UInt8](data)
+        self.fileSize = file.count
         let t = BlockFormat.trailerSize
         guard file.count >= BlockFormat.magic.count + t, Array(file[0..<8]) == BlockFormat.magic,
             Array(file[(file.count - 8)...]) == BlockFormat.magic

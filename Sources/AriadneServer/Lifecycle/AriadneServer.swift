@@ -94,6 +94,21 @@ public struct AriadneServer: Sendable {
         }
     }
 
+    /// Store gauges for /metrics.
+    func gauges() -> [(name: String, help: String, value: Int)] {
+        var g: [(name: String, help: String, value: Int)] = [("ariadne_storage_spans", "Spans held by the store.", spanCount)]
+        if let engine {
+            let blocks = engine.blockStats
+            g += [
+                ("ariadne_engine_head_spans", "Spans in the engine's head, not yet in a block.", engine.headSpanCount),
+                ("ariadne_engine_blocks", "Blocks of the engine.", blocks.count),
+                ("ariadne_engine_block_spans", "Spans in the engine's blocks.", blocks.spans),
+                ("ariadne_engine_block_bytes", "Bytes of the engine's block files.", blocks.bytes),
+            ]
+        }
+        return g
+    }
+
     /// Spans held by the store.
     public var spanCount: Int {
         if let engine { return engine.spanCount }
@@ -149,7 +164,7 @@ public struct AriadneServer: Sendable {
         let queryRouter = Router()
         QueryAPI(
             reader: store, metrics: metrics,
-            extraGauges: { [("ariadne_storage_spans", "Spans held by the store.", server.spanCount)] }
+            extraGauges: { server.gauges() }
         ).addRoutes(to: queryRouter)
         let queryApp = Application(
             router: queryRouter,

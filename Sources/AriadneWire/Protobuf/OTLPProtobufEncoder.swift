@@ -46,12 +46,28 @@ struct ProtoWriter {
         bytes.withUnsafeBytes { bytesField(field, $0) }
     }
 
+    /// A 16-byte id field from its two big-endian halves, without building an array.
+    mutating func idField(_ field: UInt32, _ id: TraceID) {
+        tag(field, .lengthDelimited)
+        out.append(16)
+        withUnsafeBytes(of: id.high.bigEndian) { out.append(contentsOf: $0) }
+        withUnsafeBytes(of: id.low.bigEndian) { out.append(contentsOf: $0) }
+    }
+
+    /// An 8-byte id field.
+    mutating func idField(_ field: UInt32, _ id: SpanID) {
+        tag(field, .lengthDelimited)
+        out.append(8)
+        withUnsafeBytes(of: id.value.bigEndian) { out.append(contentsOf: $0) }
+    }
+
     mutating func stringField(_ field: UInt32, _ s: String) {
         var s = s
         s.withUTF8 { bytesField(field, UnsafeRawBufferPointer($0)) }
     }
 
     /// Writes a length-delimited sub-message whose body `body` appends.
+    @inline(__always)
     mutating func message(_ field: UInt32, _ body: (inout ProtoWriter) -> Void) {
         tag(field, .lengthDelimited)
         let lengthAt = out.count
@@ -162,9 +178,12 @@ extension OTLPProtobuf {
     }
 }
 
-/// Writes the parts of a batch; all references resolve against `batch`.
-struct Encoder {
+/// Writes the parts of a batch; all references resolve against `batch`. A class, so that the
+/// closures of nested messages capture one reference instead of copying every column array.
+final class Encoder {
     let batch: SpanBatch
+
+    init(batch: SpanBatch) { self.batch = batch }
 
     func string(_ field: UInt32, _ ref: StrRef, into w: inout ProtoWriter) {
         guard ref.count > 0 else { return }
@@ -212,10 +231,10 @@ struct Encoder {
     }
 
     func span(_ i: Int, into w: inout ProtoWriter) {
-        w.bytesField(1, batch.traceIDs[i].bytes)
-        w.bytesField(2, batch.spanIDs[i].bytes)
+        w.idField(1, batch.traceIDs[i])
+        w.idField(2, batch.spanIDs[i])
         string(3, batch.traceStates[i], into: &w)
-        if batch.parentSpanIDs[i].isValid { w.bytesField(4, batch.parentSpanIDs[i].bytes) }
+        if batch.parentSpanIDs[i].isValid { w.idField(4, batch.parentSpanIDs[i]) }
         string(5, batch.names[i], into: &w)
         w.varintField(6, UInt64(bitPattern: Int64(batch.kinds[i].rawValue)))
         w.fixed64Field(7, batch.startTimes[i])
@@ -233,8 +252,8 @@ struct Encoder {
         w.varintField(12, UInt64(batch.droppedEventsCounts[i]))
         for l in batch.links[batch.linkRanges[i].indices] {
             w.message(13) { w in
-                w.bytesField(1, l.traceID.bytes)
-                w.bytesField(2, l.spanID.bytes)
+                w.idField(1, l.traceID)
+                w.idField(2, l.spanID)
                 string(3, l.traceState, into: &w)
                 attributes(batch.attributes, l.attributes, field: 4, into: &w)
                 w.varintField(5, UInt64(l.droppedAttributesCount))

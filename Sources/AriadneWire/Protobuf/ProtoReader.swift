@@ -34,7 +34,7 @@ struct ProtoReader {
     @inlinable
     var isAtEnd: Bool { position >= base.count }
 
-    @inlinable
+    @inlinable @inline(__always)
     mutating func readVarint() throws -> UInt64 {
         var result: UInt64 = 0
         var shift: UInt64 = 0
@@ -51,19 +51,17 @@ struct ProtoReader {
     }
 
     /// Reads a field tag; returns the field number and wire type.
-    @inlinable
+    @inlinable @inline(__always)
     mutating func readTag() throws -> (field: UInt32, wireType: WireType) {
         let tag = try readVarint()
         guard tag <= UInt64(UInt32.max) else { throw DecodeError("field tag out of range") }
         let field = UInt32(tag >> 3)
         guard field != 0 else { throw DecodeError("field number 0 is invalid") }
-        guard let wt = WireType(rawValue: UInt8(tag & 7)) else {
-            throw DecodeError("invalid wire type \(tag & 7) for field \(field)")
-        }
+        guard let wt = WireType(rawValue: UInt8(tag & 7)) else { throw Self.invalidWireType(tag, field: field) }
         return (field, wt)
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     mutating func readFixed64() throws -> UInt64 {
         guard position + 8 <= base.count else { throw DecodeError("truncated fixed64") }
         let v = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: position, as: UInt64.self))
@@ -71,7 +69,7 @@ struct ProtoReader {
         return v
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     mutating func readFixed32() throws -> UInt32 {
         guard position + 4 <= base.count else { throw DecodeError("truncated fixed32") }
         let v = UInt32(littleEndian: base.loadUnaligned(fromByteOffset: position, as: UInt32.self))
@@ -80,11 +78,11 @@ struct ProtoReader {
     }
 
     /// Reads a length prefix and returns the bytes it covers.
-    @inlinable
+    @inlinable @inline(__always)
     mutating func readLengthDelimited() throws -> UnsafeRawBufferPointer {
         let length = try readVarint()
         guard length <= UInt64(base.count - position) else {
-            throw DecodeError("length \(length) exceeds the remaining \(base.count - position) bytes")
+            throw Self.lengthError(length, remaining: base.count - position)
         }
         let start = position
         position += Int(length)
@@ -92,7 +90,7 @@ struct ProtoReader {
     }
 
     /// Skips a field of an unknown number, by wire type. Groups are not valid in OTLP.
-    @inlinable
+    @inlinable @inline(__always)
     mutating func skip(_ wireType: WireType, field: UInt32) throws {
         switch wireType {
         case .varint: _ = try readVarint()
@@ -105,35 +103,49 @@ struct ProtoReader {
 
     // Reads of a known field: check the wire type the schema gives it, then read.
 
-    @inlinable
+    @inlinable @inline(__always)
     mutating func bytes(_ wt: WireType, _ field: UInt32, _ message: StaticString) throws -> UnsafeRawBufferPointer {
         try Self.expect(wt, .lengthDelimited, field: field, in: message)
         return try readLengthDelimited()
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     mutating func varint(_ wt: WireType, _ field: UInt32, _ message: StaticString) throws -> UInt64 {
         try Self.expect(wt, .varint, field: field, in: message)
         return try readVarint()
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     mutating func fixed64(_ wt: WireType, _ field: UInt32, _ message: StaticString) throws -> UInt64 {
         try Self.expect(wt, .fixed64, field: field, in: message)
         return try readFixed64()
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     mutating func fixed32(_ wt: WireType, _ field: UInt32, _ message: StaticString) throws -> UInt32 {
         try Self.expect(wt, .fixed32, field: field, in: message)
         return try readFixed32()
     }
 
     /// Throws unless `actual` is the wire type a known field must have.
-    @inlinable
+    @inlinable @inline(__always)
     static func expect(_ actual: WireType, _ expected: WireType, field: UInt32, in message: StaticString) throws {
-        if actual != expected {
-            throw DecodeError("wrong wire type \(actual.rawValue) for \(message) field \(field)")
-        }
+        if actual != expected { throw wrongWireType(actual, field: field, in: message) }
+    }
+
+    @usableFromInline @inline(never)
+    static func lengthError(_ length: UInt64, remaining: Int) -> DecodeError {
+        DecodeError("length \(length) exceeds the remaining \(remaining) bytes")
+    }
+
+    @usableFromInline @inline(never)
+    static func invalidWireType(_ tag: UInt64, field: UInt32) -> DecodeError {
+        DecodeError("invalid wire type \(tag & 7) for field \(field)")
+    }
+
+    /// The error, built out of line so that the checks above stay small enough to inline.
+    @usableFromInline @inline(never)
+    static func wrongWireType(_ actual: WireType, field: UInt32, in message: StaticString) -> DecodeError {
+        DecodeError("wrong wire type \(actual.rawValue) for \(message) field \(field)")
     }
 }
