@@ -12,6 +12,10 @@ public struct EngineOptions: Sendable {
     /// Age of the oldest unflushed write after which the head is cut anyway.
     public var headMaxAge: Duration = .seconds(60)
     public var walSegmentBytes = 128 << 20
+    /// Blocks whose newest span ended longer ago than this are deleted (nil: keep forever).
+    public var retention: Duration? = .seconds(7 * 86_400)
+    /// When block files add up to more than this, the oldest blocks are deleted (nil: no limit).
+    public var retentionBytes: Int? = nil
 
     public init() {}
 }
@@ -152,6 +156,38 @@ public final class EngineStore: TraceStore {
         state.withLock { s in
             (s.blocks.count, s.blocks.reduce(0) { $0 + $1.meta.spanCount }, s.blocks.reduce(0) { $0 + $1.fileSize })
         }
+    }
+
+    /// Deletes whole blocks past the retention age or beyond the size limit, oldest first.
+    /// Returns the paths deleted. Queries already reading a deleted block finish normally.
+    @discardableResult
+    public func applyRetention(now: UInt64? = nil) -> [String] {
+        let now = now ?? UInt64(Date().timeIntervalSince1970 * 1e9)
+        let dropped: [BlockReader] = state.withLock { s in
+            var keep = s.blocks.sorted { $0.meta.minStart < $1.meta.minStart }
+            var drop = [BlockReader]()
+            if let age = options.retention {
+                let ns = UInt64(age.components.seconds) * 1_000_000_000
+                let cutoff = now > ns ? now - ns : 0
+                drop += keep.filter { $0.meta.maxEnd < cutoff }
+                keep.removeAll { $0.meta.maxEnd < cutoff }
+            }
+            if let limit = options.retentionBytes {
+                var total = keep.reduce(0) { $0 + $1.fileSize }
+                while total > limit, !keep.isEmpty {
+                    let oldest = keep.removeFirst()
+                    total -= oldest.fileSize
+                    drop.append(oldest)
+                }
+            }
+            s.blocks.removeAll { b in drop.contains { $0 === b } }
+            return drop
+        }
+        for b in dropped {
+            try? FileManager.default.removeItem(atPath: b.path)
+            report(EngineEvent(description: "retention deleted block \(b.path) (\(b.meta.spanCount) spans)"))
+        }
+        return dropped.map(\.path)
     }
 
     /// Cuts the head if it is over its size or age limit.

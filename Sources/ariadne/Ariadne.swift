@@ -70,6 +70,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Store: engine (durable, default) or memory.") var store = "engine"
     @Option(help: "Engine WAL sync: always (fsync before acknowledging, default) or never.") var walSync = "always"
     @Option(help: "Engine: spans in the head before it is written as a block.") var headMaxSpans = 250_000
+    @Option(help: "Engine: delete blocks older than this (Go duration, e.g. 72h; 0 keeps everything).")
+    var retention = "168h"
+    @Option(help: "Engine: delete the oldest blocks when they add up to more than this many bytes (0: no limit).")
+    var retentionBytes = 0
     @Option(help: "Spans the in-memory store keeps before dropping the oldest.") var memoryMaxSpans = 2_000_000
 
     func run() async throws {
@@ -92,6 +96,11 @@ struct Serve: AsyncParsableCommand {
         guard let sync = WALSyncMode(rawValue: walSync) else { throw ValidationError("--wal-sync must be always or never") }
         c.engine.syncMode = sync
         c.engine.headMaxSpans = headMaxSpans
+        guard let retentionNs = GoDuration.parse(retention) else {
+            throw ValidationError("--retention must be a duration such as 72h or 30m, got \(retention)")
+        }
+        c.engine.retention = retentionNs == 0 ? nil : .nanoseconds(Int64(clamping: retentionNs))
+        c.engine.retentionBytes = retentionBytes > 0 ? retentionBytes : nil
         let logger = makeLogger("ariadne")
         let server: AriadneServer
         do {

@@ -15,24 +15,42 @@ func withTemporaryDirectory<R>(_ body: (String) async throws -> R) async throws 
     return try await body(dir)
 }
 
-/// The engine with every write cut into a block at once, so that reads come from blocks.
-final class BlockOnlyEngine: TraceStore {
-    let engine: EngineStore
-    init(_ engine: EngineStore) { self.engine = engine }
-    func write(_ batch: SpanBatch) async throws {
-        try await engine.write(batch)
-        try await engine.cut()
+/// The engine driven so that reads come from one place: after every write it either cuts the
+/// head into a block (reads come from blocks) or reopens the store (reads come from WAL replay).
+final class EngineUnderTest: TraceStore {
+    enum AfterWrite { case cut, reopen }
+
+    let directory: String
+    let afterWrite: AfterWrite
+    let current: Mutex<EngineStore>
+
+    init(_ directory: String, afterWrite: AfterWrite) throws {
+        self.directory = directory
+        self.afterWrite = afterWrite
+        current = Mutex(try EngineStore(directory: directory))
     }
-    func services() async throws -> [String] { try await engine.services() }
+
+    var store: EngineStore { current.withLock { $0 } }
+
+    func write(_ batch: SpanBatch) async throws {
+        try await store.write(batch)
+        switch afterWrite {
+        case .cut: try await store.cut()
+        case .reopen:
+            let reopened = try EngineStore(directory: directory)
+            current.withLock { $0 = reopened }
+        }
+    }
+    func services() async throws -> [String] { try await store.services() }
     func operations(service: String, kind: SpanKind?) async throws -> [SpanOperation] {
-        try await engine.operations(service: service, kind: kind)
+        try await store.operations(service: service, kind: kind)
     }
     func trace(id: TraceID, window: ClosedRange<UInt64>?) async throws -> SpanBatch? {
-        try await engine.trace(id: id, window: window)
+        try await store.trace(id: id, window: window)
     }
-    func findTraceIDs(_ query: TraceQuery) async throws -> [TraceID] { try await engine.findTraceIDs(query) }
+    func findTraceIDs(_ query: TraceQuery) async throws -> [TraceID] { try await store.findTraceIDs(query) }
     func dependencies(window: ClosedRange<UInt64>) async throws -> [DependencyLink] {
-        try await engine.dependencies(window: window)
+        try await store.dependencies(window: window)
     }
 }
 
@@ -44,38 +62,12 @@ final class BlockOnlyEngine: TraceStore {
 
     @Test(arguments: StorageConformance.cases)
     func blocks(_ check: StorageConformance.Case) async throws {
-        try await withTemporaryDirectory { dir in try await check.run(BlockOnlyEngine(EngineStore(directory: dir))) }
+        try await withTemporaryDirectory { dir in try await check.run(EngineUnderTest(dir, afterWrite: .cut)) }
     }
 
     @Test(arguments: StorageConformance.cases)
     func afterRestart(_ check: StorageConformance.Case) async throws {
-        // Every write goes through a store that is then reopened: reads come from WAL replay.
-        final class Reopening: TraceStore {
-            let dir: String
-            let current: Mutex<EngineStore>
-            init(_ dir: String) throws {
-                self.dir = dir
-                current = Mutex(try EngineStore(directory: dir))
-            }
-            var store: EngineStore { current.withLock { $0 } }
-            func write(_ batch: SpanBatch) async throws {
-                try await store.write(batch)
-                let reopened = try EngineStore(directory: dir)
-                current.withLock { $0 = reopened }
-            }
-            func services() async throws -> [String] { try await store.services() }
-            func operations(service: String, kind: SpanKind?) async throws -> [SpanOperation] {
-                try await store.operations(service: service, kind: kind)
-            }
-            func trace(id: TraceID, window: ClosedRange<UInt64>?) async throws -> SpanBatch? {
-                try await store.trace(id: id, window: window)
-            }
-            func findTraceIDs(_ query: TraceQuery) async throws -> [TraceID] { try await store.findTraceIDs(query) }
-            func dependencies(window: ClosedRange<UInt64>) async throws -> [DependencyLink] {
-                try await store.dependencies(window: window)
-            }
-        }
-        try await withTemporaryDirectory { dir in try await check.run(try Reopening(dir)) }
+        try await withTemporaryDirectory { dir in try await check.run(EngineUnderTest(dir, afterWrite: .reopen)) }
     }
 }
 
@@ -221,6 +213,51 @@ final class BlockOnlyEngine: TraceStore {
             #expect(Set(found) == Set(second.traceIDs))
             #expect(store.blockCount == 1)
             #expect(events.withLock { $0 }.contains { $0.contains("damaged") && $0.contains(firstBlock) })
+        }
+    }
+
+    @Test func retentionDropsOldBlocksWhole() async throws {
+        try await withTemporaryDirectory { dir in
+            var options = EngineOptions()
+            options.retention = .seconds(3600)
+            let store = try EngineStore(directory: dir, options: options)
+            var w = Workload(seed: 12)
+            let old = w.batch(spans: 300, start: Self.t0)
+            let recent = w.batch(spans: 300, start: Self.t0 + 10 * 3_600_000_000_000)
+            try await store.write(old)
+            try await store.cut()
+            try await store.write(recent)
+            try await store.cut()
+            let now = Self.t0 + 10 * 3_600_000_000_000 + 60_000_000_000
+            let dropped = store.applyRetention(now: now)
+            #expect(dropped.count == 1)
+            #expect(!FileManager.default.fileExists(atPath: dropped[0]))
+            #expect(try await store.trace(id: old.traceIDs[0], window: nil) == nil)
+            #expect(try await store.trace(id: recent.traceIDs[0], window: nil) != nil)
+        }
+    }
+
+    @Test func retentionBySizeDropsTheOldestFirst() async throws {
+        try await withTemporaryDirectory { dir in
+            var options = EngineOptions()
+            options.retention = nil
+            let store = try EngineStore(directory: dir, options: options)
+            var batches = [SpanBatch]()
+            for k in 0..<3 {
+                var w = Workload(seed: 20 + UInt64(k))
+                let b = w.batch(spans: 300, start: Self.t0 + UInt64(k) * 1_000_000_000_000)
+                batches.append(b)
+                try await store.write(b)
+                try await store.cut()
+            }
+            let total = store.blockStats.bytes
+            var limited = options
+            limited.retentionBytes = total - 1
+            let reopened = try EngineStore(directory: dir, options: limited)
+            let dropped = reopened.applyRetention()
+            #expect(dropped.count == 1)
+            #expect(try await reopened.trace(id: batches[0].traceIDs[0], window: nil) == nil)
+            #expect(try await reopened.trace(id: batches[2].traceIDs[0], window: nil) != nil)
         }
     }
 

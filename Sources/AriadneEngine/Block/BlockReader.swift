@@ -18,6 +18,9 @@ final class BlockReader: Sendable {
     let bloom: TraceBloom
     let chunks: [(offset: Int, length: Int, crc: UInt32)]
     let fileSize: Int
+    /// Held open for the block's lifetime, so that retention can unlink the file while a query
+    /// is still reading it.
+    private let fd: Int32
 
     init(path: String) throws {
         self.path = path
@@ -97,7 +100,12 @@ final class BlockReader: Sendable {
         self.traceIDs = entries.map(\.traceID)
         self.bloom = TraceBloom(words: words)
         self.chunks = chunkSections.map { ($0.offset, $0.length, $0.crc) }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw EngineError("cannot open: \(String(cString: strerror(errno)))") }
+        self.fd = fd
     }
+
+    deinit { close(fd) }
 
     /// The index entry of `id`, if the block holds that trace.
     func entry(for id: TraceID) -> BlockIndexEntry? {
@@ -114,9 +122,6 @@ final class BlockReader: Sendable {
     /// Reads, verifies, decompresses and decodes one chunk.
     func chunk(_ n: Int) throws -> SpanBatch {
         let c = chunks[n]
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw EngineError("\(path): cannot open: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
         var compressed = [UInt8](repeating: 0, count: c.length)
         let n = compressed.withUnsafeMutableBytes { pread(fd, $0.baseAddress, c.length, off_t(c.offset)) }
         guard n == c.length else { throw EngineError("\(path): short read of chunk \(n)") }

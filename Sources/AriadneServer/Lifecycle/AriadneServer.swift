@@ -218,7 +218,8 @@ public struct AriadneServer: Sendable {
     }
 }
 
-/// Cuts the engine's head into a block when it is old enough, even without new writes.
+/// Cuts the engine's head into a block when it is old enough, even without new writes, and
+/// applies retention.
 struct EngineMaintenance: Service {
     let engine: EngineStore
     let logger: Logger
@@ -227,6 +228,7 @@ struct EngineMaintenance: Service {
         while !Task.isCancelledOrShuttingDown {
             try? await Task.sleep(for: .seconds(1))
             do { try await engine.cutIfDue() } catch { logger.error("engine: cutting a block failed: \(error)") }
+            engine.applyRetention()
         }
     }
 }

@@ -1,8 +1,8 @@
 /// Go's `time.ParseDuration` syntax, which Jaeger's query parameters use: a sequence of
 /// decimal numbers with units ns, us, µs, ms, s, m, h (for example `1h30m`, `1.5s`, `250ms`).
-enum GoDuration {
+public enum GoDuration {
     /// Nanoseconds, or nil when the text is not a duration. Negative durations are refused.
-    static func parse(_ text: String) -> UInt64? {
+    public static func parse(_ text: String) -> UInt64? {
         var s = Substring(text)
         if s.hasPrefix("+") { s = s.dropFirst() }
         if s == "0" { return 0 }
