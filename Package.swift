@@ -95,7 +95,7 @@ let package = Package(
         .executableTarget(
             name: "ariadne",
             dependencies: [
-                "AriadneServer", "AriadneLoadgen", "AriadneEngine", "CMalloc",
+                "AriadneServer", "AriadneLoadgen", "AriadneEngine", "AriadneStorage", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -230,14 +230,21 @@ public final class EngineStore: TraceStore {
         }
     }
 
-    /// Cuts the head into a block now (also called periodically and at shutdown).
+    /// Cuts the head into a block now. When a cut is already under way, waits for it and then
+    /// cuts what arrived since, so that on return every write acknowledged before the call is in
+    /// a block.
     public func cut() async throws {
-        let claimed = state.withLock { s -> Bool in
-            if s.cutting || s.active.spanCount == 0 { return false }
-            s.cutting = true
-            return true
+        while true {
+            let claim = state.withLock { s -> Bool? in
+                if s.cutting { return nil }  // wait for the cut under way
+                if s.active.spanCount == 0 { return false }
+                s.cutting = true
+                return true
+            }
+            if claim == true { break }
+            if claim == false { return }
+            try await Task.sleep(for: .milliseconds(2))
         }
-        guard claimed else { return }
         defer { state.withLock { $0.cutting = false } }
         // Rotate first: every record of the old head is then in a segment below `boundary`.
         let boundary = try wal.rotate()
@@ -325,7 +332,7 @@ public final class EngineStore: TraceStore {
         for b in blocks where overlaps(b, query) {
             let found = readOrQuarantine(b) { b -> [TraceID: UInt64] in
                 var matches = TraceMatches(query)
-                for n in b.chunks.indices { matches.scan(try b.chunk(n)) }
+                for n in b.chunks.indices { for t in try b.chunk(n) { matches.scan(t) } }
                 return matches.latest
             }
             if let found { merge(found) }
@@ -365,7 +372,7 @@ public final class EngineStore: TraceStore {
         var counter = DependencyCounter(window: window)
         for h in heads { for b in h.allBatches() { counter.add(b) } }
         for b in blocks where b.meta.maxEnd >= window.lowerBound && b.meta.minStart <= window.upperBound {
-            let chunks = readOrQuarantine(b) { b in try b.chunks.indices.map { try b.chunk($0) } } ?? []
+            let chunks = readOrQuarantine(b) { b in try b.chunks.indices.flatMap { try b.chunk($0) } } ?? []
             for c in chunks { counter.add(c) }
         }
         return counter.links()

@@ -2,6 +2,7 @@ import AriadneEngine
 import AriadneLoadgen
 import AriadneModel
 import AriadneServer
+import AriadneStorage
 import AriadneWire
 import ArgumentParser
 import Foundation
@@ -39,7 +40,7 @@ struct Ariadne: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ariadne",
         abstract: "Distributed tracing: OTLP and Zipkin in, Jaeger-compatible queries out.",
-        subcommands: [Serve.self, Loadgen.self, Version.self, Codec.self, BenchDecode.self],
+        subcommands: [Serve.self, Loadgen.self, Version.self, Codec.self, BenchDecode.self, BenchStore.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -250,5 +251,110 @@ struct BenchDecode: ParsableCommand {
             String(
                 format: "decode: %.0f spans/s, %.1f MB/s, %d requests of ~%d spans (%.0f bytes/span)",
                 Double(spans) / secs, Double(bytes) / secs / 1e6, k, batchSpans, Double(bytes) / Double(spans)))
+    }
+}
+
+/// Measures the embedded engine in-process on the loadgen workload: ingest, bytes per span,
+/// trace-by-id and search latencies.
+struct BenchStore: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-store", abstract: "Measure the embedded engine: ingest, size, lookups and searches.")
+
+    @Option(help: "Spans to write.") var spans = 1_000_000
+    @Option(help: "Spans per write.") var batchSpans = 1000
+    @Option(help: "Concurrent writers.") var concurrency = 4
+    @Option(help: "Data directory (a temporary one by default; removed afterwards).") var dir: String?
+    @Option(help: "WAL sync: always or never.") var walSync = "always"
+    @Option(help: "Lookups and searches to time.") var queries = 200
+
+    func run() async throws {
+        let directory = dir ?? (NSTemporaryDirectory() + "ariadne-bench-\(UUID().uuidString)")
+        defer { if dir == nil { try? FileManager.default.removeItem(atPath: directory) } }
+        var options = EngineOptions()
+        options.syncMode = WALSyncMode(rawValue: walSync) ?? .always
+        options.retention = nil
+        let store = try EngineStore(directory: directory, options: options) { event in
+            FileHandle.standardError.write(Data("bench-store: engine: \(event)\n".utf8))
+        }
+        let clock = ContinuousClock()
+
+        // Ingest: whole traces spread over the last hour, so that a 1 h search window holds them all.
+        let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+        let hour: UInt64 = 3_600_000_000_000
+        let perWriter = spans / max(1, concurrency)
+        // Generate first, so that the timing is the engine's alone.
+        var work = [[SpanBatch]]()
+        for w in 0..<concurrency {
+            var workload = Workload(seed: 1000 + UInt64(w))
+            var batches = [SpanBatch]()
+            var generated = 0
+            while generated < perWriter {
+                let start = now - hour + UInt64(generated) * hour / UInt64(max(1, perWriter))
+                let batch = workload.batch(spans: batchSpans, start: start)
+                generated += batch.count
+                batches.append(batch)
+            }
+            work.append(batches)
+            FileHandle.standardError.write(Data("bench-store: generated \((w + 1) * perWriter) spans\n".utf8))
+        }
+        let sample = work.flatMap { $0.map { $0.traceIDs[0] } }
+        let started = clock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (w, batches) in work.enumerated() {
+                group.addTask {
+                    for (k, batch) in batches.enumerated() {
+                        try await store.write(batch)
+                        if w == 0, k % 100 == 99 {
+                            FileHandle.standardError.write(Data("bench-store: ~\((k + 1) * batchSpans * concurrency) spans written\n".utf8))
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let ingestSeconds = seconds(clock.now - started)
+        try await store.cut()
+        let stats = store.blockStats
+        print(String(format: "ingest: %d spans in %.1f s, %.0f spans/s (engine alone, wal-sync=%@, %d writers)",
+                     stats.spans, ingestSeconds, Double(stats.spans) / ingestSeconds, walSync, concurrency))
+        print(String(format: "size: %d blocks, %.1f bytes/span on disk (%.1f MB)",
+                     stats.count, Double(stats.bytes) / Double(max(1, stats.spans)), Double(stats.bytes) / 1e6))
+
+        var lookups = [Double]()
+        for k in 0..<queries {
+            let id = sample[(k * 7919) % sample.count]
+            let t = clock.now
+            guard try await store.trace(id: id, window: nil) != nil else { throw ValidationError("trace \(id) not found") }
+            lookups.append(seconds(clock.now - t) * 1000)
+        }
+        print("trace by id: " + Self.percentiles(lookups))
+
+        var searches = [Double]()
+        let services = ["auth", "users", "orders", "payments", "inventory"]
+        for k in 0..<max(1, queries / 10) {
+            let query = TraceQuery(
+                service: services[k % services.count], tags: ["http.response.status_code": "500"],
+                startMin: now - hour, startMax: now, limit: 20)
+            let t = clock.now
+            _ = try await store.findTraceIDs(query)
+            searches.append(seconds(clock.now - t) * 1000)
+        }
+        print("search (service + attribute, 1 h window, limit 20): " + Self.percentiles(searches))
+        print("peak RSS: \(Self.peakRSS())")
+    }
+
+    func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    static func percentiles(_ ms: [Double]) -> String {
+        let sorted = ms.sorted()
+        func p(_ q: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))] }
+        return String(format: "p50 %.2f ms, p99 %.2f ms over %d", p(0.5), p(0.99), sorted.count)
+    }
+
+    static func peakRSS() -> String {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        return status.split(separator: "\n").first { $0.hasPrefix("VmHWM") }.map { String($0.dropFirst(6)).trimmingCharacters(in: .whitespaces) } ?? "?"
     }
 }

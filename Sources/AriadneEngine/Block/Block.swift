@@ -8,7 +8,7 @@ internal import CZlib
 import Glibc
 #endif
 
-/// Immutable block files, format version 1.
+/// Immutable block files, format version 2.
 ///
 /// ```
 /// "ARDNBLK1"
@@ -19,16 +19,18 @@ import Glibc
 /// Footer: u32 version, u64 min start, u64 max end, u64 span count, u64 trace count, u32 section
 /// count, then per section: u8 kind, u64 offset, u64 length, u32 CRC-32.
 ///
-/// Sections: the index lists every trace id in ascending order with its chunk and time bounds
-/// (40 bytes each); the bloom filter answers "not here" for most ids without a search; the meta
-/// section lists services with their operations and span kinds; each chunk holds whole traces,
-/// ~`chunkSpans` spans, as zstd-compressed OTLP protobuf. Every section has a checksum, checked
-/// when it is read.
+/// Sections: the index lists every trace id in ascending order with its chunk, its offset in the
+/// decompressed chunk and its time bounds (40 bytes each); the bloom filter answers "not here"
+/// for most ids without a search; the meta section lists services with their operations and span
+/// kinds; each chunk holds ~`chunkSpans` spans of whole traces, each trace framed (u32 LE length,
+/// then the trace as an OTLP protobuf request), compressed together with zstd. A lookup
+/// decompresses one chunk and decodes one trace. Every section has a checksum.
+/// (Version 1 held each chunk as one OTLP request, so a lookup decoded the whole chunk.)
 ///
 /// A block is written to a temporary name, synced, renamed, and its directory synced.
 enum BlockFormat {
     static let magic: [UInt8] = Array("ARDNBLK1".utf8)
-    static let version: UInt32 = 1
+    static let version: UInt32 = 2
     static let trailerSize = 16
     static let indexEntrySize = 40
 
@@ -44,6 +46,8 @@ enum BlockFormat {
 struct BlockIndexEntry {
     var traceID: TraceID
     var chunk: UInt32
+    /// Where the trace's frame starts in the decompressed chunk.
+    var offset: UInt32
     var minStart: UInt64
     var maxEnd: UInt64
 }
@@ -106,21 +110,25 @@ enum BlockWriter {
         var index = [BlockIndexEntry]()
         index.reserveCapacity(traceIDs.count)
         var bloom = TraceBloom(capacity: traceIDs.count)
-        var chunk = SpanBatch()
+        // A chunk is a run of framed traces (u32 LE length, then one trace as an OTLP request),
+        // compressed together; the index points at each trace's frame inside its chunk.
+        var chunk = [UInt8]()
+        var chunkSpanCount = 0
         var chunkNumber: UInt32 = 0
-        // Per source batch: its scopes and resources already copied into this chunk.
-        var copied = [Int: (scopes: [UInt32: UInt32], resources: [UInt32: UInt32])]()
         func flushChunk() {
             guard !chunk.isEmpty else { return }
-            addSection(.chunk, Zstd.compress(OTLPProtobuf.encodeExportRequest(chunk)))
-            chunk = SpanBatch()
-            copied = [:]
+            addSection(.chunk, Zstd.compress(chunk))
+            chunk = []
+            chunkSpanCount = 0
             chunkNumber += 1
         }
         for id in traceIDs {
             var minStart = UInt64.max
             var maxEnd: UInt64 = 0
             var seen = Set<SpanID>()
+            var trace = SpanBatch()
+            // Per source batch: its scopes and resources already copied into this trace.
+            var copied = [Int: (scopes: [UInt32: UInt32], resources: [UInt32: UInt32])]()
             for (b, i) in byTrace[id]! {
                 let batch = batches[b]
                 // A span written twice (a retried export, a WAL record replayed) is kept once.
@@ -128,12 +136,18 @@ enum BlockWriter {
                 minStart = min(minStart, batch.startTimes[i])
                 maxEnd = max(maxEnd, batch.endTimes[i])
                 var maps = copied[b] ?? ([:], [:])
-                chunk.append(from: batch, indices: CollectionOfOne(i), scopeMap: &maps.scopes, resourceMap: &maps.resources)
+                trace.append(from: batch, indices: CollectionOfOne(i), scopeMap: &maps.scopes, resourceMap: &maps.resources)
                 copied[b] = maps
             }
-            index.append(BlockIndexEntry(traceID: id, chunk: chunkNumber, minStart: minStart, maxEnd: maxEnd))
+            let offset = UInt32(chunk.count)
+            let encoded = OTLPProtobuf.encodeExportRequest(trace)
+            appendLE(UInt32(encoded.count), &chunk)
+            chunk.append(contentsOf: encoded)
+            chunkSpanCount += trace.count
+            index.append(
+                BlockIndexEntry(traceID: id, chunk: chunkNumber, offset: offset, minStart: minStart, maxEnd: maxEnd))
             bloom.insert(id)
-            if chunk.count >= chunkSpans { flushChunk() }
+            if chunkSpanCount >= chunkSpans { flushChunk() }
         }
         flushChunk()
 
@@ -143,7 +157,7 @@ enum BlockWriter {
             appendLE(e.traceID.high, &indexBytes)
             appendLE(e.traceID.low, &indexBytes)
             appendLE(e.chunk, &indexBytes)
-            appendLE(UInt32(0), &indexBytes)
+            appendLE(e.offset, &indexBytes)
             appendLE(e.minStart, &indexBytes)
             appendLE(e.maxEnd, &indexBytes)
         }

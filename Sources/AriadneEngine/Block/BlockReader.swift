@@ -77,7 +77,8 @@ final class BlockReader: Sendable {
         for at in stride(from: 0, to: index.count, by: BlockFormat.indexEntrySize) {
             let e = BlockIndexEntry(
                 traceID: TraceID(high: index.readLE(UInt64.self, at: at), low: index.readLE(UInt64.self, at: at + 8)),
-                chunk: index.readLE(UInt32.self, at: at + 16), minStart: index.readLE(UInt64.self, at: at + 24),
+                chunk: index.readLE(UInt32.self, at: at + 16), offset: index.readLE(UInt32.self, at: at + 20),
+                minStart: index.readLE(UInt64.self, at: at + 24),
                 maxEnd: index.readLE(UInt64.self, at: at + 32))
             guard Int(e.chunk) < chunkSections.count else { throw EngineError("index names a missing chunk") }
             if let last = entries.last, !(last.traceID < e.traceID) { throw EngineError("index is not sorted") }
@@ -119,28 +120,54 @@ final class BlockReader: Sendable {
         return lo < traceIDs.count && traceIDs[lo] == id ? entries[lo] : nil
     }
 
-    /// Reads, verifies, decompresses and decodes one chunk.
-    func chunk(_ n: Int) throws -> SpanBatch {
+    /// Reads, verifies and decompresses one chunk.
+    func rawChunk(_ n: Int) throws -> [UInt8] {
         let c = chunks[n]
         var compressed = [UInt8](repeating: 0, count: c.length)
-        let n = compressed.withUnsafeMutableBytes { pread(fd, $0.baseAddress, c.length, off_t(c.offset)) }
-        guard n == c.length else { throw EngineError("\(path): short read of chunk \(n)") }
+        let got = compressed.withUnsafeMutableBytes { pread(fd, $0.baseAddress, c.length, off_t(c.offset)) }
+        guard got == c.length else { throw EngineError("\(path): short read of chunk \(n)") }
         guard compressed.withUnsafeBytes({ WriteAheadLog.crc32Of($0) }) == c.crc else {
             throw EngineError("\(path): chunk checksum mismatch")
         }
-        let raw = try compressed.withUnsafeBytes { buf throws(EngineError) in try Zstd.decompress(buf, limit: 1 << 30) }
+        return try compressed.withUnsafeBytes { buf throws(EngineError) in try Zstd.decompress(buf, limit: 1 << 30) }
+    }
+
+    /// Decodes the trace framed at `offset` of a decompressed chunk; returns it and the next offset.
+    func frame(_ raw: [UInt8], at offset: Int) throws -> (SpanBatch, Int) {
+        guard offset + 4 <= raw.count else { throw EngineError("\(path): frame offset \(offset) out of range") }
+        let length = Int(raw.readLE(UInt32.self, at: offset))
+        guard length <= raw.count - offset - 4 else { throw EngineError("\(path): frame length out of range") }
+        var batch = SpanBatch()
+        var rejections = [SpanRejection]()
         do {
-            return try OTLPProtobuf.decodeExportRequest(raw).0
+            try raw.withUnsafeBytes { buf in
+                try OTLPProtobuf.decodeExportRequest(
+                    UnsafeRawBufferPointer(rebasing: buf[offset + 4..<offset + 4 + length]), into: &batch,
+                    rejections: &rejections)
+            }
         } catch {
-            throw EngineError("\(path): chunk does not decode: \(error)")
+            throw EngineError("\(path): trace frame does not decode: \(error)")
         }
+        return (batch, offset + 4 + length)
+    }
+
+    /// Every trace of chunk `n`, one batch per trace.
+    func chunk(_ n: Int) throws -> [SpanBatch] {
+        let raw = try rawChunk(n)
+        var traces = [SpanBatch]()
+        var offset = 0
+        while offset < raw.count {
+            let (trace, next) = try frame(raw, at: offset)
+            traces.append(trace)
+            offset = next
+        }
+        return traces
     }
 
     /// The spans of trace `id` in this block.
     func trace(_ id: TraceID) throws -> SpanBatch? {
         guard let e = entry(for: id) else { return nil }
-        let batch = try chunk(Int(e.chunk))
-        return batch.selecting((0..<batch.count).filter { batch.traceIDs[$0] == id })
+        return try frame(rawChunk(Int(e.chunk)), at: Int(e.offset)).0
     }
 }
 
