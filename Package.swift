@@ -59,11 +59,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        // Realistic multi-service workload and the OTLP senders that `ariadne loadgen` drives.
+        // The realistic multi-service workload: for the loadgen, benchmarks, tests and fuzzing.
+        .target(name: "AriadneWorkload", dependencies: ["AriadneModel"], swiftSettings: swiftSettings),
+
+        // The OTLP senders that `ariadne loadgen` drives.
         .target(
             name: "AriadneLoadgen",
             dependencies: [
-                "AriadneModel", "AriadneWire",
+                "AriadneModel", "AriadneWire", "AriadneWorkload",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -95,10 +98,20 @@ let package = Package(
         .executableTarget(
             name: "ariadne",
             dependencies: [
-                "AriadneServer", "AriadneLoadgen", "AriadneEngine", "AriadneStorage", "CMalloc",
+                "AriadneServer", "AriadneLoadgen", "AriadneWorkload", "AriadneEngine", "AriadneStorage", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+
+        // Fuzz harness for the block reader and WAL replay (scripts/fuzz.sh).
+        .executableTarget(
+            name: "AriadneFuzz",
+            dependencies: ["AriadneEngine", "AriadneWorkload", "AriadneModel"],
             swiftSettings: swiftSettings
         ),
 
@@ -112,7 +125,7 @@ let package = Package(
         .testTarget(name: "AriadneModelTests", dependencies: ["AriadneModel"], swiftSettings: swiftSettings),
         .testTarget(
             name: "AriadneWireTests",
-            dependencies: ["AriadneModel", "AriadneWire", "AriadneTesting", "AriadneLoadgen"],
+            dependencies: ["AriadneModel", "AriadneWire", "AriadneTesting", "AriadneWorkload"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -122,13 +135,14 @@ let package = Package(
         ),
         .testTarget(
             name: "AriadneEngineTests",
-            dependencies: ["AriadneModel", "AriadneStorage", "AriadneTesting", "AriadneEngine", "AriadneWire", "AriadneLoadgen"],
+            dependencies: ["AriadneModel", "AriadneStorage", "AriadneTesting", "AriadneEngine", "AriadneWire", "AriadneWorkload"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "AriadneServerTests",
             dependencies: [
-                "AriadneServer", "AriadneTesting", "AriadneWire", "AriadneLoadgen", "AriadneStorage", "AriadnePipeline",
+                "AriadneServer", "AriadneTesting", "AriadneWire", "AriadneLoadgen", "AriadneWorkload", "AriadneStorage",
+                "AriadnePipeline",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -50,6 +50,11 @@ public final class EngineStore: TraceStore {
         var blocks: [BlockReader] = []
         var nextBlock = 0
         var cutting = false
+        /// Deleted traces: hidden from every read at once, left out of new blocks, and removed
+        /// from existing blocks by `purge`.
+        var deleted: Set<TraceID> = []
+        /// A deletion happened since the last purge (or before this start).
+        var purgePending = true
     }
 
     public let directory: String
@@ -117,9 +122,10 @@ public final class EngineStore: TraceStore {
                         "WAL segment \(WriteAheadLog.path(directory + "/wal", r.segment)): kept \(r.records) records, truncated \(r.truncatedBytes) bytes (\(r.reason ?? "torn tail"))"
                 ))
         }
+        let deleted = try Tombstones.load(directory + "/tombstones.log", report: report)
         self.wal = try WriteAheadLog(
             directory: directory + "/wal", syncMode: options.syncMode, segmentBytes: options.walSegmentBytes)
-        state = Mutex(State(active: head, blocks: blocks, nextBlock: nextBlock))
+        state = Mutex(State(active: head, blocks: blocks, nextBlock: nextBlock, deleted: deleted))
         if replayed > 0 {
             report(EngineEvent(description: "replayed \(replayed) spans from the WAL into the head"))
         }
@@ -260,7 +266,8 @@ public final class EngineStore: TraceStore {
         while state.withLock({ ($0.inflight[generation] ?? 0) > 0 }) {
             try await Task.sleep(for: .milliseconds(1))
         }
-        let batches = old.allBatches()
+        let deletedNow = state.withLock { $0.deleted }
+        let batches = old.allBatches().map { Self.withoutDeleted($0, deletedNow) }
         let seq = state.withLock { s in
             defer { s.nextBlock += 1 }
             return s.nextBlock
@@ -303,6 +310,7 @@ public final class EngineStore: TraceStore {
     }
 
     public func trace(id: TraceID, window: ClosedRange<UInt64>?) async throws -> SpanBatch? {
+        if state.withLock({ $0.deleted.contains(id) }) { return nil }
         let (heads, blocks) = sources()
         var parts = [SpanBatch]()
         for h in heads { if let t = try await h.trace(id: id, window: nil) { parts.append(t) } }
@@ -337,7 +345,71 @@ public final class EngineStore: TraceStore {
             }
             if let found { merge(found) }
         }
+        let deleted = state.withLock { $0.deleted }
+        if !deleted.isEmpty { for id in deleted { latest[id] = nil } }
         return TraceMatches.mostRecent(latest, limit: query.limit)
+    }
+
+    // MARK: deletion
+
+    /// Deletes every trace matching `query` (its limit is ignored) and the traces named in `ids`.
+    /// The deletion is durable when this returns and every read hides the traces at once; the
+    /// bytes leave the disk when the head is cut and when `purge` rewrites the blocks.
+    /// Returns the ids deleted.
+    public func delete(matching query: TraceQuery?, ids: [TraceID] = []) async throws -> [TraceID] {
+        var found = Set(ids)
+        if var q = query {
+            q.limit = Int.max
+            found.formUnion(try await findTraceIDs(q))
+        }
+        let fresh = state.withLock { s in found.subtracting(s.deleted) }
+        guard !fresh.isEmpty else { return [] }
+        try Tombstones.append(fresh.sorted(), to: directory + "/tombstones.log")
+        state.withLock { s in
+            s.deleted.formUnion(fresh)
+            s.purgePending = true
+        }
+        return fresh.sorted()
+    }
+
+    /// Rewrites every block that holds a deleted trace without it. Returns the blocks rewritten.
+    @discardableResult
+    public func purge() async throws -> Int {
+        let (deleted, blocks, pending) = state.withLock { s in
+            defer { s.purgePending = false }
+            return (s.deleted, s.blocks, s.purgePending)
+        }
+        guard pending, !deleted.isEmpty else { return 0 }
+        var rewritten = 0
+        for b in blocks where b.traceIDs.contains(where: { deleted.contains($0) }) {
+            let traces = try b.chunks.indices.flatMap { try b.chunk($0) }
+            let kept = traces.filter { $0.count > 0 && !deleted.contains($0.traceIDs[0]) }
+            let seq = state.withLock { s in
+                defer { s.nextBlock += 1 }
+                return s.nextBlock
+            }
+            var replacement: BlockReader? = nil
+            if !kept.isEmpty {
+                let minStart = kept.lazy.flatMap(\.startTimes).min() ?? 0
+                let path = blockDirectory + "/" + String(format: "%020llu-%08d.blk", minStart, seq)
+                _ = try BlockWriter.write(kept, to: path)
+                replacement = try BlockReader(path: path)
+            }
+            state.withLock { s in
+                s.blocks.removeAll { $0 === b }
+                if let replacement { s.blocks.append(replacement) }
+            }
+            try? FileManager.default.removeItem(atPath: b.path)
+            rewritten += 1
+            report(EngineEvent(description: "purge rewrote block \(b.path) without \(traces.count - kept.count) deleted traces"))
+        }
+        return rewritten
+    }
+
+    /// The spans of `batch` whose traces are not deleted.
+    static func withoutDeleted(_ batch: SpanBatch, _ deleted: Set<TraceID>) -> SpanBatch {
+        guard !deleted.isEmpty, batch.traceIDs.contains(where: { deleted.contains($0) }) else { return batch }
+        return batch.selecting((0..<batch.count).filter { !deleted.contains(batch.traceIDs[$0]) })
     }
 
     /// Runs a read of block `b`; if the block turns out damaged, moves it aside, reports it and
@@ -369,11 +441,12 @@ public final class EngineStore: TraceStore {
 
     public func dependencies(window: ClosedRange<UInt64>) async throws -> [DependencyLink] {
         let (heads, blocks) = sources()
+        let deleted = state.withLock { $0.deleted }
         var counter = DependencyCounter(window: window)
-        for h in heads { for b in h.allBatches() { counter.add(b) } }
+        for h in heads { for b in h.allBatches() { counter.add(Self.withoutDeleted(b, deleted)) } }
         for b in blocks where b.meta.maxEnd >= window.lowerBound && b.meta.minStart <= window.upperBound {
             let chunks = readOrQuarantine(b) { b in try b.chunks.indices.flatMap { try b.chunk($0) } } ?? []
-            for c in chunks { counter.add(c) }
+            for c in chunks where !(c.count > 0 && deleted.contains(c.traceIDs[0])) { counter.add(c) }
         }
         return counter.links()
     }

@@ -1,4 +1,5 @@
 import AriadneModel
+import AriadneWorkload
 import AriadneWire
 import AsyncHTTPClient
 import Foundation

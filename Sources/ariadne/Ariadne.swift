@@ -1,10 +1,14 @@
 import AriadneEngine
 import AriadneLoadgen
 import AriadneModel
+import AriadneWorkload
 import AriadneServer
 import AriadneStorage
 import AriadneWire
 import ArgumentParser
+import AsyncHTTPClient
+import NIOCore
+import NIOHTTP1
 import Foundation
 import Logging
 
@@ -40,7 +44,7 @@ struct Ariadne: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ariadne",
         abstract: "Distributed tracing: OTLP and Zipkin in, Jaeger-compatible queries out.",
-        subcommands: [Serve.self, Loadgen.self, Version.self, Codec.self, BenchDecode.self, BenchStore.self],
+        subcommands: [Serve.self, Loadgen.self, Delete.self, Version.self, Codec.self, BenchDecode.self, BenchStore.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -356,5 +360,47 @@ struct BenchStore: AsyncParsableCommand {
     static func peakRSS() -> String {
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
         return status.split(separator: "\n").first { $0.hasPrefix("VmHWM") }.map { String($0.dropFirst(6)).trimmingCharacters(in: .whitespaces) } ?? "?"
+    }
+}
+
+/// Deletes traces through a running server's admin API.
+struct Delete: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Delete traces from a running server (the embedded engine): by id, or every trace with a matching span.")
+
+    @Option(help: "Query API of the server.") var endpoint = "http://127.0.0.1:16686"
+    @Option(help: "Only spans of this service.") var service: String?
+    @Option(help: "Only spans with this name.") var operation: String?
+    @Option(help: "key=value a span (or its resource or events) must have; repeatable.") var tag: [String] = []
+    @Option(name: .customLong("trace-id"), help: "A trace to delete; repeatable.") var traceIDs: [String] = []
+
+    func run() async throws {
+        var w = JSONWriter()
+        w.beginObject()
+        if let service { w.field("service", service) }
+        if let operation { w.field("operation", operation) }
+        w.key("tags")
+        w.beginObject()
+        for t in tag {
+            guard let eq = t.firstIndex(of: "=") else { throw ValidationError("--tag must be key=value, got \(t)") }
+            w.field(String(t[..<eq]), String(t[t.index(after: eq)...]))
+        }
+        w.endObject()
+        w.key("traceIDs")
+        w.beginArray()
+        for id in traceIDs { w.string(id) }
+        w.endArray()
+        w.endObject()
+        var request = HTTPClientRequest(url: endpoint + "/api/admin/delete")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: w.out))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(120))
+        let body = String(buffer: try await response.body.collect(upTo: 16 << 20))
+        guard response.status == .ok else {
+            FileHandle.standardError.write(Data("ariadne delete: HTTP \(response.status.code): \(body)\n".utf8))
+            throw ExitCode(1)
+        }
+        print(body)
     }
 }

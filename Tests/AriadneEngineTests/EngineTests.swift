@@ -1,6 +1,6 @@
 import AriadneEngine
-import AriadneLoadgen
 import AriadneModel
+import AriadneWorkload
 import AriadneStorage
 import AriadneTesting
 import Foundation
@@ -271,6 +271,44 @@ final class EngineUnderTest: TraceStore {
             }
             let reopened = try EngineStore(directory: dir)
             #expect(reopened.headSpanCount == batches.reduce(0) { $0 + $1.count })
+        }
+    }
+}
+
+@Suite struct EngineDeletion {
+    @Test func deletedTracesVanishAtOnceAndPurgeRemovesTheirBytes() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try EngineStore(directory: dir)
+            var w = Workload(seed: 31)
+            let inBlock = w.batch(spans: 400, start: EngineDurability.t0)
+            let inHead = w.batch(spans: 400, start: EngineDurability.t0 + 1_000_000)
+            try await store.write(inBlock)
+            try await store.cut()
+            try await store.write(inHead)
+            // Delete every trace of one user, wherever its spans are.
+            let user = inBlock.span(at: 0).attributes.first { $0.key == "user.id" }!.value.displayString
+            let query = TraceQuery(tags: ["user.id": user])
+            let expected = Set(try await store.findTraceIDs(TraceQuery(tags: ["user.id": user], limit: 1000)))
+            #expect(!expected.isEmpty)
+            let deleted = try await store.delete(matching: query)
+            #expect(Set(deleted) == expected)
+            for id in deleted { #expect(try await store.trace(id: id, window: nil) == nil) }
+            #expect(try await store.findTraceIDs(TraceQuery(tags: ["user.id": user], limit: 1000)).isEmpty)
+            // Other traces are untouched.
+            let other = inBlock.traceIDs.first { !expected.contains($0) }!
+            #expect(try await store.trace(id: other, window: nil) != nil)
+
+            // Survives a restart; purge rewrites the block and a cut leaves them out of the new one.
+            let reopened = try EngineStore(directory: dir)
+            #expect(try await reopened.trace(id: deleted[0], window: nil) == nil)
+            #expect(try await reopened.purge() == 1)
+            try await reopened.cut()
+            // With the tombstones gone, nothing on disk may still hold the deleted traces.
+            try FileManager.default.removeItem(atPath: dir + "/tombstones.log")
+            let fresh = try EngineStore(directory: dir)
+            for id in deleted { #expect(try await fresh.trace(id: id, window: nil) == nil) }
+            #expect(try await fresh.findTraceIDs(TraceQuery(tags: ["user.id": user], limit: 1000)).isEmpty)
+            #expect(try await fresh.trace(id: other, window: nil) != nil)
         }
     }
 }

@@ -144,6 +144,31 @@ import Testing
         }
     }
 
+    @Test func adminDeleteHidesTracesAtOnce() async throws {
+        try await withServer { addr, _ in
+            let (a, b) = try await Self.seed(addr)
+            let url = "http://\(addr.query)/api/admin/delete"
+            let r = try await http(.POST, url, body: Array(#"{"service":"backend","tags":{"user.id":"u-1"}}"#.utf8))
+            #expect(r.status == 200)
+            let doc = try JSONValue.parse(r.body)
+            #expect(doc["deleted"] == .number("1"))
+            #expect(doc["traceIDs"] == .array([.string(a.hex)]))
+            let (gone, _) = try await get(addr, "/api/traces/\(a.hex)")
+            #expect(gone == 404)
+            let (kept, _) = try await get(addr, "/api/traces/\(b.hex)")
+            #expect(kept == 200)
+            let (_, search) = try await get(addr, "/api/traces?service=frontend")
+            #expect(traceIDs(search) == [b.hex])
+            let byID = try await http(.POST, url, body: Array("{\"traceIDs\":[\"\(b.hex)\"]}".utf8))
+            #expect(byID.status == 200)
+            let (goneToo, _) = try await get(addr, "/api/traces/\(b.hex)")
+            #expect(goneToo == 404)
+            #expect(try await http(.POST, url, body: Array("{}".utf8)).status == 400)
+            #expect(try await http(.POST, url, body: Array(#"{"operation":"work"}"#.utf8)).status == 400)
+            #expect(try await http(.POST, url, body: Array("not json".utf8)).status == 400)
+        }
+    }
+
     @Test func healthMetricsAndSampling() async throws {
         try await withServer { addr, _ in
             _ = try await Self.seed(addr)

@@ -1,5 +1,6 @@
 import AriadneLoadgen
 import AriadneModel
+import AriadneWorkload
 import AriadnePipeline
 @testable import AriadneServer
 import AriadneStorage

@@ -1,5 +1,5 @@
-import AriadneLoadgen
 import AriadneModel
+import AriadneWorkload
 import AriadneTesting
 import AriadneWire
 import Testing

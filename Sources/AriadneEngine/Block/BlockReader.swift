@@ -24,8 +24,7 @@ final class BlockReader: Sendable {
 
     init(path: String) throws {
         self.path = path
-        guard let data = FileManager.default.contents(atPath: path) else { throw EngineError("cannot read the file") }
-        let file = [UInt8](data)
+        let file = try readWholeFile(path)
         self.fileSize = file.count
         let t = BlockFormat.trailerSize
         guard file.count >= BlockFormat.magic.count + t, Array(file[0..<8]) == BlockFormat.magic,

@@ -226,10 +226,7 @@ public final class WriteAheadLog: Sendable {
         var reports = [ReplayReport]()
         for segment in try segments(in: directory) {
             let path = Self.path(directory, segment)
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw EngineError("\(path): cannot read WAL segment")
-            }
-            let bytes = [UInt8](data)
+            let bytes = try readWholeFile(path)
             var report = ReplayReport(segment: segment, records: 0, truncatedBytes: 0, reason: nil)
             var validEnd = 0
             try bytes.withUnsafeBytes { buf in

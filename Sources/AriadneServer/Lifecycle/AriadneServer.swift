@@ -162,10 +162,15 @@ public struct AriadneServer: Sendable {
 
         let server = self
         let queryRouter = Router()
-        QueryAPI(
-            reader: store, metrics: metrics,
-            extraGauges: { server.gauges() }
-        ).addRoutes(to: queryRouter)
+        var queryAPI = QueryAPI(reader: store, metrics: metrics, extraGauges: { server.gauges() })
+        if let engine {
+            queryAPI.deleter = { query, ids in
+                let deleted = try await engine.delete(matching: query, ids: ids)
+                logger.info("deleted \(deleted.count) traces")
+                return deleted
+            }
+        }
+        queryAPI.addRoutes(to: queryRouter)
         let queryApp = Application(
             router: queryRouter,
             configuration: .init(address: .hostname(config.host, port: config.queryPort), serverName: "ariadne"),
@@ -229,6 +234,7 @@ struct EngineMaintenance: Service {
             try? await Task.sleep(for: .seconds(1))
             do { try await engine.cutIfDue() } catch { logger.error("engine: cutting a block failed: \(error)") }
             engine.applyRetention()
+            do { try await engine.purge() } catch { logger.error("engine: purging deleted traces failed: \(error)") }
         }
     }
 }

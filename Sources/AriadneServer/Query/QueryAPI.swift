@@ -13,6 +13,8 @@ struct QueryAPI {
     let reader: any TraceReader
     let metrics: ServerMetrics
     let extraGauges: @Sendable () -> [(name: String, help: String, value: Int)]
+    /// Deletes traces (the engine); nil when the store cannot delete.
+    var deleter: (@Sendable (TraceQuery?, [TraceID]) async throws -> [TraceID])? = nil
 
     /// A client error in a query: 400 with Jaeger's error envelope.
     struct BadRequest: Error {
@@ -137,6 +139,33 @@ struct QueryAPI {
             }
         }
 
+        // MARK: Admin
+        router.post("/api/admin/delete") { request, _ in
+            guard let deleter else {
+                return v3Error(.notImplemented, "this store cannot delete traces (use --store engine)")
+            }
+            let body: JSONValue
+            do {
+                let buffer = try await request.body.collect(upTo: 1 << 20)
+                body = try JSONValue.parse(Array(buffer: buffer))
+            } catch {
+                return v3Error(.badRequest, "body must be a JSON object of at most 1 MiB: \(error)")
+            }
+            let request: (TraceQuery?, [TraceID])
+            do throws(BadRequest) { request = try deleteRequest(body) } catch { return v3Error(.badRequest, error.message) }
+            let deleted = try await deleter(request.0, request.1)
+            return json { w in
+                w.beginObject()
+                w.key("deleted")
+                w.int(Int64(deleted.count))
+                w.key("traceIDs")
+                w.beginArray()
+                for id in deleted.prefix(1000) { w.string(id.hex) }
+                w.endArray()
+                w.endObject()
+            }
+        }
+
         // MARK: Jaeger api/v3 (OTLP JSON with nanosecond timestamps)
         router.get("/api/v3/services") { _, _ in
             let services = try await reader.services()
@@ -243,6 +272,35 @@ struct QueryAPI {
             query.limit = 100
         }
         return query
+    }
+
+    /// `{"traceIDs": [...], "service", "operation", "tags": {k: v}, "start", "end" (µs)}`: the listed
+    /// traces, and every trace with a span matching the conditions. Conditions without a service or
+    /// a tag are refused, so that a typo cannot delete everything.
+    func deleteRequest(_ body: JSONValue) throws(BadRequest) -> (TraceQuery?, [TraceID]) {
+        guard case .object = body else { throw BadRequest("body must be a JSON object") }
+        var ids = [TraceID]()
+        for v in body["traceIDs"]?.arrayValue ?? [] {
+            guard let text = v.stringValue, let id = TraceID(hex: text) else { throw BadRequest("traceIDs must be hex trace ids") }
+            ids.append(id)
+        }
+        var query = TraceQuery(limit: Int.max)
+        query.service = body["service"]?.stringValue
+        query.operation = body["operation"]?.stringValue
+        if case .object(let tags)? = body["tags"] {
+            for (k, v) in tags {
+                guard let s = v.stringValue else { throw BadRequest("tag '\(k)' must be a string") }
+                query.tags[k] = s
+            }
+        }
+        if case .number(let t)? = body["start"] { query.startMin = try parseMicros(Substring(t), "start").map { $0 * 1000 } }
+        if case .number(let t)? = body["end"] { query.startMax = try parseMicros(Substring(t), "end").map { $0 * 1000 } }
+        let hasConditions = query.service != nil || !query.tags.isEmpty
+        if !hasConditions && (query.operation != nil || query.startMin != nil || query.startMax != nil) {
+            throw BadRequest("give a service or a tag with operation, start or end")
+        }
+        guard hasConditions || !ids.isEmpty else { throw BadRequest("give traceIDs, a service or tags") }
+        return (hasConditions ? query : nil, ids)
     }
 
     func v3Query(_ q: FlatDictionary<Substring, Substring>) throws(BadRequest) -> TraceQuery {
