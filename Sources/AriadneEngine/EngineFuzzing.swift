@@ -44,6 +44,6 @@ public enum EngineFuzzing {
         var wal = WriteAheadLog.magic
         WriteAheadLog.frame(OTLPProtobuf.encodeExportRequest(batch), into: &wal)
         WriteAheadLog.frame(OTLPProtobuf.encodeExportRequest(batch.selecting([0])), into: &wal)
-        return ([UInt8](FileManager.default.contents(atPath: blockPath) ?? Data()), wal)
+        return (try readWholeFile(blockPath), wal)
     }
 }

@@ -9,6 +9,11 @@ public struct EngineOptions: Sendable {
     public var syncMode: WALSyncMode = .always
     /// Spans the head holds before it is cut into a block.
     public var headMaxSpans = 250_000
+    /// When the head holds this many times `headMaxSpans` (blocks are written more slowly than
+    /// spans arrive), writes wait for the cut in progress, and fail as retryable after
+    /// `backpressureWait`: memory stays bounded.
+    public var headBacklogFactor = 4
+    public var backpressureWait: Duration = .seconds(10)
     /// Age of the oldest unflushed write after which the head is cut anyway.
     public var headMaxAge: Duration = .seconds(60)
     public var walSegmentBytes = 128 << 20
@@ -205,6 +210,7 @@ public final class EngineStore: TraceStore {
 
     public func write(_ batch: SpanBatch) async throws {
         guard !batch.isEmpty else { return }
+        try await waitForHeadRoom()
         let record = OTLPProtobuf.encodeExportRequest(batch)
         let (head, generation) = state.withLock { s in
             s.inflight[s.activeGeneration, default: 0] += 1
@@ -224,6 +230,18 @@ public final class EngineStore: TraceStore {
             Task {
                 do { try await cut() } catch { report(EngineEvent(description: "cutting a block failed: \(error)")) }
             }
+        }
+    }
+
+    /// Backpressure: waits while the head is over its backlog limit.
+    func waitForHeadRoom() async throws {
+        let limit = options.headMaxSpans * options.headBacklogFactor
+        let deadline = ContinuousClock.now + options.backpressureWait
+        while state.withLock({ $0.active.spanCount >= limit }) {
+            if ContinuousClock.now >= deadline {
+                throw EngineError("engine overloaded: the head holds \(limit)+ spans waiting for blocks to be written")
+            }
+            try await Task.sleep(for: .milliseconds(5))
         }
     }
 
@@ -268,12 +286,7 @@ public final class EngineStore: TraceStore {
         }
         let deletedNow = state.withLock { $0.deleted }
         let batches = old.allBatches().map { Self.withoutDeleted($0, deletedNow) }
-        let seq = state.withLock { s in
-            defer { s.nextBlock += 1 }
-            return s.nextBlock
-        }
-        let minStart = batches.lazy.flatMap(\.startTimes).min() ?? 0
-        let path = blockDirectory + "/" + String(format: "%020llu-%08d.blk", minStart, seq)
+        let path = nextBlockPath(for: batches)
         _ = try BlockWriter.write(batches, to: path)
         let reader = try BlockReader(path: path)
         state.withLock { s in
@@ -384,14 +397,9 @@ public final class EngineStore: TraceStore {
         for b in blocks where b.traceIDs.contains(where: { deleted.contains($0) }) {
             let traces = try b.chunks.indices.flatMap { try b.chunk($0) }
             let kept = traces.filter { $0.count > 0 && !deleted.contains($0.traceIDs[0]) }
-            let seq = state.withLock { s in
-                defer { s.nextBlock += 1 }
-                return s.nextBlock
-            }
             var replacement: BlockReader? = nil
             if !kept.isEmpty {
-                let minStart = kept.lazy.flatMap(\.startTimes).min() ?? 0
-                let path = blockDirectory + "/" + String(format: "%020llu-%08d.blk", minStart, seq)
+                let path = nextBlockPath(for: kept)
                 _ = try BlockWriter.write(kept, to: path)
                 replacement = try BlockReader(path: path)
             }
@@ -404,6 +412,17 @@ public final class EngineStore: TraceStore {
             report(EngineEvent(description: "purge rewrote block \(b.path) without \(traces.count - kept.count) deleted traces"))
         }
         return rewritten
+    }
+
+    /// A fresh block file name: the earliest span start (so that names sort by time), then a
+    /// sequence number unique in this directory.
+    func nextBlockPath(for batches: [SpanBatch]) -> String {
+        let seq = state.withLock { s in
+            defer { s.nextBlock += 1 }
+            return s.nextBlock
+        }
+        let minStart = batches.lazy.flatMap(\.startTimes).min() ?? 0
+        return blockDirectory + "/" + String(format: "%020llu-%08d.blk", minStart, seq)
     }
 
     /// The spans of `batch` whose traces are not deleted.

@@ -49,6 +49,37 @@ public struct SpanBatch: Sendable {
     @inlinable
     public var count: Int { traceIDs.count }
 
+    /// Empties the batch, keeping the arrays' storage for reuse.
+    public mutating func removeAll() {
+        arena.removeAll(keepingCapacity: true)
+        spanAttributes.removeAll(keepingCapacity: true)
+        attributes.removeAll(keepingCapacity: true)
+        arrayValues.removeAll(keepingCapacity: true)
+        kvlistEntries.removeAll(keepingCapacity: true)
+        events.removeAll(keepingCapacity: true)
+        links.removeAll(keepingCapacity: true)
+        resources.removeAll(keepingCapacity: true)
+        scopes.removeAll(keepingCapacity: true)
+        traceIDs.removeAll(keepingCapacity: true)
+        spanIDs.removeAll(keepingCapacity: true)
+        parentSpanIDs.removeAll(keepingCapacity: true)
+        traceStates.removeAll(keepingCapacity: true)
+        names.removeAll(keepingCapacity: true)
+        kinds.removeAll(keepingCapacity: true)
+        startTimes.removeAll(keepingCapacity: true)
+        endTimes.removeAll(keepingCapacity: true)
+        flags.removeAll(keepingCapacity: true)
+        statusCodes.removeAll(keepingCapacity: true)
+        statusMessages.removeAll(keepingCapacity: true)
+        attributeRanges.removeAll(keepingCapacity: true)
+        droppedAttributesCounts.removeAll(keepingCapacity: true)
+        eventRanges.removeAll(keepingCapacity: true)
+        droppedEventsCounts.removeAll(keepingCapacity: true)
+        linkRanges.removeAll(keepingCapacity: true)
+        droppedLinksCounts.removeAll(keepingCapacity: true)
+        scopeIndices.removeAll(keepingCapacity: true)
+    }
+
     @inlinable
     public var isEmpty: Bool { traceIDs.isEmpty }
 
@@ -190,6 +221,13 @@ extension SpanBatch {
     /// The service name of span `i`.
     public func serviceName(ofSpan i: Int) -> String {
         serviceName(ofResource: Int(scopes[Int(scopeIndices[i])].resource))
+    }
+
+    /// The service name of every scope, indexed like ``scopes``: one string per scope, so that
+    /// per-span loops look services up by `scopeIndices[i]` without building a string per span.
+    public func serviceNamesByScope() -> [String] {
+        let byResource = resources.indices.map { serviceName(ofResource: $0) }
+        return scopes.map { byResource[Int($0.resource)] }
     }
 
     public func serviceName(ofResource r: Int) -> String {

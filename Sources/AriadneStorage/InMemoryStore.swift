@@ -40,16 +40,9 @@ public final class InMemoryStore: TraceStore {
         guard !batch.isEmpty else { return }
         // Work out the operations outside the lock; a batch usually has few distinct ones.
         var ops = [String: Set<SpanOperation>]()
-        var serviceOfScope = [UInt32: String]()
+        let services = batch.serviceNamesByScope()
         for i in 0..<batch.count {
-            let scope = batch.scopeIndices[i]
-            let service: String
-            if let known = serviceOfScope[scope] {
-                service = known
-            } else {
-                service = batch.serviceName(ofResource: Int(batch.scopes[Int(scope)].resource))
-                serviceOfScope[scope] = service
-            }
+            let service = services[Int(batch.scopeIndices[i])]
             let name = batch.string(batch.names[i])
             let op = SpanOperation(name: name, kind: batch.kinds[i])
             if ops[service]?.contains(op) == true { continue }

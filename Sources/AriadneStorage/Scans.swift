@@ -31,16 +31,9 @@ public struct DependencyCounter {
     public init(window: ClosedRange<UInt64>) { self.window = window }
 
     public mutating func add(_ batch: SpanBatch) {
-        var cache = [UInt32: String]()
+        let services = batch.serviceNamesByScope()
         for i in 0..<batch.count where window.contains(batch.startTimes[i]) {
-            let r = batch.scopes[Int(batch.scopeIndices[i])].resource
-            let service: String
-            if let c = cache[r] {
-                service = c
-            } else {
-                service = batch.serviceName(ofResource: Int(r))
-                cache[r] = service
-            }
+            let service = services[Int(batch.scopeIndices[i])]
             spans[batch.traceIDs[i], default: [:]][batch.spanIDs[i]] = (service, batch.parentSpanIDs[i])
         }
     }

@@ -122,11 +122,14 @@ enum BlockWriter {
             chunkSpanCount = 0
             chunkNumber += 1
         }
+        // One batch, emptied per trace, so that its storage is allocated once.
+        var trace = SpanBatch()
+        var seen = Set<SpanID>()
         for id in traceIDs {
             var minStart = UInt64.max
             var maxEnd: UInt64 = 0
-            var seen = Set<SpanID>()
-            var trace = SpanBatch()
+            seen.removeAll(keepingCapacity: true)
+            trace.removeAll()
             // Per source batch: its scopes and resources already copied into this trace.
             var copied = [Int: (scopes: [UInt32: UInt32], resources: [UInt32: UInt32])]()
             for (b, i) in byTrace[id]! {
@@ -222,18 +225,11 @@ struct BlockMeta: Sendable {
     var operations: [String: Set<SpanOperation>] = [:]
 
     mutating func add(_ batch: SpanBatch) {
-        var serviceOfScope = [UInt32: String]()
+        let services = batch.serviceNamesByScope()
         for i in 0..<batch.count {
             minStart = min(minStart, batch.startTimes[i])
             maxEnd = max(maxEnd, batch.endTimes[i])
-            let s = batch.scopeIndices[i]
-            let service =
-                serviceOfScope[s]
-                ?? {
-                    let name = batch.serviceName(ofResource: Int(batch.scopes[Int(s)].resource))
-                    serviceOfScope[s] = name
-                    return name
-                }()
+            let service = services[Int(batch.scopeIndices[i])]
             operations[service, default: []].insert(SpanOperation(name: batch.string(batch.names[i]), kind: batch.kinds[i]))
         }
     }
