@@ -140,3 +140,14 @@ public enum UTF8Validation {
         return true
     }
 }
+
+extension Array where Element == UInt8 {
+    /// `withUnsafeBytes` that keeps a typed error: the standard library's version is `rethrows`,
+    /// which widens `throws(E)` to `any Error`.
+    public func withUnsafeBytesTyped<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        let result: Result<R, E> = withUnsafeBytes { buffer in
+            do throws(E) { return .success(try body(buffer)) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
+}

@@ -1,3 +1,4 @@
+import AriadneModel
 internal import CZlib
 
 /// gzip (and zlib) bodies through the system zlib.
@@ -52,10 +53,7 @@ public enum Gzip {
     }
 
     public static func decompress(_ input: [UInt8], limit: Int) throws(Failure) -> [UInt8] {
-        let r: Result<[UInt8], Failure> = input.withUnsafeBytes { buf in
-            do throws(Failure) { return .success(try decompress(buf, limit: limit)) } catch { return .failure(error) }
-        }
-        return try r.get()
+        try input.withUnsafeBytesTyped { buf throws(Failure) in try decompress(buf, limit: limit) }
     }
 
     /// Compresses `input` as a gzip stream (for clients, tests and the loadgen).

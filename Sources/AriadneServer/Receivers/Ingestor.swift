@@ -74,12 +74,9 @@ public final class Ingestor: Sendable {
     public func ingest(
         _ body: [UInt8], format: IngestFormat, receiver: String, transport: String
     ) async throws(IngestError) -> IngestOutcome {
-        let r: Result<(SpanBatch, [SpanRejection]), IngestError> = body.withUnsafeBytes { raw in
-            do throws(IngestError) {
-                return .success(try decode(raw, format: format, receiver: receiver, transport: transport))
-            } catch { return .failure(error) }
+        let (batch, findings) = try body.withUnsafeBytesTyped { raw throws(IngestError) in
+            try decode(raw, format: format, receiver: receiver, transport: transport)
         }
-        let (batch, findings) = try r.get()
         return try await ingest(batch, findings: findings, receiver: receiver, transport: transport)
     }
 

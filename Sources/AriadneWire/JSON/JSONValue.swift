@@ -55,10 +55,7 @@ public indirect enum JSONValue: Sendable, Equatable {
     }
 
     public static func parse(_ bytes: [UInt8]) throws(DecodeError) -> JSONValue {
-        let r: Result<JSONValue, DecodeError> = bytes.withUnsafeBytes { buf in
-            do throws(DecodeError) { return .success(try parse(buf)) } catch { return .failure(error) }
-        }
-        return try r.get()
+        try bytes.withUnsafeBytesTyped { buf throws(DecodeError) in try parse(buf) }
     }
 
     public static func parse(_ text: String) throws(DecodeError) -> JSONValue {

@@ -33,13 +33,9 @@ public enum OTLPJSON {
     public static func decodeExportRequest(_ bytes: [UInt8]) throws(DecodeError) -> (SpanBatch, [SpanRejection]) {
         var batch = SpanBatch()
         var rejections = [SpanRejection]()
-        let r: Result<Void, DecodeError> = bytes.withUnsafeBytes { buf in
-            do throws(DecodeError) {
-                try decodeExportRequest(buf, into: &batch, rejections: &rejections)
-                return .success(())
-            } catch { return .failure(error) }
+        try bytes.withUnsafeBytesTyped { buf throws(DecodeError) in
+            try decodeExportRequest(buf, into: &batch, rejections: &rejections)
         }
-        try r.get()
         return (batch, rejections)
     }
 

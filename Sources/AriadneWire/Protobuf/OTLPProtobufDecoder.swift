@@ -53,15 +53,9 @@ public enum OTLPProtobuf {
     public static func decodeExportRequest(_ bytes: [UInt8]) throws(DecodeError) -> (SpanBatch, [SpanRejection]) {
         var batch = SpanBatch()
         var rejections = [SpanRejection]()
-        let result: Result<Void, DecodeError> = bytes.withUnsafeBytes { buf in
-            do throws(DecodeError) {
-                try decodeExportRequest(buf, into: &batch, rejections: &rejections)
-                return .success(())
-            } catch {
-                return .failure(error)
-            }
+        try bytes.withUnsafeBytesTyped { buf throws(DecodeError) in
+            try decodeExportRequest(buf, into: &batch, rejections: &rejections)
         }
-        try result.get()
         return (batch, rejections)
     }
 }
