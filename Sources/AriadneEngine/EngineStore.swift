@@ -344,23 +344,26 @@ public final class EngineStore: TraceStore {
     }
 
     public func findTraceIDs(_ query: TraceQuery) async throws -> [TraceID] {
+        let matcher = try SpanMatcher(query)
         let (heads, blocks) = sources()
-        var latest = [TraceID: UInt64]()
-        func merge(_ found: [TraceID: UInt64]) {
-            for (id, t) in found { latest[id] = max(latest[id] ?? 0, t) }
-        }
-        for h in heads { merge(h.matchingTraces(query)) }
-        for b in blocks where overlaps(b, query) {
-            let found = readOrQuarantine(b) { b -> [TraceID: UInt64] in
-                var matches = TraceMatches(query)
-                for n in b.chunks.indices { for t in try b.chunk(n) { matches.scan(t) } }
-                return matches.latest
-            }
-            if let found { merge(found) }
-        }
         let deleted = state.withLock { $0.deleted }
-        if !deleted.isEmpty { for id in deleted { latest[id] = nil } }
-        return TraceMatches.mostRecent(latest, limit: query.limit)
+        var hits = [TraceID: TraceBounds]()
+        for h in heads { TraceMatches.merge(try h.matchingTraces(query).filter { !deleted.contains($0.key) }, into: &hits) }
+        // Blocks whose best possible trace comes first; once `limit` traces are known that all
+        // beat a block's best, neither it nor any later block can change the answer.
+        let order = query.order
+        for b in blocks.filter({ overlaps($0, query) }).sorted(by: { $0.bound(order) > $1.bound(order) }) {
+            let ranked = TraceMatches.ranked(hits, query)
+            var threshold: UInt64? = nil
+            if ranked.count >= query.limit, let last = ranked.last, let bounds = hits[last] {
+                let key = order == .mostRecent ? bounds.start : bounds.duration
+                if key > b.bound(order) { break }
+                threshold = key
+            }
+            let found = readOrQuarantine(b) { try $0.search(query, matcher: matcher, threshold: threshold, skip: deleted) }
+            if let found { TraceMatches.merge(found, into: &hits) }
+        }
+        return TraceMatches.ranked(hits, query)
     }
 
     // MARK: deletion

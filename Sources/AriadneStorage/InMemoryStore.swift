@@ -112,18 +112,27 @@ public final class InMemoryStore: TraceStore {
     }
 
     public func findTraceIDs(_ query: TraceQuery) async throws -> [TraceID] {
-        TraceMatches.mostRecent(matchingTraces(query), limit: query.limit)
+        TraceMatches.ranked(try matchingTraces(query), query)
     }
 
-    /// Every trace with a span matching `query`, with the latest start of its matching spans.
-    public func matchingTraces(_ query: TraceQuery) -> [TraceID: UInt64] {
-        var matches = TraceMatches(query)
-        state.withLock { s in
+    /// Every trace with a span matching `query`'s span conditions, with the bounds of all its spans.
+    public func matchingTraces(_ query: TraceQuery) throws -> [TraceID: TraceBounds] {
+        var matches = try TraceMatches(query)
+        return state.withLock { s in
             for seq in s.firstSequence..<s.nextSequence {
                 if let batch = s.batches[seq] { matches.scan(batch) }
             }
+            var hits = [TraceID: TraceBounds]()
+            for id in matches.ids {
+                var bounds = TraceBounds(start: .max, end: 0)
+                for l in s.traceIndex[id] ?? [] {
+                    guard let batch = s.batches[l.sequence] else { continue }
+                    bounds.merge(TraceBounds(start: batch.startTimes[Int(l.index)], end: batch.endTimes[Int(l.index)]))
+                }
+                hits[id] = bounds
+            }
+            return hits
         }
-        return matches.latest
     }
 
     public func dependencies(window: ClosedRange<UInt64>) async throws -> [DependencyLink] {

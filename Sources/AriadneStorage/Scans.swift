@@ -1,23 +1,60 @@
 public import AriadneModel
 
-/// Collects the traces a search matches while batches are scanned, remembering the latest start
-/// of each trace's matching spans (the order "most recent first" sorts by).
+/// The time bounds of a trace (or of the part of it one source holds).
+public struct TraceBounds: Sendable, Equatable {
+    public var start: UInt64
+    public var end: UInt64
+
+    public init(start: UInt64, end: UInt64) {
+        self.start = start
+        self.end = end
+    }
+
+    public var duration: UInt64 { end >= start ? end - start : 0 }
+
+    public mutating func merge(_ other: TraceBounds) {
+        start = min(start, other.start)
+        end = max(end, other.end)
+    }
+}
+
+/// Collects the traces a search matches while batches are scanned.
 public struct TraceMatches {
     let matcher: SpanMatcher
-    public private(set) var latest: [TraceID: UInt64] = [:]
+    public private(set) var ids: Set<TraceID> = []
 
-    public init(_ query: TraceQuery) { matcher = SpanMatcher(query) }
+    public init(_ query: TraceQuery) throws { matcher = try SpanMatcher(query) }
 
     public mutating func scan(_ batch: SpanBatch) {
-        for i in 0..<batch.count where matcher.matches(batch, i) {
-            let id = batch.traceIDs[i]
-            latest[id] = max(latest[id] ?? 0, batch.startTimes[i])
+        for i in 0..<batch.count where matcher.matches(batch, i) { ids.insert(batch.traceIDs[i]) }
+    }
+
+    /// Merges `more` into `hits`, widening the bounds of traces found in both.
+    public static func merge(_ more: [TraceID: TraceBounds], into hits: inout [TraceID: TraceBounds]) {
+        for (id, b) in more {
+            if var known = hits[id] {
+                known.merge(b)
+                hits[id] = known
+            } else {
+                hits[id] = b
+            }
         }
     }
 
-    /// Ids by latest matching start, newest first, then by id; at most `limit`.
-    public static func mostRecent(_ latest: [TraceID: UInt64], limit: Int) -> [TraceID] {
-        latest.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(max(0, limit)).map(\.key)
+    /// Whether a trace with bounds `a` comes before one with bounds `b` in `order` (ties by id).
+    public static func precedes(_ a: (TraceID, TraceBounds), _ b: (TraceID, TraceBounds), _ order: TraceOrder) -> Bool {
+        switch order {
+        case .mostRecent: if a.1.start != b.1.start { return a.1.start > b.1.start }
+        case .longest: if a.1.duration != b.1.duration { return a.1.duration > b.1.duration }
+        }
+        return a.0 < b.0
+    }
+
+    /// The traces meeting the query's trace bounds, in its order, at most its limit.
+    public static func ranked(_ hits: [TraceID: TraceBounds], _ query: TraceQuery) -> [TraceID] {
+        hits.filter { query.acceptsTrace(start: $0.value.start, end: $0.value.end) }
+            .sorted { precedes(($0.key, $0.value), ($1.key, $1.value), query.order) }
+            .prefix(max(0, query.limit)).map(\.key)
     }
 }
 
@@ -49,5 +86,32 @@ public struct DependencyCounter {
         }
         return counts.flatMap { p, children in children.map { DependencyLink(parent: p, child: $0.key, callCount: $0.value) } }
             .sorted { ($0.parent, $0.child) < ($1.parent, $1.child) }
+    }
+}
+
+/// What a search result list shows of a trace, without its spans.
+public struct TraceSummary: Sendable, Equatable {
+    public var traceID: TraceID
+    public var rootService: String
+    public var rootName: String
+    public var start: UInt64
+    public var end: UInt64
+    public var spanCount: Int
+    public var errorCount: Int
+    /// Every service with a span in the trace, sorted.
+    public var services: [String]
+
+    public init(
+        traceID: TraceID, rootService: String, rootName: String, start: UInt64, end: UInt64, spanCount: Int,
+        errorCount: Int, services: [String]
+    ) {
+        self.traceID = traceID
+        self.rootService = rootService
+        self.rootName = rootName
+        self.start = start
+        self.end = end
+        self.spanCount = spanCount
+        self.errorCount = errorCount
+        self.services = services
     }
 }

@@ -20,8 +20,9 @@ public protocol TraceReader: Sendable {
     /// returned only if one of its spans starts inside the window (Unix ns, inclusive).
     func trace(id: TraceID, window: ClosedRange<UInt64>?) async throws -> SpanBatch?
 
-    /// Ids of traces with at least one span matching every condition of `query`, most recent
-    /// first, at most `query.limit`.
+    /// Ids of traces with at least one span matching every span condition of `query` and
+    /// meeting its trace bounds, in `query.order`, at most `query.limit`. Throws ``FilterError``
+    /// for a filter that cannot run (an invalid regular expression).
     func findTraceIDs(_ query: TraceQuery) async throws -> [TraceID]
 
     /// Service-to-service call counts from parent/child spans that start inside the window.
@@ -69,7 +70,9 @@ public struct DependencyLink: Hashable, Sendable {
     }
 }
 
-/// Search conditions, all of which one span must meet (Jaeger's semantics).
+/// Search conditions. One span must meet every span condition (service, operation, kind, tags,
+/// filter, start window, span duration), as in Jaeger; the trace-duration bounds apply to the
+/// whole trace (its first start to its last end).
 public struct TraceQuery: Sendable, Equatable {
     public var service: String?
     public var operation: String?
@@ -78,36 +81,70 @@ public struct TraceQuery: Sendable, Equatable {
     /// attributes (value compared in its display form), and the pseudo-tags Jaeger renders:
     /// `error`, `span.kind`, `otel.status_code`, `otel.status_description`, `otel.scope.name`.
     public var tags: [String: String]
+    /// Typed conditions combined with and/or (see ``FilterParser`` for the text form).
+    public var filter: SpanFilter?
     /// Window on span start time, Unix nanoseconds, inclusive.
     public var startMin: UInt64?
     public var startMax: UInt64?
     /// Bounds on span duration in nanoseconds, inclusive.
     public var durationMin: UInt64?
     public var durationMax: UInt64?
+    /// Bounds on trace duration in nanoseconds, inclusive.
+    public var traceDurationMin: UInt64?
+    public var traceDurationMax: UInt64?
+    public var order: TraceOrder
     public var limit: Int
 
     public init(
         service: String? = nil, operation: String? = nil, spanKind: SpanKind? = nil, tags: [String: String] = [:],
-        startMin: UInt64? = nil, startMax: UInt64? = nil, durationMin: UInt64? = nil, durationMax: UInt64? = nil,
-        limit: Int = 20
+        filter: SpanFilter? = nil, startMin: UInt64? = nil, startMax: UInt64? = nil, durationMin: UInt64? = nil,
+        durationMax: UInt64? = nil, traceDurationMin: UInt64? = nil, traceDurationMax: UInt64? = nil,
+        order: TraceOrder = .mostRecent, limit: Int = 20
     ) {
         self.service = service
         self.operation = operation
         self.spanKind = spanKind
         self.tags = tags
+        self.filter = filter
         self.startMin = startMin
         self.startMax = startMax
         self.durationMin = durationMin
         self.durationMax = durationMax
+        self.traceDurationMin = traceDurationMin
+        self.traceDurationMax = traceDurationMax
+        self.order = order
         self.limit = limit
+    }
+
+    /// Whether a trace spanning `start...end` meets the trace-duration bounds.
+    public func acceptsTrace(start: UInt64, end: UInt64) -> Bool {
+        let d = end >= start ? end - start : 0
+        if let m = traceDurationMin, d < m { return false }
+        if let m = traceDurationMax, d > m { return false }
+        return true
     }
 }
 
 /// Per-span matching of a ``TraceQuery``, shared by stores that scan batches.
-public struct SpanMatcher {
+public struct SpanMatcher: Sendable {
     public let query: TraceQuery
+    let filter: CompiledFilter?
 
-    public init(_ query: TraceQuery) { self.query = query }
+    /// Throws ``FilterError`` for an invalid regular expression in the filter.
+    public init(_ query: TraceQuery) throws {
+        self.query = query
+        filter = try query.filter.map { try CompiledFilter($0) }
+    }
+
+    /// Whether some span of `batch` meets every condition.
+    public func matchesAny(_ batch: SpanBatch) -> Bool {
+        (0..<batch.count).contains { matches(batch, $0) }
+    }
+
+    /// Tag keys that are not attributes but rendered span fields (Jaeger's pseudo-tags).
+    public static let pseudoTags: Set<String> = [
+        "error", "span.kind", "otel.status_code", "otel.status_description", "otel.scope.name",
+    ]
 
     /// Whether span `i` of `batch` meets every condition.
     public func matches(_ batch: SpanBatch, _ i: Int) -> Bool {
@@ -128,6 +165,7 @@ public struct SpanMatcher {
             }
         }
         for (key, value) in query.tags where !tagMatches(batch, i, resource, key, value) { return false }
+        if let filter, !filter.matches(batch, i) { return false }
         return true
     }
 

@@ -159,6 +159,68 @@ public enum StorageConformance {
                 found == [TraceID(high: 0xA, low: 24), TraceID(high: 0xA, low: 23), TraceID(high: 0xA, low: 22)],
                 "order or limit: \(found)")
         },
+        Case(name: "typed filters on span, resource and event attributes, with and/or") { store in
+            try await store.write(sampleTrace(40, start: t0))
+            try await store.write(sampleTrace(41, start: t0 + 1_000))
+            let both: Set = [TraceID(high: 0xA, low: 40), TraceID(high: 0xA, low: 41)]
+            func find(_ text: String) async throws -> Set<TraceID> {
+                let parsed = try FilterParser.parse(text)
+                return Set(try await store.findTraceIDs(TraceQuery(filter: parsed.filter, limit: 10)))
+            }
+            func check(_ text: String, _ expected: Set<TraceID>) async throws {
+                let found = try await find(text)
+                try expect(found == expected, "\(text): expected \(expected.map(\.low).sorted()), got \(found.map(\.low).sorted())")
+            }
+            try await check("span.http.response.status_code >= 500", both)
+            try await check("span.http.response.status_code > 500", [])
+            try await check("span.http.response.status_code < 500.5", both)
+            try await check("span.user.id =~ \"u-4[0]\"", [TraceID(high: 0xA, low: 40)])
+            try await check("span.user.id !~ \"u-40\"", [TraceID(high: 0xA, low: 41)])
+            try await check("span.user.id != \"u-40\"", [TraceID(high: 0xA, low: 41)])
+            try await check("span.user.id = \"u-40\" || span.user.id = \"u-41\"", both)
+            try await check("{ resource.deployment.environment = \"prod\" && service = \"frontend\" }", both)
+            // One span must meet every condition: the user id is on the backend span, the
+            // environment on the frontend's resource.
+            try await check("resource.deployment.environment = \"prod\" && span.user.id = \"u-40\"", [])
+            try await check("event.attempt = 2", both)
+            try await check("span.attempt = 2", [])
+            try await check(".attempt = 2 && name = \"POST /pay\"", both)
+            try await check("span.db.system != nil", both)
+            try await check("span.db.system = nil && service = \"database\"", [])
+            try await check("span.db.system = nil && service = \"backend\"", both)
+            try await check("status = error && kind = client", both)
+            try await check("status = error && kind = server", [])
+            try await check("name =~ \"SELECT.*\" && duration >= 40ms && duration < 41ms", both)
+            try await check("duration > 120ms", [])
+            try await check("(span.user.id = \"u-41\" || span.http.route = \"/none\") && kind = server", [TraceID(high: 0xA, low: 41)])
+        },
+        Case(name: "trace duration bounds and longest-first order") { store in
+            // Root spans of 1 s, 3 s and 2 s; the last trace's child ends 4.9 s after its root
+            // starts, though no span of it is longer than 0.9 s.
+            var ids = [TraceID]()
+            for (k, seconds) in [1, 3, 2].enumerated() {
+                var b = TraceBuilder(traceID: TraceID(high: 0xC, low: UInt64(k)), start: t0 + UInt64(k) * 1_000)
+                b.span("work", service: "svc", kind: .server, at: 0, duration: UInt64(seconds) * 1_000_000_000)
+                try await store.write(b.batch)
+                ids.append(b.traceID)
+            }
+            var b = TraceBuilder(traceID: TraceID(high: 0xC, low: 9), start: t0 + 5_000)
+            let root = b.span("work", service: "svc", kind: .server, at: 0, duration: 100_000_000)
+            b.span("late", service: "svc", parent: root, at: 4_000_000_000, duration: 900_000_000)
+            try await store.write(b.batch)
+            let longest = try await store.findTraceIDs(TraceQuery(service: "svc", order: .longest, limit: 3))
+            try expect(longest == [b.traceID, ids[1], ids[2]], "longest first: \(longest.map(\.low))")
+            let over = try await store.findTraceIDs(TraceQuery(service: "svc", traceDurationMin: 1_500_000_000, limit: 10))
+            try expect(Set(over) == [ids[1], ids[2], b.traceID], "traceDurationMin: \(over.map(\.low))")
+            let under = try await store.findTraceIDs(TraceQuery(service: "svc", traceDurationMax: 1_500_000_000, limit: 10))
+            try expect(under == [ids[0]], "traceDurationMax: \(under.map(\.low))")
+            let spanLong = try await store.findTraceIDs(TraceQuery(service: "svc", durationMin: 4_000_000_000, limit: 10))
+            try expect(spanLong.isEmpty, "span duration is not trace duration: \(spanLong.map(\.low))")
+            let parsed = try FilterParser.parse("traceDuration > 4s && name = \"late\"")
+            let late = try await store.findTraceIDs(
+                TraceQuery(filter: parsed.filter, traceDurationMin: parsed.traceDurationMin, limit: 10))
+            try expect(late == [b.traceID], "traceDuration in the filter: \(late.map(\.low))")
+        },
         Case(name: "dependencies count calls between services") { store in
             try await store.write(sampleTrace(30, start: t0))
             try await store.write(sampleTrace(31, start: t0 + 1_000))

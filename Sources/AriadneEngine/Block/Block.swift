@@ -8,7 +8,7 @@ internal import CZlib
 import Glibc
 #endif
 
-/// Immutable block files, format version 2.
+/// Immutable block files, format version 3 (version 2 is still read).
 ///
 /// ```
 /// "ARDNBLK1"
@@ -24,13 +24,17 @@ import Glibc
 /// for most ids without a search; the meta section lists services with their operations and span
 /// kinds; each chunk holds ~`chunkSpans` spans of whole traces, each trace framed (u32 LE length,
 /// then the trace as an OTLP protobuf request), compressed together with zstd. A lookup
-/// decompresses one chunk and decodes one trace. Every section has a checksum.
-/// (Version 1 held each chunk as one OTLP request, so a lookup decoded the whole chunk.)
+/// decompresses one chunk and decodes one trace. Version 3 adds the search data (see
+/// ``BlockSearch``): a directory and one section per field of the term index, and trace
+/// summaries. Every section has a checksum.
+/// (Version 1 held each chunk as one OTLP request, so a lookup decoded the whole chunk; version
+/// 2 had no search data, so a search decodes every chunk of its blocks.)
 ///
 /// A block is written to a temporary name, synced, renamed, and its directory synced.
 enum BlockFormat {
     static let magic: [UInt8] = Array("ARDNBLK1".utf8)
-    static let version: UInt32 = 2
+    static let version: UInt32 = 3
+    static let readableVersions: ClosedRange<UInt32> = 2...3
     static let trailerSize = 16
     static let indexEntrySize = 40
 
@@ -39,6 +43,9 @@ enum BlockFormat {
         case bloom = 2
         case meta = 3
         case chunk = 4
+        case searchDirectory = 5
+        case searchField = 6
+        case summaries = 7
     }
 }
 
@@ -125,6 +132,7 @@ enum BlockWriter {
         // One batch, emptied per trace, so that its storage is allocated once.
         var trace = SpanBatch()
         var seen = Set<SpanID>()
+        var search = BlockSearch.Builder()
         for id in traceIDs {
             var minStart = UInt64.max
             var maxEnd: UInt64 = 0
@@ -142,6 +150,7 @@ enum BlockWriter {
                 trace.append(from: batch, indices: CollectionOfOne(i), scopeMap: &maps.scopes, resourceMap: &maps.resources)
                 copied[b] = maps
             }
+            search.add(trace: trace, ordinal: UInt32(index.count))
             let offset = UInt32(chunk.count)
             let encoded = OTLPProtobuf.encodeExportRequest(trace)
             appendLE(UInt32(encoded.count), &chunk)
@@ -171,6 +180,10 @@ enum BlockWriter {
         meta.spanCount = spanCount
         meta.traceCount = index.count
         addSection(.meta, meta.encoded())
+        let (directory, fields) = search.fieldSections()
+        addSection(.searchDirectory, directory)
+        for f in fields { addSection(.searchField, Zstd.compress(f)) }
+        addSection(.summaries, Zstd.compress(search.summarySection()))
 
         var footer = [UInt8]()
         appendLE(BlockFormat.version, &footer)

@@ -16,7 +16,13 @@ final class BlockReader: Sendable {
     let traceIDs: [TraceID]
     let entries: [BlockIndexEntry]
     let bloom: TraceBloom
-    let chunks: [(offset: Int, length: Int, crc: UInt32)]
+    let chunks: [SectionLocation]
+    /// The term index's sections by field; nil for a version 2 block, which has no search data.
+    let searchFields: [BlockSearch.FieldKey: SectionLocation]?
+    let summarySection: SectionLocation?
+    /// The latest trace start and the longest trace here: bounds for stopping a search early.
+    let latestTraceStart: UInt64
+    let longestTrace: UInt64
     let fileSize: Int
     /// Held open for the block's lifetime, so that retention can unlink the file while a query
     /// is still reading it.
@@ -38,7 +44,7 @@ final class BlockReader: Sendable {
         guard footer.withUnsafeBytes({ WriteAheadLog.crc32Of($0) }) == footerCRC else {
             throw EngineError("footer checksum mismatch")
         }
-        guard footer.count >= 40, footer.readLE(UInt32.self, at: 0) == BlockFormat.version else {
+        guard footer.count >= 40, BlockFormat.readableVersions.contains(footer.readLE(UInt32.self, at: 0)) else {
             throw EngineError("unsupported block version")
         }
         let sectionCount = Int(footer.readLE(UInt32.self, at: 36))
@@ -99,7 +105,26 @@ final class BlockReader: Sendable {
         self.entries = entries
         self.traceIDs = entries.map(\.traceID)
         self.bloom = TraceBloom(words: words)
-        self.chunks = chunkSections.map { ($0.offset, $0.length, $0.crc) }
+        self.chunks = chunkSections.map { SectionLocation(offset: $0.offset, length: $0.length, crc: $0.crc) }
+        if let d = sections.first(where: { $0.kind == BlockFormat.Section.searchDirectory.rawValue }) {
+            let keys = try BlockSearch.decodeDirectory(Array(try verified(d)))
+            let fieldSections = sections.filter { $0.kind == BlockFormat.Section.searchField.rawValue }
+            guard keys.count == fieldSections.count else { throw EngineError("search directory does not match its fields") }
+            var fields = [BlockSearch.FieldKey: SectionLocation]()
+            for (k, f) in zip(keys, fieldSections) {
+                _ = try verified(f)
+                fields[k] = SectionLocation(offset: f.offset, length: f.length, crc: f.crc)
+            }
+            self.searchFields = fields
+        } else {
+            self.searchFields = nil
+        }
+        self.summarySection = try sections.first(where: { $0.kind == BlockFormat.Section.summaries.rawValue }).map {
+            _ = try verified($0)
+            return SectionLocation(offset: $0.offset, length: $0.length, crc: $0.crc)
+        }
+        self.latestTraceStart = entries.lazy.map(\.minStart).max() ?? 0
+        self.longestTrace = entries.lazy.map { $0.maxEnd >= $0.minStart ? $0.maxEnd - $0.minStart : 0 }.max() ?? 0
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw EngineError("cannot open: \(String(cString: strerror(errno)))") }
         self.fd = fd
@@ -121,14 +146,33 @@ final class BlockReader: Sendable {
 
     /// Reads, verifies and decompresses one chunk.
     func rawChunk(_ n: Int) throws -> [UInt8] {
-        let c = chunks[n]
+        try readSection(chunks[n], what: "chunk \(n)")
+    }
+
+    /// Reads, verifies and decompresses a zstd section.
+    func readSection(_ c: SectionLocation, what: String) throws -> [UInt8] {
         var compressed = [UInt8](repeating: 0, count: c.length)
         let got = compressed.withUnsafeMutableBytes { pread(fd, $0.baseAddress, c.length, off_t(c.offset)) }
-        guard got == c.length else { throw EngineError("\(path): short read of chunk \(n)") }
+        guard got == c.length else { throw EngineError("\(path): short read of \(what)") }
         guard compressed.withUnsafeBytes({ WriteAheadLog.crc32Of($0) }) == c.crc else {
-            throw EngineError("\(path): chunk checksum mismatch")
+            throw EngineError("\(path): \(what) checksum mismatch")
         }
         return try compressed.withUnsafeBytes { buf throws(EngineError) in try Zstd.decompress(buf, limit: 1 << 30) }
+    }
+
+    /// Trace ordinals whose spans carry a value of field `key` that `accept` takes; nil when the
+    /// block has no term index (version 2).
+    func postings(_ key: BlockSearch.FieldKey, accept: (FilterValue) -> Bool) throws -> [UInt32]? {
+        guard let fields = searchFields else { return nil }
+        guard let section = fields[key] else { return [] }
+        return try BlockSearch.postings(
+            readSection(section, what: "search field \(key.key)"), traceCount: entries.count, accept: accept)
+    }
+
+    /// Summaries of every trace, in index order; nil for a version 2 block.
+    func summaries() throws -> [TraceSummary]? {
+        guard let s = summarySection else { return nil }
+        return try BlockSearch.decodeSummaries(readSection(s, what: "summaries"), entries: entries)
     }
 
     /// Decodes the trace framed at `offset` of a decompressed chunk; returns it and the next offset.
@@ -168,6 +212,12 @@ final class BlockReader: Sendable {
         guard let e = entry(for: id) else { return nil }
         return try frame(rawChunk(Int(e.chunk)), at: Int(e.offset)).0
     }
+}
+
+struct SectionLocation {
+    var offset: Int
+    var length: Int
+    var crc: UInt32
 }
 
 extension Array where Element == UInt8 {

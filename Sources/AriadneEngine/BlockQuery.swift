@@ -1,0 +1,128 @@
+import AriadneModel
+import AriadneStorage
+
+/// Searching one block: the term index narrows the query to candidate traces, which are then
+/// decoded and checked span by span in the query's order until enough have matched.
+extension BlockReader {
+    /// Ordinals of traces that may hold a span meeting `query`'s span conditions, ascending; nil
+    /// when the index cannot narrow them (every trace is a candidate).
+    func candidates(_ query: TraceQuery) throws -> [UInt32]? {
+        guard searchFields != nil else { return nil }
+        var parts = [[UInt32]?]()
+        func intrinsic(_ key: String, _ value: String) throws -> [UInt32]? {
+            try postings(BlockSearch.FieldKey(scope: .intrinsic, key: key)) { $0 == .string(value) }
+        }
+        if let s = query.service { parts.append(try intrinsic("service", s)) }
+        if let op = query.operation { parts.append(try intrinsic("name", op)) }
+        if let k = query.spanKind { parts.append(try intrinsic("kind", SpanBatch.kindName(k))) }
+        for (key, value) in query.tags where !SpanMatcher.pseudoTags.contains(key) {
+            let p = try ValuePredicate(op: .eq, literal: .string(value))
+            parts.append(try attributeCandidates(.any, key) { p.matches($0) })
+        }
+        if let f = query.filter { parts.append(try candidates(f)) }
+        return Self.intersection(parts)
+    }
+
+    private func candidates(_ filter: SpanFilter) throws -> [UInt32]? {
+        switch filter {
+        case .and(let parts): return Self.intersection(try parts.map { try candidates($0) })
+        case .or(let parts):
+            var lists = [[UInt32]]()
+            for p in parts {
+                guard let c = try candidates(p) else { return nil }
+                lists.append(c)
+            }
+            return BlockSearch.union(lists)
+        case .compare(let field, let op, let literal):
+            if op == .notExists { return nil }
+            let p = try ValuePredicate(op: op, literal: literal)
+            let accept: (FilterValue) -> Bool = op == .exists ? { _ in true } : { p.matches($0) }
+            switch field {
+            case .attribute(let scope, let key): return try attributeCandidates(scope, key, accept)
+            case .name: return try postings(BlockSearch.FieldKey(scope: .intrinsic, key: "name"), accept: accept)
+            case .service: return try postings(BlockSearch.FieldKey(scope: .intrinsic, key: "service"), accept: accept)
+            case .status: return try postings(BlockSearch.FieldKey(scope: .intrinsic, key: "status"), accept: accept)
+            case .kind: return try postings(BlockSearch.FieldKey(scope: .intrinsic, key: "kind"), accept: accept)
+            case .duration: return nil
+            }
+        }
+    }
+
+    private func attributeCandidates(_ scope: AttributeScope, _ key: String, _ accept: (FilterValue) -> Bool) throws
+        -> [UInt32]?
+    {
+        let scopes: [BlockSearch.Scope]
+        switch scope {
+        case .span: scopes = [.span]
+        case .resource: scopes = [.resource]
+        case .event: scopes = [.event]
+        case .any: scopes = [.span, .resource, .event]
+        }
+        var lists = [[UInt32]]()
+        for s in scopes {
+            guard let list = try postings(BlockSearch.FieldKey(scope: s, key: key), accept: accept) else { return nil }
+            lists.append(list)
+        }
+        return BlockSearch.union(lists)
+    }
+
+    /// The intersection of the lists that narrow anything; nil when none does.
+    static func intersection(_ parts: [[UInt32]?]) -> [UInt32]? {
+        var result: [UInt32]? = nil
+        for case let p? in parts.sorted(by: { ($0?.count ?? .max) < ($1?.count ?? .max) }) {
+            result = result.map { BlockSearch.intersect($0, p) } ?? p
+        }
+        return result
+    }
+
+    /// The sort key of a trace in `order` (greater comes first).
+    static func key(_ e: BlockIndexEntry, _ order: TraceOrder) -> UInt64 {
+        switch order {
+        case .mostRecent: return e.minStart
+        case .longest: return e.maxEnd >= e.minStart ? e.maxEnd - e.minStart : 0
+        }
+    }
+
+    /// The greatest key any trace of this block can have.
+    func bound(_ order: TraceOrder) -> UInt64 {
+        order == .mostRecent ? latestTraceStart : longestTrace
+    }
+
+    /// Up to `query.limit` traces of this block that match, best first by `query.order`, with
+    /// their bounds here. Candidates whose key falls below `threshold` are not checked: better
+    /// traces are already known. `skip` names traces to leave out (deleted ones).
+    func search(_ query: TraceQuery, matcher: SpanMatcher, threshold: UInt64?, skip: Set<TraceID>) throws
+        -> [TraceID: TraceBounds]
+    {
+        let ordinals: [Int] = try candidates(query).map { $0.map(Int.init) } ?? Array(entries.indices)
+        var eligible = ordinals.filter { o in
+            let e = entries[o]
+            if let lo = query.startMin, e.maxEnd < lo { return false }
+            if let hi = query.startMax, e.minStart > hi { return false }
+            return query.acceptsTrace(start: e.minStart, end: e.maxEnd) && !skip.contains(e.traceID)
+        }
+        eligible.sort { a, b in
+            let (ka, kb) = (Self.key(entries[a], query.order), Self.key(entries[b], query.order))
+            return ka != kb ? ka > kb : entries[a].traceID < entries[b].traceID
+        }
+        var found = [TraceID: TraceBounds]()
+        // Candidates come in key order, not chunk order: keep the chunks decompressed so far.
+        var chunkCache = [UInt32: [UInt8]]()
+        for o in eligible {
+            if found.count >= query.limit { break }
+            let e = entries[o]
+            if let threshold, Self.key(e, query.order) < threshold { break }
+            let raw: [UInt8]
+            if let cached = chunkCache[e.chunk] {
+                raw = cached
+            } else {
+                raw = try rawChunk(Int(e.chunk))
+                if chunkCache.count >= 16 { chunkCache.removeAll() }
+                chunkCache[e.chunk] = raw
+            }
+            let trace = try frame(raw, at: Int(e.offset)).0
+            if matcher.matchesAny(trace) { found[e.traceID] = TraceBounds(start: e.minStart, end: e.maxEnd) }
+        }
+        return found
+    }
+}
