@@ -366,6 +366,36 @@ public final class EngineStore: TraceStore {
         return TraceMatches.ranked(hits, query)
     }
 
+    /// Summaries from the blocks' summary sections where a trace lies whole in one block; built
+    /// from the spans otherwise (in the head, split across blocks, or in a version 2 block).
+    public func summaries(_ ids: [TraceID]) async throws -> [TraceSummary] {
+        let (heads, blocks) = sources()
+        let deleted = state.withLock { $0.deleted }
+        var fromBlocks = [TraceID: TraceSummary]()
+        var byBlock = [ObjectIdentifier: (BlockReader, [TraceID])]()
+        for id in ids where !deleted.contains(id) {
+            if heads.contains(where: { $0.contains(id) }) { continue }
+            let holding = blocks.filter { $0.entry(for: id) != nil }
+            guard holding.count == 1, holding[0].summarySection != nil else { continue }
+            byBlock[ObjectIdentifier(holding[0]), default: (holding[0], [])].1.append(id)
+        }
+        for (b, wanted) in byBlock.values {
+            guard let all = readOrQuarantine(b, { try $0.summaries() }) ?? nil else { continue }
+            for id in wanted {
+                if let k = b.traceIDs.binarySearchIndex(of: id) { fromBlocks[id] = all[k] }
+            }
+        }
+        var out = [TraceSummary]()
+        for id in ids {
+            if let s = fromBlocks[id] {
+                out.append(s)
+            } else if let t = try await trace(id: id, window: nil), !t.isEmpty {
+                out.append(TraceSummary(of: t))
+            }
+        }
+        return out
+    }
+
     // MARK: deletion
 
     /// Deletes every trace matching `query` (its limit is ignored) and the traces named in `ids`.

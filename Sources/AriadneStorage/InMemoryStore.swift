@@ -63,6 +63,11 @@ public final class InMemoryStore: TraceStore {
         }
     }
 
+    /// Whether any span of trace `id` is held.
+    public func contains(_ id: TraceID) -> Bool {
+        state.withLock { $0.traceIndex[id] != nil }
+    }
+
     /// Every batch held, oldest first.
     public func allBatches() -> [SpanBatch] {
         state.withLock { s in (s.firstSequence..<s.nextSequence).compactMap { s.batches[$0] } }

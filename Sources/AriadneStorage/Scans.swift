@@ -114,4 +114,29 @@ public struct TraceSummary: Sendable, Equatable {
         self.errorCount = errorCount
         self.services = services
     }
+
+    /// The summary of a trace's spans: its root is the span without a parent among them (the
+    /// earliest, if a broken trace has several).
+    public init(of trace: SpanBatch) {
+        let ids = Set(trace.spanIDs)
+        var root = 0
+        var rootFound = false
+        var errors = 0
+        var bounds = TraceBounds(start: .max, end: 0)
+        for i in 0..<trace.count {
+            if trace.statusCodes[i] == .error { errors += 1 }
+            bounds.merge(TraceBounds(start: trace.startTimes[i], end: trace.endTimes[i]))
+            let isRoot = !trace.parentSpanIDs[i].isValid || !ids.contains(trace.parentSpanIDs[i])
+            if isRoot, !rootFound || trace.startTimes[i] < trace.startTimes[root] {
+                root = i
+                rootFound = true
+            }
+        }
+        let services = Set(trace.resources.indices.map { trace.serviceName(ofResource: $0) })
+        self.init(
+            traceID: trace.traceIDs.first ?? TraceID(high: 0, low: 0),
+            rootService: trace.isEmpty ? "" : trace.serviceName(ofSpan: root),
+            rootName: trace.isEmpty ? "" : trace.string(trace.names[root]), start: trace.isEmpty ? 0 : bounds.start,
+            end: bounds.end, spanCount: trace.count, errorCount: errors, services: services.sorted())
+    }
 }

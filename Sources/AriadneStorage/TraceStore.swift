@@ -27,11 +27,21 @@ public protocol TraceReader: Sendable {
 
     /// Service-to-service call counts from parent/child spans that start inside the window.
     func dependencies(window: ClosedRange<UInt64>) async throws -> [DependencyLink]
+
+    /// Summaries of the named traces that exist, in the same order.
+    func summaries(_ ids: [TraceID]) async throws -> [TraceSummary]
 }
 
 public typealias TraceStore = TraceReader & TraceWriter
 
 extension TraceReader {
+    /// Summaries built from the spans; stores that keep summaries answer faster.
+    public func summaries(_ ids: [TraceID]) async throws -> [TraceSummary] {
+        var out = [TraceSummary]()
+        for id in ids { if let t = try await trace(id: id, window: nil), !t.isEmpty { out.append(TraceSummary(of: t)) } }
+        return out
+    }
+
     /// The traces `findTraceIDs` names, in the same order.
     public func findTraces(_ query: TraceQuery) async throws -> [SpanBatch] {
         var traces = [SpanBatch]()

@@ -221,6 +221,15 @@ public enum StorageConformance {
                 TraceQuery(filter: parsed.filter, traceDurationMin: parsed.traceDurationMin, limit: 10))
             try expect(late == [b.traceID], "traceDuration in the filter: \(late.map(\.low))")
         },
+        Case(name: "trace summaries list root, duration, counts and services") { store in
+            try await store.write(sampleTrace(50, start: t0))
+            let id = TraceID(high: 0xA, low: 50)
+            let summaries = try await store.summaries([TraceID(high: 1, low: 1), id])
+            let expected = TraceSummary(
+                traceID: id, rootService: "frontend", rootName: "GET /checkout", start: t0, end: t0 + 120_000_000,
+                spanCount: 3, errorCount: 1, services: ["backend", "database", "frontend"])
+            try expect(summaries == [expected], "summaries: \(summaries)")
+        },
         Case(name: "dependencies count calls between services") { store in
             try await store.write(sampleTrace(30, start: t0))
             try await store.write(sampleTrace(31, start: t0 + 1_000))

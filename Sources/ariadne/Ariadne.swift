@@ -376,12 +376,14 @@ struct Delete: AsyncParsableCommand {
     @Option(help: "Only spans with this name.") var operation: String?
     @Option(help: "key=value a span (or its resource or events) must have; repeatable.") var tag: [String] = []
     @Option(name: .customLong("trace-id"), help: "A trace to delete; repeatable.") var traceIDs: [String] = []
+    @Option(name: .customLong("filter"), help: "A search filter, e.g. 'span.user.id = \"u-42\"' (see README).") var filter: String?
 
     func run() async throws {
         var w = JSONWriter()
         w.beginObject()
         if let service { w.field("service", service) }
         if let operation { w.field("operation", operation) }
+        if let filter { w.field("q", filter) }
         w.key("tags")
         w.beginObject()
         for t in tag {

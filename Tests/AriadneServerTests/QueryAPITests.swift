@@ -144,6 +144,45 @@ import Testing
         }
     }
 
+    @Test func filtersTraceDurationSortAndSummaries() async throws {
+        try await withServer { addr, _ in
+            let (a, b) = try await Self.seed(addr)
+            func q(_ text: String) -> String { text.addingPercentEncoding(withAllowedCharacters: .alphanumerics)! }
+            let (_, typed) = try await get(addr, "/api/traces?q=\(q("span.retries >= 2 && service = \"backend\""))")
+            #expect(traceIDs(typed) == [a.hex])
+            let (_, or) = try await get(addr, "/api/traces?q=\(q("status = error || span.user.id =~ \"u-.*\""))")
+            #expect(traceIDs(or) == [a.hex, b.hex])
+            let (_, slow) = try await get(addr, "/api/traces?service=frontend&minTraceDuration=500ms")
+            #expect(traceIDs(slow) == [a.hex])
+            let (_, longest) = try await get(addr, "/api/traces?service=frontend&sort=longest&limit=1")
+            #expect(traceIDs(longest) == [a.hex])
+            let (_, recent) = try await get(addr, "/api/traces?service=frontend&limit=1")
+            #expect(traceIDs(recent) == [b.hex])
+            let (bad, badDoc) = try await get(addr, "/api/traces?q=\(q("span.x =~ \"(\""))")
+            #expect(bad == 400)
+            #expect(badDoc["errors"]?.arrayValue?.first?["msg"]?.stringValue?.contains("regular expression") == true)
+            let (badSyntax, _) = try await get(addr, "/api/traces?q=\(q("span.x = "))")
+            #expect(badSyntax == 400)
+
+            // Tempo's /api/search: summaries without spans.
+            let (status, found) = try await get(addr, "/api/search?q=\(q("{ status = error }"))")
+            #expect(status == 200)
+            let traces = found["traces"]?.arrayValue ?? []
+            #expect(traces.count == 1)
+            #expect(traces.first?["traceID"]?.stringValue == b.hex)
+            #expect(traces.first?["rootServiceName"]?.stringValue == "frontend")
+            #expect(traces.first?["rootTraceName"]?.stringValue == "GET /b")
+            #expect(traces.first?["durationMs"] == .number("20"))
+            #expect(traces.first?["spanCount"] == .number("3"))
+            #expect(traces.first?["errorCount"] == .number("1"))
+            #expect(traces.first?["services"] == .array([.string("backend"), .string("db"), .string("frontend")]))
+            let (_, long) = try await get(addr, "/api/search?minDuration=500ms")
+            #expect((long["traces"]?.arrayValue ?? []).compactMap { $0["traceID"]?.stringValue } == [a.hex])
+            let (badTime, _) = try await get(addr, "/api/search?start=soon")
+            #expect(badTime == 400)
+        }
+    }
+
     @Test func adminDeleteHidesTracesAtOnce() async throws {
         try await withServer { addr, _ in
             let (a, b) = try await Self.seed(addr)

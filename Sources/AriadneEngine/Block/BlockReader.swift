@@ -135,13 +135,7 @@ final class BlockReader: Sendable {
     /// The index entry of `id`, if the block holds that trace.
     func entry(for id: TraceID) -> BlockIndexEntry? {
         guard bloom.mayContain(id) else { return nil }
-        var lo = 0
-        var hi = traceIDs.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if traceIDs[mid] < id { lo = mid + 1 } else { hi = mid }
-        }
-        return lo < traceIDs.count && traceIDs[lo] == id ? entries[lo] : nil
+        return traceIDs.binarySearchIndex(of: id).map { entries[$0] }
     }
 
     /// Reads, verifies and decompresses one chunk.
@@ -211,6 +205,19 @@ final class BlockReader: Sendable {
     func trace(_ id: TraceID) throws -> SpanBatch? {
         guard let e = entry(for: id) else { return nil }
         return try frame(rawChunk(Int(e.chunk)), at: Int(e.offset)).0
+    }
+}
+
+extension Array where Element == TraceID {
+    /// The position of `id` in this ascending array.
+    func binarySearchIndex(of id: TraceID) -> Int? {
+        var lo = 0
+        var hi = count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if self[mid] < id { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < count && self[lo] == id ? lo : nil
     }
 }
 

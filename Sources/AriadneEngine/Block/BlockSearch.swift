@@ -1,6 +1,10 @@
 import AriadneModel
 import AriadneStorage
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The search data of a block (format v3): a term index and per-trace summaries.
 ///
 /// Term index: for every field — an intrinsic (`service`, `name`, `kind`, `status`) or an
@@ -36,58 +40,56 @@ enum BlockSearch {
 
     /// Collects terms and summaries while a block is written, one trace at a time.
     struct Builder {
-        var fields = [FieldKey: [FilterValue: [UInt32]]]()
+        var terms = TermTable()
         var summaries = [UInt8]()
         var summaryStrings = [String: Int]()
         var summaryStringList = [String]()
-        private var seen = Set<Term>()
-
-        struct Term: Hashable {
-            var field: FieldKey
-            var value: FilterValue
-        }
 
         mutating func add(trace: SpanBatch, ordinal: UInt32) {
-            seen.removeAll(keepingCapacity: true)
-            func term(_ scope: Scope, _ key: String, _ value: FilterValue) {
-                let t = Term(field: FieldKey(scope: scope, key: key), value: value)
-                guard seen.insert(t).inserted else { return }
-                fields[t.field, default: [:]][value, default: []].append(ordinal)
-            }
+            // Terms are assembled as bytes straight from the batch's arena and interned by hash:
+            // no string is built per attribute (this runs for every span of every block).
             func attributes(_ scope: Scope, _ pool: [Attribute], _ range: PoolRange) {
                 for a in pool[range.indices] {
-                    let v = trace.filterValue(a.value) ?? .string(trace.attributeValue(a.value).displayString)
-                    term(scope, trace.string(a.key), v)
+                    terms.begin(scope, trace, a.key)
+                    switch a.value {
+                    case .string(let r): terms.value(string: r, trace)
+                    case .int(let i): terms.value(type: 2, UInt64(bitPattern: i))
+                    case .double(let d): terms.value(type: 3, d.bitPattern)
+                    case .bool(let b): terms.value(type: 4, b ? 1 : 0)
+                    case .empty, .bytes, .array, .kvlist:
+                        terms.value(display: trace.attributeValue(a.value).displayString)
+                    }
+                    terms.finish(ordinal)
                 }
             }
-            let services = trace.resources.indices.map { trace.serviceName(ofResource: $0) }
+            func intrinsic(_ key: String, _ value: StrRef) {
+                terms.begin(key)
+                terms.value(string: value, trace)
+                terms.finish(ordinal)
+            }
+            func intrinsic(_ key: String, _ value: String) {
+                terms.begin(key)
+                terms.value(display: value)
+                terms.finish(ordinal)
+            }
             for (r, resource) in trace.resources.enumerated() {
-                term(.intrinsic, "service", .string(services[r]))
+                intrinsic("service", trace.serviceName(ofResource: r))
                 attributes(.resource, trace.attributes, resource.attributes)
             }
-            var errors = 0
-            var root: Int? = nil
-            let ids = Set(trace.spanIDs)
             for i in 0..<trace.count {
-                term(.intrinsic, "name", .string(trace.string(trace.names[i])))
-                term(.intrinsic, "kind", .string(SpanBatch.kindName(trace.kinds[i])))
-                term(.intrinsic, "status", .string(SpanBatch.statusName(trace.statusCodes[i])))
+                intrinsic("name", trace.names[i])
+                intrinsic("kind", SpanBatch.kindName(trace.kinds[i]))
+                intrinsic("status", SpanBatch.statusName(trace.statusCodes[i]))
                 attributes(.span, trace.spanAttributes, trace.attributeRanges[i])
                 for e in trace.events[trace.eventRanges[i].indices] { attributes(.event, trace.attributes, e.attributes) }
-                if trace.statusCodes[i] == .error { errors += 1 }
-                // The root: a span without a parent here, the earliest if several (a broken trace).
-                let isRoot = !trace.parentSpanIDs[i].isValid || !ids.contains(trace.parentSpanIDs[i])
-                if isRoot, root.map({ trace.startTimes[i] < trace.startTimes[$0] }) ?? true { root = i }
             }
-            let r = root ?? 0
-            let rootService = services[Int(trace.scopes[Int(trace.scopeIndices[r])].resource)]
-            appendVarint(UInt64(trace.count), &summaries)
-            appendVarint(UInt64(errors), &summaries)
-            appendVarint(UInt64(stringNumber(rootService)), &summaries)
-            appendVarint(UInt64(stringNumber(trace.string(trace.names[r]))), &summaries)
-            let distinct = Array(Set(services)).sorted()
-            appendVarint(UInt64(distinct.count), &summaries)
-            for s in distinct { appendVarint(UInt64(stringNumber(s)), &summaries) }
+            let summary = TraceSummary(of: trace)
+            appendVarint(UInt64(summary.spanCount), &summaries)
+            appendVarint(UInt64(summary.errorCount), &summaries)
+            appendVarint(UInt64(stringNumber(summary.rootService)), &summaries)
+            appendVarint(UInt64(stringNumber(summary.rootName)), &summaries)
+            appendVarint(UInt64(summary.services.count), &summaries)
+            for s in summary.services { appendVarint(UInt64(stringNumber(s)), &summaries) }
         }
 
         private mutating func stringNumber(_ s: String) -> Int {
@@ -99,6 +101,11 @@ enum BlockSearch {
 
         /// The directory, then each field's section bytes (uncompressed), in directory order.
         func fieldSections() -> (directory: [UInt8], fields: [[UInt8]]) {
+            var fields = [FieldKey: [(bytes: ArraySlice<UInt8>, term: Int)]]()
+            for t in 0..<terms.count {
+                let (field, value) = terms.split(t)
+                fields[field, default: []].append((value, t))
+            }
             let keys = fields.keys.sorted { ($0.scope.rawValue, $0.key) < ($1.scope.rawValue, $1.key) }
             var directory = [UInt8]()
             appendVarint(UInt64(keys.count), &directory)
@@ -109,21 +116,12 @@ enum BlockSearch {
                 var blob = [UInt8]()
                 let values = fields[k]!
                 appendVarint(UInt64(values.count), &blob)
-                for (value, ordinals) in values {
-                    switch value {
-                    case .string(let s):
-                        blob.append(1)
-                        appendString(s, &blob)
-                    case .int(let i):
-                        blob.append(2)
-                        appendLE(UInt64(bitPattern: i), &blob)
-                    case .double(let d):
-                        blob.append(3)
-                        appendLE(d.bitPattern, &blob)
-                    case .bool(let b):
-                        blob.append(4)
-                        blob.append(b ? 1 : 0)
-                    }
+                for (value, t) in values {
+                    // The value bytes are already in the on-disk form but for strings' length.
+                    blob.append(value.first!)
+                    if value.first == 1 { appendVarint(UInt64(value.count - 1), &blob) }
+                    blob.append(contentsOf: value.dropFirst())
+                    let ordinals = terms.postings[t]
                     appendVarint(UInt64(ordinals.count), &blob)
                     var last: UInt32 = 0
                     for o in ordinals {
@@ -142,6 +140,126 @@ enum BlockSearch {
             for s in summaryStringList { appendString(s, &out) }
             out.append(contentsOf: summaries)
             return out
+        }
+    }
+
+    /// Distinct terms (field and value as bytes) with their posting lists, interned through an
+    /// open-addressing hash table. A term: u8 scope, varint key length, key, u8 value type, value
+    /// (string bytes without a length; 8 bytes LE for int and double; 1 byte for bool).
+    struct TermTable {
+        private(set) var arena = [UInt8]()
+        private var ends = [Int]()
+        private var hashes = [UInt64]()
+        private(set) var postings = [[UInt32]]()
+        private var slots = [Int32](repeating: -1, count: 1 << 12)
+        private var scratch = [UInt8]()
+
+        var count: Int { ends.count }
+
+        mutating func begin(_ scope: Scope, _ batch: SpanBatch, _ key: StrRef) {
+            scratch.removeAll(keepingCapacity: true)
+            scratch.append(scope.rawValue)
+            appendVarint(UInt64(key.count), &scratch)
+            batch.withBytes(key) { scratch.append(contentsOf: $0) }
+        }
+
+        mutating func begin(_ intrinsic: String) {
+            scratch.removeAll(keepingCapacity: true)
+            scratch.append(Scope.intrinsic.rawValue)
+            appendString(intrinsic, &scratch)
+        }
+
+        mutating func value(string: StrRef, _ batch: SpanBatch) {
+            scratch.append(1)
+            batch.withBytes(string) { scratch.append(contentsOf: $0) }
+        }
+
+        mutating func value(display: String) {
+            scratch.append(1)
+            scratch.append(contentsOf: display.utf8)
+        }
+
+        mutating func value(type: UInt8, _ bits: UInt64) {
+            scratch.append(type)
+            if type == 4 { scratch.append(UInt8(bits)) } else { appendLE(bits, &scratch) }
+        }
+
+        /// Interns the term assembled since `begin` and adds `ordinal` to its list (once).
+        mutating func finish(_ ordinal: UInt32) {
+            let h = scratch.withUnsafeBytes { Self.hash($0) }
+            let mask = slots.count - 1
+            var slot = Int(truncatingIfNeeded: h) & mask
+            while true {
+                let t = Int(slots[slot])
+                if t < 0 { break }
+                if hashes[t] == h, equalsScratch(t) {
+                    if postings[t].last != ordinal { postings[t].append(ordinal) }
+                    return
+                }
+                slot = (slot + 1) & mask
+            }
+            slots[slot] = Int32(ends.count)
+            arena.append(contentsOf: scratch)
+            ends.append(arena.count)
+            hashes.append(h)
+            postings.append([ordinal])
+            if ends.count * 2 > slots.count { grow() }
+        }
+
+        private func equalsScratch(_ t: Int) -> Bool {
+            let start = t == 0 ? 0 : ends[t - 1]
+            guard ends[t] - start == scratch.count else { return false }
+            return arena.withUnsafeBytes { a in
+                scratch.withUnsafeBytes { s in memcmp(a.baseAddress! + start, s.baseAddress!, s.count) == 0 }
+            }
+        }
+
+        private mutating func grow() {
+            slots = [Int32](repeating: -1, count: slots.count * 2)
+            let mask = slots.count - 1
+            for (t, h) in hashes.enumerated() {
+                var slot = Int(truncatingIfNeeded: h) & mask
+                while slots[slot] >= 0 { slot = (slot + 1) & mask }
+                slots[slot] = Int32(t)
+            }
+        }
+
+        /// The field of term `t` and its value bytes (type byte first).
+        func split(_ t: Int) -> (FieldKey, ArraySlice<UInt8>) {
+            let start = t == 0 ? 0 : ends[t - 1]
+            let bytes = arena[start..<ends[t]]
+            var at = start + 1
+            var length = 0
+            var shift = 0
+            while true {
+                let b = arena[at]
+                at += 1
+                length |= Int(b & 0x7F) << shift
+                if b < 0x80 { break }
+                shift += 7
+            }
+            let key = String(decoding: arena[at..<at + length], as: UTF8.self)
+            return (FieldKey(scope: Scope(rawValue: bytes.first!)!, key: key), arena[(at + length)..<ends[t]])
+        }
+
+        /// 8 bytes at a time, multiply and fold (the bytes are ours, not an attacker's).
+        static func hash(_ p: UnsafeRawBufferPointer) -> UInt64 {
+            var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(p.count)
+            var i = 0
+            while i + 8 <= p.count {
+                h = (h ^ p.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xBF58_476D_1CE4_E5B9
+                h ^= h >> 31
+                i += 8
+            }
+            var tail: UInt64 = 0
+            var shift: UInt64 = 0
+            while i < p.count {
+                tail |= UInt64(p[i]) << shift
+                shift += 8
+                i += 1
+            }
+            h = (h ^ tail) &* 0x94D0_49BB_1331_11EB
+            return h ^ (h >> 29)
         }
     }
 

@@ -139,6 +139,42 @@ struct QueryAPI {
             }
         }
 
+        // MARK: Search summaries (Grafana Tempo's /api/search shape)
+        router.get("/api/search") { request, _ in
+            let query: TraceQuery
+            do throws(BadRequest) { query = try tempoSearchQuery(request.uri.queryParameters) } catch {
+                return v3Error(.badRequest, error.message)
+            }
+            let summaries = try await reader.summaries(try await reader.findTraceIDs(query))
+            return json { w in
+                w.beginObject()
+                w.key("traces")
+                w.beginArray()
+                for t in summaries {
+                    w.beginObject()
+                    w.field("traceID", t.traceID.hex)
+                    w.field("rootServiceName", t.rootService)
+                    w.field("rootTraceName", t.rootName)
+                    w.field("startTimeUnixNano", String(t.start))
+                    w.key("durationMs")
+                    w.int(Int64((t.end >= t.start ? t.end - t.start : 0) / 1_000_000))
+                    w.key("durationNanos")
+                    w.int(Int64(clamping: t.end >= t.start ? t.end - t.start : 0))
+                    w.key("spanCount")
+                    w.int(Int64(t.spanCount))
+                    w.key("errorCount")
+                    w.int(Int64(t.errorCount))
+                    w.key("services")
+                    w.beginArray()
+                    for s in t.services { w.string(s) }
+                    w.endArray()
+                    w.endObject()
+                }
+                w.endArray()
+                w.endObject()
+            }
+        }
+
         // MARK: Admin
         router.post("/api/admin/delete") { request, _ in
             guard let deleter else {
@@ -229,10 +265,12 @@ struct QueryAPI {
     // MARK: parameters
 
     func jaegerQuery(_ q: FlatDictionary<Substring, Substring>) throws(BadRequest) -> TraceQuery {
-        guard let service = q["service"].map(String.init), !service.isEmpty else {
-            throw BadRequest("parameter 'service' is required")
+        let service = q["service"].map(String.init) ?? ""
+        guard !service.isEmpty || !(q["q"] ?? "").isEmpty else {
+            throw BadRequest("parameter 'service' is required (or a filter in 'q')")
         }
-        var query = TraceQuery(service: service)
+        var query = TraceQuery(service: service.isEmpty ? nil : service)
+        try applySearchOptions(q, to: &query)
         if let op = q["operation"], !op.isEmpty { query.operation = String(op) }
         query.spanKind = try parseKind(q["spanKind"].map(String.init))
         for tag in q[values: "tag"] {
@@ -274,7 +312,57 @@ struct QueryAPI {
         return query
     }
 
-    /// `{"traceIDs": [...], "service", "operation", "tags": {k: v}, "start", "end" (µs)}`: the listed
+    /// Ariadne's additions to a search: `q` (the filter language of ``FilterParser``),
+    /// `minTraceDuration`/`maxTraceDuration` (Go durations, bounds on the whole trace) and
+    /// `sort` (`mostRecent`, the default, or `longest`).
+    func applySearchOptions(_ q: FlatDictionary<Substring, Substring>, to query: inout TraceQuery) throws(BadRequest) {
+        if let text = q["q"], !text.isEmpty {
+            let parsed: ParsedFilter
+            do { parsed = try FilterParser.parse(String(text)) } catch { throw BadRequest(error.description) }
+            query.filter = parsed.filter
+            query.traceDurationMin = parsed.traceDurationMin
+            query.traceDurationMax = parsed.traceDurationMax
+        }
+        if let t = q["minTraceDuration"], !t.isEmpty { query.traceDurationMin = try parseGoDuration(String(t), "minTraceDuration") }
+        if let t = q["maxTraceDuration"], !t.isEmpty { query.traceDurationMax = try parseGoDuration(String(t), "maxTraceDuration") }
+        switch q["sort"].map(String.init)?.lowercased() {
+        case nil, "", "mostrecent", "most_recent", "recent": query.order = .mostRecent
+        case "longest", "longest_first", "longestfirst": query.order = .longest
+        case let other?: throw BadRequest("'sort' must be mostRecent or longest, got '\(other)'")
+        }
+        do { _ = try SpanMatcher(query) } catch { throw BadRequest("\(error)") }
+    }
+
+    /// `/api/search` in Grafana Tempo's shape: `q` (filter), `start`/`end` (Unix seconds),
+    /// `minDuration`/`maxDuration` (of the whole trace, as in Tempo), `limit`, plus `service`,
+    /// `operation` and `sort`.
+    func tempoSearchQuery(_ q: FlatDictionary<Substring, Substring>) throws(BadRequest) -> TraceQuery {
+        var query = TraceQuery(limit: 20)
+        if let s = q["service"], !s.isEmpty { query.service = String(s) }
+        if let o = q["operation"], !o.isEmpty { query.operation = String(o) }
+        try applySearchOptions(q, to: &query)
+        func seconds(_ name: Substring) throws(BadRequest) -> UInt64? {
+            guard let t = q[name], !t.isEmpty else { return nil }
+            guard let v = UInt64(t), v <= UInt64.max / 1_000_000_000 else {
+                throw BadRequest("'\(name)' must be an integer of seconds since the epoch")
+            }
+            return v * 1_000_000_000
+        }
+        let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+        let end = try seconds("end") ?? now
+        query.startMax = end + 999_999_999
+        query.startMin = try seconds("start") ?? (end > 3_600_000_000_000 ? end - 3_600_000_000_000 : 0)
+        guard query.startMin! <= query.startMax! else { throw BadRequest("'start' is after 'end'") }
+        if let t = q["minDuration"], !t.isEmpty { query.traceDurationMin = try parseGoDuration(String(t), "minDuration") }
+        if let t = q["maxDuration"], !t.isEmpty { query.traceDurationMax = try parseGoDuration(String(t), "maxDuration") }
+        if let l = q["limit"], !l.isEmpty {
+            guard let n = Int(l), n > 0 else { throw BadRequest("'limit' must be a positive integer") }
+            query.limit = n
+        }
+        return query
+    }
+
+    /// `{"traceIDs": [...], "service", "operation", "tags": {k: v}, "q": filter, "start", "end" (µs)}`: the listed
     /// traces, and every trace with a span matching the conditions. Conditions without a service or
     /// a tag are refused, so that a typo cannot delete everything.
     func deleteRequest(_ body: JSONValue) throws(BadRequest) -> (TraceQuery?, [TraceID]) {
@@ -295,11 +383,15 @@ struct QueryAPI {
         }
         if case .number(let t)? = body["start"] { query.startMin = try parseMicros(Substring(t), "start").map { $0 * 1000 } }
         if case .number(let t)? = body["end"] { query.startMax = try parseMicros(Substring(t), "end").map { $0 * 1000 } }
-        let hasConditions = query.service != nil || !query.tags.isEmpty
-        if !hasConditions && (query.operation != nil || query.startMin != nil || query.startMax != nil) {
-            throw BadRequest("give a service or a tag with operation, start or end")
+        if let text = body["q"]?.stringValue, !text.isEmpty {
+            do { query.filter = try FilterParser.parse(text).filter } catch { throw BadRequest(error.description) }
+            do { _ = try SpanMatcher(query) } catch { throw BadRequest("\(error)") }
         }
-        guard hasConditions || !ids.isEmpty else { throw BadRequest("give traceIDs, a service or tags") }
+        let hasConditions = query.service != nil || !query.tags.isEmpty || query.filter != nil
+        if !hasConditions && (query.operation != nil || query.startMin != nil || query.startMax != nil) {
+            throw BadRequest("give a service, a tag or a filter with operation, start or end")
+        }
+        guard hasConditions || !ids.isEmpty else { throw BadRequest("give traceIDs, a service, tags or a filter (q)") }
         return (hasConditions ? query : nil, ids)
     }
 
@@ -324,6 +416,7 @@ struct QueryAPI {
         } else {
             query.limit = 100
         }
+        try applySearchOptions(q, to: &query)
         for (k, v) in q where k.hasPrefix("query.attributes.") {
             query.tags[String(k.dropFirst("query.attributes.".count))] = String(v)
         }
