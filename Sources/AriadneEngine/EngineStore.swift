@@ -17,6 +17,11 @@ public struct EngineOptions: Sendable {
     /// Age of the oldest unflushed write after which the head is cut anyway.
     public var headMaxAge: Duration = .seconds(60)
     public var walSegmentBytes = 128 << 20
+    /// Compaction merges blocks smaller than `compactionSmallSpans` whose spans start in the same
+    /// `compactionWindow`, into blocks of up to `compactionMaxSpans`.
+    public var compactionWindow: Duration = .seconds(3600)
+    public var compactionSmallSpans = 125_000
+    public var compactionMaxSpans = 500_000
     /// Blocks whose newest span ended longer ago than this are deleted (nil: keep forever).
     public var retention: Duration? = .seconds(7 * 86_400)
     /// When block files add up to more than this, the oldest blocks are deleted (nil: no limit).
@@ -104,6 +109,16 @@ public final class EngineStore: TraceStore {
                 let moved = Self.quarantine(path, directory: directory + "/quarantine")
                 report(EngineEvent(description: "block \(path) is damaged (\(error)); moved to \(moved)"))
             }
+        }
+        // A compacted block names the blocks it replaced: if the process stopped before deleting
+        // them, delete them now (their spans are in the compacted block).
+        let superseded = Set(blocks.flatMap(\.meta.replaces))
+        if !superseded.isEmpty {
+            for b in blocks where superseded.contains((b.path as NSString).lastPathComponent) {
+                try? fm.removeItem(atPath: b.path)
+                report(EngineEvent(description: "deleted block \(b.path): compaction had replaced it"))
+            }
+            blocks.removeAll { superseded.contains(($0.path as NSString).lastPathComponent) }
         }
         // WAL: replay into the head.
         let head = InMemoryStore(maxSpans: Int.max)
@@ -445,6 +460,66 @@ public final class EngineStore: TraceStore {
             report(EngineEvent(description: "purge rewrote block \(b.path) without \(traces.count - kept.count) deleted traces"))
         }
         return rewritten
+    }
+
+    /// Merges small blocks whose spans start in the same compaction window into larger ones,
+    /// leaving deleted traces out and bringing together the spans of a trace that were cut into
+    /// different blocks. Returns the number of blocks written.
+    @discardableResult
+    public func compact() async throws -> Int {
+        let window = UInt64(options.compactionWindow.components.seconds) * 1_000_000_000
+        let (blocks, deleted) = state.withLock { s in (s.blocks, s.deleted) }
+        let small = blocks.filter { $0.meta.spanCount < options.compactionSmallSpans }
+        let groups = Dictionary(grouping: small) { window == 0 ? 0 : $0.meta.minStart / window }
+        var written = 0
+        for (_, group) in groups.sorted(by: { $0.key < $1.key }) where group.count >= 2 {
+            // Greedily, oldest first, up to the size limit per output block.
+            var run = [BlockReader]()
+            var runSpans = 0
+            var runs = [[BlockReader]]()
+            for b in group.sorted(by: { $0.meta.minStart < $1.meta.minStart }) {
+                if !run.isEmpty, runSpans + b.meta.spanCount > options.compactionMaxSpans {
+                    runs.append(run)
+                    run = []
+                    runSpans = 0
+                }
+                run.append(b)
+                runSpans += b.meta.spanCount
+            }
+            runs.append(run)
+            for inputs in runs where inputs.count >= 2 {
+                try merge(inputs, deleted: deleted)
+                written += 1
+            }
+        }
+        return written
+    }
+
+    private func merge(_ inputs: [BlockReader], deleted: Set<TraceID>) throws {
+        var traces = [SpanBatch]()
+        for b in inputs {
+            guard let chunks = readOrQuarantine(b, { b in try b.chunks.indices.flatMap { try b.chunk($0) } }) else {
+                return  // damaged and moved aside; the others are merged on the next round
+            }
+            traces += chunks.filter { $0.count > 0 && !deleted.contains($0.traceIDs[0]) }
+        }
+        let names = inputs.map { ($0.path as NSString).lastPathComponent }
+        var replacement: BlockReader? = nil
+        if !traces.isEmpty {
+            let path = nextBlockPath(for: traces)
+            _ = try BlockWriter.write(traces, to: path, replaces: names)
+            replacement = try BlockReader(path: path)
+        }
+        state.withLock { s in
+            s.blocks.removeAll { b in inputs.contains { $0 === b } }
+            if let replacement { s.blocks.append(replacement) }
+        }
+        for b in inputs { try? FileManager.default.removeItem(atPath: b.path) }
+        report(
+            EngineEvent(
+                description:
+                    "compacted \(inputs.count) blocks (\(inputs.reduce(0) { $0 + $1.meta.spanCount }) spans) into \(replacement?.path ?? "nothing")"
+            ))
     }
 
     /// A fresh block file name: the earliest span start (so that names sort by time), then a

@@ -52,6 +52,7 @@ final class EngineUnderTest: TraceStore {
     func dependencies(window: ClosedRange<UInt64>) async throws -> [DependencyLink] {
         try await store.dependencies(window: window)
     }
+    func summaries(_ ids: [TraceID]) async throws -> [TraceSummary] { try await store.summaries(ids) }
 }
 
 @Suite struct EngineConformance {
@@ -309,6 +310,85 @@ final class EngineUnderTest: TraceStore {
             for id in deleted { #expect(try await fresh.trace(id: id, window: nil) == nil) }
             #expect(try await fresh.findTraceIDs(TraceQuery(tags: ["user.id": user], limit: 1000)).isEmpty)
             #expect(try await fresh.trace(id: other, window: nil) != nil)
+        }
+    }
+}
+
+@Suite struct EngineCompaction {
+    static func blockFiles(_ dir: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: dir + "/blocks").filter { $0.hasSuffix(".blk") }.sorted()
+    }
+
+    @Test func smallBlocksMergeAndSplitTracesComeTogether() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try EngineStore(directory: dir)
+            var w = Workload(seed: 77)
+            let first = w.batch(spans: 300, start: EngineDurability.t0)
+            let second = w.batch(spans: 300, start: EngineDurability.t0 + 1_000_000)
+            // One trace's spans land in two blocks.
+            let split = first.traceIDs[0]
+            let splitSpans = (0..<first.count).filter { first.traceIDs[$0] == split }
+            #expect(splitSpans.count >= 2)
+            let rest = (0..<first.count).filter { first.traceIDs[$0] != split }
+            try await store.write(first.selecting(rest + [splitSpans[0]]))
+            try await store.cut()
+            try await store.write(first.selecting(splitSpans.dropFirst()))
+            try await store.cut()
+            try await store.write(second)
+            try await store.cut()
+            // A deleted trace is left out of the merged block.
+            let gone = second.traceIDs[0]
+            _ = try await store.delete(matching: nil, ids: [gone])
+            #expect(try Self.blockFiles(dir).count == 3)
+            let before = store.blockStats
+
+            #expect(try await store.compact() == 1)
+            #expect(try Self.blockFiles(dir).count == 1)
+            #expect(store.blockCount == 1)
+            let after = store.blockStats
+            #expect(after.spans == before.spans - (0..<second.count).filter { second.traceIDs[$0] == gone }.count)
+            // Nothing to do the second time.
+            #expect(try await store.compact() == 0)
+
+            let whole = try await store.trace(id: split, window: nil)
+            #expect(whole?.ownedSpansSortedByID == first.selecting(splitSpans).ownedSpansSortedByID)
+            for id in Set(second.traceIDs) where id != gone {
+                let t = try await store.trace(id: id, window: nil)
+                #expect(t?.count == (0..<second.count).filter { second.traceIDs[$0] == id }.count)
+            }
+            // The bytes of the deleted trace are gone, tombstones or not.
+            try FileManager.default.removeItem(atPath: dir + "/tombstones.log")
+            let reopened = try EngineStore(directory: dir)
+            #expect(try await reopened.trace(id: gone, window: nil) == nil)
+            let user = first.span(at: rest[0]).attributes.first { $0.key == "user.id" }!.value.displayString
+            let found = try await reopened.findTraceIDs(TraceQuery(tags: ["user.id": user], limit: 100))
+            #expect(found.contains(first.traceIDs[rest[0]]))
+        }
+    }
+
+    @Test func blocksACompactionReplacedAreDeletedAtStart() async throws {
+        try await withTemporaryDirectory { dir in
+            var reports = [String]()
+            let store = try EngineStore(directory: dir)
+            var w = Workload(seed: 78)
+            let a = w.batch(spans: 200, start: EngineDurability.t0)
+            let b = w.batch(spans: 200, start: EngineDurability.t0 + 1_000)
+            try await store.write(a)
+            try await store.cut()
+            try await store.write(b)
+            try await store.cut()
+            let inputs = try Self.blockFiles(dir)
+            let saved = try inputs.map { try Data(contentsOf: URL(fileURLWithPath: dir + "/blocks/" + $0)) }
+            #expect(try await store.compact() == 1)
+            // As if the process had stopped between writing the merged block and deleting its inputs.
+            for (name, data) in zip(inputs, saved) { try data.write(to: URL(fileURLWithPath: dir + "/blocks/" + name)) }
+            #expect(try Self.blockFiles(dir).count == 3)
+            let log = Mutex<[String]>([])
+            let reopened = try EngineStore(directory: dir) { e in log.withLock { $0.append(e.description) } }
+            reports = log.withLock { $0 }
+            #expect(try Self.blockFiles(dir).count == 1)
+            #expect(reports.filter { $0.contains("compaction had replaced it") }.count == 2)
+            #expect(reopened.spanCount == a.count + b.count)
         }
     }
 }

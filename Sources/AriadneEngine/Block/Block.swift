@@ -93,11 +93,15 @@ enum BlockWriter {
     static let chunkSpans = 4096
 
     /// Writes `batches` as a block at `path`; returns the block's summary, or nil when empty.
-    static func write(_ batches: [SpanBatch], to path: String) throws -> BlockMeta? {
+    /// `replaces` names the blocks (file names in the same directory) this one supersedes, when
+    /// compaction writes it: should the process stop before they are deleted, the next start
+    /// deletes them.
+    static func write(_ batches: [SpanBatch], to path: String, replaces: [String] = []) throws -> BlockMeta? {
         // Locate every span, grouped by trace, traces in id order.
         var byTrace = [TraceID: [(Int, Int)]]()
         var spanCount = 0
         var meta = BlockMeta()
+        meta.replaces = replaces
         for (b, batch) in batches.enumerated() {
             meta.add(batch)
             for i in 0..<batch.count { byTrace[batch.traceIDs[i], default: []].append((b, i)) }
@@ -105,6 +109,10 @@ enum BlockWriter {
         }
         guard spanCount > 0 else { return nil }
         let traceIDs = byTrace.keys.sorted()
+        // Chunks hold traces in start order, not id order: a search checks its newest candidates
+        // first, and these then share a few chunks instead of needing one chunk each.
+        let firstStart = traceIDs.map { id in byTrace[id]!.lazy.map { batches[$0.0].startTimes[$0.1] }.min()! }
+        let chunkOrder = traceIDs.indices.sorted { firstStart[$0] != firstStart[$1] ? firstStart[$0] < firstStart[$1] : $0 < $1 }
 
         var file = BlockFormat.magic
         var sections = [(BlockFormat.Section, Int, Int, UInt32)]()
@@ -114,8 +122,7 @@ enum BlockWriter {
             file.append(contentsOf: bytes)
         }
 
-        var index = [BlockIndexEntry]()
-        index.reserveCapacity(traceIDs.count)
+        var index = [BlockIndexEntry?](repeating: nil, count: traceIDs.count)
         var bloom = TraceBloom(capacity: traceIDs.count)
         // A chunk is a run of framed traces (u32 LE length, then one trace as an OTLP request),
         // compressed together; the index points at each trace's frame inside its chunk.
@@ -133,7 +140,8 @@ enum BlockWriter {
         var trace = SpanBatch()
         var seen = Set<SpanID>()
         var search = BlockSearch.Builder()
-        for id in traceIDs {
+        for ordinal in chunkOrder {
+            let id = traceIDs[ordinal]
             var minStart = UInt64.max
             var maxEnd: UInt64 = 0
             seen.removeAll(keepingCapacity: true)
@@ -150,14 +158,14 @@ enum BlockWriter {
                 trace.append(from: batch, indices: CollectionOfOne(i), scopeMap: &maps.scopes, resourceMap: &maps.resources)
                 copied[b] = maps
             }
-            search.add(trace: trace, ordinal: UInt32(index.count))
+            search.add(trace: trace, ordinal: UInt32(ordinal))
             let offset = UInt32(chunk.count)
             let encoded = OTLPProtobuf.encodeExportRequest(trace)
             appendLE(UInt32(encoded.count), &chunk)
             chunk.append(contentsOf: encoded)
             chunkSpanCount += trace.count
-            index.append(
-                BlockIndexEntry(traceID: id, chunk: chunkNumber, offset: offset, minStart: minStart, maxEnd: maxEnd))
+            index[ordinal] = BlockIndexEntry(
+                traceID: id, chunk: chunkNumber, offset: offset, minStart: minStart, maxEnd: maxEnd)
             bloom.insert(id)
             if chunkSpanCount >= chunkSpans { flushChunk() }
         }
@@ -165,7 +173,7 @@ enum BlockWriter {
 
         var indexBytes = [UInt8]()
         indexBytes.reserveCapacity(index.count * BlockFormat.indexEntrySize)
-        for e in index {
+        for case let e? in index {
             appendLE(e.traceID.high, &indexBytes)
             appendLE(e.traceID.low, &indexBytes)
             appendLE(e.chunk, &indexBytes)
@@ -236,6 +244,8 @@ struct BlockMeta: Sendable {
     var spanCount = 0
     var traceCount = 0
     var operations: [String: Set<SpanOperation>] = [:]
+    /// File names of the blocks this one was compacted from.
+    var replaces: [String] = []
 
     mutating func add(_ batch: SpanBatch) {
         let services = batch.serviceNamesByScope()
@@ -247,7 +257,7 @@ struct BlockMeta: Sendable {
         }
     }
 
-    /// `{"services": {"svc": [["op", kind], ...]}}`.
+    /// `{"services": {"svc": [["op", kind], ...]}, "replaces": ["file.blk", ...]}`.
     func encoded() -> [UInt8] {
         var w = JSONWriter()
         w.beginObject()
@@ -265,14 +275,23 @@ struct BlockMeta: Sendable {
             w.endArray()
         }
         w.endObject()
+        if !replaces.isEmpty {
+            w.key("replaces")
+            w.beginArray()
+            for r in replaces { w.string(r) }
+            w.endArray()
+        }
         w.endObject()
         return w.out
     }
 
     mutating func decodeOperations(_ bytes: UnsafeRawBufferPointer) throws {
-        guard case .object(let services)? = try JSONValue.parse(bytes)["services"] else {
+        let doc = try JSONValue.parse(bytes)
+        guard case .object(let services)? = doc["services"] else {
             throw EngineError("meta section has no services")
         }
+        replaces = (doc["replaces"]?.arrayValue ?? []).compactMap(\.stringValue)
+            .filter { !$0.contains("/") && $0.hasSuffix(".blk") }
         for (service, list) in services {
             var set = Set<SpanOperation>()
             for entry in list.arrayValue ?? [] {

@@ -121,7 +121,8 @@ enum BlockSearch {
                     blob.append(value.first!)
                     if value.first == 1 { appendVarint(UInt64(value.count - 1), &blob) }
                     blob.append(contentsOf: value.dropFirst())
-                    let ordinals = terms.postings[t]
+                    // Traces were added in start order; lists are in ordinal (trace id) order.
+                    let ordinals = terms.postings[t].sorted()
                     appendVarint(UInt64(ordinals.count), &blob)
                     var last: UInt32 = 0
                     for o in ordinals {
@@ -184,7 +185,8 @@ enum BlockSearch {
             if type == 4 { scratch.append(UInt8(bits)) } else { appendLE(bits, &scratch) }
         }
 
-        /// Interns the term assembled since `begin` and adds `ordinal` to its list (once).
+        /// Interns the term assembled since `begin` and adds `ordinal` to its list, once per trace
+        /// (every term of a trace is added before the next trace's).
         mutating func finish(_ ordinal: UInt32) {
             let h = scratch.withUnsafeBytes { Self.hash($0) }
             let mask = slots.count - 1

@@ -20,9 +20,18 @@ enum Zstd {
         guard size != ZSTD_CONTENTSIZE_ERROR, size != ZSTD_CONTENTSIZE_UNKNOWN, size <= UInt64(limit) else {
             throw EngineError("invalid zstd frame")
         }
-        var out = [UInt8](repeating: 0, count: Int(size))
-        let n = out.withUnsafeMutableBytes { o in ZSTD_decompress(o.baseAddress, o.count, input.baseAddress, input.count) }
-        guard ZSTD_isError(n) == 0, n == Int(size) else { throw EngineError("corrupt zstd frame") }
+        // Uninitialised: zeroing a chunk first cost as much as a fifth of a search.
+        var failed = false
+        let out = [UInt8](unsafeUninitializedCapacity: Int(size)) { buf, initialized in
+            let n = ZSTD_decompress(buf.baseAddress, buf.count, input.baseAddress, input.count)
+            if ZSTD_isError(n) != 0 || n != Int(size) {
+                failed = true
+                initialized = 0
+            } else {
+                initialized = n
+            }
+        }
+        guard !failed else { throw EngineError("corrupt zstd frame") }
         return out
     }
 }

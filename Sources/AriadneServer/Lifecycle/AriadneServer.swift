@@ -223,18 +223,23 @@ public struct AriadneServer: Sendable {
     }
 }
 
-/// Cuts the engine's head into a block when it is old enough, even without new writes, and
-/// applies retention.
+/// Cuts the engine's head into a block when it is old enough, even without new writes, applies
+/// retention and deletions each second, and compacts small blocks every 30 seconds.
 struct EngineMaintenance: Service {
     let engine: EngineStore
     let logger: Logger
 
     func run() async throws {
+        var round = 0
         while !Task.isCancelledOrShuttingDown {
             try? await Task.sleep(for: .seconds(1))
+            round += 1
             do { try await engine.cutIfDue() } catch { logger.error("engine: cutting a block failed: \(error)") }
             engine.applyRetention()
             do { try await engine.purge() } catch { logger.error("engine: purging deleted traces failed: \(error)") }
+            if round % 30 == 0 {
+                do { try await engine.compact() } catch { logger.error("engine: compaction failed: \(error)") }
+            }
         }
     }
 }
