@@ -22,6 +22,11 @@ public struct EngineOptions: Sendable {
     public var compactionWindow: Duration = .seconds(3600)
     public var compactionSmallSpans = 125_000
     public var compactionMaxSpans = 500_000
+    /// zstd level of the blocks compaction writes (cuts write level 3, for speed).
+    public var compactionLevel: Int32 = 9
+    /// A block cut from the head is rewritten at `compactionLevel` once its newest span ended
+    /// this long ago and the engine is not busy cutting (nil: never).
+    public var recompressAfter: Duration? = .seconds(600)
     /// Blocks whose newest span ended longer ago than this are deleted (nil: keep forever).
     public var retention: Duration? = .seconds(7 * 86_400)
     /// When block files add up to more than this, the oldest blocks are deleted (nil: no limit).
@@ -462,54 +467,89 @@ public final class EngineStore: TraceStore {
         return rewritten
     }
 
-    /// Merges small blocks whose spans start in the same compaction window into larger ones,
-    /// leaving deleted traces out and bringing together the spans of a trace that were cut into
-    /// different blocks. Returns the number of blocks written.
+    /// Merges small blocks whose spans start in the same compaction window into larger ones, and
+    /// rewrites blocks cut from the head at the compaction level once they are old enough; leaves
+    /// deleted traces out and brings together the spans of a trace that were cut into different
+    /// blocks. Does at most `limit` rewrites (a server calls it often with a small limit so that
+    /// its other upkeep is not held up). Returns the number of blocks written.
     @discardableResult
-    public func compact() async throws -> Int {
+    public func compact(now: UInt64? = nil, limit: Int = .max) async throws -> Int {
         let window = UInt64(options.compactionWindow.components.seconds) * 1_000_000_000
-        let (blocks, deleted) = state.withLock { s in (s.blocks, s.deleted) }
+        let (blocks, deleted, busy) = state.withLock { s in
+            (s.blocks, s.deleted, s.cutting || !s.flushing.isEmpty || s.active.spanCount > options.headMaxSpans / 2)
+        }
+        var units = [[BlockReader]]()
         let small = blocks.filter { $0.meta.spanCount < options.compactionSmallSpans }
         let groups = Dictionary(grouping: small) { window == 0 ? 0 : $0.meta.minStart / window }
-        var written = 0
         for (_, group) in groups.sorted(by: { $0.key < $1.key }) where group.count >= 2 {
             // Greedily, oldest first, up to the size limit per output block.
             var run = [BlockReader]()
             var runSpans = 0
-            var runs = [[BlockReader]]()
             for b in group.sorted(by: { $0.meta.minStart < $1.meta.minStart }) {
                 if !run.isEmpty, runSpans + b.meta.spanCount > options.compactionMaxSpans {
-                    runs.append(run)
+                    units.append(run)
                     run = []
                     runSpans = 0
                 }
                 run.append(b)
                 runSpans += b.meta.spanCount
             }
-            runs.append(run)
-            for inputs in runs where inputs.count >= 2 {
-                try merge(inputs, deleted: deleted)
-                written += 1
+            units.append(run)
+        }
+        units.removeAll { $0.count < 2 }
+        if let after = options.recompressAfter, !busy {
+            let now = now ?? UInt64(Date().timeIntervalSince1970 * 1e9)
+            let age = UInt64(after.components.seconds) * 1_000_000_000
+            let merging = Set(units.joined().map(ObjectIdentifier.init))
+            for b in blocks.sorted(by: { $0.meta.minStart < $1.meta.minStart })
+            where b.meta.level < options.compactionLevel && b.meta.maxEnd &+ age < now && !merging.contains(ObjectIdentifier(b)) {
+                units.append([b])
             }
+        }
+        var written = 0
+        for inputs in units.prefix(limit) {
+            try merge(inputs, deleted: deleted)
+            written += 1
         }
         return written
     }
 
     private func merge(_ inputs: [BlockReader], deleted: Set<TraceID>) throws {
-        var traces = [SpanBatch]()
-        for b in inputs {
-            guard let chunks = readOrQuarantine(b, { b in try b.chunks.indices.flatMap { try b.chunk($0) } }) else {
-                return  // damaged and moved aside; the others are merged on the next round
-            }
-            traces += chunks.filter { $0.count > 0 && !deleted.contains($0.traceIDs[0]) }
-        }
         let names = inputs.map { ($0.path as NSString).lastPathComponent }
+        if inputs.count == 1, !inputs[0].traceIDs.contains(where: { deleted.contains($0) }) {
+            // A lone block without deleted traces: recompress its chunks, decode nothing.
+            let b = inputs[0]
+            let path = nextBlockPath(minStart: b.meta.minStart)
+            guard (readOrQuarantine(b) { try BlockWriter.recompress($0, to: path, level: options.compactionLevel, replaces: names) }) != nil
+            else { return }
+            try swap(inputs, for: BlockReader(path: path))
+            return
+        }
+        // One batch per chunk (not per trace), to keep the number of objects in memory low.
+        var batches = [SpanBatch]()
+        for b in inputs {
+            let ok: Void? = readOrQuarantine(b) { b in
+                for n in b.chunks.indices {
+                    var merged = SpanBatch()
+                    for t in try b.chunk(n) where t.count > 0 && !deleted.contains(t.traceIDs[0]) {
+                        merged.append(contentsOf: t)
+                    }
+                    if !merged.isEmpty { batches.append(merged) }
+                }
+            }
+            guard ok != nil else { return }  // damaged and moved aside; the rest merge next round
+        }
         var replacement: BlockReader? = nil
-        if !traces.isEmpty {
-            let path = nextBlockPath(for: traces)
-            _ = try BlockWriter.write(traces, to: path, replaces: names)
+        if !batches.isEmpty {
+            let path = nextBlockPath(for: batches)
+            _ = try BlockWriter.write(batches, to: path, level: options.compactionLevel, replaces: names)
             replacement = try BlockReader(path: path)
         }
+        try swap(inputs, for: replacement)
+    }
+
+    /// Puts `replacement` in the place of `inputs`, and deletes their files.
+    private func swap(_ inputs: [BlockReader], for replacement: BlockReader?) throws {
         state.withLock { s in
             s.blocks.removeAll { b in inputs.contains { $0 === b } }
             if let replacement { s.blocks.append(replacement) }
@@ -518,18 +558,21 @@ public final class EngineStore: TraceStore {
         report(
             EngineEvent(
                 description:
-                    "compacted \(inputs.count) blocks (\(inputs.reduce(0) { $0 + $1.meta.spanCount }) spans) into \(replacement?.path ?? "nothing")"
+                    "compacted \(inputs.count) block(s) (\(inputs.reduce(0) { $0 + $1.meta.spanCount }) spans) into \(replacement?.path ?? "nothing")"
             ))
     }
 
     /// A fresh block file name: the earliest span start (so that names sort by time), then a
     /// sequence number unique in this directory.
     func nextBlockPath(for batches: [SpanBatch]) -> String {
+        nextBlockPath(minStart: batches.lazy.flatMap(\.startTimes).min() ?? 0)
+    }
+
+    func nextBlockPath(minStart: UInt64) -> String {
         let seq = state.withLock { s in
             defer { s.nextBlock += 1 }
             return s.nextBlock
         }
-        let minStart = batches.lazy.flatMap(\.startTimes).min() ?? 0
         return blockDirectory + "/" + String(format: "%020llu-%08d.blk", minStart, seq)
     }
 

@@ -270,6 +270,7 @@ struct BenchStore: AsyncParsableCommand {
     @Option(help: "Data directory (a temporary one by default; removed afterwards).") var dir: String?
     @Option(help: "WAL sync: always or never.") var walSync = "always"
     @Option(help: "Lookups and searches to time.") var queries = 200
+    @Flag(inversion: .prefixedNo, help: "Compact (recompress) every block before the queries.") var compact = true
 
     func run() async throws {
         let directory = dir ?? (NSTemporaryDirectory() + "ariadne-bench-\(UUID().uuidString)")
@@ -277,6 +278,7 @@ struct BenchStore: AsyncParsableCommand {
         var options = EngineOptions()
         options.syncMode = WALSyncMode(rawValue: walSync) ?? .always
         options.retention = nil
+        options.recompressAfter = .seconds(0)
         let store = try EngineStore(directory: directory, options: options) { event in
             FileHandle.standardError.write(Data("bench-store: engine: \(event)\n".utf8))
         }
@@ -324,8 +326,21 @@ struct BenchStore: AsyncParsableCommand {
                      stats.spans, ingestSeconds, Double(stats.spans) / ingestSeconds, walSync, concurrency))
         print(String(format: "ingest until every span is in a block: %.1f s, %.0f spans/s",
                      allInBlocksSeconds, Double(stats.spans) / allInBlocksSeconds))
-        print(String(format: "size: %d blocks, %.1f bytes/span on disk (%.1f MB)",
+        print(String(format: "size as cut (zstd level 3): %d blocks, %.1f bytes/span on disk (%.1f MB)",
                      stats.count, Double(stats.bytes) / Double(max(1, stats.spans)), Double(stats.bytes) / 1e6))
+        if compact {
+            let started = clock.now
+            var rewritten = 0
+            while try await store.compact(now: now + hour, limit: 1) > 0 {
+                rewritten += 1
+                FileHandle.standardError.write(Data("bench-store: compaction: \(rewritten) blocks written\n".utf8))
+            }
+            let took = seconds(clock.now - started)
+            let after = store.blockStats
+            print(String(format: "compaction: %d blocks written in %.1f s (%.0f spans/s); after: %d blocks, %.1f bytes/span (%.1f MB)",
+                         rewritten, took, Double(after.spans) / max(took, 0.001), after.count,
+                         Double(after.bytes) / Double(max(1, after.spans)), Double(after.bytes) / 1e6))
+        }
 
         var lookups = [Double]()
         for k in 0..<queries {

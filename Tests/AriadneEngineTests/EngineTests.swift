@@ -366,6 +366,28 @@ final class EngineUnderTest: TraceStore {
         }
     }
 
+    @Test func oldBlocksAreRewrittenSmallerAtTheCompactionLevel() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try EngineStore(directory: dir)
+            var w = Workload(seed: 79)
+            let batch = w.batch(spans: 3000, start: EngineDurability.t0)
+            try await store.write(batch)
+            try await store.cut()
+            let before = store.blockStats
+            // Not yet old enough.
+            #expect(try await store.compact(now: batch.endTimes.max()! + 1_000_000_000) == 0)
+            #expect(try await store.compact() == 1)
+            let after = store.blockStats
+            #expect(after.count == 1 && after.spans == before.spans)
+            #expect(after.bytes < before.bytes)
+            #expect(try await store.compact() == 0)
+            for id in Set(batch.traceIDs) {
+                let expected = (0..<batch.count).filter { batch.traceIDs[$0] == id }
+                #expect(try await store.trace(id: id, window: nil)?.ownedSpansSortedByID == batch.selecting(expected).ownedSpansSortedByID)
+            }
+        }
+    }
+
     @Test func blocksACompactionReplacedAreDeletedAtStart() async throws {
         try await withTemporaryDirectory { dir in
             var reports = [String]()

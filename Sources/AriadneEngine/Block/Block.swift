@@ -96,12 +96,16 @@ enum BlockWriter {
     /// `replaces` names the blocks (file names in the same directory) this one supersedes, when
     /// compaction writes it: should the process stop before they are deleted, the next start
     /// deletes them.
-    static func write(_ batches: [SpanBatch], to path: String, replaces: [String] = []) throws -> BlockMeta? {
+    /// `level` is the zstd level of the chunks: cuts write fast, compaction writes small.
+    static func write(_ batches: [SpanBatch], to path: String, level: Int32 = 3, replaces: [String] = []) throws
+        -> BlockMeta?
+    {
         // Locate every span, grouped by trace, traces in id order.
         var byTrace = [TraceID: [(Int, Int)]]()
         var spanCount = 0
         var meta = BlockMeta()
         meta.replaces = replaces
+        meta.level = level
         for (b, batch) in batches.enumerated() {
             meta.add(batch)
             for i in 0..<batch.count { byTrace[batch.traceIDs[i], default: []].append((b, i)) }
@@ -114,13 +118,8 @@ enum BlockWriter {
         let firstStart = traceIDs.map { id in byTrace[id]!.lazy.map { batches[$0.0].startTimes[$0.1] }.min()! }
         let chunkOrder = traceIDs.indices.sorted { firstStart[$0] != firstStart[$1] ? firstStart[$0] < firstStart[$1] : $0 < $1 }
 
-        var file = BlockFormat.magic
-        var sections = [(BlockFormat.Section, Int, Int, UInt32)]()
-        func addSection(_ kind: BlockFormat.Section, _ bytes: [UInt8]) {
-            let crc = bytes.withUnsafeBytes { WriteAheadLog.crc32Of($0) }
-            sections.append((kind, file.count, bytes.count, crc))
-            file.append(contentsOf: bytes)
-        }
+        var file = BlockFile()
+        func addSection(_ kind: BlockFormat.Section, _ bytes: [UInt8]) { file.add(kind, bytes) }
 
         var index = [BlockIndexEntry?](repeating: nil, count: traceIDs.count)
         var bloom = TraceBloom(capacity: traceIDs.count)
@@ -131,7 +130,7 @@ enum BlockWriter {
         var chunkNumber: UInt32 = 0
         func flushChunk() {
             guard !chunk.isEmpty else { return }
-            addSection(.chunk, Zstd.compress(chunk))
+            addSection(.chunk, Zstd.compress(chunk, level: level))
             chunk = []
             chunkSpanCount = 0
             chunkNumber += 1
@@ -193,25 +192,28 @@ enum BlockWriter {
         for f in fields { addSection(.searchField, Zstd.compress(f)) }
         addSection(.summaries, Zstd.compress(search.summarySection()))
 
-        var footer = [UInt8]()
-        appendLE(BlockFormat.version, &footer)
-        appendLE(meta.minStart, &footer)
-        appendLE(meta.maxEnd, &footer)
-        appendLE(UInt64(spanCount), &footer)
-        appendLE(UInt64(index.count), &footer)
-        appendLE(UInt32(sections.count), &footer)
-        for (kind, offset, length, crc) in sections {
-            footer.append(kind.rawValue)
-            appendLE(UInt64(offset), &footer)
-            appendLE(UInt64(length), &footer)
-            appendLE(crc, &footer)
-        }
-        file.append(contentsOf: footer)
-        appendLE(UInt32(footer.count), &file)
-        appendLE(footer.withUnsafeBytes { WriteAheadLog.crc32Of($0) }, &file)
-        file.append(contentsOf: BlockFormat.magic)
+        try writeDurably(file.finish(meta), to: path)
+        return meta
+    }
 
-        try writeDurably(file, to: path)
+    /// Rewrites block `b` with its chunks recompressed at `level`: every other section is copied
+    /// as it is, so nothing is decoded and memory stays at one chunk.
+    static func recompress(_ b: BlockReader, to path: String, level: Int32, replaces: [String]) throws -> BlockMeta {
+        var meta = b.meta
+        meta.level = level
+        meta.replaces = replaces
+        var file = BlockFile()
+        for (kind, location) in b.sections {
+            let raw = try b.readRaw(location, what: "section at \(location.offset)")
+            switch kind {
+            case .chunk:
+                let plain = try raw.withUnsafeBytes { buf throws(EngineError) in try Zstd.decompress(buf, limit: 1 << 30) }
+                file.add(.chunk, Zstd.compress(plain, level: level))
+            case .meta: file.add(.meta, meta.encoded())
+            default: file.add(kind, raw)
+            }
+        }
+        try writeDurably(file.finish(meta), to: path)
         return meta
     }
 
@@ -233,6 +235,40 @@ enum BlockWriter {
     }
 }
 
+/// A block file being assembled: magic, sections, then the footer and trailer.
+struct BlockFile {
+    var bytes = BlockFormat.magic
+    var sections = [(kind: BlockFormat.Section, offset: Int, length: Int, crc: UInt32)]()
+
+    mutating func add(_ kind: BlockFormat.Section, _ section: [UInt8]) {
+        let crc = section.withUnsafeBytes { WriteAheadLog.crc32Of($0) }
+        sections.append((kind, bytes.count, section.count, crc))
+        bytes.append(contentsOf: section)
+    }
+
+    func finish(_ meta: BlockMeta) -> [UInt8] {
+        var footer = [UInt8]()
+        appendLE(BlockFormat.version, &footer)
+        appendLE(meta.minStart, &footer)
+        appendLE(meta.maxEnd, &footer)
+        appendLE(UInt64(meta.spanCount), &footer)
+        appendLE(UInt64(meta.traceCount), &footer)
+        appendLE(UInt32(sections.count), &footer)
+        for (kind, offset, length, crc) in sections {
+            footer.append(kind.rawValue)
+            appendLE(UInt64(offset), &footer)
+            appendLE(UInt64(length), &footer)
+            appendLE(crc, &footer)
+        }
+        var file = bytes
+        file.append(contentsOf: footer)
+        appendLE(UInt32(footer.count), &file)
+        appendLE(footer.withUnsafeBytes { WriteAheadLog.crc32Of($0) }, &file)
+        file.append(contentsOf: BlockFormat.magic)
+        return file
+    }
+}
+
 func appendLE<T: FixedWidthInteger>(_ v: T, _ out: inout [UInt8]) {
     withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) }
 }
@@ -246,6 +282,8 @@ struct BlockMeta: Sendable {
     var operations: [String: Set<SpanOperation>] = [:]
     /// File names of the blocks this one was compacted from.
     var replaces: [String] = []
+    /// zstd level of the chunks.
+    var level: Int32 = 3
 
     mutating func add(_ batch: SpanBatch) {
         let services = batch.serviceNamesByScope()
@@ -257,7 +295,7 @@ struct BlockMeta: Sendable {
         }
     }
 
-    /// `{"services": {"svc": [["op", kind], ...]}, "replaces": ["file.blk", ...]}`.
+    /// `{"services": {"svc": [["op", kind], ...]}, "level": 3, "replaces": ["file.blk", ...]}`.
     func encoded() -> [UInt8] {
         var w = JSONWriter()
         w.beginObject()
@@ -275,6 +313,8 @@ struct BlockMeta: Sendable {
             w.endArray()
         }
         w.endObject()
+        w.key("level")
+        w.int(Int64(level))
         if !replaces.isEmpty {
             w.key("replaces")
             w.beginArray()
@@ -290,6 +330,7 @@ struct BlockMeta: Sendable {
         guard case .object(let services)? = doc["services"] else {
             throw EngineError("meta section has no services")
         }
+        if case .number(let l)? = doc["level"], let n = Int32(l) { level = n }
         replaces = (doc["replaces"]?.arrayValue ?? []).compactMap(\.stringValue)
             .filter { !$0.contains("/") && $0.hasSuffix(".blk") }
         for (service, list) in services {

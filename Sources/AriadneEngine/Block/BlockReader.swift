@@ -17,6 +17,8 @@ final class BlockReader: Sendable {
     let entries: [BlockIndexEntry]
     let bloom: TraceBloom
     let chunks: [SectionLocation]
+    /// Every section, in file order (for rewriting the block).
+    let sections: [(kind: BlockFormat.Section, location: SectionLocation)]
     /// The term index's sections by field; nil for a version 2 block, which has no search data.
     let searchFields: [BlockSearch.FieldKey: SectionLocation]?
     let summarySection: SectionLocation?
@@ -106,6 +108,9 @@ final class BlockReader: Sendable {
         self.traceIDs = entries.map(\.traceID)
         self.bloom = TraceBloom(words: words)
         self.chunks = chunkSections.map { SectionLocation(offset: $0.offset, length: $0.length, crc: $0.crc) }
+        self.sections = sections.compactMap { s in
+            BlockFormat.Section(rawValue: s.kind).map { ($0, SectionLocation(offset: s.offset, length: s.length, crc: s.crc)) }
+        }
         if let d = sections.first(where: { $0.kind == BlockFormat.Section.searchDirectory.rawValue }) {
             let keys = try BlockSearch.decodeDirectory(Array(try verified(d)))
             let fieldSections = sections.filter { $0.kind == BlockFormat.Section.searchField.rawValue }
@@ -145,13 +150,19 @@ final class BlockReader: Sendable {
 
     /// Reads, verifies and decompresses a zstd section.
     func readSection(_ c: SectionLocation, what: String) throws -> [UInt8] {
-        var compressed = [UInt8](repeating: 0, count: c.length)
-        let got = compressed.withUnsafeMutableBytes { pread(fd, $0.baseAddress, c.length, off_t(c.offset)) }
+        let compressed = try readRaw(c, what: what)
+        return try compressed.withUnsafeBytes { buf throws(EngineError) in try Zstd.decompress(buf, limit: 1 << 30) }
+    }
+
+    /// Reads a section's bytes as stored, checksum verified.
+    func readRaw(_ c: SectionLocation, what: String) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: c.length)
+        let got = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, c.length, off_t(c.offset)) }
         guard got == c.length else { throw EngineError("\(path): short read of \(what)") }
-        guard compressed.withUnsafeBytes({ WriteAheadLog.crc32Of($0) }) == c.crc else {
+        guard bytes.withUnsafeBytes({ WriteAheadLog.crc32Of($0) }) == c.crc else {
             throw EngineError("\(path): \(what) checksum mismatch")
         }
-        return try compressed.withUnsafeBytes { buf throws(EngineError) in try Zstd.decompress(buf, limit: 1 << 30) }
+        return bytes
     }
 
     /// Trace ordinals whose spans carry a value of field `key` that `accept` takes; nil when the

@@ -224,22 +224,18 @@ public struct AriadneServer: Sendable {
 }
 
 /// Cuts the engine's head into a block when it is old enough, even without new writes, applies
-/// retention and deletions each second, and compacts small blocks every 30 seconds.
+/// retention and deletions, and does one step of compaction, each second.
 struct EngineMaintenance: Service {
     let engine: EngineStore
     let logger: Logger
 
     func run() async throws {
-        var round = 0
         while !Task.isCancelledOrShuttingDown {
             try? await Task.sleep(for: .seconds(1))
-            round += 1
             do { try await engine.cutIfDue() } catch { logger.error("engine: cutting a block failed: \(error)") }
             engine.applyRetention()
             do { try await engine.purge() } catch { logger.error("engine: purging deleted traces failed: \(error)") }
-            if round % 30 == 0 {
-                do { try await engine.compact() } catch { logger.error("engine: compaction failed: \(error)") }
-            }
+            do { try await engine.compact(limit: 1) } catch { logger.error("engine: compaction failed: \(error)") }
         }
     }
 }
