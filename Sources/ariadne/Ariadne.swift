@@ -79,6 +79,9 @@ struct Serve: AsyncParsableCommand {
     var retention = "168h"
     @Option(help: "Engine: delete the oldest blocks when they add up to more than this many bytes (0: no limit).")
     var retentionBytes = 0
+    @Option(help: "Engine: rewrite blocks at the compaction zstd level once their newest span is this old (0: never).")
+    var recompressAfter = "10m"
+    @Option(help: "Engine: zstd level of compacted blocks (cuts write level 3).") var compactionLevel: Int32 = 9
     @Option(help: "Spans the in-memory store keeps before dropping the oldest.") var memoryMaxSpans = 2_000_000
 
     func run() async throws {
@@ -106,6 +109,12 @@ struct Serve: AsyncParsableCommand {
         }
         c.engine.retention = retentionNs == 0 ? nil : .nanoseconds(Int64(clamping: retentionNs))
         c.engine.retentionBytes = retentionBytes > 0 ? retentionBytes : nil
+        guard let recompressNs = GoDuration.parse(recompressAfter) else {
+            throw ValidationError("--recompress-after must be a duration such as 10m, got \(recompressAfter)")
+        }
+        c.engine.recompressAfter = recompressNs == 0 ? nil : .nanoseconds(Int64(clamping: recompressNs))
+        guard (1...19).contains(compactionLevel) else { throw ValidationError("--compaction-level must be 1...19") }
+        c.engine.compactionLevel = compactionLevel
         let logger = makeLogger("ariadne")
         let server: AriadneServer
         do {
