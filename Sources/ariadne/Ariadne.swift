@@ -44,7 +44,7 @@ struct Ariadne: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ariadne",
         abstract: "Distributed tracing: OTLP and Zipkin in, Jaeger-compatible queries out.",
-        subcommands: [Serve.self, Loadgen.self, Delete.self, Version.self, Codec.self, BenchDecode.self, BenchStore.self],
+        subcommands: [Serve.self, Loadgen.self, Delete.self, Version.self, Codec.self, BenchDecode.self, BenchStore.self, BenchRows.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -296,21 +296,9 @@ struct BenchStore: AsyncParsableCommand {
         // Ingest: whole traces spread over the last hour, so that a 1 h search window holds them all.
         let now = UInt64(Date().timeIntervalSince1970 * 1e9)
         let hour: UInt64 = 3_600_000_000_000
-        let perWriter = spans / max(1, concurrency)
         // Generate first, so that the timing is the engine's alone.
-        var work = [[SpanBatch]]()
-        for w in 0..<concurrency {
-            var workload = Workload(seed: 1000 + UInt64(w))
-            var batches = [SpanBatch]()
-            var generated = 0
-            while generated < perWriter {
-                let start = now - hour + UInt64(generated) * hour / UInt64(max(1, perWriter))
-                let batch = workload.batch(spans: batchSpans, start: start)
-                generated += batch.count
-                batches.append(batch)
-            }
-            work.append(batches)
-            FileHandle.standardError.write(Data("bench-store: generated \((w + 1) * perWriter) spans\n".utf8))
+        let work = Self.generate(spans: spans, batchSpans: batchSpans, writers: concurrency, now: now) { done in
+            FileHandle.standardError.write(Data("bench-store: generated \(done) spans\n".utf8))
         }
         let sample = work.flatMap { $0.map { $0.traceIDs[0] } }
         let started = clock.now
@@ -374,6 +362,28 @@ struct BenchStore: AsyncParsableCommand {
         print("peak RSS: \(Self.peakRSS())")
     }
 
+    /// The benchmark's spans: per writer, loadgen batches (seeded, so `bench-rows` writes the
+    /// same spans for ClickHouse) whose traces start evenly over the hour before `now`.
+    static func generate(spans: Int, batchSpans: Int, writers: Int, now: UInt64, progress: (Int) -> Void) -> [[SpanBatch]] {
+        let hour: UInt64 = 3_600_000_000_000
+        let perWriter = spans / max(1, writers)
+        var work = [[SpanBatch]]()
+        for w in 0..<writers {
+            var workload = Workload(seed: 1000 + UInt64(w))
+            var batches = [SpanBatch]()
+            var generated = 0
+            while generated < perWriter {
+                let start = now - hour + UInt64(generated) * hour / UInt64(max(1, perWriter))
+                let batch = workload.batch(spans: batchSpans, start: start)
+                generated += batch.count
+                batches.append(batch)
+            }
+            work.append(batches)
+            progress((w + 1) * perWriter)
+        }
+        return work
+    }
+
     func seconds(_ d: Duration) -> Double {
         Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
@@ -387,6 +397,96 @@ struct BenchStore: AsyncParsableCommand {
     static func peakRSS() -> String {
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
         return status.split(separator: "\n").first { $0.hasPrefix("VmHWM") }.map { String($0.dropFirst(6)).trimmingCharacters(in: .whitespaces) } ?? "?"
+    }
+}
+
+/// Writes bench-store's spans as ClickHouse RowBinary rows, for scripts/bench-clickhouse.sh.
+struct BenchRows: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-rows", abstract: "Write the benchmark spans as ClickHouse RowBinary (see scripts/bench-clickhouse.sh).",
+        shouldDisplay: false)
+
+    @Option(help: "Spans to write.") var spans = 1_000_000
+    @Option(help: "Spans per batch.") var batchSpans = 1000
+    @Option(help: "Writers (as bench-store's --concurrency).") var concurrency = 4
+    @Option(help: "Output file.") var out: String
+
+    /// The columns, in the order of `CREATE TABLE` in scripts/bench-clickhouse.sh.
+    static func appendRow(_ b: SpanBatch, _ i: Int, _ out: inout [UInt8]) {
+        func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
+        func varint(_ v: Int) {
+            var v = UInt64(v)
+            while v >= 0x80 {
+                out.append(UInt8(truncatingIfNeeded: v) | 0x80)
+                v >>= 7
+            }
+            out.append(UInt8(v))
+        }
+        func string(_ s: String) {
+            varint(s.utf8.count)
+            out.append(contentsOf: s.utf8)
+        }
+        func strings(_ list: [String]) {
+            varint(list.count)
+            for s in list { string(s) }
+        }
+        let start = b.startTimes[i]
+        let days = UInt16(start / 86_400_000_000_000)
+        withUnsafeBytes(of: days.littleEndian) { out.append(contentsOf: $0) }
+        u64(start)
+        u64(b.traceIDs[i].high)
+        u64(b.traceIDs[i].low)
+        u64(b.spanIDs[i].value)
+        u64(b.parentSpanIDs[i].value)
+        string(b.serviceName(ofSpan: i))
+        string(b.string(b.names[i]))
+        out.append(UInt8(truncatingIfNeeded: b.kinds[i].rawValue))
+        u64(b.duration(ofSpan: i))
+        out.append(UInt8(truncatingIfNeeded: b.statusCodes[i].rawValue))
+        string(b.string(b.statusMessages[i]))
+        let attrs = b.keyValues(b.spanAttributes, b.attributeRanges[i])
+        strings(attrs.map(\.key))
+        strings(attrs.map(\.value.displayString))
+        let resource = b.keyValues(b.attributes, b.resources[Int(b.scopes[Int(b.scopeIndices[i])].resource)].attributes)
+        strings(resource.map(\.key))
+        strings(resource.map(\.value.displayString))
+        let events = b.events[b.eventRanges[i].indices]
+        varint(events.count)
+        for e in events { u64(e.time) }
+        strings(events.map { b.string($0.name) })
+        varint(events.count)
+        for e in events { strings(b.keyValues(b.attributes, e.attributes).map(\.key)) }
+        varint(events.count)
+        for e in events { strings(b.keyValues(b.attributes, e.attributes).map(\.value.displayString)) }
+        let links = b.links[b.linkRanges[i].indices]
+        strings(links.map { $0.traceID.hex })
+        strings(links.map { String($0.spanID.value, radix: 16) })
+    }
+
+    func run() async throws {
+        let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+        let work = BenchStore.generate(spans: spans, batchSpans: batchSpans, writers: concurrency, now: now) { done in
+            FileHandle.standardError.write(Data("bench-rows: generated \(done) spans\n".utf8))
+        }
+        guard let file = FileHandle(forWritingAtPath: out) ?? {
+            FileManager.default.createFile(atPath: out, contents: nil)
+            return FileHandle(forWritingAtPath: out)
+        }() else { throw ValidationError("cannot write \(out)") }
+        var rows = 0
+        var buffer = [UInt8]()
+        for batches in work {
+            for b in batches {
+                for i in 0..<b.count { Self.appendRow(b, i, &buffer) }
+                rows += b.count
+                if buffer.count > 16 << 20 {
+                    file.write(Data(buffer))
+                    buffer.removeAll(keepingCapacity: true)
+                }
+            }
+        }
+        file.write(Data(buffer))
+        try file.close()
+        print("bench-rows: \(rows) rows written to \(out)")
     }
 }
 
