@@ -1,4 +1,5 @@
 public import AriadneModel
+import AriadneStorage
 import AriadneWire
 import Foundation
 
@@ -14,10 +15,32 @@ public enum EngineFuzzing {
             let reader = try BlockReader(path: path)
             for n in reader.chunks.indices { _ = try reader.chunk(n) }
             for id in reader.traceIDs.prefix(8) { _ = try reader.trace(id) }
+            _ = try reader.summaries()
+            let matcher = try SpanMatcher(fuzzQuery)
+            _ = try reader.search(fuzzQuery, matcher: matcher, threshold: nil, skip: [])
             return true
         } catch {
             return false
         }
+    }
+
+    static let fuzzQuery = TraceQuery(
+        service: "orders", tags: ["http.route": "/orders"],
+        filter: .or([.compare(.attribute(.any, "db.rows_returned"), .gt, .int(10)), .compare(.name, .regex, .string("GET.*"))]))
+
+    /// Parses `bytes` as each kind of search section (checksums keep mutated sections from
+    /// reaching these parsers through a block, so they are fuzzed directly). Returns whether any
+    /// parse succeeded.
+    @discardableResult
+    public static func parseSearchData(_ bytes: [UInt8]) -> Bool {
+        var ok = false
+        if (try? BlockSearch.decodeDirectory(bytes)) != nil { ok = true }
+        if (try? BlockSearch.postings(bytes, traceCount: 64) { _ in true }) != nil { ok = true }
+        let entries = (0..<64).map {
+            BlockIndexEntry(traceID: TraceID(high: 1, low: UInt64($0)), chunk: 0, offset: 0, minStart: 0, maxEnd: 0)
+        }
+        for n in [1, 8, 64] where (try? BlockSearch.decodeSummaries(bytes, entries: Array(entries.prefix(n)))) != nil { ok = true }
+        return ok
     }
 
     /// Writes `bytes` as a WAL segment and replays it. Returns the number of records replayed.
@@ -38,12 +61,21 @@ public enum EngineFuzzing {
     }
 
     /// A valid block and a valid WAL segment holding `batch`, as starting points for mutation.
-    public static func seeds(_ batch: SpanBatch, scratch: String) throws -> (block: [UInt8], wal: [UInt8]) {
+    public static func seeds(_ batch: SpanBatch, scratch: String) throws -> (block: [UInt8], wal: [UInt8], search: [[UInt8]]) {
         let blockPath = scratch + "/seed.blk"
         _ = try BlockWriter.write([batch], to: blockPath)
+        let reader = try BlockReader(path: blockPath)
+        var search = [[UInt8]]()
+        for (kind, location) in reader.sections {
+            switch kind {
+            case .searchDirectory: search.append(try reader.readRaw(location, what: "directory"))
+            case .searchField, .summaries: search.append(try reader.readSection(location, what: "search"))
+            default: break
+            }
+        }
         var wal = WriteAheadLog.magic
         WriteAheadLog.frame(OTLPProtobuf.encodeExportRequest(batch), into: &wal)
         WriteAheadLog.frame(OTLPProtobuf.encodeExportRequest(batch.selecting([0])), into: &wal)
-        return (try readWholeFile(blockPath), wal)
+        return (try readWholeFile(blockPath), wal, Array(search.prefix(6)))
     }
 }

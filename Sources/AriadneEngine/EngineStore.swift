@@ -259,7 +259,8 @@ public final class EngineStore: TraceStore {
         let deadline = ContinuousClock.now + options.backpressureWait
         while state.withLock({ $0.active.spanCount >= limit }) {
             if ContinuousClock.now >= deadline {
-                throw EngineError("engine overloaded: the head holds \(limit)+ spans waiting for blocks to be written")
+                throw EngineError(
+                    "engine overloaded: the head holds \(limit)+ spans waiting for blocks to be written", retryable: true)
             }
             try await Task.sleep(for: .milliseconds(5))
         }

@@ -9,7 +9,8 @@ import Foundation
 // `LLVMFuzzerTestOneInput`. Built normally (`swift run AriadneFuzz N`), a small built-in loop
 // mutates valid seeds N times: the same checks without coverage guidance.
 //
-// Input: the first byte chooses the target (even: block file, odd: WAL segment); the rest is
+// Input: the first byte chooses the target (modulo 3 — 0: block file, 1: WAL segment, 2: a
+// search section: directory, term field or summaries, parsed without checksums); the rest is
 // the file.
 
 let scratch: String = {
@@ -21,18 +22,18 @@ let scratch: String = {
 func runOne(_ input: [UInt8]) {
     guard let first = input.first else { return }
     let file = Array(input.dropFirst())
-    if first % 2 == 0 {
-        EngineFuzzing.readBlock(file, scratch: scratch)
-    } else {
-        EngineFuzzing.replayWAL(file, scratch: scratch)
+    switch first % 3 {
+    case 0: EngineFuzzing.readBlock(file, scratch: scratch)
+    case 1: EngineFuzzing.replayWAL(file, scratch: scratch)
+    default: EngineFuzzing.parseSearchData(file)
     }
 }
 
 func seedInputs() -> [[UInt8]] {
     var workload = Workload(seed: 99)
     let batch = workload.batch(spans: 60, start: 1_700_000_000_000_000_000)
-    guard let (block, wal) = try? EngineFuzzing.seeds(batch, scratch: scratch) else { return [] }
-    return [[0] + block, [1] + wal]
+    guard let (block, wal, search) = try? EngineFuzzing.seeds(batch, scratch: scratch) else { return [] }
+    return [[0] + block, [1] + wal] + search.map { [2] + $0 }
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")

@@ -306,7 +306,15 @@ struct BenchStore: AsyncParsableCommand {
             for (w, batches) in work.enumerated() {
                 group.addTask {
                     for (k, batch) in batches.enumerated() {
-                        try await store.write(batch)
+                        // As a client would: wait and retry while the engine pushes back.
+                        while true {
+                            do {
+                                try await store.write(batch)
+                                break
+                            } catch let e as EngineError where e.isRetryable {
+                                try await Task.sleep(for: .milliseconds(100))
+                            }
+                        }
                         if w == 0, k % 100 == 99 {
                             FileHandle.standardError.write(Data("bench-store: ~\((k + 1) * batchSpans * concurrency) spans written\n".utf8))
                         }

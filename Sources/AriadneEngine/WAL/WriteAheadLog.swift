@@ -19,7 +19,12 @@ public enum WALSyncMode: String, Sendable {
 /// An error of the storage engine, with the path it concerns.
 public struct EngineError: Error, CustomStringConvertible, Sendable {
     public var message: String
-    public init(_ message: String) { self.message = message }
+    /// The engine is behind (blocks are written more slowly than spans arrive): try again later.
+    public var isRetryable = false
+    public init(_ message: String, retryable: Bool = false) {
+        self.message = message
+        self.isRetryable = retryable
+    }
     public var description: String { message }
 }
 
