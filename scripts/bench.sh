@@ -3,7 +3,9 @@
 #   1. OTLP protobuf decode throughput on one core (loadgen workload);
 #   2. end-to-end ingest into the store (default: the engine with fsync'd acks) over OTLP/gRPC and
 #      OTLP/HTTP, loadgen on the same machine (so client and server share the cores), with the
-#      server's own CPU time, peak RSS and block bytes per span.
+#      server's own CPU time, peak RSS and block bytes per span;
+#   3. peak RSS of a fresh server (default settings) taking a steady RATE spans/s (default 100,000)
+#      over OTLP/gRPC for DURATION seconds (default 60).
 # Usage: scripts/bench.sh [SPANS]   (default 1,000,000 spans per transport)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,3 +50,30 @@ curl -s "http://$QUERY/metrics" | grep -E '^ariadne_(storage_spans|receiver_span
 curl -s "http://$QUERY/metrics" | awk '/^ariadne_engine_block_spans/ {s=$2} /^ariadne_engine_block_bytes/ {b=$2}
     END { if (s > 0) printf "block bytes per span: %.1f\n", b / s }'
 echo "peak RSS of the server: $(grep VmHWM /proc/$PID/status | awk '{print $2, $3}')"
+
+kill $PID 2>/dev/null || true
+wait $PID 2>/dev/null || true
+
+RATE=${RATE:-100000}
+DURATION=${DURATION:-60}
+echo "== steady rate: $RATE spans/s for $DURATION s, fresh server with default settings"
+DATA2=$(mktemp -d)
+LOG2="$DATA2/server.log"
+"$BIN" serve --data-dir "$DATA2" --otlp-grpc-port 0 --otlp-http-port 0 --zipkin-port 0 --query-port 0 \
+    --sampling-port 0 $STORE_ARGS > "$LOG2" 2>&1 &
+PID=$!
+trap 'kill $PID 2>/dev/null || true; rm -rf "$DATA" "$DATA2"' EXIT
+for _ in $(seq 100); do grep -q "serve started" "$LOG2" && break; sleep 0.1; done
+GRPC=$(grep -o 'otlp_grpc=[^ ]*' "$LOG2" | cut -d= -f2)
+PEAK=0
+( while kill -0 $PID 2>/dev/null; do
+      awk '/VmRSS/ {print $2}' "/proc/$PID/status" 2>/dev/null
+      sleep 0.5
+  done ) > "$DATA2/rss.samples" &
+SAMPLER=$!
+"$BIN" loadgen --protocol grpc --endpoint "$GRPC" --rate "$RATE" --duration "$DURATION" --batch-spans 1000 \
+    --concurrency 4 2>/dev/null | tail -1
+sleep 3
+echo "server peak RSS while taking $RATE spans/s: $(grep VmHWM /proc/$PID/status | awk '{print $2, $3}')" \
+    "(samples: median $(sort -n "$DATA2/rss.samples" | awk '{a[NR]=$1} END {print a[int(NR/2)+1]}') kB)"
+kill $SAMPLER 2>/dev/null || true

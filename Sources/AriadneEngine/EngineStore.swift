@@ -65,6 +65,8 @@ public final class EngineStore: TraceStore {
         var blocks: [BlockReader] = []
         var nextBlock = 0
         var cutting = false
+        /// A background cut has been started and has not finished.
+        var cutScheduled = false
         /// Deleted traces: hidden from every read at once, left out of new blocks, and removed
         /// from existing blocks by `purge`.
         var deleted: Set<TraceID> = []
@@ -245,11 +247,23 @@ public final class EngineStore: TraceStore {
             throw error
         }
         state.withLock { $0.inflight[generation, default: 1] -= 1 }
-        if shouldCut() {
-            // In the background: this write is durable and visible already.
-            Task {
-                do { try await cut() } catch { report(EngineEvent(description: "cutting a block failed: \(error)")) }
-            }
+        // In the background: this write is durable and visible already.
+        cutInBackgroundIfDue()
+    }
+
+    /// Starts one background cut if the head is due and none is running or scheduled; when it
+    /// ends, checks again (the head may have filled meanwhile, with every writer now waiting).
+    func cutInBackgroundIfDue() {
+        let start = state.withLock { s -> Bool in
+            guard !s.cutScheduled, !s.cutting, isDue(s) else { return false }
+            s.cutScheduled = true
+            return true
+        }
+        guard start else { return }
+        Task {
+            do { try await cut() } catch { report(EngineEvent(description: "cutting a block failed: \(error)")) }
+            state.withLock { $0.cutScheduled = false }
+            cutInBackgroundIfDue()
         }
     }
 
@@ -258,6 +272,7 @@ public final class EngineStore: TraceStore {
         let limit = options.headMaxSpans * options.headBacklogFactor
         let deadline = ContinuousClock.now + options.backpressureWait
         while state.withLock({ $0.active.spanCount >= limit }) {
+            cutInBackgroundIfDue()
             if ContinuousClock.now >= deadline {
                 throw EngineError(
                     "engine overloaded: the head holds \(limit)+ spans waiting for blocks to be written", retryable: true)
@@ -267,12 +282,13 @@ public final class EngineStore: TraceStore {
     }
 
     func shouldCut() -> Bool {
-        state.withLock { s in
-            guard !s.cutting else { return false }
-            if s.active.spanCount >= options.headMaxSpans { return true }
-            if let since = s.activeSince, ContinuousClock.now - since >= options.headMaxAge { return true }
-            return false
-        }
+        state.withLock { s in !s.cutting && isDue(s) }
+    }
+
+    private func isDue(_ s: State) -> Bool {
+        if s.active.spanCount >= options.headMaxSpans { return true }
+        if let since = s.activeSince, ContinuousClock.now - since >= options.headMaxAge { return true }
+        return false
     }
 
     /// Cuts the head into a block now. When a cut is already under way, waits for it and then

@@ -47,6 +47,11 @@ public struct TraceBuilder {
 }
 
 extension SpanBatch {
+    /// The spans of trace `id`, as one batch.
+    public func spans(ofTrace id: TraceID) -> SpanBatch {
+        selecting((0..<count).filter { traceIDs[$0] == id })
+    }
+
     /// Every span in owned form, sorted by span id: for comparing batches regardless of order
     /// and of how resources and scopes were shared.
     public var ownedSpansSortedByID: [Span] {

@@ -98,7 +98,7 @@ final class EngineUnderTest: TraceStore {
             #expect(events.withLock { $0 }.contains { $0.contains("replayed \(second.count) spans") })
             for batch in [first, second] {
                 for id in Set(batch.traceIDs) {
-                    let expected = batch.selecting((0..<batch.count).filter { batch.traceIDs[$0] == id })
+                    let expected = batch.spans(ofTrace: id)
                     let read = try await reopened.trace(id: id, window: nil)
                     #expect(read?.ownedSpansSortedByID == expected.ownedSpansSortedByID)
                 }
@@ -346,7 +346,7 @@ final class EngineUnderTest: TraceStore {
             #expect(try Self.blockFiles(dir).count == 1)
             #expect(store.blockCount == 1)
             let after = store.blockStats
-            #expect(after.spans == before.spans - (0..<second.count).filter { second.traceIDs[$0] == gone }.count)
+            #expect(after.spans == before.spans - second.spans(ofTrace: gone).count)
             // Nothing to do the second time.
             #expect(try await store.compact() == 0)
 
@@ -354,7 +354,7 @@ final class EngineUnderTest: TraceStore {
             #expect(whole?.ownedSpansSortedByID == first.selecting(splitSpans).ownedSpansSortedByID)
             for id in Set(second.traceIDs) where id != gone {
                 let t = try await store.trace(id: id, window: nil)
-                #expect(t?.count == (0..<second.count).filter { second.traceIDs[$0] == id }.count)
+                #expect(t?.count == second.spans(ofTrace: id).count)
             }
             // The bytes of the deleted trace are gone, tombstones or not.
             try FileManager.default.removeItem(atPath: dir + "/tombstones.log")
@@ -382,8 +382,38 @@ final class EngineUnderTest: TraceStore {
             #expect(after.bytes < before.bytes)
             #expect(try await store.compact() == 0)
             for id in Set(batch.traceIDs) {
-                let expected = (0..<batch.count).filter { batch.traceIDs[$0] == id }
-                #expect(try await store.trace(id: id, window: nil)?.ownedSpansSortedByID == batch.selecting(expected).ownedSpansSortedByID)
+                #expect(try await store.trace(id: id, window: nil)?.ownedSpansSortedByID == batch.spans(ofTrace: id).ownedSpansSortedByID)
+            }
+        }
+    }
+
+    @Test func blockOfManyTracesReadsBackWholeWithItsSummaries() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try EngineStore(directory: dir)
+            var w = Workload(seed: 80)
+            // Enough traces for the block to be built in two runs, whose start order differs from
+            // their id order.
+            let batch = w.batch(spans: 10_000, start: EngineDurability.t0)
+            #expect(Set(batch.traceIDs).count >= 256)
+            try await store.write(batch)
+            try await store.cut()
+            let ids = Array(Set(batch.traceIDs)).sorted()
+            let summaries = try await store.summaries(ids)
+            #expect(summaries.count == ids.count)
+            for s in summaries {
+                #expect(s == TraceSummary(of: batch.spans(ofTrace: s.traceID)))
+            }
+            // And the index, the chunks and the term index agree with what was written.
+            for id in ids.prefix(100) {
+                #expect(try await store.trace(id: id, window: nil)?.ownedSpansSortedByID == batch.spans(ofTrace: id).ownedSpansSortedByID)
+            }
+            let user = batch.span(at: batch.count - 1).attributes.first { $0.key == "user.id" }?.value.displayString
+            if let user {
+                let expected = Set((0..<batch.count).filter { i in
+                    batch.span(at: i).attributes.contains { $0.key == "user.id" && $0.value.displayString == user }
+                }.map { batch.traceIDs[$0] })
+                let found = try await store.findTraceIDs(TraceQuery(filter: .compare(.attribute(.span, "user.id"), .eq, .string(user)), limit: 1000))
+                #expect(Set(found) == expected)
             }
         }
     }

@@ -56,7 +56,7 @@ import Testing
             let doc = try JSONValue.parse(trace.body)
             let (decoded, _) = try OTLPJSON.decodeExportRequest(
                 Array(OTLPJSONTestHelpers.reserialize(doc["result"]!).utf8))
-            let expected = batch.selecting((0..<batch.count).filter { batch.traceIDs[$0] == batch.traceIDs[0] })
+            let expected = batch.spans(ofTrace: batch.traceIDs[0])
             #expect(decoded.ownedSpansSortedByID == expected.ownedSpansSortedByID)
         }
     }

@@ -2,6 +2,7 @@ import AriadneModel
 import AriadneStorage
 import AriadneWire
 import Foundation
+import Synchronization
 internal import CZlib
 
 #if canImport(Glibc)
@@ -50,7 +51,7 @@ enum BlockFormat {
 }
 
 /// Per-trace entry of a block's index.
-struct BlockIndexEntry {
+struct BlockIndexEntry: Sendable {
     var traceID: TraceID
     var chunk: UInt32
     /// Where the trace's frame starts in the decompressed chunk.
@@ -121,54 +122,30 @@ enum BlockWriter {
         var file = BlockFile()
         func addSection(_ kind: BlockFormat.Section, _ bytes: [UInt8]) { file.add(kind, bytes) }
 
+        // The traces are encoded, indexed and compressed in runs, one per core, then joined.
+        let workers = traceIDs.count >= 256 ? min(2, ProcessInfo.processInfo.activeProcessorCount) : 1
+        let runs = Mutex([ChunkRun?](repeating: nil, count: workers))
+        let per = (chunkOrder.count + workers - 1) / workers
+        let groups = byTrace
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let part = chunkOrder[min(chunkOrder.count, w * per)..<min(chunkOrder.count, (w + 1) * per)]
+            let run = ChunkRun(part, traceIDs: traceIDs, byTrace: groups, batches: batches, level: level)
+            runs.withLock { $0[w] = run }
+        }
         var index = [BlockIndexEntry?](repeating: nil, count: traceIDs.count)
         var bloom = TraceBloom(capacity: traceIDs.count)
-        // A chunk is a run of framed traces (u32 LE length, then one trace as an OTLP request),
-        // compressed together; the index points at each trace's frame inside its chunk.
-        var chunk = [UInt8]()
-        var chunkSpanCount = 0
-        var chunkNumber: UInt32 = 0
-        func flushChunk() {
-            guard !chunk.isEmpty else { return }
-            addSection(.chunk, Zstd.compress(chunk, level: level))
-            chunk = []
-            chunkSpanCount = 0
-            chunkNumber += 1
-        }
-        // One batch, emptied per trace, so that its storage is allocated once.
-        var trace = SpanBatch()
-        var seen = Set<SpanID>()
         var search = BlockSearch.Builder()
-        for ordinal in chunkOrder {
-            let id = traceIDs[ordinal]
-            var minStart = UInt64.max
-            var maxEnd: UInt64 = 0
-            seen.removeAll(keepingCapacity: true)
-            trace.removeAll()
-            // Per source batch: its scopes and resources already copied into this trace.
-            var copied = [Int: (scopes: [UInt32: UInt32], resources: [UInt32: UInt32])]()
-            for (b, i) in byTrace[id]! {
-                let batch = batches[b]
-                // A span written twice (a retried export, a WAL record replayed) is kept once.
-                guard seen.insert(batch.spanIDs[i]).inserted else { continue }
-                minStart = min(minStart, batch.startTimes[i])
-                maxEnd = max(maxEnd, batch.endTimes[i])
-                var maps = copied[b] ?? ([:], [:])
-                trace.append(from: batch, indices: CollectionOfOne(i), scopeMap: &maps.scopes, resourceMap: &maps.resources)
-                copied[b] = maps
+        var chunkBase: UInt32 = 0
+        for case let run? in runs.withLock({ $0 }) {
+            for c in run.chunks { addSection(.chunk, c) }
+            for (ordinal, var e) in run.entries {
+                e.chunk += chunkBase
+                index[ordinal] = e
+                bloom.insert(e.traceID)
             }
-            search.add(trace: trace, ordinal: UInt32(ordinal))
-            let offset = UInt32(chunk.count)
-            let encoded = OTLPProtobuf.encodeExportRequest(trace)
-            appendLE(UInt32(encoded.count), &chunk)
-            chunk.append(contentsOf: encoded)
-            chunkSpanCount += trace.count
-            index[ordinal] = BlockIndexEntry(
-                traceID: id, chunk: chunkNumber, offset: offset, minStart: minStart, maxEnd: maxEnd)
-            bloom.insert(id)
-            if chunkSpanCount >= chunkSpans { flushChunk() }
+            search.absorb(run.search)
+            chunkBase += UInt32(run.chunks.count)
         }
-        flushChunk()
 
         var indexBytes = [UInt8]()
         indexBytes.reserveCapacity(index.count * BlockFormat.indexEntrySize)
@@ -232,6 +209,60 @@ enum BlockWriter {
         close(fd)
         guard rename(tmp, path) == 0 else { throw EngineError("\(path): rename failed: \(String(cString: strerror(errno)))") }
         WriteAheadLog.syncDirectory((path as NSString).deletingLastPathComponent)
+    }
+}
+
+/// A run of traces, in chunk order, made into compressed chunks, index entries (chunk numbers
+/// counted from the run's first chunk) and search data: what one core does of a block.
+struct ChunkRun: Sendable {
+    var chunks = [[UInt8]]()
+    var entries = [(ordinal: Int, entry: BlockIndexEntry)]()
+    var search = BlockSearch.Builder()
+
+    init(
+        _ ordinals: ArraySlice<Int>, traceIDs: [TraceID], byTrace: [TraceID: [(Int, Int)]], batches: [SpanBatch],
+        level: Int32
+    ) {
+        // A chunk is a run of framed traces (u32 LE length, then one trace as an OTLP request),
+        // compressed together; the index points at each trace's frame inside its chunk.
+        var chunk = [UInt8]()
+        var chunkSpanCount = 0
+        // One batch, emptied per trace, so that its storage is allocated once.
+        var trace = SpanBatch()
+        var seen = Set<SpanID>()
+        for ordinal in ordinals {
+            let id = traceIDs[ordinal]
+            var minStart = UInt64.max
+            var maxEnd: UInt64 = 0
+            seen.removeAll(keepingCapacity: true)
+            trace.removeAll()
+            // Per source batch: its scopes and resources already copied into this trace.
+            var copied = [Int: (scopes: [UInt32: UInt32], resources: [UInt32: UInt32])]()
+            for (b, i) in byTrace[id]! {
+                // A span written twice (a retried export, a WAL record replayed) is kept once.
+                guard seen.insert(batches[b].spanIDs[i]).inserted else { continue }
+                minStart = min(minStart, batches[b].startTimes[i])
+                maxEnd = max(maxEnd, batches[b].endTimes[i])
+                var maps = copied[b] ?? ([:], [:])
+                trace.append(from: batches[b], indices: CollectionOfOne(i), scopeMap: &maps.scopes, resourceMap: &maps.resources)
+                copied[b] = maps
+            }
+            search.add(trace: trace, ordinal: UInt32(ordinal))
+            let offset = UInt32(chunk.count)
+            let encoded = OTLPProtobuf.encodeExportRequest(trace)
+            appendLE(UInt32(encoded.count), &chunk)
+            chunk.append(contentsOf: encoded)
+            chunkSpanCount += trace.count
+            entries.append(
+                (ordinal,
+                 BlockIndexEntry(traceID: id, chunk: UInt32(chunks.count), offset: offset, minStart: minStart, maxEnd: maxEnd)))
+            if chunkSpanCount >= BlockWriter.chunkSpans {
+                chunks.append(Zstd.compress(chunk, level: level))
+                chunk.removeAll(keepingCapacity: true)
+                chunkSpanCount = 0
+            }
+        }
+        if !chunk.isEmpty { chunks.append(Zstd.compress(chunk, level: level)) }
     }
 }
 

@@ -39,11 +39,16 @@ enum BlockSearch {
     }
 
     /// Collects terms and summaries while a block is written, one trace at a time.
-    struct Builder {
+    struct Builder: Sendable {
         var terms = TermTable()
-        var summaries = [UInt8]()
-        var summaryStrings = [String: Int]()
-        var summaryStringList = [String]()
+        /// Traces arrive in chunk (start) order; the section lists them in index order.
+        var summaries = [(ordinal: UInt32, summary: TraceSummary)]()
+
+        /// Takes in what another builder collected (of other traces).
+        mutating func absorb(_ other: Builder) {
+            terms.absorb(other.terms)
+            summaries += other.summaries
+        }
 
         mutating func add(trace: SpanBatch, ordinal: UInt32) {
             // Terms are assembled as bytes straight from the batch's arena and interned by hash:
@@ -83,20 +88,7 @@ enum BlockSearch {
                 attributes(.span, trace.spanAttributes, trace.attributeRanges[i])
                 for e in trace.events[trace.eventRanges[i].indices] { attributes(.event, trace.attributes, e.attributes) }
             }
-            let summary = TraceSummary(of: trace)
-            appendVarint(UInt64(summary.spanCount), &summaries)
-            appendVarint(UInt64(summary.errorCount), &summaries)
-            appendVarint(UInt64(stringNumber(summary.rootService)), &summaries)
-            appendVarint(UInt64(stringNumber(summary.rootName)), &summaries)
-            appendVarint(UInt64(summary.services.count), &summaries)
-            for s in summary.services { appendVarint(UInt64(stringNumber(s)), &summaries) }
-        }
-
-        private mutating func stringNumber(_ s: String) -> Int {
-            if let n = summaryStrings[s] { return n }
-            summaryStrings[s] = summaryStringList.count
-            summaryStringList.append(s)
-            return summaryStringList.count - 1
+            summaries.append((ordinal, TraceSummary(of: trace)))
         }
 
         /// The directory, then each field's section bytes (uncompressed), in directory order.
@@ -136,18 +128,34 @@ enum BlockSearch {
         }
 
         func summarySection() -> [UInt8] {
+            var numbers = [String: Int]()
+            var strings = [String]()
+            var records = [UInt8]()
+            func number(_ s: String) -> UInt64 {
+                if let n = numbers[s] { return UInt64(n) }
+                numbers[s] = strings.count
+                strings.append(s)
+                return UInt64(strings.count - 1)
+            }
+            for (_, s) in summaries.sorted(by: { $0.ordinal < $1.ordinal }) {
+                appendVarint(UInt64(s.spanCount), &records)
+                appendVarint(UInt64(s.errorCount), &records)
+                appendVarint(number(s.rootService), &records)
+                appendVarint(number(s.rootName), &records)
+                appendVarint(UInt64(s.services.count), &records)
+                for name in s.services { appendVarint(number(name), &records) }
+            }
             var out = [UInt8]()
-            appendVarint(UInt64(summaryStringList.count), &out)
-            for s in summaryStringList { appendString(s, &out) }
-            out.append(contentsOf: summaries)
-            return out
+            appendVarint(UInt64(strings.count), &out)
+            for s in strings { appendString(s, &out) }
+            return out + records
         }
     }
 
     /// Distinct terms (field and value as bytes) with their posting lists, interned through an
     /// open-addressing hash table. A term: u8 scope, varint key length, key, u8 value type, value
     /// (string bytes without a length; 8 bytes LE for int and double; 1 byte for bool).
-    struct TermTable {
+    struct TermTable: Sendable {
         private(set) var arena = [UInt8]()
         private var ends = [Int]()
         private var hashes = [UInt64]()
@@ -188,24 +196,37 @@ enum BlockSearch {
         /// Interns the term assembled since `begin` and adds `ordinal` to its list, once per trace
         /// (every term of a trace is added before the next trace's).
         mutating func finish(_ ordinal: UInt32) {
+            let t = intern()
+            if postings[t].last != ordinal { postings[t].append(ordinal) }
+        }
+
+        /// The number of the term in `scratch`, added with an empty list if new.
+        private mutating func intern() -> Int {
             let h = scratch.withUnsafeBytes { Self.hash($0) }
             let mask = slots.count - 1
             var slot = Int(truncatingIfNeeded: h) & mask
             while true {
                 let t = Int(slots[slot])
                 if t < 0 { break }
-                if hashes[t] == h, equalsScratch(t) {
-                    if postings[t].last != ordinal { postings[t].append(ordinal) }
-                    return
-                }
+                if hashes[t] == h, equalsScratch(t) { return t }
                 slot = (slot + 1) & mask
             }
             slots[slot] = Int32(ends.count)
             arena.append(contentsOf: scratch)
             ends.append(arena.count)
             hashes.append(h)
-            postings.append([ordinal])
+            postings.append([])
             if ends.count * 2 > slots.count { grow() }
+            return ends.count - 1
+        }
+
+        /// Adds the terms and lists of a table built from other traces.
+        mutating func absorb(_ other: TermTable) {
+            for t in 0..<other.count {
+                scratch.removeAll(keepingCapacity: true)
+                scratch.append(contentsOf: other.arena[(t == 0 ? 0 : other.ends[t - 1])..<other.ends[t]])
+                postings[intern()] += other.postings[t]
+            }
         }
 
         private func equalsScratch(_ t: Int) -> Bool {
