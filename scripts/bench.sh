@@ -65,7 +65,6 @@ PID=$!
 trap 'kill $PID 2>/dev/null || true; rm -rf "$DATA" "$DATA2"' EXIT
 for _ in $(seq 100); do grep -q "serve started" "$LOG2" && break; sleep 0.1; done
 GRPC=$(grep -o 'otlp_grpc=[^ ]*' "$LOG2" | cut -d= -f2)
-PEAK=0
 ( while kill -0 $PID 2>/dev/null; do
       awk '/VmRSS/ {print $2}' "/proc/$PID/status" 2>/dev/null
       sleep 0.5

@@ -8,7 +8,7 @@ import Synchronization
 public struct EngineOptions: Sendable {
     public var syncMode: WALSyncMode = .always
     /// Spans the head holds before it is cut into a block.
-    public var headMaxSpans = 250_000
+    public var headMaxSpans = 64_000
     /// When the head holds this many times `headMaxSpans` (blocks are written more slowly than
     /// spans arrive), writes wait for the cut in progress, and fail as retryable after
     /// `backpressureWait`: memory stays bounded.
@@ -17,11 +17,13 @@ public struct EngineOptions: Sendable {
     /// Age of the oldest unflushed write after which the head is cut anyway.
     public var headMaxAge: Duration = .seconds(60)
     public var walSegmentBytes = 128 << 20
-    /// Compaction merges blocks smaller than `compactionSmallSpans` whose spans start in the same
-    /// `compactionWindow`, into blocks of up to `compactionMaxSpans`.
+    /// Compaction merges blocks smaller than `compactionSmallSpans` (default: half of
+    /// `headMaxSpans`, so that blocks cut at full size are never merged again) whose spans start
+    /// in the same `compactionWindow`, into blocks of up to `compactionMaxSpans` (default:
+    /// `headMaxSpans`).
     public var compactionWindow: Duration = .seconds(3600)
-    public var compactionSmallSpans = 125_000
-    public var compactionMaxSpans = 500_000
+    public var compactionSmallSpans: Int? = nil
+    public var compactionMaxSpans: Int? = nil
     /// zstd level of the blocks compaction writes (cuts write level 3, for speed).
     public var compactionLevel: Int32 = 9
     /// A block cut from the head is rewritten at `compactionLevel` once its newest span ended
@@ -496,14 +498,18 @@ public final class EngineStore: TraceStore {
             (s.blocks, s.deleted, s.cutting || !s.flushing.isEmpty || s.active.spanCount > options.headMaxSpans / 2)
         }
         var units = [[BlockReader]]()
-        let small = blocks.filter { $0.meta.spanCount < options.compactionSmallSpans }
+        // Compaction takes CPU from ingest: it waits while the engine is cutting or filling fast.
+        if busy { return 0 }
+        let smallSpans = options.compactionSmallSpans ?? options.headMaxSpans / 2
+        let maxSpans = options.compactionMaxSpans ?? options.headMaxSpans
+        let small = blocks.filter { $0.meta.spanCount < smallSpans }
         let groups = Dictionary(grouping: small) { window == 0 ? 0 : $0.meta.minStart / window }
         for (_, group) in groups.sorted(by: { $0.key < $1.key }) where group.count >= 2 {
             // Greedily, oldest first, up to the size limit per output block.
             var run = [BlockReader]()
             var runSpans = 0
             for b in group.sorted(by: { $0.meta.minStart < $1.meta.minStart }) {
-                if !run.isEmpty, runSpans + b.meta.spanCount > options.compactionMaxSpans {
+                if !run.isEmpty, runSpans + b.meta.spanCount > maxSpans {
                     units.append(run)
                     run = []
                     runSpans = 0
@@ -514,7 +520,7 @@ public final class EngineStore: TraceStore {
             units.append(run)
         }
         units.removeAll { $0.count < 2 }
-        if let after = options.recompressAfter, !busy {
+        if let after = options.recompressAfter {
             let now = now ?? UInt64(Date().timeIntervalSince1970 * 1e9)
             let age = UInt64(after.components.seconds) * 1_000_000_000
             let merging = Set(units.joined().map(ObjectIdentifier.init))

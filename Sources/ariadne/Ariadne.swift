@@ -74,7 +74,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Request bytes in flight before receivers answer 429/UNAVAILABLE.") var maxInFlightBytes = 256 << 20
     @Option(help: "Store: engine (durable, default) or memory.") var store = "engine"
     @Option(help: "Engine WAL sync: always (fsync before acknowledging, default) or never.") var walSync = "always"
-    @Option(help: "Engine: spans in the head before it is written as a block.") var headMaxSpans = 250_000
+    @Option(help: "Engine: spans in the head before it is written as a block.") var headMaxSpans = 64_000
     @Option(help: "Engine: delete blocks older than this (Go duration, e.g. 72h; 0 keeps everything).")
     var retention = "168h"
     @Option(help: "Engine: delete the oldest blocks when they add up to more than this many bytes (0: no limit).")
