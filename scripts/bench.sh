@@ -21,7 +21,7 @@ taskset -c 0 "$BIN" bench-decode --seconds 5 2>/dev/null
 DATA=$(mktemp -d)
 LOG="$DATA/server.log"
 "$BIN" serve --data-dir "$DATA" --otlp-grpc-port 0 --otlp-http-port 0 --zipkin-port 0 --query-port 0 \
-    --sampling-port 0 $STORE_ARGS > "$LOG" 2>    --sampling-port 0 --head-max-spans 100000 $STORE_ARGS > "$LOG" 2>&1 &1 &
+    --sampling-port 0 $STORE_ARGS > "$LOG" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true; rm -rf "$DATA"' EXIT
 for _ in $(seq 100); do grep -q "serve started" "$LOG" && break; sleep 0.1; done
