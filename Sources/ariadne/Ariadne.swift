@@ -367,6 +367,29 @@ struct BenchStore: AsyncParsableCommand {
             searches.append(seconds(clock.now - t) * 1000)
         }
         print("search (service + attribute, 1 h window, limit 20): " + Self.percentiles(searches))
+
+        // Harder shapes: a rare value (no early stop: every block's index is read), a regular
+        // expression with a numeric range, and longest-first.
+        let shapes: [(String, (Int) -> TraceQuery)] = [
+            ("rare attribute (one user of 50,000)", { k in
+                TraceQuery(filter: .compare(.attribute(.span, "user.id"), .eq, .string("user-\(k * 97 % 50_000)")),
+                           startMin: now - hour, startMax: now, limit: 20) }),
+            ("regex + numeric range", { k in
+                TraceQuery(filter: .and([.compare(.name, .regex, .string("SELECT (orders|payments)")),
+                                         .compare(.attribute(.span, "db.rows_returned"), .gt, .int(1000))]),
+                           startMin: now - hour, startMax: now, limit: 20) }),
+            ("service, longest first", { k in
+                TraceQuery(service: services[k % services.count], startMin: now - hour, startMax: now, order: .longest, limit: 20) }),
+        ]
+        for (name, make) in shapes {
+            var times = [Double]()
+            for k in 0..<max(1, queries / 10) {
+                let t = clock.now
+                _ = try await store.findTraceIDs(make(k))
+                times.append(seconds(clock.now - t) * 1000)
+            }
+            print("search (\(name), limit 20): " + Self.percentiles(times))
+        }
         print("peak RSS: \(Self.peakRSS())")
     }
 
