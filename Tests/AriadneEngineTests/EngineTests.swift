@@ -276,6 +276,18 @@ final class EngineUnderTest: TraceStore {
     }
 }
 
+@Suite struct EngineFuzzFindings {
+    /// Inputs libFuzzer found crashing (scripts/fuzz.sh), kept so that they stay fixed.
+    @Test(arguments: [
+        "AgEBAgH/AgL///////////8F/wIBAQIB/wL///8C//8="  // a posting delta overflowing UInt64
+    ])
+    func findingNoLongerCrashes(_ base64: String) {
+        let input = [UInt8](Data(base64Encoded: base64)!)
+        #expect(input.first == 2)
+        #expect(EngineFuzzing.parseSearchData(Array(input.dropFirst())) == false)
+    }
+}
+
 @Suite struct EngineDeletion {
     @Test func deletedTracesVanishAtOnceAndPurgeRemovesTheirBytes() async throws {
         try await withTemporaryDirectory { dir in

@@ -321,8 +321,12 @@ enum BlockSearch {
                 list.reserveCapacity(count)
                 var last: UInt64 = 0
                 for _ in 0..<count {
-                    last += try r.varint()
-                    guard last < UInt64(traceCount) else { throw EngineError("search field: ordinal out of range") }
+                    // Checked before adding: a damaged delta must not overflow.
+                    let delta = try r.varint()
+                    guard delta < UInt64(traceCount), last + delta < UInt64(traceCount) else {
+                        throw EngineError("search field: ordinal out of range")
+                    }
+                    last += delta
                     list.append(UInt32(last))
                 }
                 lists.append(list)
