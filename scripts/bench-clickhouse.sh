@@ -79,7 +79,9 @@ echo "bench-clickhouse: generating $SPANS spans as RowBinary"
 ROWS_MB=$(du -m "$WORK/rows.bin" | cut -f1)
 echo "bench-clickhouse: inserting ($ROWS_MB MB of RowBinary) over HTTP"
 T0=$(date +%s.%N)
-curl -sS --fail-with-body "http://127.0.0.1:$PORT/?query=INSERT%20INTO%20spans%20FORMAT%20RowBinary" --data-binary @"$WORK/rows.bin"
+# -T streams the file (--data-binary @file would read it all into memory first).
+curl -sS --fail-with-body -X POST -H "Transfer-Encoding: chunked" -T "$WORK/rows.bin" \
+    "http://127.0.0.1:$PORT/?query=INSERT%20INTO%20spans%20FORMAT%20RowBinary"
 T1=$(date +%s.%N)
 q "OPTIMIZE TABLE spans FINAL" >/dev/null
 ROWS=$(q "SELECT count() FROM spans")
