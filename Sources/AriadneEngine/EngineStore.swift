@@ -12,7 +12,7 @@ public struct EngineOptions: Sendable {
     /// When the head holds this many times `headMaxSpans` (blocks are written more slowly than
     /// spans arrive), writes wait for the cut in progress, and fail as retryable after
     /// `backpressureWait`: memory stays bounded.
-    public var headBacklogFactor = 4
+    public var headBacklogFactor = 2
     public var backpressureWait: Duration = .seconds(10)
     /// Age of the oldest unflushed write after which the head is cut anyway.
     public var headMaxAge: Duration = .seconds(60)

@@ -71,7 +71,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Query API port.") var queryPort = 16686
     @Option(help: "Jaeger remote-sampling port.") var samplingPort = 5778
     @Option(help: "Largest request body in bytes, after decompression.") var maxBodyBytes = 64 << 20
-    @Option(help: "Request bytes in flight before receivers answer 429/UNAVAILABLE.") var maxInFlightBytes = 256 << 20
+    @Option(help: "Request bytes in flight before receivers answer 429/UNAVAILABLE.") var maxInFlightBytes = 64 << 20
     @Option(help: "Store: engine (durable, default) or memory.") var store = "engine"
     @Option(help: "Engine WAL sync: always (fsync before acknowledging, default) or never.") var walSync = "always"
     @Option(help: "Engine: spans in the head before it is written as a block.") var headMaxSpans = 64_000

@@ -25,7 +25,7 @@ public struct ServerConfiguration: Sendable {
     /// Largest request body accepted, after decompression (OTLP's customary 64 MiB).
     public var maxBodyBytes = 64 << 20
     /// Request bytes being decoded or stored at once before receivers push back.
-    public var maxInFlightBytes = 256 << 20
+    public var maxInFlightBytes = 64 << 20
     /// Which store holds the spans: the embedded engine (durable, default) or memory.
     public var store: StoreKind = .engine
     /// Spans the in-memory store keeps before it drops the oldest batches.
