@@ -18,16 +18,22 @@ STORE_ARGS=${STORE_ARGS:-}
 echo "== decode (one core)"
 taskset -c 0 "$BIN" bench-decode --seconds 5 2>/dev/null
 
-DATA=$(mktemp -d)
-LOG="$DATA/server.log"
-"$BIN" serve --data-dir "$DATA" --otlp-grpc-port 0 --otlp-http-port 0 --zipkin-port 0 --query-port 0 \
-    --sampling-port 0 $STORE_ARGS > "$LOG" 2>&1 &
-PID=$!
-trap 'kill $PID 2>/dev/null || true; rm -rf "$DATA"' EXIT
-for _ in $(seq 100); do grep -q "serve started" "$LOG" && break; sleep 0.1; done
-GRPC=$(grep -o 'otlp_grpc=[^ ]*' "$LOG" | cut -d= -f2)
-HTTP=$(grep -o 'otlp_http=[^ ]*' "$LOG" | cut -d= -f2)
-QUERY=$(grep -o 'query=[^ ]*' "$LOG" | cut -d= -f2)
+# Starts a fresh server on free ports in a new data directory; sets PID, DATA, GRPC, HTTP, QUERY.
+DIRS=()
+trap 'kill $PID 2>/dev/null || true; rm -rf "${DIRS[@]}"' EXIT
+start_server() {
+    DATA=$(mktemp -d)
+    DIRS+=("$DATA")
+    local log="$DATA/server.log"
+    "$BIN" serve --data-dir "$DATA" --otlp-grpc-port 0 --otlp-http-port 0 --zipkin-port 0 --query-port 0 \
+        --sampling-port 0 $STORE_ARGS > "$log" 2>&1 &
+    PID=$!
+    for _ in $(seq 100); do grep -q "serve started" "$log" && break; sleep 0.1; done
+    GRPC=$(grep -o 'otlp_grpc=[^ ]*' "$log" | cut -d= -f2)
+    HTTP=$(grep -o 'otlp_http=[^ ]*' "$log" | cut -d= -f2)
+    QUERY=$(grep -o 'query=[^ ]*' "$log" | cut -d= -f2)
+}
+start_server
 
 # CPU seconds (user + system) the server has used so far.
 server_cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$PID/stat"; }
@@ -57,22 +63,15 @@ wait $PID 2>/dev/null || true
 RATE=${RATE:-100000}
 DURATION=${DURATION:-60}
 echo "== steady rate: $RATE spans/s for $DURATION s, fresh server with default settings"
-DATA2=$(mktemp -d)
-LOG2="$DATA2/server.log"
-"$BIN" serve --data-dir "$DATA2" --otlp-grpc-port 0 --otlp-http-port 0 --zipkin-port 0 --query-port 0 \
-    --sampling-port 0 $STORE_ARGS > "$LOG2" 2>&1 &
-PID=$!
-trap 'kill $PID 2>/dev/null || true; rm -rf "$DATA" "$DATA2"' EXIT
-for _ in $(seq 100); do grep -q "serve started" "$LOG2" && break; sleep 0.1; done
-GRPC=$(grep -o 'otlp_grpc=[^ ]*' "$LOG2" | cut -d= -f2)
+start_server
 ( while kill -0 $PID 2>/dev/null; do
       awk '/VmRSS/ {print $2}' "/proc/$PID/status" 2>/dev/null
       sleep 0.5
-  done ) > "$DATA2/rss.samples" &
+  done ) > "$DATA/rss.samples" &
 SAMPLER=$!
 "$BIN" loadgen --protocol grpc --endpoint "$GRPC" --rate "$RATE" --duration "$DURATION" --batch-spans 1000 \
     --concurrency 4 2>/dev/null | tail -1
 sleep 3
 echo "server peak RSS while taking $RATE spans/s: $(grep VmHWM /proc/$PID/status | awk '{print $2, $3}')" \
-    "(samples: median $(sort -n "$DATA2/rss.samples" | awk '{a[NR]=$1} END {print a[int(NR/2)+1]}') kB)"
+    "(samples: median $(sort -n "$DATA/rss.samples" | awk '{a[NR]=$1} END {print a[int(NR/2)+1]}') kB)"
 kill $SAMPLER 2>/dev/null || true
