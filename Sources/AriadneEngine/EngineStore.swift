@@ -27,7 +27,7 @@ public struct EngineOptions: Sendable {
     /// zstd level of the blocks compaction writes (cuts write level 3, for speed).
     public var compactionLevel: Int32 = 9
     /// A block cut from the head is rewritten at `compactionLevel` once its newest span ended
-    /// this long ago and the engine is not busy cutting (nil: never).
+    /// this long ago (nil: never).
     public var recompressAfter: Duration? = .seconds(600)
     /// Blocks whose newest span ended longer ago than this are deleted (nil: keep forever).
     public var retention: Duration? = .seconds(7 * 86_400)
@@ -287,7 +287,7 @@ public final class EngineStore: TraceStore {
         state.withLock { s in !s.cutting && isDue(s) }
     }
 
-    private func isDue(_ s: State) -> Bool {
+    private func isDue(_ s: borrowing State) -> Bool {
         if s.active.spanCount >= options.headMaxSpans { return true }
         if let since = s.activeSince, ContinuousClock.now - since >= options.headMaxAge { return true }
         return false
@@ -392,9 +392,11 @@ public final class EngineStore: TraceStore {
         // beat a block's best, neither it nor any later block can change the answer.
         let order = query.order
         for b in blocks.filter({ overlaps($0, query) }).sorted(by: { $0.bound(order) > $1.bound(order) }) {
-            let ranked = TraceMatches.ranked(hits, query)
             var threshold: UInt64? = nil
-            if ranked.count >= query.limit, let last = ranked.last, let bounds = hits[last] {
+            // Ranking sorts every hit: only worth it once there can be `limit` of them.
+            if query.limit > 0, hits.count >= query.limit, let last = TraceMatches.ranked(hits, query).dropFirst(query.limit - 1).first,
+                let bounds = hits[last]
+            {
                 let key = order == .mostRecent ? bounds.start : bounds.duration
                 if key > b.bound(order) { break }
                 threshold = key
@@ -467,21 +469,8 @@ public final class EngineStore: TraceStore {
         guard pending, !deleted.isEmpty else { return 0 }
         var rewritten = 0
         for b in blocks where b.traceIDs.contains(where: { deleted.contains($0) }) {
-            let traces = try b.chunks.indices.flatMap { try b.chunk($0) }
-            let kept = traces.filter { $0.count > 0 && !deleted.contains($0.traceIDs[0]) }
-            var replacement: BlockReader? = nil
-            if !kept.isEmpty {
-                let path = nextBlockPath(for: kept)
-                _ = try BlockWriter.write(kept, to: path)
-                replacement = try BlockReader(path: path)
-            }
-            state.withLock { s in
-                s.blocks.removeAll { $0 === b }
-                if let replacement { s.blocks.append(replacement) }
-            }
-            try? FileManager.default.removeItem(atPath: b.path)
-            rewritten += 1
-            report(EngineEvent(description: "purge rewrote block \(b.path) without \(traces.count - kept.count) deleted traces"))
+            // At the block's own level: purging is not the moment to spend CPU on recompression.
+            if try rewrite([b], deleted: deleted, level: b.meta.level, why: "purge") { rewritten += 1 }
         }
         return rewritten
     }
@@ -497,9 +486,9 @@ public final class EngineStore: TraceStore {
         let (blocks, deleted, busy) = state.withLock { s in
             (s.blocks, s.deleted, s.cutting || !s.flushing.isEmpty || s.active.spanCount > options.headMaxSpans / 2)
         }
-        var units = [[BlockReader]]()
         // Compaction takes CPU from ingest: it waits while the engine is cutting or filling fast.
         if busy { return 0 }
+        var units = [[BlockReader]]()
         let smallSpans = options.compactionSmallSpans ?? options.headMaxSpans / 2
         let maxSpans = options.compactionMaxSpans ?? options.headMaxSpans
         let small = blocks.filter { $0.meta.spanCount < smallSpans }
@@ -531,48 +520,52 @@ public final class EngineStore: TraceStore {
         }
         var written = 0
         for inputs in units.prefix(limit) {
-            try merge(inputs, deleted: deleted)
-            written += 1
+            if try rewrite(inputs, deleted: deleted, level: options.compactionLevel, why: "compaction") { written += 1 }
         }
         return written
     }
 
-    private func merge(_ inputs: [BlockReader], deleted: Set<TraceID>) throws {
+    /// Writes the spans of `inputs`, less deleted traces, as one block at `level` that names them
+    /// as replaced, then puts it in their place (compaction and purge). Returns false when an
+    /// input turned out damaged (it is moved aside; the rest are rewritten on a later round).
+    private func rewrite(_ inputs: [BlockReader], deleted: Set<TraceID>, level: Int32, why: String) throws -> Bool {
         let names = inputs.map { ($0.path as NSString).lastPathComponent }
         if inputs.count == 1, !inputs[0].traceIDs.contains(where: { deleted.contains($0) }) {
             // A lone block without deleted traces: recompress its chunks, decode nothing.
             let b = inputs[0]
             let path = nextBlockPath(minStart: b.meta.minStart)
-            guard (readOrQuarantine(b) { try BlockWriter.recompress($0, to: path, level: options.compactionLevel, replaces: names) }) != nil
-            else { return }
-            try swap(inputs, for: BlockReader(path: path))
-            return
+            guard (readOrQuarantine(b) { try BlockWriter.recompress($0, to: path, level: level, replaces: names) }) != nil
+            else { return false }
+            try swap(inputs, for: BlockReader(path: path), why: why, dropped: 0)
+            return true
         }
         // One batch per chunk (not per trace), to keep the number of objects in memory low.
         var batches = [SpanBatch]()
+        var dropped = 0
         for b in inputs {
             let ok: Void? = readOrQuarantine(b) { b in
                 for n in b.chunks.indices {
                     var merged = SpanBatch()
-                    for t in try b.chunk(n) where t.count > 0 && !deleted.contains(t.traceIDs[0]) {
-                        merged.append(contentsOf: t)
+                    for t in try b.chunk(n) where t.count > 0 {
+                        if deleted.contains(t.traceIDs[0]) { dropped += 1 } else { merged.append(contentsOf: t) }
                     }
                     if !merged.isEmpty { batches.append(merged) }
                 }
             }
-            guard ok != nil else { return }  // damaged and moved aside; the rest merge next round
+            guard ok != nil else { return false }
         }
         var replacement: BlockReader? = nil
         if !batches.isEmpty {
             let path = nextBlockPath(for: batches)
-            _ = try BlockWriter.write(batches, to: path, level: options.compactionLevel, replaces: names)
+            _ = try BlockWriter.write(batches, to: path, level: level, replaces: names)
             replacement = try BlockReader(path: path)
         }
-        try swap(inputs, for: replacement)
+        try swap(inputs, for: replacement, why: why, dropped: dropped)
+        return true
     }
 
     /// Puts `replacement` in the place of `inputs`, and deletes their files.
-    private func swap(_ inputs: [BlockReader], for replacement: BlockReader?) throws {
+    private func swap(_ inputs: [BlockReader], for replacement: BlockReader?, why: String, dropped: Int) throws {
         state.withLock { s in
             s.blocks.removeAll { b in inputs.contains { $0 === b } }
             if let replacement { s.blocks.append(replacement) }
@@ -581,7 +574,7 @@ public final class EngineStore: TraceStore {
         report(
             EngineEvent(
                 description:
-                    "compacted \(inputs.count) block(s) (\(inputs.reduce(0) { $0 + $1.meta.spanCount }) spans) into \(replacement?.path ?? "nothing")"
+                    "\(why) rewrote \(inputs.count) block(s) (\(inputs.reduce(0) { $0 + $1.meta.spanCount }) spans, \(dropped) deleted traces left out) into \(replacement?.path ?? "nothing")"
             ))
     }
 

@@ -432,7 +432,6 @@ final class EngineUnderTest: TraceStore {
 
     @Test func blocksACompactionReplacedAreDeletedAtStart() async throws {
         try await withTemporaryDirectory { dir in
-            var reports = [String]()
             let store = try EngineStore(directory: dir)
             var w = Workload(seed: 78)
             let a = w.batch(spans: 200, start: EngineDurability.t0)
@@ -449,7 +448,7 @@ final class EngineUnderTest: TraceStore {
             #expect(try Self.blockFiles(dir).count == 3)
             let log = Mutex<[String]>([])
             let reopened = try EngineStore(directory: dir) { e in log.withLock { $0.append(e.description) } }
-            reports = log.withLock { $0 }
+            let reports = log.withLock { $0 }
             #expect(try Self.blockFiles(dir).count == 1)
             #expect(reports.filter { $0.contains("compaction had replaced it") }.count == 2)
             #expect(reopened.spanCount == a.count + b.count)
