@@ -9,12 +9,12 @@ extension BlockReader {
     func candidates(_ query: TraceQuery) throws -> [UInt32]? {
         guard searchFields != nil else { return nil }
         var parts = [[UInt32]?]()
-        func intrinsic(_ key: String, _ value: String) throws -> [UInt32]? {
-            try postings(BlockSearch.FieldKey(scope: .intrinsic, key: key)) { $0 == .string(value) }
+        func intrinsic(_ field: SpanField, _ value: String) throws -> [UInt32]? {
+            try postings(BlockSearch.FieldKey.intrinsic(field)!) { $0 == .string(value) }
         }
-        if let s = query.service { parts.append(try intrinsic("service", s)) }
-        if let op = query.operation { parts.append(try intrinsic("name", op)) }
-        if let k = query.spanKind { parts.append(try intrinsic("kind", SpanBatch.kindName(k))) }
+        if let s = query.service { parts.append(try intrinsic(.service, s)) }
+        if let op = query.operation { parts.append(try intrinsic(.name, op)) }
+        if let k = query.spanKind { parts.append(try intrinsic(.kind, SpanBatch.kindName(k))) }
         for (key, value) in query.tags where !SpanMatcher.pseudoTags.contains(key) {
             let p = try ValuePredicate(op: .eq, literal: .string(value))
             parts.append(try attributeCandidates(.any, key) { p.matches($0) })
@@ -37,14 +37,9 @@ extension BlockReader {
             if op == .notExists { return nil }
             let p = try ValuePredicate(op: op, literal: literal)
             let accept: (FilterValue) -> Bool = op == .exists ? { _ in true } : { p.matches($0) }
-            switch field {
-            case .attribute(let scope, let key): return try attributeCandidates(scope, key, accept)
-            case .name: return try postings(BlockSearch.FieldKey(scope: .intrinsic, key: "name"), accept: accept)
-            case .service: return try postings(BlockSearch.FieldKey(scope: .intrinsic, key: "service"), accept: accept)
-            case .status: return try postings(BlockSearch.FieldKey(scope: .intrinsic, key: "status"), accept: accept)
-            case .kind: return try postings(BlockSearch.FieldKey(scope: .intrinsic, key: "kind"), accept: accept)
-            case .duration: return nil
-            }
+            if case .attribute(let scope, let key) = field { return try attributeCandidates(scope, key, accept) }
+            guard let key = BlockSearch.FieldKey.intrinsic(field) else { return nil }  // duration
+            return try postings(key, accept: accept)
         }
     }
 

@@ -172,6 +172,24 @@ extension SpanBatch {
         }
     }
 
+    /// Whether `test` holds for a value of attribute `key` of span `i` in `scope` (its own
+    /// attributes, its resource's, or one of its events'); stops at the first that does.
+    public func anyAttribute(ofSpan i: Int, scope: AttributeScope, key: String, _ test: (Value) -> Bool) -> Bool {
+        func inPool(_ pool: [Attribute], _ range: PoolRange) -> Bool {
+            pool[range.indices].contains { equals($0.key, key) && test($0.value) }
+        }
+        if scope == .span || scope == .any, inPool(spanAttributes, attributeRanges[i]) { return true }
+        if scope == .resource || scope == .any,
+            inPool(attributes, resources[Int(scopes[Int(scopeIndices[i])].resource)].attributes)
+        {
+            return true
+        }
+        if scope == .event || scope == .any {
+            return events[eventRanges[i].indices].contains { inPool(attributes, $0.attributes) }
+        }
+        return false
+    }
+
     /// The filter form of a span's status.
     public static func statusName(_ code: StatusCode) -> String {
         code == .error ? "error" : (code == .ok ? "ok" : "unset")
@@ -224,25 +242,10 @@ public struct CompiledFilter: Sendable {
         case .kind: return p.matches(.string(SpanBatch.kindName(batch.kinds[i])))
         case .duration: return p.matches(.int(Int64(clamping: batch.duration(ofSpan: i))))
         case .attribute(let scope, let key):
-            var found = false
-            var met = false
-            func look(_ pool: [Attribute], _ range: PoolRange) {
-                for a in pool[range.indices] where !met && batch.equals(a.key, key) {
-                    found = true
-                    if let v = batch.filterValue(a.value), p.matches(v) { met = true }
-                }
-            }
-            if scope == .span || scope == .any { look(batch.spanAttributes, batch.attributeRanges[i]) }
-            if scope == .resource || scope == .any {
-                look(batch.attributes, batch.resources[Int(batch.scopes[Int(batch.scopeIndices[i])].resource)].attributes)
-            }
-            if scope == .event || scope == .any {
-                for e in batch.events[batch.eventRanges[i].indices] where !met { look(batch.attributes, e.attributes) }
-            }
             switch p.op {
-            case .notExists: return !found
-            case .exists: return found
-            default: return met
+            case .notExists: return !batch.anyAttribute(ofSpan: i, scope: scope, key: key) { _ in true }
+            case .exists: return batch.anyAttribute(ofSpan: i, scope: scope, key: key) { _ in true }
+            default: return batch.anyAttribute(ofSpan: i, scope: scope, key: key) { batch.filterValue($0).map(p.matches) ?? false }
             }
         }
     }

@@ -174,12 +174,12 @@ public struct SpanMatcher: Sendable {
                 return false
             }
         }
-        for (key, value) in query.tags where !tagMatches(batch, i, resource, key, value) { return false }
+        for (key, value) in query.tags where !tagMatches(batch, i, key, value) { return false }
         if let filter, !filter.matches(batch, i) { return false }
         return true
     }
 
-    func tagMatches(_ batch: SpanBatch, _ i: Int, _ resource: SpanBatch.Resource, _ key: String, _ value: String) -> Bool {
+    func tagMatches(_ batch: SpanBatch, _ i: Int, _ key: String, _ value: String) -> Bool {
         switch key {
         case "error":
             if batch.statusCodes[i] == .error { return value == "true" }
@@ -195,19 +195,10 @@ public struct SpanMatcher: Sendable {
             if batch.equals(batch.scopes[Int(batch.scopeIndices[i])].name, value) { return true }
         default: break
         }
-        func inPool(_ pool: [Attribute], _ range: PoolRange) -> Bool {
-            for a in pool[range.indices] where batch.equals(a.key, key) {
-                if case .string(let r) = a.value { if batch.equals(r, value) { return true } } else if batch
-                    .attributeValue(a.value).displayString == value
-                {
-                    return true
-                }
-            }
-            return false
+        // Values compare in their display form, as Jaeger renders them.
+        return batch.anyAttribute(ofSpan: i, scope: .any, key: key) { v in
+            if case .string(let r) = v { return batch.equals(r, value) }
+            return batch.attributeValue(v).displayString == value
         }
-        if inPool(batch.spanAttributes, batch.attributeRanges[i]) { return true }
-        if inPool(batch.attributes, resource.attributes) { return true }
-        for e in batch.events[batch.eventRanges[i].indices] where inPool(batch.attributes, e.attributes) { return true }
-        return false
     }
 }

@@ -36,6 +36,18 @@ enum BlockSearch {
     struct FieldKey: Hashable {
         var scope: Scope
         var key: String
+
+        /// The index field of a span field the index holds without a scope (nil for attributes,
+        /// which have one, and for duration, which is not indexed).
+        static func intrinsic(_ field: SpanField) -> FieldKey? {
+            switch field {
+            case .name: return FieldKey(scope: .intrinsic, key: "name")
+            case .service: return FieldKey(scope: .intrinsic, key: "service")
+            case .status: return FieldKey(scope: .intrinsic, key: "status")
+            case .kind: return FieldKey(scope: .intrinsic, key: "kind")
+            case .attribute, .duration: return nil
+            }
+        }
     }
 
     /// Collects terms and summaries while a block is written, one trace at a time.
@@ -67,24 +79,24 @@ enum BlockSearch {
                     terms.finish(ordinal)
                 }
             }
-            func intrinsic(_ key: String, _ value: StrRef) {
-                terms.begin(key)
+            func intrinsic(_ field: SpanField, _ value: StrRef) {
+                terms.begin(FieldKey.intrinsic(field)!.key)
                 terms.value(string: value, trace)
                 terms.finish(ordinal)
             }
-            func intrinsic(_ key: String, _ value: String) {
-                terms.begin(key)
+            func intrinsic(_ field: SpanField, _ value: String) {
+                terms.begin(FieldKey.intrinsic(field)!.key)
                 terms.value(display: value)
                 terms.finish(ordinal)
             }
             for (r, resource) in trace.resources.enumerated() {
-                intrinsic("service", trace.serviceName(ofResource: r))
+                intrinsic(.service, trace.serviceName(ofResource: r))
                 attributes(.resource, trace.attributes, resource.attributes)
             }
             for i in 0..<trace.count {
-                intrinsic("name", trace.names[i])
-                intrinsic("kind", SpanBatch.kindName(trace.kinds[i]))
-                intrinsic("status", SpanBatch.statusName(trace.statusCodes[i]))
+                intrinsic(.name, trace.names[i])
+                intrinsic(.kind, SpanBatch.kindName(trace.kinds[i]))
+                intrinsic(.status, SpanBatch.statusName(trace.statusCodes[i]))
                 attributes(.span, trace.spanAttributes, trace.attributeRanges[i])
                 for e in trace.events[trace.eventRanges[i].indices] { attributes(.event, trace.attributes, e.attributes) }
             }
