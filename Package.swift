@@ -46,6 +46,13 @@ let package = Package(
         // The storage contract and the in-memory store.
         .target(name: "AriadneStorage", dependencies: ["AriadneModel"], swiftSettings: swiftSettings),
 
+        // Analyses of traces: critical path, statistics, structural comparison.
+        .target(name: "AriadneAnalysis", dependencies: ["AriadneModel"], swiftSettings: swiftSettings),
+
+        // The web UI: HTML, CSS and JavaScript modules compiled into the binary. In their own
+        // target because embedding is slow to compile, and only this target recompiles when they change.
+        .target(name: "AriadneUI", resources: [.embedInCode("Assets")], swiftSettings: swiftSettings),
+
         // glibc's malloc.h, for mallopt in the executable.
         .systemLibrary(name: "CMalloc"),
 
@@ -81,6 +88,7 @@ let package = Package(
             name: "AriadneServer",
             dependencies: [
                 "AriadneModel", "AriadneWire", "AriadnePipeline", "AriadneStorage", "AriadneEngine",
+                "AriadneAnalysis", "AriadneUI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -122,6 +130,10 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .testTarget(
+            name: "AriadneAnalysisTests", dependencies: ["AriadneAnalysis", "AriadneModel", "AriadneTesting"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "AriadneModelTests", dependencies: ["AriadneModel"], swiftSettings: swiftSettings),
         .testTarget(
             name: "AriadneWireTests",

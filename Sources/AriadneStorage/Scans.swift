@@ -60,10 +60,17 @@ public struct TraceMatches {
 
 /// Counts calls between services from parent/child spans, across any number of batches (a
 /// parent may arrive in a different batch from its child). A span seen twice counts once.
+/// A call's latency and outcome are the child span's: the callee as it served the call.
 public struct DependencyCounter {
     let window: ClosedRange<UInt64>
-    /// Per trace: each span's service and parent.
-    var spans: [TraceID: [SpanID: (service: String, parent: SpanID)]] = [:]
+    struct Entry {
+        var service: String
+        var parent: SpanID
+        var duration: UInt64
+        var isError: Bool
+    }
+    /// Per trace: each span's service, parent, duration and status.
+    var spans: [TraceID: [SpanID: Entry]] = [:]
 
     public init(window: ClosedRange<UInt64>) { self.window = window }
 
@@ -71,21 +78,37 @@ public struct DependencyCounter {
         let services = batch.serviceNamesByScope()
         for i in 0..<batch.count where window.contains(batch.startTimes[i]) {
             let service = services[Int(batch.scopeIndices[i])]
-            spans[batch.traceIDs[i], default: [:]][batch.spanIDs[i]] = (service, batch.parentSpanIDs[i])
+            spans[batch.traceIDs[i], default: [:]][batch.spanIDs[i]] = Entry(
+                service: service, parent: batch.parentSpanIDs[i], duration: batch.duration(ofSpan: i),
+                isError: batch.statusCodes[i] == .error)
         }
     }
 
-    /// Parent→child call counts between different services, sorted by parent then child.
+    /// Parent→child calls between different services, sorted by parent then child.
     public func links() -> [DependencyLink] {
-        var counts = [String: [String: Int]]()
+        struct Edge {
+            var calls = 0
+            var errors = 0
+            var durations: [UInt64] = []
+        }
+        var edges = [String: [String: Edge]]()
         for trace in spans.values {
-            for (child, parentID) in trace.values where parentID.isValid {
-                guard let parent = trace[parentID]?.service, parent != child else { continue }
-                counts[parent, default: [:]][child, default: 0] += 1
+            for child in trace.values where child.parent.isValid {
+                guard let parent = trace[child.parent]?.service, parent != child.service else { continue }
+                edges[parent, default: [:]][child.service, default: Edge()].calls += 1
+                if child.isError { edges[parent]![child.service]!.errors += 1 }
+                edges[parent]![child.service]!.durations.append(child.duration)
             }
         }
-        return counts.flatMap { p, children in children.map { DependencyLink(parent: p, child: $0.key, callCount: $0.value) } }
-            .sorted { ($0.parent, $0.child) < ($1.parent, $1.child) }
+        return edges.flatMap { p, children in
+            children.map { child, e in
+                let sorted = e.durations.sorted()
+                // Nearest rank: the smallest duration with at least 95% of calls at or below it.
+                let rank = max(0, Int((Double(sorted.count) * 0.95).rounded(.up)) - 1)
+                return DependencyLink(
+                    parent: p, child: child, callCount: e.calls, errorCount: e.errors, p95Duration: sorted[rank])
+            }
+        }.sorted { ($0.parent, $0.child) < ($1.parent, $1.child) }
     }
 }
 

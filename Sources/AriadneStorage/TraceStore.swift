@@ -67,16 +67,22 @@ public struct SpanOperation: Hashable, Sendable, Comparable {
     }
 }
 
-/// Calls from one service to another.
+/// Calls from one service to another: how many, how many failed (the callee's span has error
+/// status) and the 95th percentile of the callee's span duration.
 public struct DependencyLink: Hashable, Sendable {
     public var parent: String
     public var child: String
     public var callCount: Int
+    public var errorCount: Int
+    /// ns.
+    public var p95Duration: UInt64
 
-    public init(parent: String, child: String, callCount: Int) {
+    public init(parent: String, child: String, callCount: Int, errorCount: Int = 0, p95Duration: UInt64 = 0) {
         self.parent = parent
         self.child = child
         self.callCount = callCount
+        self.errorCount = errorCount
+        self.p95Duration = p95Duration
     }
 }
 

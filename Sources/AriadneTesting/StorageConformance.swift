@@ -230,14 +230,16 @@ public enum StorageConformance {
                 spanCount: 3, errorCount: 1, services: ["backend", "database", "frontend"])
             try expect(summaries == [expected], "summaries: \(summaries)")
         },
-        Case(name: "dependencies count calls between services") { store in
+        Case(name: "dependencies count calls, errors and p95 latency between services") { store in
             try await store.write(sampleTrace(30, start: t0))
             try await store.write(sampleTrace(31, start: t0 + 1_000))
             let deps = try await store.dependencies(window: t0 - 1_000_000_000...t0 + 1_000_000_000)
             try expect(
                 deps == [
-                    DependencyLink(parent: "backend", child: "database", callCount: 2),
-                    DependencyLink(parent: "frontend", child: "backend", callCount: 2),
+                    DependencyLink(
+                        parent: "backend", child: "database", callCount: 2, errorCount: 2, p95Duration: 40_000_000),
+                    DependencyLink(
+                        parent: "frontend", child: "backend", callCount: 2, errorCount: 0, p95Duration: 80_000_000),
                 ], "dependencies: \(deps)")
             let empty = try await store.dependencies(window: 0...1_000)
             try expect(empty.isEmpty, "dependencies outside the window: \(empty)")

@@ -1,0 +1,29 @@
+/// The web UI's files, compiled into the binary so that `ariadne serve` needs nothing beside it
+/// and loads nothing from the internet.
+public enum UIAssets {
+    public struct Asset: Sendable {
+        public let bytes: [UInt8]
+        public let contentType: String
+    }
+
+    /// The file served at `/` + `name`, or nil.
+    public static func asset(named name: String) -> Asset? {
+        guard let bytes = files[name] else { return nil }
+        return Asset(bytes: bytes, contentType: contentType(of: name))
+    }
+
+    public static func contentType(of name: String) -> String {
+        switch name.split(separator: ".").last {
+        case "html": "text/html; charset=utf-8"
+        case "js": "text/javascript; charset=utf-8"
+        case "css": "text/css; charset=utf-8"
+        case "svg": "image/svg+xml"
+        case "json": "application/json"
+        default: "application/octet-stream"
+        }
+    }
+
+    static let files: [String: [UInt8]] = [
+        "index.html": PackageResources.index_html,
+    ]
+}
