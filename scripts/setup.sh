@@ -2,9 +2,17 @@
 # Installs what building and testing Ariadne need on a fresh machine, and nothing that is there:
 #   - zlib and zstd headers (Debian zlib1g-dev, libzstd-dev) and pkg-config, for gzip bodies
 #     and block compression;
-#   - a Python venv in .venv with the real OpenTelemetry clients used by the end-to-end tests.
+#   - with --python: a Python venv in .venv with the real OpenTelemetry clients and selenium used
+#     by the end-to-end tests, and headless Chromium with its driver (Debian chromium,
+#     chromium-driver) for the web UI test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+apt_install() {
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+}
 
 missing=()
 [ -f /usr/include/zlib.h ] || missing+=(zlib1g-dev)
@@ -12,12 +20,14 @@ missing=()
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]} with apt-get"
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+    apt_install "${missing[@]}"
 fi
 
 if [ "${1:-}" = "--python" ]; then
+    if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+        echo "setup: installing chromium and chromium-driver with apt-get (web UI test)"
+        apt_install chromium chromium-driver
+    fi
     stamp=.venv/.requirements-installed
     if [ ! -f "$stamp" ] || ! cmp -s Tests/e2e/requirements.txt "$stamp"; then
         echo "setup: installing Python test clients into .venv"

@@ -24,6 +24,14 @@ public enum UIAssets {
     }
 
     static let files: [String: [UInt8]] = [
+        "api.js": PackageResources.api_js,
+        "app.js": PackageResources.app_js,
+        "compare.js": PackageResources.compare_js,
         "index.html": PackageResources.index_html,
+        "map.js": PackageResources.map_js,
+        "search.js": PackageResources.search_js,
+        "style.css": PackageResources.style_css,
+        "trace.js": PackageResources.trace_js,
+        "util.js": PackageResources.util_js,
     ]
 }

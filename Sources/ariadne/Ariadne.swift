@@ -82,6 +82,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Engine: rewrite blocks at the compaction zstd level once their newest span is this old (0: never).")
     var recompressAfter = "10m"
     @Option(help: "Engine: zstd level of compacted blocks (cuts write level 3).") var compactionLevel: Int32 = 9
+    @Option(help: ArgumentHelp("Serve the web UI's files from this directory (UI development).", visibility: .hidden))
+    var uiDir: String?
     @Option(help: "Spans the in-memory store keeps before dropping the oldest.") var memoryMaxSpans = 2_000_000
 
     func run() async throws {
@@ -115,6 +117,7 @@ struct Serve: AsyncParsableCommand {
         c.engine.recompressAfter = recompressNs == 0 ? nil : .nanoseconds(Int64(clamping: recompressNs))
         guard (1...19).contains(compactionLevel) else { throw ValidationError("--compaction-level must be 1...19") }
         c.engine.compactionLevel = compactionLevel
+        c.uiDirectory = uiDir
         let logger = makeLogger("ariadne")
         let server: AriadneServer
         do {

@@ -228,3 +228,104 @@ import Testing
         }
     }
 }
+
+@Suite(.serialized) struct AnalysisAPITests {
+    func get(_ addr: BoundAddresses, _ path: String) async throws -> (Int, JSONValue) {
+        let r = try await http(.GET, "http://\(addr.query)\(path)")
+        return (r.status, try JSONValue.parse(r.body))
+    }
+
+    @Test func traceViewCompareAndServiceMap() async throws {
+        try await withServer { addr, _ in
+            let (a, b) = try await QueryAPITests.seed(addr)
+            let (status, view) = try await get(addr, "/api/analysis/traces/\(b.hex)")
+            #expect(status == 200)
+            #expect(view["summary"]?["spanCount"] == .number("3"))
+            #expect(view["summary"]?["errorCount"] == .number("1"))
+            // frontend 0–20 ms → backend 1 µs–10 ms → db 2 µs–5 ms: root, backend, db, backend, root.
+            let path = view["criticalPath"]?.arrayValue ?? []
+            #expect(path.count == 5)
+            let names = (view["statistics"]?.arrayValue ?? []).compactMap { $0["operation"]?.stringValue }
+            #expect(Set(names) == ["GET /b", "work", "SELECT"])
+            let first = (view["statistics"]?.arrayValue ?? []).first
+            #expect(first?["operation"] == .string("GET /b"))  // most self time: 10 ms of its 20
+            #expect(view["trace"]?["resourceSpans"]?.arrayValue?.isEmpty == false)
+
+            let (missing, _) = try await get(addr, "/api/analysis/traces/\(TraceID(high: 9, low: 9).hex)")
+            #expect(missing == 404)
+            let (malformed, _) = try await get(addr, "/api/analysis/traces/xyz")
+            #expect(malformed == 400)
+
+            let (_, diff) = try await get(addr, "/api/analysis/compare?a=\(a.hex)&b=\(b.hex)")
+            let changes = (diff["nodes"]?.arrayValue ?? []).map { ($0["operation"]?.stringValue ?? "", $0["change"]?.stringValue ?? "") }
+            #expect(changes.map(\.0) == ["GET /a", "work", "GET /b", "work", "SELECT"])
+            #expect(changes.map(\.1) == ["removed", "removed", "added", "added", "added"])
+            let (noB, _) = try await get(addr, "/api/analysis/compare?a=\(a.hex)")
+            #expect(noB == 400)
+
+            let (_, map) = try await get(addr, "/api/analysis/service-map?lookback=1h")
+            let edges = map["edges"]?.arrayValue ?? []
+            #expect(edges.map { "\($0["parent"]!.stringValue!)>\($0["child"]!.stringValue!)" } == ["backend>db", "frontend>backend"])
+            #expect(edges[0]["errorRate"] == .number("1.0") || edges[0]["errorRate"] == .number("1"))
+            #expect(edges[0]["p95Nanos"] == .number("5000000"))
+            #expect((map["nodes"]?.arrayValue ?? []).count == 3)
+            let (badLookback, _) = try await get(addr, "/api/analysis/service-map?lookback=soon")
+            #expect(badLookback == 400)
+        }
+    }
+
+    @Test func traceFilesAreAnalysedNotStored() async throws {
+        try await withServer { addr, _ in
+            var t = TraceBuilder(traceID: TraceID(high: 0xF1, low: 1), start: 1_000_000_000)
+            let root = t.span("GET /file", service: "front", kind: .server, at: 0, duration: 10_000_000)
+            t.span("child", service: "back", parent: root, at: 1_000_000, duration: 1_000_000)
+            var w = JSONWriter()
+            w.beginObject()
+            w.key("data")
+            w.beginArray()
+            JaegerJSON.writeTrace(t.batch, into: &w)
+            w.endArray()
+            w.endObject()
+            for body in [w.out, OTLPJSON.encodeTracesData(t.batch)] {
+                let r = try await http(.POST, "http://\(addr.query)/api/analysis/traces", body: body)
+                #expect(r.status == 200)
+                let doc = try JSONValue.parse(r.body)
+                let views = doc["traces"]?.arrayValue ?? []
+                #expect(views.count == 1)
+                #expect(views.first?["summary"]?["rootTraceName"] == .string("GET /file"))
+                #expect(views.first?["summary"]?["spanCount"] == .number("2"))
+            }
+            let bad = try await http(.POST, "http://\(addr.query)/api/analysis/traces", body: Array("{\"nope\": 1}".utf8))
+            #expect(bad.status == 400)
+            #expect(String(decoding: bad.body, as: UTF8.self).contains("not a trace file"))
+            let (stored, _) = try await get(addr, "/api/traces/\(t.traceID.hex)")
+            #expect(stored == 404)
+        }
+    }
+
+    @Test func servesTheWebUI() async throws {
+        try await withServer { addr, _ in
+            let index = try await http(.GET, "http://\(addr.query)/")
+            #expect(index.status == 200)
+            let html = String(decoding: index.body, as: UTF8.self)
+            #expect(html.contains("<script type=\"module\" src=\"/ui/app.js\"></script>"))
+            // Every module app.js imports, and what they import, is served.
+            var pending = ["app.js", "style.css"]
+            var seen = Set<String>()
+            while let name = pending.popLast() {
+                guard seen.insert(name).inserted else { continue }
+                let r = try await http(.GET, "http://\(addr.query)/ui/\(name)")
+                #expect(r.status == 200, "\(name)")
+                let text = String(decoding: r.body, as: UTF8.self)
+                for line in text.split(separator: "\n") where line.hasPrefix("import ") {
+                    if let from = line.range(of: "from './") {
+                        pending.append(String(line[from.upperBound...].prefix { $0 != "'" }))
+                    }
+                }
+            }
+            #expect(seen.count >= 7)
+            let missing = try await http(.GET, "http://\(addr.query)/ui/nope.js")
+            #expect(missing.status == 404)
+        }
+    }
+}

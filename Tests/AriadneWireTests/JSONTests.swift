@@ -154,3 +154,36 @@ import Testing
         #expect(throws: Gzip.Failure.self) { try Gzip.decompress([1, 2, 3, 4], limit: 100) }
     }
 }
+
+@Suite struct JaegerJSONReaderTests {
+    @Test func readsBackWhatItWrites() throws {
+        // Microsecond times and scalar attributes: what Jaeger JSON can carry without loss.
+        var b = TraceBuilder(traceID: TraceID(high: 7, low: 0xABC), start: 2_000_000_000)
+        let root = b.span(
+            "GET /", service: "front", kind: .server, at: 0, duration: 5_000_000,
+            attributes: [KeyValue("n", 3), KeyValue("ok", true), KeyValue("ratio", 0.25), KeyValue("s", "x")],
+            resourceAttributes: [KeyValue("host.name", "h1")])
+        b.span(
+            "SELECT", service: "db", kind: .client, parent: root, at: 1_000_000, duration: 2_000, status: .error,
+            statusMessage: "deadlock", events: [Span.Event(time: 2_001_000_000, name: "retry", attributes: [KeyValue("attempt", 1)])],
+            links: [Span.Link(traceID: TraceID(high: 7, low: 0xDEF), spanID: SpanID(9))])
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("data")
+        w.beginArray()
+        JaegerJSON.writeTrace(b.batch, into: &w)
+        w.endArray()
+        w.endObject()
+        let read = try JaegerJSON.decodeTraces(w.out)
+        #expect(read.ownedSpansSortedByID == b.batch.ownedSpansSortedByID)
+    }
+
+    @Test(arguments: [
+        "[1]", #"{"data": 3}"#, #"{"data": [{"spans": [{"spanID": "01"}]}]}"#,
+        #"{"spans": [{"traceID": "1", "spanID": "1", "startTime": -5, "duration": 1}]}"#,
+        #"{"spans": [{"traceID": "1", "spanID": "1", "startTime": 5, "duration": 1, "tags": [{"value": 1}]}]}"#,
+    ])
+    func refusesWhatIsNotJaegerJSON(_ text: String) {
+        #expect(throws: DecodeError.self) { try JaegerJSON.decodeTraces(Array(text.utf8)) }
+    }
+}

@@ -32,6 +32,8 @@ public struct ServerConfiguration: Sendable {
     public var memoryMaxSpans = 2_000_000
     /// Engine settings: WAL sync mode and when the head becomes a block.
     public var engine = EngineOptions()
+    /// Serve the web UI's files from this directory instead of the copies compiled in (UI work).
+    public var uiDirectory: String?
 
     public init() {}
 }
@@ -171,6 +173,7 @@ public struct AriadneServer: Sendable {
             }
         }
         queryAPI.addRoutes(to: queryRouter)
+        UIRoutes(directory: config.uiDirectory).addRoutes(to: queryRouter)
         let queryApp = Application(
             router: queryRouter,
             configuration: .init(address: .hostname(config.host, port: config.queryPort), serverName: "ariadne"),

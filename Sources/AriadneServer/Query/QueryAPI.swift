@@ -175,6 +175,8 @@ struct QueryAPI {
             }
         }
 
+        addAnalysisRoutes(to: router)
+
         // MARK: Admin
         router.post("/api/admin/delete") { request, _ in
             guard let deleter else {

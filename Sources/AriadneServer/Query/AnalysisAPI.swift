@@ -1,0 +1,228 @@
+import AriadneAnalysis
+import AriadneModel
+import AriadneStorage
+import AriadneWire
+import Foundation
+import Hummingbird
+import HTTPTypes
+import NIOCore
+
+/// Ariadne's own JSON for the web UI and for scripts: a trace with its critical path and
+/// statistics, a trace read from a file without storing it, the comparison of two traces and
+/// the service map. Times are nanoseconds since the epoch as decimal strings (as in OTLP JSON);
+/// durations are nanoseconds as numbers.
+extension QueryAPI {
+    func addAnalysisRoutes(to router: Router<BasicRequestContext>) {
+        router.get("/api/analysis/traces/:traceID") { _, context in
+            let text = try context.parameters.require("traceID")
+            guard let id = TraceID(hex: text) else { return v3Error(.badRequest, "malformed trace id '\(text)'") }
+            guard let trace = try await reader.trace(id: id, window: nil) else { return v3Error(.notFound, "trace not found") }
+            return json { w in Self.writeTraceView(trace, into: &w) }
+        }
+        // A trace file (OTLP JSON, or Jaeger JSON as Jaeger's UI downloads it) analysed, not stored.
+        router.post("/api/analysis/traces") { request, _ in
+            let bytes: [UInt8]
+            do {
+                bytes = Array(buffer: try await request.body.collect(upTo: Self.maxFileBytes))
+            } catch {
+                return v3Error(.contentTooLarge, "a trace file may be at most \(Self.maxFileBytes >> 20) MiB")
+            }
+            let batch: SpanBatch
+            do { batch = try Self.decodeTraceFile(bytes) } catch { return v3Error(.badRequest, "not a trace file: \(error)") }
+            let traces = Self.splitByTrace(batch)
+            return json { w in
+                w.beginObject()
+                w.key("traces")
+                w.beginArray()
+                for t in traces.prefix(Self.maxFileTraces) { Self.writeTraceView(t, into: &w) }
+                w.endArray()
+                w.key("truncated")
+                w.bool(traces.count > Self.maxFileTraces)
+                w.endObject()
+            }
+        }
+        router.get("/api/analysis/compare") { request, _ in
+            let q = request.uri.queryParameters
+            var trees = [TraceTree]()
+            for name in ["a", "b"] {
+                guard let text = q[Substring(name)], let id = TraceID(hex: text) else {
+                    return v3Error(.badRequest, "parameters 'a' and 'b' must be hex trace ids")
+                }
+                guard let trace = try await reader.trace(id: id, window: nil) else {
+                    return v3Error(.notFound, "trace \(text) not found")
+                }
+                trees.append(TraceTree(trace))
+            }
+            let nodes = TraceDiff.compare(trees[0], trees[1])
+            return json { w in
+                w.beginObject()
+                for (name, tree) in zip(["a", "b"], trees) {
+                    w.key(name)
+                    Self.writeSummary(TraceSummary(of: tree.trace), into: &w)
+                }
+                w.key("nodes")
+                w.beginArray()
+                for n in nodes {
+                    w.beginObject()
+                    w.key("depth")
+                    w.int(Int64(n.depth))
+                    w.field("service", n.service)
+                    w.field("operation", n.operation)
+                    for (k, v) in [("countA", n.countA), ("countB", n.countB), ("errorsA", n.errorsA), ("errorsB", n.errorsB)] {
+                        w.key(k)
+                        w.int(Int64(v))
+                    }
+                    w.key("meanNanosA")
+                    w.uint(n.meanA)
+                    w.key("meanNanosB")
+                    w.uint(n.meanB)
+                    w.field("change", n.change.rawValue)
+                    w.endObject()
+                }
+                w.endArray()
+                w.endObject()
+            }
+        }
+        router.get("/api/analysis/service-map") { request, _ in
+            let q = request.uri.queryParameters
+            let window: ClosedRange<UInt64>
+            do throws(BadRequest) {
+                let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+                let end = try parseMicros(q["end"], "end").map { $0 * 1000 } ?? now
+                let lookback = try q["lookback"].flatMap { $0.isEmpty ? nil : $0 }.map { t throws(BadRequest) in
+                    try parseGoDuration(String(t), "lookback")
+                } ?? 3_600_000_000_000
+                let start = try parseMicros(q["start"], "start").map { $0 * 1000 } ?? (end - min(end, lookback))
+                guard start <= end else { throw BadRequest("'start' is after 'end'") }
+                window = start...end
+            } catch { return v3Error(.badRequest, error.message) }
+            let links = try await reader.dependencies(window: window)
+            let seconds = max(1e-9, Double(window.upperBound - window.lowerBound) / 1e9)
+            var services = Set(links.flatMap { [$0.parent, $0.child] })
+            for s in try await reader.services() { services.insert(s) }
+            return json { w in
+                w.beginObject()
+                w.field("start", String(window.lowerBound))
+                w.field("end", String(window.upperBound))
+                w.key("nodes")
+                w.beginArray()
+                for s in services.sorted() {
+                    w.beginObject()
+                    w.field("service", s)
+                    w.key("callsIn")
+                    w.int(Int64(links.filter { $0.child == s }.reduce(0) { $0 + $1.callCount }))
+                    w.key("callsOut")
+                    w.int(Int64(links.filter { $0.parent == s }.reduce(0) { $0 + $1.callCount }))
+                    w.endObject()
+                }
+                w.endArray()
+                w.key("edges")
+                w.beginArray()
+                for l in links {
+                    w.beginObject()
+                    w.field("parent", l.parent)
+                    w.field("child", l.child)
+                    w.key("callCount")
+                    w.int(Int64(l.callCount))
+                    w.key("errorCount")
+                    w.int(Int64(l.errorCount))
+                    w.key("errorRate")
+                    w.double(l.callCount > 0 ? Double(l.errorCount) / Double(l.callCount) : 0)
+                    w.key("ratePerSecond")
+                    w.double(Double(l.callCount) / seconds)
+                    w.key("p95Nanos")
+                    w.uint(l.p95Duration)
+                    w.endObject()
+                }
+                w.endArray()
+                w.endObject()
+            }
+        }
+    }
+
+    static let maxFileBytes = 64 << 20
+    static let maxFileTraces = 1000
+
+    /// OTLP JSON (`{"resourceSpans": ...}`) or Jaeger JSON, told apart by their top-level keys.
+    static func decodeTraceFile(_ bytes: [UInt8]) throws(DecodeError) -> SpanBatch {
+        let head = String(decoding: bytes.prefix(4096), as: UTF8.self)
+        if head.contains("\"resourceSpans\"") || head.contains("\"resource_spans\"") {
+            let (batch, rejections) = try OTLPJSON.decodeExportRequest(bytes)
+            if let r = rejections.first { throw DecodeError("span \(r.index): \(r.reason)") }
+            return batch
+        }
+        return try JaegerJSON.decodeTraces(bytes)
+    }
+
+    static func splitByTrace(_ batch: SpanBatch) -> [SpanBatch] {
+        var order = [TraceID]()
+        var spans = [TraceID: [Int]]()
+        for i in 0..<batch.count {
+            if spans[batch.traceIDs[i]] == nil { order.append(batch.traceIDs[i]) }
+            spans[batch.traceIDs[i], default: []].append(i)
+        }
+        return order.map { batch.selecting(spans[$0]!) }
+    }
+
+    static func writeSummary(_ s: TraceSummary, into w: inout JSONWriter) {
+        w.beginObject()
+        w.field("traceID", s.traceID.hex)
+        w.field("rootServiceName", s.rootService)
+        w.field("rootTraceName", s.rootName)
+        w.field("startTimeUnixNano", String(s.start))
+        w.key("durationNanos")
+        w.uint(s.end >= s.start ? s.end - s.start : 0)
+        w.key("spanCount")
+        w.int(Int64(s.spanCount))
+        w.key("errorCount")
+        w.int(Int64(s.errorCount))
+        w.key("services")
+        w.beginArray()
+        for name in s.services { w.string(name) }
+        w.endArray()
+        w.endObject()
+    }
+
+    /// `{"summary", "trace": OTLP JSON, "criticalPath": [{spanID, startTimeUnixNano, endTimeUnixNano}],
+    /// "statistics": [...]}`.
+    static func writeTraceView(_ trace: SpanBatch, into w: inout JSONWriter) {
+        let tree = TraceTree(trace)
+        w.beginObject()
+        w.key("summary")
+        writeSummary(TraceSummary(of: trace), into: &w)
+        w.key("criticalPath")
+        w.beginArray()
+        for s in CriticalPath.compute(tree) {
+            w.beginObject()
+            w.field("spanID", trace.spanIDs[s.span].hex)
+            w.field("startTimeUnixNano", String(s.start))
+            w.field("endTimeUnixNano", String(s.end))
+            w.endObject()
+        }
+        w.endArray()
+        w.key("statistics")
+        w.beginArray()
+        for r in TraceStatistics.compute(tree) {
+            w.beginObject()
+            w.field("service", r.service)
+            w.field("operation", r.operation)
+            w.key("count")
+            w.int(Int64(r.count))
+            w.key("errorCount")
+            w.int(Int64(r.errorCount))
+            w.key("totalNanos")
+            w.uint(r.total)
+            w.key("selfNanos")
+            w.uint(r.selfTime)
+            w.key("minNanos")
+            w.uint(r.min)
+            w.key("maxNanos")
+            w.uint(r.max)
+            w.endObject()
+        }
+        w.endArray()
+        w.key("trace")
+        OTLPJSON.encodeTracesData(trace, into: &w)
+        w.endObject()
+    }
+}

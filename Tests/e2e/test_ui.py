@@ -1,0 +1,276 @@
+"""The web UI in a real browser: headless Chromium (Debian) driven by selenium, against a live
+`ariadne serve` filled by `ariadne loadgen`. Every view is checked against the API and saved
+as a screenshot in the folder named by ARIADNE_UI_SCREENSHOTS (default .build/ui-screenshots).
+"""
+
+import json
+import os
+import random
+import subprocess
+import tempfile
+import time
+
+import pytest
+import requests
+
+from conftest import BINARY, ROOT, Server
+
+os.environ.setdefault("SE_OFFLINE", "true")
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+SHOTS = os.environ.get("ARIADNE_UI_SCREENSHOTS", os.path.join(ROOT, ".build", "ui-screenshots"))
+
+
+@pytest.fixture(scope="module")
+def filled():
+    s = Server()
+    out = subprocess.run(
+        [BINARY, "loadgen", "--endpoint", s.grpc, "--spans", "4000", "--seed", "7"],
+        capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    # Wait until search sees what loadgen sent.
+    deadline = time.time() + 10
+    while time.time() < deadline and not s.get_json("/api/search?limit=5")["traces"]:
+        time.sleep(0.1)
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    os.makedirs(SHOTS, exist_ok=True)
+    print(f"\nui: screenshots in {SHOTS}")
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,800"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.set_window_size(1280, 800)
+    yield driver
+    driver.quit()
+
+
+def wait(driver, condition, timeout=10):
+    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(lambda d: condition(d))
+
+
+def shot(driver, name):
+    driver.save_screenshot(os.path.join(SHOTS, f"{name}.png"))
+
+
+def console_errors(driver):
+    return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def test_search_trace_critical_path_detail_compare_map(filled, browser):
+    d = browser
+    d.get(filled.url("/"))
+    wait(d, lambda d: d.find_elements(By.ID, "search-service"))
+    # "/" focuses the search form.
+    d.find_element(By.TAG_NAME, "body").send_keys("/")
+    assert d.switch_to.active_element.get_attribute("id") == "search-service"
+
+    Select(d.find_element(By.ID, "search-service")).select_by_visible_text("api-gateway")
+    Select(d.find_element(By.ID, "search-lookback")).select_by_value("1h")
+    d.find_element(By.ID, "search-limit").clear()
+    d.find_element(By.ID, "search-limit").send_keys("15")
+    d.find_element(By.ID, "search-submit").click()
+    items = wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, ".trace-item"))
+    shown = [i.get_attribute("data-trace-id") for i in items]
+    api = filled.get_json("/api/search?service=api-gateway&limit=15")["traces"]
+    assert shown == [t["traceID"] for t in api]
+    assert len(d.find_elements(By.CSS_SELECTOR, "#scatter circle")) == len(api)
+    shot(d, "1-search")
+
+    # Open the trace with the most spans, as a user hunting a big one would.
+    d.find_element(By.ID, "search-sort").send_keys("Most spans")
+    Select(d.find_element(By.ID, "search-sort")).select_by_value("spans")
+    d.find_element(By.ID, "search-submit").click()
+    wait(d, lambda d: "sort=spans" in d.current_url and d.find_elements(By.CSS_SELECTOR, ".trace-item"))
+    first = d.find_elements(By.CSS_SELECTOR, ".trace-item")[0]
+    trace_id = first.get_attribute("data-trace-id")
+    assert trace_id == max(api, key=lambda t: (t["spanCount"], int(t["startTimeUnixNano"])))["traceID"]
+    first.find_element(By.CSS_SELECTOR, "a.trace-title").click()
+    wait(d, lambda d: d.find_elements(By.ID, "trace-span-count"))
+    jaeger = filled.get_json(f"/api/traces/{trace_id}")["data"][0]
+    assert d.find_element(By.ID, "trace-span-count").text == str(len(jaeger["spans"]))
+    assert d.find_element(By.ID, "trace-id").text == trace_id
+    shot(d, "2-trace-timeline")
+
+    # Span detail: a child span's id, duration, status and attributes as the API has them.
+    analysis = filled.get_json(f"/api/analysis/traces/{trace_id}")
+    spans = {s["spanID"]: s for s in jaeger["spans"]}
+    row = d.find_elements(By.CSS_SELECTOR, ".tl-row")[1]
+    span_id = row.get_attribute("data-span-id")
+    row.click()
+    wait(d, lambda d: d.find_element(By.ID, "span-detail").is_displayed())
+    assert d.find_element(By.ID, "detail-span-id").text == span_id
+    api_span = spans[span_id]
+    shown_attrs = dict(
+        (r.find_element(By.TAG_NAME, "th").text, r.find_element(By.TAG_NAME, "td").text)
+        for r in d.find_elements(By.CSS_SELECTOR, "#detail-attributes tr"))
+    internal = ("span.kind", "otel.status_code", "otel.status_description", "otel.scope.name", "otel.scope.version", "error")
+    api_attrs = {t["key"]: str(t["value"]).lower() if t["type"] == "bool" else str(t["value"])
+                 for t in api_span["tags"] if t["key"] not in internal}
+    assert shown_attrs == api_attrs
+    assert d.find_element(By.ID, "detail-status").text.startswith(
+        {"ERROR": "error", "OK": "ok"}.get(next((t["value"] for t in api_span["tags"] if t["key"] == "otel.status_code"), ""), "unset"))
+    assert f"#/trace/{trace_id}?span={span_id}" in d.current_url  # the address is a deep link
+    shot(d, "3-span-detail")
+    d.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+    wait(d, lambda d: not d.find_element(By.ID, "span-detail").is_displayed())
+
+    # Critical path: the same segments as the API, in time order.
+    d.find_element(By.ID, "tab-critical").click()
+    rows = wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#critical-path tbody tr"))
+    assert [r.get_attribute("data-span-id") for r in rows] == [c["spanID"] for c in analysis["criticalPath"]]
+    on_path = {c["spanID"] for c in analysis["criticalPath"]}
+    assert jaeger["spans"][0]["spanID"] in on_path or any(s["references"] == [] for s in jaeger["spans"])
+    shot(d, "4-critical-path")
+
+    d.find_element(By.ID, "tab-stats").click()
+    stat_rows = wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#statistics tbody tr"))
+    assert len(stat_rows) == len(analysis["statistics"])
+    assert sum(int(r.find_elements(By.TAG_NAME, "td")[2].text) for r in stat_rows) == len(jaeger["spans"])
+    shot(d, "5-statistics")
+
+    d.find_element(By.ID, "tab-flame").click()
+    flame = wait(d, lambda d: d.find_elements(By.ID, "flame"))[0]
+    assert flame.size["height"] > 0
+    shot(d, "6-flame-graph")
+
+    # A deep link opens the trace with the span selected.
+    d.get(filled.url(f"/#/trace/{trace_id}?span={span_id}"))
+    d.refresh()
+    wait(d, lambda d: d.find_elements(By.ID, "detail-span-id") and d.find_element(By.ID, "detail-span-id").text == span_id)
+
+    # Compare: two results with the same root operation, through the list's checkboxes.
+    d.get(filled.url("/#/search?service=api-gateway&lookback=1h&limit=15&searched=1"))
+    wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, ".trace-item input[type=checkbox]"))
+    by_root = {}
+    for t in api:
+        by_root.setdefault(t["rootTraceName"], []).append(t["traceID"])
+    a, b = next(ids for ids in by_root.values() if len(ids) >= 2)[:2]
+    for tid in (a, b):
+        d.find_element(By.CSS_SELECTOR, f'.trace-item[data-trace-id="{tid}"] input[type=checkbox]').click()
+    d.find_element(By.ID, "compare-selected").click()
+    diff_rows = wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#diff-table tbody tr"))
+    diff = filled.get_json(f"/api/analysis/compare?a={a}&b={b}")
+    assert [r.get_attribute("data-change") for r in diff_rows] == [n["change"] for n in diff["nodes"]]
+    shot(d, "7-compare")
+
+    # Service map: every service and call edge the API reports.
+    d.find_element(By.LINK_TEXT, "Service map").click()
+    wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#service-map .node"))
+    smap = filled.get_json("/api/analysis/service-map?lookback=1h")
+    assert len(d.find_elements(By.CSS_SELECTOR, "#service-map .node")) == len(smap["nodes"])
+    assert len(d.find_elements(By.CSS_SELECTOR, "#service-map .edge")) == len(smap["edges"]) > 0
+    shot(d, "8-service-map")
+
+    # A Jaeger JSON file opens without being stored.
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        doc = filled.get_json(f"/api/traces/{trace_id}")
+        # A trace the server has never seen: new ids throughout.
+        fresh = "%032x" % random.getrandbits(128)
+        for sp in doc["data"][0]["spans"]:
+            sp["traceID"] = fresh
+            for r in sp["references"]:
+                r["traceID"] = fresh
+        json.dump(doc, f)
+    d.find_element(By.ID, "open-file").send_keys(f.name)
+    wait(d, lambda d: d.find_elements(By.ID, "trace-span-count") and d.find_element(By.ID, "trace-id").text == fresh)
+    assert d.find_element(By.ID, "trace-span-count").text == str(len(jaeger["spans"]))
+    assert requests.get(filled.url(f"/api/traces/{fresh}"), timeout=5).status_code == 404
+    os.unlink(f.name)
+    shot(d, "9-opened-file")
+
+    # A narrow window still reads: one column, the detail over the timeline.
+    d.set_window_size(600, 900)
+    d.get(filled.url(f"/#/trace/{trace_id}?span={span_id}"))
+    d.refresh()
+    wait(d, lambda d: d.find_elements(By.ID, "detail-span-id"))
+    shot(d, "10-narrow")
+    d.set_window_size(1280, 800)
+
+    assert console_errors(d) == []
+
+
+def big_trace(spans=10_000):
+    """One trace of `spans` spans as OTLP JSON: a root fanning out over 12 services, four levels deep."""
+    trace_id = "%032x" % random.getrandbits(128)
+    start = time.time_ns() - 30_000_000_000
+    out = []
+    ids, depths = [], []
+    for i in range(spans):
+        p = (i - 1) // 8 if i else None
+        depth = depths[p] + 1 if i else 0
+        sid = "%016x" % (i + 1)
+        # Children start after their parent and end before it: each level ends 100 µs earlier.
+        begin = start + i * 10_000
+        end = start + spans * 10_000 + 1_000_000 - depth * 100_000
+        out.append((f"svc-{i % 12}", {
+            "traceId": trace_id, "spanId": sid, "parentSpanId": ids[p] if i else "", "name": f"op-{i % 40}",
+            "kind": 2, "startTimeUnixNano": str(begin), "endTimeUnixNano": str(end),
+            "attributes": [{"key": "i", "value": {"intValue": str(i)}}],
+            "status": {"code": 2 if i % 97 == 0 else 0},
+        }))
+        ids.append(sid)
+        depths.append(depth)
+    by_service = {}
+    for svc, sp in out:
+        by_service.setdefault(svc, []).append(sp)
+    body = {"resourceSpans": [
+        {"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": svc}}]},
+         "scopeSpans": [{"scope": {"name": "ui-test"}, "spans": sps}]}
+        for svc, sps in by_service.items()]}
+    return trace_id, body
+
+
+def test_ten_thousand_span_trace_opens_and_scrolls(filled, browser):
+    trace_id, body = big_trace()
+    r = requests.post(filled.url("/").replace(filled.query, filled.http) + "v1/traces", json=body, timeout=30)
+    assert r.status_code == 200, r.text
+    filled.wait_for_trace(trace_id, 10_000, timeout=20)
+    d = browser
+    d.get(filled.url("/#/search"))
+    wait(d, lambda d: d.find_elements(By.ID, "search-service"))
+    d.set_script_timeout(30)
+    # Timed in the page: from the navigation to a drawn timeline, then from the top to the last row.
+    opened_ms = d.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        const t0 = performance.now();
+        location.hash = '#/trace/' + arguments[0];
+        (function poll() {
+          const count = document.getElementById('trace-span-count');
+          if (count && count.textContent === '10000' && document.querySelector('.tl-row')) done(performance.now() - t0);
+          else setTimeout(poll, 5);
+        })();""", trace_id)
+    shot(d, "11-big-trace-top")
+    scrolled_ms = d.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        const scroller = document.getElementById('timeline');
+        const t0 = performance.now();
+        let step = 0;
+        (function next() {
+          step++;
+          scroller.scrollTop = scroller.scrollHeight * step / 20;
+          requestAnimationFrame(() => requestAnimationFrame(() => {
+            if (step < 20) next();
+            else done(performance.now() - t0);
+          }));
+        })();""")
+    rows = d.find_elements(By.CSS_SELECTOR, ".tl-row")
+    depth_first_last = d.execute_script("return [...document.querySelectorAll('.tl-row')].pop().dataset.spanId")
+    shot(d, "12-big-trace-bottom")
+    assert 0 < len(rows) < 200, "rows are virtualised: only those near the viewport exist"
+    assert depth_first_last  # the bottom of the timeline is drawn
+    figures = f"ui: 10000-span trace opened in {opened_ms:.0f} ms, scrolled top to bottom (20 steps) in {scrolled_ms:.0f} ms"
+    print("\n" + figures)
+    with open(os.path.join(SHOTS, "figures.txt"), "w") as f:
+        f.write(figures + "\n")
+    assert console_errors(d) == []
