@@ -56,6 +56,9 @@ import Testing
             #expect(traceIDs(all) == [a.hex, b.hex])
             let (_, byTag) = try await get(addr, "/api/traces?service=backend&tag=user.id:u-1")
             #expect(traceIDs(byTag) == [a.hex])
+            // Form encoding, as browsers and curl --data-urlencode write it: '+' is a space.
+            let (_, formEncoded) = try await get(addr, "/api/traces?service=backend&q=span.user.id+%3D+%22u-1%22+%26%26+duration+%3E%3D+1ms")
+            #expect(traceIDs(formEncoded) == [a.hex])
             let tagsJSON = "%7B%22retries%22%3A%222%22%7D"  // {"retries":"2"}
             let (_, byTags) = try await get(addr, "/api/traces?service=backend&tags=\(tagsJSON)")
             #expect(traceIDs(byTags) == [a.hex])

@@ -87,6 +87,27 @@ def test_search_trace_critical_path_detail_compare_map(filled, browser):
     assert len(d.find_elements(By.CSS_SELECTOR, "#scatter circle")) == len(api)
     shot(d, "1-search")
 
+    # Tags, a filter and a per-span duration become one filter on one span, as the API reads it.
+    d.find_element(By.ID, "search-tags").send_keys("http.request.method=GET")
+    d.find_element(By.ID, "search-filter").send_keys('span.server.port >= 80')
+    d.find_element(By.ID, "search-minDuration").send_keys("1ms")
+    d.find_element(By.ID, "search-submit").click()
+    wait(d, lambda d: "minDuration=1ms" in d.current_url and d.find_elements(By.CSS_SELECTOR, "#results h2"))
+    filtered = [i.get_attribute("data-trace-id") for i in d.find_elements(By.CSS_SELECTOR, ".trace-item")]
+    q = '.http.request.method = "GET" && duration >= 1ms && (span.server.port >= 80)'
+    expected = filled.get_json("/api/search?" + requests.compat.urlencode({"service": "api-gateway", "limit": 15, "q": q}))["traces"]
+    assert filtered == [t["traceID"] for t in expected] and filtered
+    assert console_errors(d) == []
+    # A broken filter shows the server's message; the browser logs that 400 and nothing else.
+    d.find_element(By.ID, "search-filter").send_keys(" &&")
+    d.find_element(By.ID, "search-submit").click()
+    assert "expected" in wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#results .error"))[0].text
+    assert all("/api/search" in e["message"] and "400" in e["message"] for e in console_errors(d))
+    for name in ("search-tags", "search-filter", "search-minDuration"):
+        d.find_element(By.ID, name).clear()
+    d.find_element(By.ID, "search-submit").click()
+    wait(d, lambda d: "minDuration" not in d.current_url and d.find_elements(By.CSS_SELECTOR, ".trace-item"))
+
     # Open the trace with the most spans, as a user hunting a big one would.
     d.find_element(By.ID, "search-sort").send_keys("Most spans")
     Select(d.find_element(By.ID, "search-sort")).select_by_value("spans")

@@ -42,7 +42,7 @@ extension QueryAPI {
             }
         }
         router.get("/api/analysis/compare") { request, _ in
-            let q = request.uri.queryParameters
+            let q = request.uri.formParameters
             var trees = [TraceTree]()
             for name in ["a", "b"] {
                 guard let text = q[Substring(name)], let id = TraceID(hex: text) else {
@@ -84,7 +84,7 @@ extension QueryAPI {
             }
         }
         router.get("/api/analysis/service-map") { request, _ in
-            let q = request.uri.queryParameters
+            let q = request.uri.formParameters
             let window: ClosedRange<UInt64>
             do throws(BadRequest) {
                 let now = UInt64(Date().timeIntervalSince1970 * 1e9)

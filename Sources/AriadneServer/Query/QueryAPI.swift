@@ -56,7 +56,7 @@ struct QueryAPI {
             }
         }
         router.get("/api/operations") { request, _ in
-            let q = request.uri.queryParameters
+            let q = request.uri.formParameters
             guard let service = q["service"].map(String.init), !service.isEmpty else {
                 return errorEnvelope(.badRequest, "parameter 'service' is required")
             }
@@ -79,7 +79,7 @@ struct QueryAPI {
             guard let id = TraceID(hex: text) else {
                 return errorEnvelope(.badRequest, "malformed trace id '\(text)'")
             }
-            let q = request.uri.queryParameters
+            let q = request.uri.formParameters
             let window: ClosedRange<UInt64>?
             do throws(BadRequest) {
                 // µs on the wire, ns in the store.
@@ -97,7 +97,7 @@ struct QueryAPI {
             }
         }
         router.get("/api/traces") { request, _ in
-            let q = request.uri.queryParameters
+            let q = request.uri.formParameters
             let ids = q[values: "traceID"].map(String.init)
             var traces = [SpanBatch]()
             if !ids.isEmpty {
@@ -117,7 +117,7 @@ struct QueryAPI {
             }
         }
         router.get("/api/dependencies") { request, _ in
-            let q = request.uri.queryParameters
+            let q = request.uri.formParameters
             let nowMs = UInt64(Date().timeIntervalSince1970 * 1000)
             guard let endTs = q["endTs"].map({ UInt64($0) }) ?? nowMs,
                 let lookback = q["lookback"].map({ UInt64($0) }) ?? UInt64(86_400_000),
@@ -142,7 +142,7 @@ struct QueryAPI {
         // MARK: Search summaries (Grafana Tempo's /api/search shape)
         router.get("/api/search") { request, _ in
             let query: TraceQuery
-            do throws(BadRequest) { query = try tempoSearchQuery(request.uri.queryParameters) } catch {
+            do throws(BadRequest) { query = try tempoSearchQuery(request.uri.formParameters) } catch {
                 return v3Error(.badRequest, error.message)
             }
             let summaries = try await reader.summaries(try await reader.findTraceIDs(query))
@@ -217,7 +217,7 @@ struct QueryAPI {
             }
         }
         router.get("/api/v3/operations") { request, _ in
-            let q = request.uri.queryParameters
+            let q = request.uri.formParameters
             guard let service = (q["service"] ?? q["query.service_name"]).map(String.init), !service.isEmpty else {
                 return v3Error(.badRequest, "parameter 'service' is required")
             }
@@ -243,7 +243,7 @@ struct QueryAPI {
         router.get("/api/v3/traces/:traceID") { request, context in
             let text = try context.parameters.require("traceID")
             guard let id = TraceID(hex: text) else { return v3Error(.badRequest, "malformed trace id '\(text)'") }
-            let q = request.uri.queryParameters
+            let q = request.uri.formParameters
             let window: ClosedRange<UInt64>?
             do throws(BadRequest) {
                 let start = try parseRFC3339(q["start_time"] ?? q["startTime"], "start_time")
@@ -257,7 +257,7 @@ struct QueryAPI {
         }
         router.get("/api/v3/traces") { request, _ in
             let query: TraceQuery
-            do throws(BadRequest) { query = try v3Query(request.uri.queryParameters) } catch { return v3Error(.badRequest, error.message) }
+            do throws(BadRequest) { query = try v3Query(request.uri.formParameters) } catch { return v3Error(.badRequest, error.message) }
             var all = SpanBatch()
             for t in try await reader.findTraces(query) { all.append(contentsOf: t) }
             return v3Result(all)

@@ -11,7 +11,7 @@ struct SamplingAPI {
 
     func addRoutes(to router: Router<BasicRequestContext>) {
         let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
-            let services = request.uri.queryParameters[values: "service"]
+            let services = request.uri.formParameters[values: "service"]
             guard services.count == 1, !services[0].isEmpty else {
                 return Response(
                     status: .badRequest,
