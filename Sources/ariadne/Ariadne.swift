@@ -19,7 +19,7 @@ import Glibc
 
 @main
 struct Ariadne: AsyncParsableCommand {
-    static let version = "0.3.0"
+    static let version = "0.4.0"
 
     static func main() async {
         #if canImport(Glibc)

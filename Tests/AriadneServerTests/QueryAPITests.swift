@@ -282,14 +282,8 @@ import Testing
             var t = TraceBuilder(traceID: TraceID(high: 0xF1, low: 1), start: 1_000_000_000)
             let root = t.span("GET /file", service: "front", kind: .server, at: 0, duration: 10_000_000)
             t.span("child", service: "back", parent: root, at: 1_000_000, duration: 1_000_000)
-            var w = JSONWriter()
-            w.beginObject()
-            w.key("data")
-            w.beginArray()
-            JaegerJSON.writeTrace(t.batch, into: &w)
-            w.endArray()
-            w.endObject()
-            for body in [w.out, OTLPJSON.encodeTracesData(t.batch)] {
+            let file = JaegerJSON.encodeTraces([t.batch])
+            for body in [file, OTLPJSON.encodeTracesData(t.batch)] {
                 let r = try await http(.POST, "http://\(addr.query)/api/analysis/traces", body: body)
                 #expect(r.status == 200)
                 let doc = try JSONValue.parse(r.body)

@@ -167,14 +167,8 @@ import Testing
             "SELECT", service: "db", kind: .client, parent: root, at: 1_000_000, duration: 2_000, status: .error,
             statusMessage: "deadlock", events: [Span.Event(time: 2_001_000_000, name: "retry", attributes: [KeyValue("attempt", 1)])],
             links: [Span.Link(traceID: TraceID(high: 7, low: 0xDEF), spanID: SpanID(9))])
-        var w = JSONWriter()
-        w.beginObject()
-        w.key("data")
-        w.beginArray()
-        JaegerJSON.writeTrace(b.batch, into: &w)
-        w.endArray()
-        w.endObject()
-        let read = try JaegerJSON.decodeTraces(w.out)
+        let file = JaegerJSON.encodeTraces([b.batch])
+        let read = try JaegerJSON.decodeTraces(file)
         #expect(read.ownedSpansSortedByID == b.batch.ownedSpansSortedByID)
     }
 

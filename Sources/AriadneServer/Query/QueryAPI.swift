@@ -150,26 +150,7 @@ struct QueryAPI {
                 w.beginObject()
                 w.key("traces")
                 w.beginArray()
-                for t in summaries {
-                    w.beginObject()
-                    w.field("traceID", t.traceID.hex)
-                    w.field("rootServiceName", t.rootService)
-                    w.field("rootTraceName", t.rootName)
-                    w.field("startTimeUnixNano", String(t.start))
-                    w.key("durationMs")
-                    w.int(Int64((t.end >= t.start ? t.end - t.start : 0) / 1_000_000))
-                    w.key("durationNanos")
-                    w.int(Int64(clamping: t.end >= t.start ? t.end - t.start : 0))
-                    w.key("spanCount")
-                    w.int(Int64(t.spanCount))
-                    w.key("errorCount")
-                    w.int(Int64(t.errorCount))
-                    w.key("services")
-                    w.beginArray()
-                    for s in t.services { w.string(s) }
-                    w.endArray()
-                    w.endObject()
-                }
+                for t in summaries { Self.writeSummary(t, into: &w) }
                 w.endArray()
                 w.endObject()
             }

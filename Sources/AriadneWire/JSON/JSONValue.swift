@@ -336,5 +336,20 @@ public struct JSONWriter {
         string(s)
     }
 
+    public mutating func field(_ k: String, _ i: Int) {
+        key(k)
+        int(Int64(i))
+    }
+
+    public mutating func field(_ k: String, _ i: UInt64) {
+        key(k)
+        uint(i)
+    }
+
+    public mutating func field(_ k: String, _ d: Double) {
+        key(k)
+        double(d)
+    }
+
     public var text: String { String(decoding: out, as: UTF8.self) }
 }

@@ -1,6 +1,18 @@
 public import AriadneModel
 
 extension JaegerJSON {
+    /// Traces as a Jaeger JSON file, `{"data": [trace...]}`: what ``decodeTraces(_:)`` reads.
+    public static func encodeTraces(_ traces: [SpanBatch]) -> [UInt8] {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("data")
+        w.beginArray()
+        for t in traces { writeTrace(t, into: &w) }
+        w.endArray()
+        w.endObject()
+        return w.out
+    }
+
     /// Reads Jaeger JSON as the Jaeger UI downloads it and `/api/traces` serves it: `{"data": [trace...]}`,
     /// one trace object, or an array of traces. The inverse of ``writeTrace(_:into:)``: the tags it
     /// adds (`span.kind`, `otel.status_code`, `otel.status_description`, `otel.scope.*`, `error`,
