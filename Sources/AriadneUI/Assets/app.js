@@ -35,6 +35,8 @@ async function route() {
   const parts = path.split('/').filter(Boolean);
   for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('active', hash.startsWith(a.getAttribute('href').split('?')[0]));
   app.onEscape = null;
+  // Only selecting spans keeps the trace: coming back to it fetches it again, as more spans may have arrived.
+  if (parts[0] !== 'trace') current = null;
   try {
     if (parts[0] === 'trace' && parts[1]) {
       const id = parts[1];

@@ -4,6 +4,7 @@ import { el, clear, formatDuration, formatTime, serviceColor } from './util.js';
 
 const ROW = 26;        // px per timeline row: fixed, so that only visible rows need to exist
 const OVERSCAN = 10;   // rows drawn above and below the visible ones
+const MAX_SEGMENT_ROWS = 2000;  // a table longer than this is slow to draw and no one reads it
 const TABS = [['timeline', 'Timeline'], ['critical', 'Critical path'], ['stats', 'Statistics'], ['flame', 'Flame graph']];
 
 export function renderTrace(root, trace, app, { spanId, tab = 'timeline', base }) {
@@ -123,10 +124,13 @@ function renderTimeline(container, trace, state, select) {
     const f = (e.clientY - r.top) / r.height;
     scroller.scrollTop = f * rows.length * ROW - scroller.clientHeight / 2;
   }
-  let dragging = false;
-  minimap.addEventListener('mousedown', e => { dragging = true; scrollFromMinimap(e); });
-  window.addEventListener('mousemove', e => { if (dragging) scrollFromMinimap(e); });
-  window.addEventListener('mouseup', () => { dragging = false; });
+  // Dragging listens on the window only while the button is down, so no listener outlives the view.
+  minimap.addEventListener('mousedown', e => {
+    scrollFromMinimap(e);
+    const up = () => { window.removeEventListener('mousemove', scrollFromMinimap); window.removeEventListener('mouseup', up); };
+    window.addEventListener('mousemove', scrollFromMinimap);
+    window.addEventListener('mouseup', up);
+  });
 
   function row(s, i) {
     const left = s.start / total * 100, width = Math.max((s.end - s.start) / total * 100, 0.05);
@@ -242,11 +246,13 @@ function renderCriticalPath(container, trace, select) {
     el('h3', {}, 'Segments in time order'),
     el('table', { class: 'grid-table', id: 'critical-path' },
       el('thead', {}, el('tr', {}, ['Start', 'Length', 'Share', 'Service', 'Operation'].map(h => el('th', {}, h)))),
-      el('tbody', {}, trace.criticalPath.map(c => el('tr', { dataset: { spanId: c.span.id }, onclick: () => select(c.span) },
+      el('tbody', {}, trace.criticalPath.slice(0, MAX_SEGMENT_ROWS).map(c => el('tr', { dataset: { spanId: c.span.id }, onclick: () => select(c.span) },
         el('td', {}, formatDuration(c.start)), el('td', {}, formatDuration(c.end - c.start)),
         el('td', {}, `${(100 * (c.end - c.start) / total).toFixed(1)}%`),
         el('td', {}, el('span', { class: 'swatch', style: { background: serviceColor(c.span.service) } }), c.span.service),
-        el('td', {}, c.span.name))))));
+        el('td', {}, c.span.name))))),
+    trace.criticalPath.length > MAX_SEGMENT_ROWS
+      ? el('p', { class: 'hint' }, `and ${trace.criticalPath.length - MAX_SEGMENT_ROWS} more segments (the timeline shows them all)`) : null);
 }
 
 function renderStatistics(container, trace) {
