@@ -59,6 +59,13 @@ def wait(driver, condition, timeout=10):
     return WebDriverWait(driver, timeout, poll_frequency=0.05).until(lambda d: condition(d))
 
 
+def search_done(driver):
+    """Waits for the results of the address now shown (not those of the previous search)."""
+    wait(driver, lambda d: d.execute_script(
+        "const r = document.getElementById('results'); return !!r && r.dataset.hash === location.hash"))
+    return driver.find_elements(By.CSS_SELECTOR, ".trace-item")
+
+
 def shot(driver, name):
     driver.save_screenshot(os.path.join(SHOTS, f"{name}.png"))
 
@@ -80,7 +87,7 @@ def test_search_trace_critical_path_detail_compare_map(filled, browser):
     d.find_element(By.ID, "search-limit").clear()
     d.find_element(By.ID, "search-limit").send_keys("15")
     d.find_element(By.ID, "search-submit").click()
-    items = wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, ".trace-item"))
+    items = search_done(d)
     shown = [i.get_attribute("data-trace-id") for i in items]
     api = filled.get_json("/api/search?service=api-gateway&limit=15")["traces"]
     assert shown == [t["traceID"] for t in api]
@@ -92,8 +99,8 @@ def test_search_trace_critical_path_detail_compare_map(filled, browser):
     d.find_element(By.ID, "search-filter").send_keys('span.server.port >= 80')
     d.find_element(By.ID, "search-minDuration").send_keys("1ms")
     d.find_element(By.ID, "search-submit").click()
-    wait(d, lambda d: "minDuration=1ms" in d.current_url and d.find_elements(By.CSS_SELECTOR, "#results h2"))
-    filtered = [i.get_attribute("data-trace-id") for i in d.find_elements(By.CSS_SELECTOR, ".trace-item")]
+    wait(d, lambda d: "minDuration=1ms" in d.current_url)
+    filtered = [i.get_attribute("data-trace-id") for i in search_done(d)]
     q = '.http.request.method = "GET" && duration >= 1ms && (span.server.port >= 80)'
     expected = filled.get_json("/api/search?" + requests.compat.urlencode({"service": "api-gateway", "limit": 15, "q": q}))["traces"]
     assert filtered == [t["traceID"] for t in expected] and filtered
@@ -101,19 +108,22 @@ def test_search_trace_critical_path_detail_compare_map(filled, browser):
     # A broken filter shows the server's message; the browser logs that 400 and nothing else.
     d.find_element(By.ID, "search-filter").send_keys(" &&")
     d.find_element(By.ID, "search-submit").click()
-    assert "expected" in wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#results .error"))[0].text
+    wait(d, lambda d: "%26%26" in d.current_url or "&&" in d.current_url)
+    search_done(d)
+    assert "expected" in d.find_element(By.CSS_SELECTOR, "#results .error").text
     assert all("/api/search" in e["message"] and "400" in e["message"] for e in console_errors(d))
     for name in ("search-tags", "search-filter", "search-minDuration"):
         d.find_element(By.ID, name).clear()
     d.find_element(By.ID, "search-submit").click()
-    wait(d, lambda d: "minDuration" not in d.current_url and d.find_elements(By.CSS_SELECTOR, ".trace-item"))
+    wait(d, lambda d: "minDuration" not in d.current_url)
+    search_done(d)
 
     # Open the trace with the most spans, as a user hunting a big one would.
     d.find_element(By.ID, "search-sort").send_keys("Most spans")
     Select(d.find_element(By.ID, "search-sort")).select_by_value("spans")
     d.find_element(By.ID, "search-submit").click()
-    wait(d, lambda d: "sort=spans" in d.current_url and d.find_elements(By.CSS_SELECTOR, ".trace-item"))
-    first = d.find_elements(By.CSS_SELECTOR, ".trace-item")[0]
+    wait(d, lambda d: "sort=spans" in d.current_url)
+    first = search_done(d)[0]
     trace_id = first.get_attribute("data-trace-id")
     assert trace_id == max(api, key=lambda t: (t["spanCount"], int(t["startTimeUnixNano"])))["traceID"]
     first.find_element(By.CSS_SELECTOR, "a.trace-title").click()
@@ -172,7 +182,7 @@ def test_search_trace_critical_path_detail_compare_map(filled, browser):
 
     # Compare: two results with the same root operation, through the list's checkboxes.
     d.get(filled.url("/#/search?service=api-gateway&lookback=1h&limit=15&searched=1"))
-    wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, ".trace-item input[type=checkbox]"))
+    search_done(d)
     by_root = {}
     for t in api:
         by_root.setdefault(t["rootTraceName"], []).append(t["traceID"])

@@ -138,6 +138,12 @@ export async function renderSearch(root, params, app) {
   clear(root).append(el('div', { class: 'search-page' }, el('aside', { class: 'search-side' }, formEl), results));
   if (app.focusSearch) { app.focusSearch = false; serviceSelect.focus(); }
 
+  await showResults(results, form, error, app);
+  // Marks the results as those of this address (scripts and tests wait for it).
+  results.dataset.hash = location.hash;
+}
+
+async function showResults(results, form, error, app) {
   if (!form.searched) {
     results.append(el('p', { class: 'hint' }, 'Choose a service or write a filter, then Find traces. Press / to come back here.'));
     return;
