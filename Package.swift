@@ -134,6 +134,10 @@ let package = Package(
             name: "AriadneAnalysisTests", dependencies: ["AriadneAnalysis", "AriadneModel", "AriadneTesting"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "AriadnePipelineTests", dependencies: ["AriadnePipeline", "AriadneModel", "AriadneTesting"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "AriadneModelTests", dependencies: ["AriadneModel"], swiftSettings: swiftSettings),
         .testTarget(
             name: "AriadneWireTests",
