@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.8.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.30.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
     ],
     targets: [
         // Span model: the currency between stages. Standard library only.
@@ -41,7 +42,10 @@ let package = Package(
         .target(name: "AriadneWire", dependencies: ["AriadneModel", "CZlib"], swiftSettings: swiftSettings),
 
         // The one edge type between stages, and the processors.
-        .target(name: "AriadnePipeline", dependencies: ["AriadneModel"], swiftSettings: swiftSettings),
+        .target(
+            name: "AriadnePipeline", dependencies: ["AriadneModel", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
 
         // The storage contract and the in-memory store.
         .target(name: "AriadneStorage", dependencies: ["AriadneModel"], swiftSettings: swiftSettings),
@@ -106,7 +110,8 @@ let package = Package(
         .executableTarget(
             name: "ariadne",
             dependencies: [
-                "AriadneServer", "AriadneLoadgen", "AriadneWorkload", "AriadneEngine", "AriadneStorage", "CMalloc",
+                "AriadneServer", "AriadneLoadgen", "AriadneWorkload", "AriadneEngine", "AriadneStorage", "AriadnePipeline",
+                "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -151,3 +151,62 @@ extension Array where Element == UInt8 {
         return try result.get()
     }
 }
+
+/// A compiled regular expression that can be shared between tasks. `Regex<AnyRegexOutput>` is not
+/// Sendable; a compiled pattern is immutable and only read.
+public struct CompiledRegex: @unchecked Sendable {
+    public let pattern: String
+    let regex: Regex<AnyRegexOutput>
+
+    public init(_ pattern: String) throws {
+        self.pattern = pattern
+        regex = try Regex(pattern)
+    }
+
+    /// Whether the pattern matches all of `s`.
+    public func matches(_ s: String) -> Bool {
+        (try? regex.wholeMatch(in: s)) != nil
+    }
+
+    /// The named groups of the first match in `s`, in pattern order.
+    public func namedGroups(in s: String) -> [(name: String, value: Substring)] {
+        guard let match = try? regex.firstMatch(in: s) else { return [] }
+        return match.output.compactMap { c in
+            guard let name = c.name, let value = c.substring else { return nil }
+            return (name, value)
+        }
+    }
+}
+
+/// Go's `time.ParseDuration` syntax, which Jaeger's query parameters use: a sequence of
+/// decimal numbers with units ns, us, µs, ms, s, m, h (for example `1h30m`, `1.5s`, `250ms`).
+public enum GoDuration {
+    /// Nanoseconds, or nil when the text is not a duration. Negative durations are refused.
+    public static func parse(_ text: String) -> UInt64? {
+        var s = Substring(text)
+        if s.hasPrefix("+") { s = s.dropFirst() }
+        if s == "0" { return 0 }
+        guard !s.isEmpty else { return nil }
+        var total: Double = 0
+        while !s.isEmpty {
+            let number = s.prefix { $0.isNumber || $0 == "." }
+            guard !number.isEmpty, let value = Double(number) else { return nil }
+            s = s.dropFirst(number.count)
+            let unit = s.prefix { !($0.isNumber || $0 == ".") }
+            s = s.dropFirst(unit.count)
+            let scale: Double
+            switch unit {
+            case "ns": scale = 1
+            case "us", "µs", "μs": scale = 1e3
+            case "ms": scale = 1e6
+            case "s": scale = 1e9
+            case "m": scale = 60e9
+            case "h": scale = 3600e9
+            default: return nil
+            }
+            total += value * scale
+        }
+        guard total < 1.8e19 else { return nil }
+        return UInt64(total.rounded())
+    }
+}

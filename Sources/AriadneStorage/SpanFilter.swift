@@ -86,32 +86,19 @@ public enum TraceOrder: String, Sendable, Hashable {
 }
 
 /// A regular expression as the filter language uses it: the whole value must match.
-public struct FilterRegex: @unchecked Sendable {
-    // Regex<AnyRegexOutput> is not Sendable; a compiled pattern is immutable and only read.
-    let regex: Regex<AnyRegexOutput>
-
-    public init(_ pattern: String) throws {
-        regex = try Regex(pattern)
-    }
-
-    public func matches(_ s: String) -> Bool {
-        (try? regex.wholeMatch(in: s)) != nil
-    }
-}
-
 /// Evaluates one comparison against one attribute or intrinsic value. Shared by span matching and
 /// by the engine's term index, so that both answer alike.
 public struct ValuePredicate: Sendable {
     public let op: FilterOp
     public let literal: FilterValue?
-    let regex: FilterRegex?
+    let regex: CompiledRegex?
 
     public init(op: FilterOp, literal: FilterValue?) throws {
         self.op = op
         self.literal = literal
         if op == .regex || op == .notRegex {
             guard case .string(let p) = literal else { throw FilterError("a regular expression needs a string pattern") }
-            do { regex = try FilterRegex(p) } catch { throw FilterError("invalid regular expression \"\(p)\": \(error)") }
+            do { regex = try CompiledRegex(p) } catch { throw FilterError("invalid regular expression \"\(p)\": \(error)") }
         } else {
             regex = nil
         }

@@ -1,6 +1,7 @@
 import AriadneEngine
 import AriadneLoadgen
 import AriadneModel
+import AriadnePipeline
 import AriadneWorkload
 import AriadneServer
 import AriadneStorage
@@ -44,7 +45,7 @@ struct Ariadne: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ariadne",
         abstract: "Distributed tracing: OTLP and Zipkin in, Jaeger-compatible queries out.",
-        subcommands: [Serve.self, Loadgen.self, Delete.self, Version.self, Codec.self, BenchDecode.self, BenchStore.self, BenchRows.self],
+        subcommands: [Serve.self, Config.self, Loadgen.self, Delete.self, Version.self, Codec.self, BenchDecode.self, BenchStore.self, BenchRows.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -58,10 +59,41 @@ func makeLogger(_ label: String) -> Logger {
     return Logger(label: label)
 }
 
+/// Reads a pipeline configuration file; on mistakes prints each as `FILE:LINE:COLUMN: message`
+/// and exits 1.
+func loadPipeline(_ path: String) throws -> PipelineConfiguration {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw ValidationError("configuration file \(path) cannot be read")
+    }
+    do {
+        return try PipelineConfiguration.parse(String(decoding: data, as: UTF8.self), environment: ProcessInfo.processInfo.environment)
+    } catch {
+        for e in error.errors { FileHandle.standardError.write(Data("\(path):\(e.line):\(e.column): \(e.message)\n".utf8)) }
+        throw ExitCode(1)
+    }
+}
+
+struct Config: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Work with pipeline configuration files.", subcommands: [Validate.self])
+
+    struct Validate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check a configuration file; print each mistake with its line, exit 1 if there is any.")
+        @Argument(help: "The YAML file.") var file: String
+
+        func run() throws {
+            let pipeline = try loadPipeline(file)
+            let names = pipeline.processors.map(\.name)
+            print("\(file): valid; traces pipeline: \(names.isEmpty ? "no processors" : names.joined(separator: " → ")) → store")
+        }
+    }
+}
+
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the all-in-one server.")
 
-    @Option(help: "Configuration file (YAML). Not read yet: every setting has a default and a flag.")
+    @Option(help: "Pipeline configuration file (YAML): processors and their order. See `ariadne config validate`.")
     var config: String?
     @Option(help: "Data directory.") var dataDir = "./ariadne-data"
     @Option(help: "Address every listener binds to.") var host = "127.0.0.1"
@@ -87,10 +119,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Spans the in-memory store keeps before dropping the oldest.") var memoryMaxSpans = 2_000_000
 
     func run() async throws {
-        if let config, !FileManager.default.fileExists(atPath: config) {
-            throw ValidationError("configuration file \(config) does not exist")
-        }
         var c = ServerConfiguration()
+        if let config { c.pipeline = try loadPipeline(config) }
         c.dataDirectory = dataDir
         c.host = host
         c.otlpGRPCPort = otlpGrpcPort

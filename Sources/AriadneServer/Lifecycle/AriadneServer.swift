@@ -1,7 +1,7 @@
 public import AriadneStorage
 public import AriadneEngine
 import AriadneModel
-import AriadnePipeline
+public import AriadnePipeline
 import AriadneWire
 import Foundation
 import GRPCCore
@@ -34,6 +34,8 @@ public struct ServerConfiguration: Sendable {
     public var engine = EngineOptions()
     /// Serve the web UI's files from this directory instead of the copies compiled in (UI work).
     public var uiDirectory: String?
+    /// The processors spans pass through between the receivers and the store.
+    public var pipeline = PipelineConfiguration()
 
     public init() {}
 }
@@ -125,7 +127,8 @@ public struct AriadneServer: Sendable {
         let config = configuration
         try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
         let ingestor = Ingestor(
-            consumer: StoreConsumer(writer: store, metrics: metrics, kind: config.store), metrics: metrics,
+            consumer: config.pipeline.build(next: StoreConsumer(writer: store, metrics: metrics, kind: config.store)),
+            metrics: metrics,
             maxBodyBytes: config.maxBodyBytes, maxInFlightBytes: config.maxInFlightBytes)
         let bound = Mutex(BoundAddresses())
         let logger = self.logger

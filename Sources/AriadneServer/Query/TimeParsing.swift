@@ -1,36 +1,3 @@
-/// Go's `time.ParseDuration` syntax, which Jaeger's query parameters use: a sequence of
-/// decimal numbers with units ns, us, µs, ms, s, m, h (for example `1h30m`, `1.5s`, `250ms`).
-public enum GoDuration {
-    /// Nanoseconds, or nil when the text is not a duration. Negative durations are refused.
-    public static func parse(_ text: String) -> UInt64? {
-        var s = Substring(text)
-        if s.hasPrefix("+") { s = s.dropFirst() }
-        if s == "0" { return 0 }
-        guard !s.isEmpty else { return nil }
-        var total: Double = 0
-        while !s.isEmpty {
-            let number = s.prefix { $0.isNumber || $0 == "." }
-            guard !number.isEmpty, let value = Double(number) else { return nil }
-            s = s.dropFirst(number.count)
-            let unit = s.prefix { !($0.isNumber || $0 == ".") }
-            s = s.dropFirst(unit.count)
-            let scale: Double
-            switch unit {
-            case "ns": scale = 1
-            case "us", "µs", "μs": scale = 1e3
-            case "ms": scale = 1e6
-            case "s": scale = 1e9
-            case "m": scale = 60e9
-            case "h": scale = 3600e9
-            default: return nil
-            }
-            total += value * scale
-        }
-        guard total < 1.8e19 else { return nil }
-        return UInt64(total.rounded())
-    }
-}
-
 /// RFC 3339 timestamps (`2024-05-01T12:00:00.123456789Z`, or with a `+02:00` offset).
 enum RFC3339 {
     /// Unix nanoseconds, or nil.

@@ -1,0 +1,150 @@
+import AriadneModel
+import AriadnePipeline
+import AriadneTesting
+import Synchronization
+import Testing
+
+/// Keeps what it is given.
+final class Collect: SpanConsumer {
+    let batches = Mutex<[SpanBatch]>([])
+    func consume(_ batch: SpanBatch) async throws { batches.withLock { $0.append(batch) } }
+    var spans: [Span] { batches.withLock { $0.flatMap { b in (0..<b.count).map { b.span(at: $0) } } } }
+}
+
+func sample() -> SpanBatch {
+    var t = TraceBuilder(traceID: TraceID(high: 5, low: 1), start: 1_000)
+    let root = t.span(
+        "GET /checkout", service: "api-gateway", kind: .server, at: 0, duration: 100,
+        attributes: [KeyValue("user.id", "u-42"), KeyValue("url.full", "https://shop.example.com/checkout?x=1")],
+        events: [Span.Event(time: 1_010, name: "retry", attributes: [KeyValue("attempt", 1)])])
+    t.span("SELECT", service: "db", kind: .client, parent: root, at: 10, duration: 20, attributes: [KeyValue("user.id", "u-42")])
+    return t.batch
+}
+
+@Suite struct AttributesProcessorTests {
+    func run(_ yaml: String) async throws -> [Span] {
+        let config = try PipelineConfiguration.parse(yaml)
+        let sink = Collect()
+        try await config.build(next: sink).consume(sample())
+        return sink.spans.sorted { $0.spanID < $1.spanID }
+    }
+
+    @Test func actionsOnSpansOfTheIncludedService() async throws {
+        let spans = try await run("""
+            processors:
+              attributes/gw:
+                include: {services: [api-gateway], span_names: ["GET .*"]}
+                actions:
+                  - {key: tenant, action: insert, value: acme}
+                  - {key: user.id, action: hash}
+                  - {key: url.full, action: extract, pattern: '^https?://(?<url_host>[^/]+)'}
+                  - {key: url.scheme, action: update, value: https}
+                  - {key: copied, action: upsert, from_attribute: tenant}
+                  - {key: retries, action: upsert, value: 3}
+            """)
+        let gw = Dictionary(uniqueKeysWithValues: spans[0].attributes.map { ($0.key, $0.value) })
+        #expect(gw["tenant"] == .string("acme"))
+        #expect(gw["copied"] == .string("acme"))
+        #expect(gw["retries"] == .int(3))
+        #expect(gw["url_host"] == .string("shop.example.com"))
+        #expect(gw["url.scheme"] == nil)  // update does not add
+        let hashed = SHA256.hash(Array("u-42".utf8)).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        #expect(gw["user.id"] == .string(hashed))
+        // The db span is another service: untouched.
+        #expect(spans[1].attributes == [KeyValue("user.id", "u-42")])
+    }
+
+    @Test func resourceAndEventTargetsAndDelete() async throws {
+        let spans = try await run("""
+            processors:
+              resource:
+                actions: [{key: deployment.environment, action: upsert, value: prod}]
+              attributes/events:
+                target: event
+                actions: [{key: attempt, action: delete}, {key: note, action: insert, value: "x"}]
+              attributes/spans:
+                actions: [{key: user.id, action: delete}]
+            """)
+        #expect(spans.allSatisfy { $0.resource.attributes.contains(KeyValue("deployment.environment", "prod")) })
+        #expect(spans[0].events[0].attributes == [KeyValue("note", "x")])
+        #expect(spans[1].attributes.isEmpty)
+        #expect(spans[0].attributes.map(\.key) == ["url.full"])
+    }
+}
+
+@Suite struct MemoryLimiterTests {
+    @Test func refusesAboveTheSoftLimitAsRetryable() async throws {
+        let rss = Atomic<Int>(100 << 20)
+        let sink = Collect()
+        let limiter = MemoryLimiter(
+            .init(limitBytes: 200 << 20, spikeBytes: 50 << 20, checkInterval: .zero), next: sink, measure: { rss.load(ordering: .relaxed) })
+        try await limiter.consume(sample())
+        rss.store(160 << 20, ordering: .relaxed)
+        await #expect(throws: IngestError.self) { try await limiter.consume(sample()) }
+        do {
+            try await limiter.consume(sample())
+        } catch let e as IngestError {
+            #expect(e.isRetryable)
+            #expect(e.message.contains("160 MiB") && e.message.contains("150 MiB"))
+        }
+        rss.store(140 << 20, ordering: .relaxed)
+        try await limiter.consume(sample())
+        #expect(sink.batches.withLock { $0.count } == 2)
+        #expect(MemoryLimiter.residentBytes() > 1 << 20)  // this process, read from /proc
+    }
+}
+
+@Suite struct PipelineConfigTests {
+    func errors(_ yaml: String, environment: [String: String] = [:]) -> [String] {
+        do {
+            _ = try PipelineConfiguration.parse(yaml, environment: environment)
+            return []
+        } catch {
+            return error.errors.map { "\($0.line):\($0.column) \($0.message)" }
+        }
+    }
+
+    @Test func emptyFileMeansNoProcessors() throws {
+        #expect(try PipelineConfiguration.parse("").processors.isEmpty)
+        #expect(try PipelineConfiguration.parse("# nothing\n").processors.isEmpty)
+    }
+
+    @Test func orderComesFromThePipeline() throws {
+        let c = try PipelineConfiguration.parse(
+            """
+            processors:
+              redaction: {mode: hash, hash_key_env: K}
+              memory_limiter: {limit_mib: 512}
+            service: {pipelines: {traces: {processors: [memory_limiter, redaction]}}}
+            """, environment: ["K": "secret"])
+        #expect(c.processors.map(\.name) == ["memory_limiter", "redaction"])
+        guard case .redaction(let policy) = c.processors[1].kind else { Issue.record("not redaction"); return }
+        #expect(policy.mode == .hash(key: Array("secret".utf8)))
+    }
+
+    @Test func everyMistakeIsNamedWithItsLine() {
+        let found = errors(
+            """
+            processors:
+              memory_limiter: {limit_mib: 100, spike_limit_mib: 100}
+              attributes/a:
+                actions:
+                  - {key: a, action: explode}
+              redaction: {mode: hash, detectors: [email, dna]}
+              bogus: {}
+            receivers: {otlp: {}}
+            service:
+              pipelines: {traces: {processors: [attributes/a, missing]}}
+            """)
+        #expect(found.contains { $0.hasPrefix("2:3 spike_limit_mib (100) must be less than limit_mib (100)") })
+        #expect(found.contains { $0.hasPrefix("5:9 action must be insert") })
+        #expect(found.contains { $0.hasPrefix("6:46 unknown detector 'dna'") })
+        #expect(found.contains { $0.hasPrefix("6:21 mode hash needs hash_key") })
+        #expect(found.contains { $0.hasPrefix("7:3 unknown processor type 'bogus'") })
+        #expect(found.contains { $0.hasPrefix("8:1 'receivers' is not configurable yet") })
+        #expect(found.contains { $0.hasPrefix("10:51 processor 'missing' is not defined") })
+        #expect(!found.contains { $0.contains("'attributes/a' is not defined") })  // reported once, where it is wrong
+        #expect(errors("processors:\n  a: [1\n").first?.hasPrefix("3:1 YAML:") == true)
+        #expect(errors("- 1\n- 2\n") == ["1:1 the configuration must be a mapping of keys to values"])
+    }
+}
