@@ -25,7 +25,7 @@ func sample() -> SpanBatch {
     func run(_ yaml: String) async throws -> [Span] {
         let config = try PipelineConfiguration.parse(yaml)
         let sink = Collect()
-        try await config.build(next: sink).consume(sample())
+        try await config.build(next: sink).consumer.consume(sample())
         return sink.spans.sorted { $0.spanID < $1.spanID }
     }
 

@@ -1,6 +1,21 @@
 public import AriadneModel
 import Yams
 
+/// Built processors: the consumer receivers feed, and what runs beside it.
+public struct Pipeline: Sendable {
+    public let consumer: any SpanConsumer
+    public let metrics: PipelineMetrics
+    let samplers: [TailSampler]
+
+    /// Runs the processors' timers (tail-sampling decisions) until cancelled, then decides every
+    /// trace still held, so that a clean stop loses nothing.
+    public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            for s in samplers { group.addTask { await s.run() } }
+        }
+    }
+}
+
 /// A mistake in a configuration file, with where it is.
 public struct ConfigError: Error, Sendable, CustomStringConvertible, Equatable {
     public var line: Int
@@ -22,6 +37,7 @@ public struct ProcessorSpec: Sendable {
         case memoryLimiter(MemoryLimiter.Settings)
         case attributes(AttributesProcessor.Settings)
         case redaction(RedactionPolicy)
+        case tailSampling(TailSampler.Settings)
     }
 
     public var name: String
@@ -49,15 +65,21 @@ public struct PipelineConfiguration: Sendable {
 
     public init(processors: [ProcessorSpec] = []) { self.processors = processors }
 
-    /// The consumer that runs every processor in order, then `next`.
-    public func build(next: any SpanConsumer) -> any SpanConsumer {
-        processors.reversed().reduce(next) { next, spec in
+    /// The processors built in order in front of `next`.
+    public func build(next: any SpanConsumer, metrics: PipelineMetrics = PipelineMetrics()) -> Pipeline {
+        var samplers = [TailSampler]()
+        let consumer = processors.reversed().reduce(next) { next, spec -> any SpanConsumer in
             switch spec.kind {
-            case .memoryLimiter(let s): MemoryLimiter(s, next: next)
-            case .attributes(let s): AttributesProcessor(s, next: next)
-            case .redaction(let p): RedactionProcessor(p, next: next)
+            case .memoryLimiter(let s): return MemoryLimiter(s, next: next)
+            case .attributes(let s): return AttributesProcessor(s, next: next)
+            case .redaction(let p): return RedactionProcessor(p, next: next)
+            case .tailSampling(let s):
+                let sampler = TailSampler(s, next: next, metrics: metrics)
+                samplers.append(sampler)
+                return sampler
             }
         }
+        return Pipeline(consumer: consumer, metrics: metrics, samplers: samplers)
     }
 
     /// Reads a configuration file's text; `environment` resolves `hash_key_env`.
@@ -177,8 +199,11 @@ struct ConfigReader {
         case "redaction":
             guard let p = redaction(fields, processor: name) else { return nil }
             return ProcessorSpec(name: name, kind: .redaction(p))
+        case "tail_sampling":
+            guard let t = tailSampling(fields, at: nameNode) else { return nil }
+            return ProcessorSpec(name: name, kind: .tailSampling(t))
         default:
-            fail(nameNode, "unknown processor type '\(type)': expected memory_limiter, attributes, resource or redaction")
+            fail(nameNode, "unknown processor type '\(type)': expected memory_limiter, attributes, resource, redaction or tail_sampling")
             return nil
         }
     }
@@ -322,6 +347,135 @@ struct ConfigReader {
         default: fail(modeNode, "mode must be mask or hash, got '\(mode)'"); ok = false
         }
         return ok ? p : nil
+    }
+
+    mutating func tailSampling(_ m: Node.Mapping, at nameNode: Node) -> TailSampler.Settings? {
+        var t = TailSampler.Settings()
+        var ok = true
+        for (k, v) in m {
+            switch k.string ?? "" {
+            case "decision_wait": if let d = duration(v, "decision_wait") { t.decisionWait = d } else { ok = false }
+            case "num_traces": if let n = positiveInt(v, "num_traces") { t.maxTraces = n } else { ok = false }
+            case "decision_cache_size": if let n = positiveInt(v, "decision_cache_size") { t.decisionCacheSize = n } else { ok = false }
+            case "policies":
+                guard let list = v.sequence else { fail(v, "policies must be a list"); ok = false; continue }
+                for item in list {
+                    if let p = samplingPolicy(item) { t.policies.append(p) } else { ok = false }
+                }
+            default: unknownKey(k, in: "tail_sampling", expected: "decision_wait, num_traces, decision_cache_size, policies")
+            }
+        }
+        if t.policies.isEmpty && ok {
+            fail(nameNode, "tail_sampling needs at least one policy (a trace no policy samples is dropped)")
+            return nil
+        }
+        return ok ? t : nil
+    }
+
+    mutating func samplingPolicy(_ node: Node) -> SamplingPolicy? {
+        guard let m = mapping(node, "a policy") else { return nil }
+        var fields = [String: Node]()
+        for (k, v) in m { fields[k.string ?? ""] = v }
+        guard let name = fields["name"]?.string, !name.isEmpty else { fail(node, "a policy needs a name"); return nil }
+        guard let type = fields["type"]?.string else { fail(node, "policy '\(name)' needs a type"); return nil }
+        let allowed: [String: Set<String>] = [
+            "always_sample": [], "status_code": ["status_codes"], "latency": ["threshold_ms", "upper_threshold_ms"],
+            "probabilistic": ["sampling_percentage"], "rate_limiting": ["traces_per_second"],
+            "string_attribute": ["key", "values", "enabled_regex_matching", "invert_match"],
+            "numeric_attribute": ["key", "min_value", "max_value"], "boolean_attribute": ["key", "value"],
+            "span_count": ["min_spans", "max_spans"], "and": ["policies"],
+            "composite": ["max_total_spans_per_second", "policies"],
+        ]
+        guard let keys = allowed[type] else {
+            fail(fields["type"], "unknown policy type '\(type)': expected \(allowed.keys.sorted().joined(separator: ", "))")
+            return nil
+        }
+        for (k, _) in m where !(["name", "type", "rate_percent"] + keys).contains(k.string ?? "") {
+            unknownKey(k, in: "a \(type) policy", expected: (["name", "type"] + keys.sorted()).joined(separator: ", "))
+        }
+        func number(_ key: String, required: Bool = true) -> Double? {
+            guard let v = fields[key] else {
+                if required { fail(node, "policy '\(name)' needs \(key)") }
+                return nil
+            }
+            guard let d = v.float ?? v.int.map(Double.init), d >= 0 else { fail(v, "\(key) must be a non-negative number"); return nil }
+            return d
+        }
+        func key() -> String? {
+            guard let k = fields["key"]?.string, !k.isEmpty else { fail(node, "policy '\(name)' needs a key"); return nil }
+            return k
+        }
+        let rule: SamplingRule
+        switch type {
+        case "always_sample": rule = .always
+        case "status_code":
+            guard let v = fields["status_codes"], let codes = strings(v, "status_codes") else { fail(node, "policy '\(name)' needs status_codes"); return nil }
+            var set = Set<StatusCode>()
+            for c in codes {
+                switch c.uppercased() {
+                case "ERROR": set.insert(.error)
+                case "OK": set.insert(.ok)
+                case "UNSET": set.insert(.unset)
+                default: fail(v, "status codes are ERROR, OK or UNSET, got '\(c)'"); return nil
+                }
+            }
+            rule = .statusCode(set)
+        case "latency":
+            guard let ms = number("threshold_ms") else { return nil }
+            rule = .latency(threshold: UInt64(ms * 1e6), upper: number("upper_threshold_ms", required: false).map { UInt64($0 * 1e6) })
+        case "probabilistic":
+            guard let p = number("sampling_percentage") else { return nil }
+            guard p <= 100 else { fail(fields["sampling_percentage"], "sampling_percentage must be at most 100"); return nil }
+            rule = .probabilistic(percent: p)
+        case "rate_limiting":
+            guard let r = number("traces_per_second") else { return nil }
+            rule = .rateLimiting(tracesPerSecond: r)
+        case "string_attribute":
+            guard let k = key(), let v = fields["values"], let values = strings(v, "values") else {
+                if fields["values"] == nil { fail(node, "policy '\(name)' needs values") }
+                return nil
+            }
+            var patterns = [CompiledRegex]()
+            if fields["enabled_regex_matching"]?.bool == true {
+                for (text, n) in zip(values, v.sequence.map(Array.init) ?? []) {
+                    guard let r = regex(text, at: n) else { return nil }
+                    patterns.append(r)
+                }
+            }
+            rule = .stringAttribute(key: k, values: patterns.isEmpty ? Set(values) : [], patterns: patterns,
+                                    invert: fields["invert_match"]?.bool ?? false)
+        case "numeric_attribute":
+            guard let k = key() else { return nil }
+            let lo = fields["min_value"].flatMap { $0.float ?? $0.int.map(Double.init) }
+            let hi = fields["max_value"].flatMap { $0.float ?? $0.int.map(Double.init) }
+            guard lo != nil || hi != nil else { fail(node, "policy '\(name)' needs min_value or max_value"); return nil }
+            rule = .numericAttribute(key: k, min: lo, max: hi)
+        case "boolean_attribute":
+            guard let k = key(), let b = fields["value"]?.bool else {
+                if fields["value"]?.bool == nil { fail(fields["value"] ?? node, "policy '\(name)' needs value: true or false") }
+                return nil
+            }
+            rule = .booleanAttribute(key: k, value: b)
+        case "span_count":
+            guard let lo = number("min_spans") else { return nil }
+            rule = .spanCount(min: Int(lo), max: number("max_spans", required: false).map { Int($0) })
+        case "and", "composite":
+            guard let list = fields["policies"]?.sequence, !list.isEmpty else { fail(node, "policy '\(name)' needs a list of policies"); return nil }
+            var subs = [(SamplingPolicy, Double)]()
+            for item in list {
+                guard let sub = samplingPolicy(item) else { return nil }
+                let share = item.mapping?.first { $0.key.string == "rate_percent" }?.value
+                subs.append((sub, share.flatMap { $0.float ?? $0.int.map(Double.init) } ?? 100))
+            }
+            if type == "and" {
+                rule = .and(subs.map(\.0))
+            } else {
+                guard let total = number("max_total_spans_per_second") else { return nil }
+                rule = .composite(maxSpansPerSecond: Int(total), subs.map { (policy: $0.0, percent: $0.1) })
+            }
+        default: return nil
+        }
+        return SamplingPolicy(name: name, rule: rule)
     }
 
     // MARK: values

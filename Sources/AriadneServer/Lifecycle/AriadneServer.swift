@@ -126,9 +126,10 @@ public struct AriadneServer: Sendable {
     ) async throws {
         let config = configuration
         try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
+        let pipeline = config.pipeline.build(
+            next: StoreConsumer(writer: store, metrics: metrics, kind: config.store), metrics: metrics.pipeline)
         let ingestor = Ingestor(
-            consumer: config.pipeline.build(next: StoreConsumer(writer: store, metrics: metrics, kind: config.store)),
-            metrics: metrics,
+            consumer: pipeline.consumer, metrics: metrics,
             maxBodyBytes: config.maxBodyBytes, maxInFlightBytes: config.maxInFlightBytes)
         let bound = Mutex(BoundAddresses())
         let logger = self.logger
@@ -201,8 +202,10 @@ public struct AriadneServer: Sendable {
             transport: transport,
             onListening: { announce(\.otlpGRPC, $0) })
 
+        // Stopped in reverse order: the receivers first, the pipeline (which decides the traces it
+        // holds) after them.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: grpc), .init(service: otlpApp), .init(service: zipkinApp), .init(service: queryApp),
+            .init(service: PipelineService(pipeline: pipeline)), .init(service: grpc), .init(service: otlpApp), .init(service: zipkinApp), .init(service: queryApp),
             .init(service: samplingApp),
         ]
         if let engine { services.append(.init(service: EngineMaintenance(engine: engine, logger: logger))) }
@@ -231,6 +234,15 @@ public struct AriadneServer: Sendable {
 
 /// Cuts the engine's head into a block when it is old enough, even without new writes, applies
 /// retention and deletions, and does one step of compaction, each second.
+/// The pipeline's timers, until shutdown; then whatever it holds is decided and passed on.
+struct PipelineService: Service {
+    let pipeline: Pipeline
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await pipeline.run() }
+    }
+}
+
 struct EngineMaintenance: Service {
     let engine: EngineStore
     let logger: Logger

@@ -1,3 +1,4 @@
+public import AriadnePipeline
 import Synchronization
 
 /// Counters behind /metrics, labelled by receiver and transport. Rendered in the Prometheus
@@ -30,6 +31,8 @@ public final class ServerMetrics: Sendable {
     }
 
     private let values = Mutex([Key: Int]())
+    /// The processors' own counters and gauges, rendered after the receivers'.
+    public let pipeline = PipelineMetrics()
 
     public init() {}
 
@@ -62,6 +65,6 @@ public final class ServerMetrics: Sendable {
         for g in extraGauges {
             out += "# HELP \(g.name) \(g.help)\n# TYPE \(g.name) gauge\n\(g.name) \(g.value)\n"
         }
-        return out
+        return out + pipeline.render()
     }
 }

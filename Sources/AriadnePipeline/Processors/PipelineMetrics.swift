@@ -1,0 +1,56 @@
+import Synchronization
+
+/// Counters and gauges of pipeline stages, rendered with the server's /metrics. A stage names
+/// its metric family and labels; the family's help text is registered once.
+public final class PipelineMetrics: Sendable {
+    struct Key: Hashable {
+        var name: String
+        var labels: String
+    }
+
+    private let counters = Mutex([Key: Int]())
+    private let gauges = Mutex([String: @Sendable () -> Int]())
+    private let help = Mutex([String: (text: String, type: String)]())
+
+    public init() {}
+
+    public func describe(_ name: String, _ text: String, type: String = "counter") {
+        help.withLock { $0[name] = (text, type) }
+    }
+
+    /// Adds to a counter; labels as `key="value"` pairs in a fixed order.
+    public func add(_ name: String, _ n: Int, _ labels: KeyValuePairs<String, String> = [:]) {
+        let text = labels.map { "\($0.key)=\"\($0.value)\"" }.joined(separator: ",")
+        counters.withLock { $0[Key(name: name, labels: text), default: 0] += n }
+    }
+
+    public func value(_ name: String, _ labels: KeyValuePairs<String, String> = [:]) -> Int {
+        let text = labels.map { "\($0.key)=\"\($0.value)\"" }.joined(separator: ",")
+        return counters.withLock { $0[Key(name: name, labels: text)] ?? 0 }
+    }
+
+    /// A gauge read when /metrics is rendered.
+    public func gauge(_ name: String, _ text: String, _ read: @escaping @Sendable () -> Int) {
+        describe(name, text, type: "gauge")
+        gauges.withLock { $0[name] = read }
+    }
+
+    /// Prometheus text format 0.0.4: every described family, sorted, counters then gauges.
+    public func render() -> String {
+        let snapshot = counters.withLock { $0 }
+        let described = help.withLock { $0 }
+        let readers = gauges.withLock { $0 }
+        var out = ""
+        for (name, h) in described.sorted(by: { $0.key < $1.key }) {
+            out += "# HELP \(name) \(h.text)\n# TYPE \(name) \(h.type)\n"
+            if let read = readers[name] {
+                out += "\(name) \(read())\n"
+                continue
+            }
+            for (key, v) in snapshot.filter({ $0.key.name == name }).sorted(by: { $0.key.labels < $1.key.labels }) {
+                out += key.labels.isEmpty ? "\(name) \(v)\n" : "\(name){\(key.labels)} \(v)\n"
+            }
+        }
+        return out
+    }
+}
