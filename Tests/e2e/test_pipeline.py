@@ -3,9 +3,11 @@ OpenTelemetry SDK: planted personal data is not readable through any query endpo
 attributes processor's changes are."""
 
 import hashlib
+import math
 import os
 import subprocess
 import tempfile
+import time
 
 import pytest
 import requests
@@ -123,3 +125,59 @@ def test_config_validate_names_the_line_of_each_mistake(tmp_path):
     out = subprocess.run([BINARY, "serve", "--config", str(bad), "--data-dir", str(tmp_path / "d")],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 1 and "limit_mib must be a positive integer" in out.stderr
+
+
+TAIL_CONFIG = """
+processors:
+  tail_sampling:
+    decision_wait: 1s
+    policies:
+      - {name: errors, type: status_code, status_codes: [ERROR]}
+      - {name: slow, type: latency, threshold_ms: 150}
+      - {name: some-of-the-rest, type: probabilistic, sampling_percentage: 10}
+"""
+
+
+def all_summaries(server):
+    return {t["traceID"]: t for t in server.get_json("/api/search?limit=1000000")["traces"]}
+
+
+def test_tail_sampling_keeps_errors_slow_and_a_tenth_of_the_rest(tmp_path):
+    """The same loadgen workload (same seed, same traces) goes to a server that keeps everything
+    and to one that tail-samples: the second must hold every error and slow trace of the first,
+    whole, and about a tenth of the others."""
+    config = tmp_path / "tail.yaml"
+    config.write_text(TAIL_CONFIG)
+    truth, sampled = Server(), Server(extra_args=["--config", str(config)])
+    try:
+        for s in (truth, sampled):
+            out = subprocess.run([BINARY, "loadgen", "--endpoint", s.grpc, "--spans", "30000", "--seed", "11",
+                                  "--concurrency", "1"],
+                                 capture_output=True, text=True, timeout=120)
+            assert out.returncode == 0, out.stderr
+        deadline = time.time() + 15
+        while time.time() < deadline and "ariadne_tail_sampling_traces_held 0" not in requests.get(
+                sampled.url("/metrics"), timeout=5).text:
+            time.sleep(0.2)
+        time.sleep(0.5)
+        everything, kept = all_summaries(truth), all_summaries(sampled)
+        assert len(everything) > 1000
+        assert set(kept) <= set(everything)
+        errors = {i for i, t in everything.items() if t["errorCount"] > 0}
+        slow = {i for i, t in everything.items() if t["durationNanos"] >= 150_000_000}
+        rest = set(everything) - errors - slow
+        assert errors and slow
+        assert errors <= set(kept), f"{len(errors - set(kept))} error traces dropped"
+        assert slow <= set(kept), f"{len(slow - set(kept))} slow traces dropped"
+        for i in kept:
+            assert kept[i]["spanCount"] == everything[i]["spanCount"], "a kept trace is whole"
+        share = len(set(kept) & rest) / len(rest)
+        sigma = math.sqrt(0.1 * 0.9 / len(rest))
+        assert abs(share - 0.1) < 5 * sigma, f"kept {share:.3f} of {len(rest)} fast successful traces"
+        metrics = requests.get(sampled.url("/metrics"), timeout=5).text
+        assert f'ariadne_tail_sampling_traces_total{{decision="sampled"}} {len(kept)}' in metrics
+        print(f"\ntail sampling: {len(everything)} traces; kept {len(errors)} errors, {len(slow)} slow, "
+              f"{share:.3f} of {len(rest)} others")
+    finally:
+        truth.stop()
+        sampled.stop()

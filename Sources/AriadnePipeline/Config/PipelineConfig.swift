@@ -12,6 +12,8 @@ public struct Pipeline: Sendable {
     public func run() async {
         await withTaskGroup(of: Void.self) { group in
             for s in samplers { group.addTask { await s.run() } }
+            // A pipeline without timers still runs until it is stopped, like every service.
+            group.addTask { while !Task.isCancelled { try? await Task.sleep(for: .seconds(60)) } }
         }
     }
 }
