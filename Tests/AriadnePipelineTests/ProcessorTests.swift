@@ -148,3 +148,35 @@ func sample() -> SpanBatch {
         #expect(errors("- 1\n- 2\n") == ["1:1 the configuration must be a mapping of keys to values"])
     }
 }
+
+@Suite struct BatchProcessorTests {
+    /// Fails every batch, to check that every caller hears of it.
+    struct Failing: SpanConsumer {
+        func consume(_ batch: SpanBatch) async throws { throw IngestError(.overloaded, "store is full") }
+    }
+
+    @Test func gathersBySizeAndAnswersEveryCaller() async throws {
+        let sink = Collect()
+        let metrics = PipelineMetrics()
+        let batcher = BatchProcessor(.init(sendBatchSize: 4, timeout: .seconds(60)), next: sink, metrics: metrics)
+        // Two-span batches from two callers: together they reach the size; both return only then.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<2 { group.addTask { try await batcher.consume(sample()) } }
+            try await group.waitForAll()
+        }
+        #expect(sink.batches.withLock { $0.map(\.count) } == [4])
+        #expect(metrics.value("ariadne_batch_batches_sent_total", ["trigger": "size"]) == 1)
+    }
+
+    @Test func sendsWhatWaitsAfterTheTimeoutAndPassesErrorsBack() async throws {
+        let sink = Collect()
+        let batcher = BatchProcessor(.init(sendBatchSize: 1000, timeout: .milliseconds(50)), next: sink)
+        let started = ContinuousClock.now
+        try await batcher.consume(sample())
+        #expect(ContinuousClock.now - started >= .milliseconds(50))
+        #expect(sink.spans.count == 2)
+
+        let failing = BatchProcessor(.init(sendBatchSize: 2, timeout: .seconds(60)), next: Failing())
+        await #expect(throws: IngestError.self) { try await failing.consume(sample()) }
+    }
+}

@@ -40,6 +40,7 @@ public struct ProcessorSpec: Sendable {
         case attributes(AttributesProcessor.Settings)
         case redaction(RedactionPolicy)
         case tailSampling(TailSampler.Settings)
+        case batch(BatchProcessor.Settings)
     }
 
     public var name: String
@@ -75,6 +76,7 @@ public struct PipelineConfiguration: Sendable {
             case .memoryLimiter(let s): return MemoryLimiter(s, next: next)
             case .attributes(let s): return AttributesProcessor(s, next: next)
             case .redaction(let p): return RedactionProcessor(p, next: next)
+            case .batch(let s): return BatchProcessor(s, next: next, metrics: metrics)
             case .tailSampling(let s):
                 let sampler = TailSampler(s, next: next, metrics: metrics)
                 samplers.append(sampler)
@@ -201,11 +203,21 @@ struct ConfigReader {
         case "redaction":
             guard let p = redaction(fields, processor: name) else { return nil }
             return ProcessorSpec(name: name, kind: .redaction(p))
+        case "batch":
+            var b = BatchProcessor.Settings()
+            for (k, v) in fields {
+                switch k.string ?? "" {
+                case "send_batch_size": if let n = positiveInt(v, "send_batch_size") { b.sendBatchSize = n }
+                case "timeout": if let d = duration(v, "timeout") { b.timeout = d }
+                default: unknownKey(k, in: "batch", expected: "send_batch_size, timeout")
+                }
+            }
+            return ProcessorSpec(name: name, kind: .batch(b))
         case "tail_sampling":
             guard let t = tailSampling(fields, at: nameNode) else { return nil }
             return ProcessorSpec(name: name, kind: .tailSampling(t))
         default:
-            fail(nameNode, "unknown processor type '\(type)': expected memory_limiter, attributes, resource, redaction or tail_sampling")
+            fail(nameNode, "unknown processor type '\(type)': expected memory_limiter, batch, attributes, resource, redaction or tail_sampling")
             return nil
         }
     }
