@@ -73,11 +73,11 @@ let package = Package(
         // The realistic multi-service workload: for the loadgen, benchmarks, tests and fuzzing.
         .target(name: "AriadneWorkload", dependencies: ["AriadneModel"], swiftSettings: swiftSettings),
 
-        // The OTLP senders that `ariadne loadgen` drives.
+        // OTLP senders (gRPC, HTTP) and the OTLP exporter that forwards spans to another backend.
         .target(
-            name: "AriadneLoadgen",
+            name: "AriadneExport",
             dependencies: [
-                "AriadneModel", "AriadneWire", "AriadneWorkload",
+                "AriadneModel", "AriadneWire", "AriadnePipeline",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -87,12 +87,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The load generator: the workload sent through the OTLP senders.
+        .target(
+            name: "AriadneLoadgen", dependencies: ["AriadneModel", "AriadneWire", "AriadneWorkload", "AriadneExport"],
+            swiftSettings: swiftSettings
+        ),
+
         // Receivers, query API, composition root and lifecycle.
         .target(
             name: "AriadneServer",
             dependencies: [
                 "AriadneModel", "AriadneWire", "AriadnePipeline", "AriadneStorage", "AriadneEngine",
-                "AriadneAnalysis", "AriadneUI",
+                "AriadneAnalysis", "AriadneUI", "AriadneExport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -111,7 +117,7 @@ let package = Package(
             name: "ariadne",
             dependencies: [
                 "AriadneServer", "AriadneLoadgen", "AriadneWorkload", "AriadneEngine", "AriadneStorage", "AriadnePipeline",
-                "CMalloc",
+                "AriadneExport", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -162,7 +168,7 @@ let package = Package(
         .testTarget(
             name: "AriadneServerTests",
             dependencies: [
-                "AriadneServer", "AriadneTesting", "AriadneWire", "AriadneLoadgen", "AriadneWorkload", "AriadneStorage",
+                "AriadneServer", "AriadneTesting", "AriadneWire", "AriadneLoadgen", "AriadneExport", "AriadneWorkload", "AriadneStorage",
                 "AriadnePipeline",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,4 +1,5 @@
 import AriadneEngine
+import AriadneExport
 import AriadneLoadgen
 import AriadneModel
 import AriadnePipeline

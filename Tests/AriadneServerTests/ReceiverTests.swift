@@ -1,3 +1,4 @@
+import AriadneExport
 import AriadneLoadgen
 import AriadneModel
 import AriadneWorkload

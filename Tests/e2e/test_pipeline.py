@@ -5,6 +5,7 @@ attributes processor's changes are."""
 import hashlib
 import math
 import os
+import socket
 import subprocess
 import tempfile
 import time
@@ -181,3 +182,62 @@ def test_tail_sampling_keeps_errors_slow_and_a_tenth_of_the_rest(tmp_path):
     finally:
         truth.stop()
         sampled.stop()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def span_total(server):
+    return sum(t["spanCount"] for t in all_summaries(server).values())
+
+
+def test_agent_forwards_whole_traces_to_gateways_and_retries_until_one_is_up(tmp_path):
+    """An agent with no local store forwards over OTLP/gRPC to a gateway that starts late (the
+    agent queues and retries) and over OTLP/HTTP to one that is up; both get every span."""
+    late_port = free_port()
+    http_gateway = Server()
+    config = tmp_path / "agent.yaml"
+    config.write_text(f"""
+exporters:
+  otlp/late:
+    endpoint: 127.0.0.1:{late_port}
+    retry_on_failure: {{initial_interval: 200ms, max_interval: 1s}}
+  otlphttp/up:
+    endpoint: http://{http_gateway.http}/v1/traces
+    compression: gzip
+service:
+  pipelines:
+    traces:
+      processors: [batch]
+      exporters: [otlp/late, otlphttp/up]
+processors:
+  batch: {{send_batch_size: 2000, timeout: 100ms}}
+""")
+    agent = Server(extra_args=["--config", str(config)])
+    late = None
+    try:
+        out = subprocess.run([BINARY, "loadgen", "--endpoint", agent.grpc, "--spans", "5000", "--seed", "3"],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        acknowledged = int(out.stdout.split("acknowledged=")[-1].split()[0])
+        time.sleep(1.5)  # the late gateway is still down: the agent retries
+        assert "ariadne_exporter_retries_total{exporter=\"otlp/late\"}" in requests.get(agent.url("/metrics"), timeout=5).text
+        late = Server(extra_args=["--otlp-grpc-port", str(late_port)])
+        deadline = time.time() + 30
+        while time.time() < deadline and (span_total(late) < acknowledged or span_total(http_gateway) < acknowledged):
+            time.sleep(0.3)
+        assert span_total(late) == acknowledged
+        assert span_total(http_gateway) == acknowledged
+        assert set(all_summaries(late)) == set(all_summaries(http_gateway))
+        assert all_summaries(agent) == {}  # no store among the agent's exporters
+        metrics = requests.get(agent.url("/metrics"), timeout=5).text
+        assert f'ariadne_exporter_sent_spans_total{{exporter="otlp/late"}} {acknowledged}' in metrics
+        assert 'ariadne_exporter_queue_spans{exporter="otlp/late"} 0' in metrics
+    finally:
+        agent.stop()
+        http_gateway.stop()
+        if late:
+            late.stop()

@@ -65,6 +65,8 @@ public struct ProcessorSpec: Sendable {
 /// ```
 public struct PipelineConfiguration: Sendable {
     public var processors: [ProcessorSpec] = []
+    /// Where spans go after the processors, in order; the local store unless the file says otherwise.
+    public var exporters: [ExporterSpec] = [ExporterSpec(name: "store", kind: .store)]
 
     public init(processors: [ProcessorSpec] = []) { self.processors = processors }
 
@@ -120,6 +122,8 @@ struct ConfigReader {
         }
         guard let root else { return PipelineConfiguration() }  // an empty file: every default
         guard let top = mapping(root, "the configuration") else { return PipelineConfiguration() }
+        var definedExporters = ["store": (root, ExporterSpec(name: "store", kind: .store))]
+        var exporterOrder: [(String, Node)]? = nil
         var defined = [String: (Node, ProcessorSpec)]()
         var invalid = Set<String>()  // defined with mistakes, already reported
         var order: [(String, Node)]? = nil
@@ -142,20 +146,37 @@ struct ConfigReader {
                         for (tk, tv) in traces {
                             switch tk.string ?? "" {
                             case "processors": order = strings(tv, "processors").map { names in zip(names, tv.sequence.map(Array.init) ?? []).map { ($0, $1) } }
-                            case "receivers", "exporters":
-                                fail(tk, "'\(tk.string!)' is not configurable yet: receivers are set with serve's port flags and spans go to the store")
-                            default: fail(tk, "unknown key '\(tk.string ?? "")' in the traces pipeline: expected processors")
+                            case "exporters": exporterOrder = strings(tv, "exporters").map { names in zip(names, tv.sequence.map(Array.init) ?? []).map { ($0, $1) } }
+                            case "receivers":
+                                fail(tk, "receivers are not configurable yet: they are set with serve's port flags")
+                            default: fail(tk, "unknown key '\(tk.string ?? "")' in the traces pipeline: expected processors or exporters")
                             }
                         }
                     }
                 }
-            case "receivers", "exporters":
-                fail(k, "'\(k.string!)' is not configurable yet: receivers are set with serve's port flags and spans go to the store")
+            case "exporters":
+                guard let m = mapping(v, "exporters") else { continue }
+                for (name, body) in m {
+                    guard let n = name.string else { fail(name, "an exporter name must be a string"); continue }
+                    if let spec = exporter(n, body, at: name) { definedExporters[n] = (name, spec) }
+                }
+            case "receivers":
+                fail(k, "receivers are not configurable yet: they are set with serve's port flags")
             default:
-                fail(k, "unknown section '\(k.string ?? "")': expected processors or service")
+                fail(k, "unknown section '\(k.string ?? "")': expected processors, exporters or service")
             }
         }
         var config = PipelineConfiguration()
+        if let exporterOrder {
+            config.exporters = []
+            for (name, node) in exporterOrder {
+                guard let (_, spec) = definedExporters[name] else { fail(node, "exporter '\(name)' is not defined under exporters"); continue }
+                config.exporters.append(spec)
+            }
+            if exporterOrder.isEmpty { fail(nil, "the traces pipeline needs at least one exporter (store keeps spans here)") }
+        } else if definedExporters.count > 1 {
+            config.exporters = definedExporters.values.sorted { ($0.0.mark?.line ?? 0) < ($1.0.mark?.line ?? 0) }.map(\.1)
+        }
         if let order {
             var seen = Set<String>()
             for (name, node) in order {
@@ -361,6 +382,75 @@ struct ConfigReader {
         default: fail(modeNode, "mode must be mask or hash, got '\(mode)'"); ok = false
         }
         return ok ? p : nil
+    }
+
+    mutating func exporter(_ name: String, _ body: Node, at nameNode: Node) -> ExporterSpec? {
+        let type = String(name.split(separator: "/", maxSplits: 1).first ?? "")
+        let fields = body.null != nil ? Node.Mapping([]) : mapping(body, "exporter '\(name)'")
+        guard let fields else { return nil }
+        switch type {
+        case "store":
+            for (k, _) in fields { unknownKey(k, in: name, expected: "nothing: the store is configured with serve's flags") }
+            return ExporterSpec(name: name, kind: .store)
+        case "otlp", "otlphttp":
+            var endpoint: String?
+            var transport: OTLPExportSettings.Transport = type == "otlphttp" ? .http : .grpc
+            var gzip = false
+            var queue: Int?
+            var consumers: Int?
+            var retry: [String: Duration] = [:]
+            for (k, v) in fields {
+                switch k.string ?? "" {
+                case "endpoint": endpoint = v.string
+                case "protocol":
+                    guard let t = v.string.flatMap(OTLPExportSettings.Transport.init(rawValue:)) else { fail(v, "protocol must be grpc or http"); return nil }
+                    transport = t
+                case "compression":
+                    guard let c = v.string, c == "gzip" || c == "none" else { fail(v, "compression must be gzip or none"); return nil }
+                    gzip = c == "gzip"
+                case "sending_queue":
+                    guard let q = mapping(v, "sending_queue") else { return nil }
+                    for (qk, qv) in q {
+                        switch qk.string ?? "" {
+                        case "queue_size_spans": queue = positiveInt(qv, "queue_size_spans")
+                        case "num_consumers": consumers = positiveInt(qv, "num_consumers")
+                        default: unknownKey(qk, in: "sending_queue", expected: "queue_size_spans, num_consumers")
+                        }
+                    }
+                case "retry_on_failure":
+                    guard let r = mapping(v, "retry_on_failure") else { return nil }
+                    for (rk, rv) in r {
+                        let key = rk.string ?? ""
+                        guard ["initial_interval", "max_interval", "max_elapsed_time"].contains(key) else {
+                            unknownKey(rk, in: "retry_on_failure", expected: "initial_interval, max_interval, max_elapsed_time")
+                            continue
+                        }
+                        if let d = duration(rv, key) { retry[key] = d }
+                    }
+                default: unknownKey(k, in: name, expected: "endpoint, protocol, compression, sending_queue, retry_on_failure")
+                }
+            }
+            guard let endpoint, !endpoint.isEmpty else { fail(nameNode, "exporter '\(name)' needs an endpoint"); return nil }
+            if transport == .grpc && (endpoint.contains("://") || endpoint.split(separator: ":").count != 2) {
+                fail(nameNode, "exporter '\(name)': a gRPC endpoint is host:port, got \(endpoint)")
+                return nil
+            }
+            if transport == .http && !(endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://")) {
+                fail(nameNode, "exporter '\(name)': an HTTP endpoint is a URL such as http://host:4318/v1/traces, got \(endpoint)")
+                return nil
+            }
+            var settings = OTLPExportSettings(endpoint: endpoint, transport: transport)
+            settings.gzip = gzip
+            if let queue { settings.queueSpans = queue }
+            if let consumers { settings.consumers = consumers }
+            if let d = retry["initial_interval"] { settings.initialInterval = d }
+            if let d = retry["max_interval"] { settings.maxInterval = d }
+            if let d = retry["max_elapsed_time"] { settings.maxElapsed = d }
+            return ExporterSpec(name: name, kind: .otlp(settings))
+        default:
+            fail(nameNode, "unknown exporter type '\(type)': expected store, otlp or otlphttp")
+            return nil
+        }
     }
 
     mutating func tailSampling(_ m: Node.Mapping, at nameNode: Node) -> TailSampler.Settings? {

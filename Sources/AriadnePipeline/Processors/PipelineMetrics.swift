@@ -9,7 +9,7 @@ public final class PipelineMetrics: Sendable {
     }
 
     private let counters = Mutex([Key: Int]())
-    private let gauges = Mutex([String: @Sendable () -> Int]())
+    private let gauges = Mutex([Key: @Sendable () -> Int]())
     private let help = Mutex([String: (text: String, type: String)]())
 
     public init() {}
@@ -30,9 +30,12 @@ public final class PipelineMetrics: Sendable {
     }
 
     /// A gauge read when /metrics is rendered.
-    public func gauge(_ name: String, _ text: String, _ read: @escaping @Sendable () -> Int) {
+    public func gauge(
+        _ name: String, _ text: String, _ labels: KeyValuePairs<String, String> = [:], _ read: @escaping @Sendable () -> Int
+    ) {
         describe(name, text, type: "gauge")
-        gauges.withLock { $0[name] = read }
+        let text = labels.map { "\($0.key)=\"\($0.value)\"" }.joined(separator: ",")
+        gauges.withLock { $0[Key(name: name, labels: text)] = read }
     }
 
     /// Prometheus text format 0.0.4: every described family, sorted, counters then gauges.
@@ -43,11 +46,8 @@ public final class PipelineMetrics: Sendable {
         var out = ""
         for (name, h) in described.sorted(by: { $0.key < $1.key }) {
             out += "# HELP \(name) \(h.text)\n# TYPE \(name) \(h.type)\n"
-            if let read = readers[name] {
-                out += "\(name) \(read())\n"
-                continue
-            }
-            for (key, v) in snapshot.filter({ $0.key.name == name }).sorted(by: { $0.key.labels < $1.key.labels }) {
+            let values = h.type == "gauge" ? readers.filter { $0.key.name == name }.map { ($0.key, $0.value()) } : snapshot.filter { $0.key.name == name }.map { ($0.key, $0.value) }
+            for (key, v) in values.sorted(by: { $0.0.labels < $1.0.labels }) {
                 out += key.labels.isEmpty ? "\(name) \(v)\n" : "\(name){\(key.labels)} \(v)\n"
             }
         }

@@ -1,5 +1,6 @@
 public import AriadneStorage
 public import AriadneEngine
+import AriadneExport
 import AriadneModel
 public import AriadnePipeline
 import AriadneWire
@@ -126,8 +127,19 @@ public struct AriadneServer: Sendable {
     ) async throws {
         let config = configuration
         try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
-        let pipeline = config.pipeline.build(
-            next: StoreConsumer(writer: store, metrics: metrics, kind: config.store), metrics: metrics.pipeline)
+        // The pipeline's ends: the store and/or OTLP exporters, each given every span.
+        var ends = [any SpanConsumer]()
+        var exporters = [OTLPExporter]()
+        for e in config.pipeline.exporters {
+            switch e.kind {
+            case .store: ends.append(StoreConsumer(writer: store, metrics: metrics, kind: config.store))
+            case .otlp(let settings):
+                let exporter = try OTLPExporter(name: e.name, settings: settings, metrics: metrics.pipeline)
+                exporters.append(exporter)
+                ends.append(exporter)
+            }
+        }
+        let pipeline = config.pipeline.build(next: ends.count == 1 ? ends[0] : FanOutConsumer(ends), metrics: metrics.pipeline)
         let ingestor = Ingestor(
             consumer: pipeline.consumer, metrics: metrics,
             maxBodyBytes: config.maxBodyBytes, maxInFlightBytes: config.maxInFlightBytes)
@@ -202,9 +214,10 @@ public struct AriadneServer: Sendable {
             transport: transport,
             onListening: { announce(\.otlpGRPC, $0) })
 
-        // Stopped in reverse order: the receivers first, the pipeline (which decides the traces it
-        // holds) after them.
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+        // Stopped in reverse order: the receivers first, then the pipeline (which decides the traces
+        // it holds), then the exporters (which send what is queued).
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = exporters.map { .init(service: ExporterService(exporter: $0)) }
+        services += [
             .init(service: PipelineService(pipeline: pipeline)), .init(service: grpc), .init(service: otlpApp), .init(service: zipkinApp), .init(service: queryApp),
             .init(service: samplingApp),
         ]
@@ -240,6 +253,15 @@ struct PipelineService: Service {
 
     func run() async throws {
         await cancelWhenGracefulShutdown { await pipeline.run() }
+    }
+}
+
+/// An OTLP exporter's senders, until shutdown; then what is queued gets a last attempt.
+struct ExporterService: Service {
+    let exporter: OTLPExporter
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await exporter.run() }
     }
 }
 

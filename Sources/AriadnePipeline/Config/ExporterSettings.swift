@@ -1,0 +1,41 @@
+/// Where the traces pipeline sends spans after its processors: the local store, and/or other
+/// OTLP backends. Data only: the server builds the exporters (they need network clients).
+public struct ExporterSpec: Sendable {
+    public enum Kind: Sendable {
+        /// The store of this server (the engine, or memory).
+        case store
+        case otlp(OTLPExportSettings)
+    }
+
+    public var name: String
+    public var kind: Kind
+
+    public init(name: String, kind: Kind) {
+        self.name = name
+        self.kind = kind
+    }
+}
+
+public struct OTLPExportSettings: Sendable, Equatable {
+    public enum Transport: String, Sendable {
+        case grpc, http
+    }
+
+    /// `host:port` for gRPC; a URL (`http://host:4318/v1/traces`) for HTTP.
+    public var endpoint: String
+    public var transport: Transport = .grpc
+    public var gzip = false
+    /// Spans waiting to be sent; beyond it the pipeline pushes back on the receivers.
+    public var queueSpans = 200_000
+    /// Requests in flight at once.
+    public var consumers = 2
+    public var initialInterval: Duration = .seconds(1)
+    public var maxInterval: Duration = .seconds(30)
+    /// Give up on a request after retrying this long (its spans are counted as failed).
+    public var maxElapsed: Duration = .seconds(300)
+
+    public init(endpoint: String, transport: Transport = .grpc) {
+        self.endpoint = endpoint
+        self.transport = transport
+    }
+}
