@@ -141,7 +141,7 @@ func sample() -> SpanBatch {
         #expect(found.contains { $0.hasPrefix("6:46 unknown detector 'dna'") })
         #expect(found.contains { $0.hasPrefix("6:21 mode hash needs hash_key") })
         #expect(found.contains { $0.hasPrefix("7:3 unknown processor type 'bogus'") })
-        #expect(found.contains { $0.hasPrefix("8:1 'receivers' is not configurable yet") })
+        #expect(found.contains { $0.hasPrefix("8:1 receivers are not configurable yet") })
         #expect(found.contains { $0.hasPrefix("10:51 processor 'missing' is not defined") })
         #expect(!found.contains { $0.contains("'attributes/a' is not defined") })  // reported once, where it is wrong
         #expect(errors("processors:\n  a: [1\n").first?.hasPrefix("3:1 YAML:") == true)
@@ -178,5 +178,36 @@ func sample() -> SpanBatch {
 
         let failing = BatchProcessor(.init(sendBatchSize: 2, timeout: .seconds(60)), next: Failing())
         await #expect(throws: IngestError.self) { try await failing.consume(sample()) }
+    }
+}
+
+@Suite struct ExporterConfigTests {
+    @Test func exportersAndTheirOrder() throws {
+        let c = try PipelineConfiguration.parse("""
+            exporters:
+              otlp/gw: {endpoint: "gw:4317", sending_queue: {queue_size_spans: 1000, num_consumers: 4}, retry_on_failure: {max_elapsed_time: 1m}}
+              otlphttp/vendor: {endpoint: "https://vendor.example/v1/traces", compression: gzip}
+            service: {pipelines: {traces: {exporters: [store, otlp/gw]}}}
+            """)
+        #expect(c.exporters.map(\.name) == ["store", "otlp/gw"])
+        guard case .otlp(let gw) = c.exporters[1].kind else { Issue.record("not otlp"); return }
+        #expect(gw.transport == .grpc && gw.queueSpans == 1000 && gw.consumers == 4 && gw.maxElapsed == .seconds(60))
+        #expect(try PipelineConfiguration.parse("").exporters.map(\.name) == ["store"])
+        do {
+            _ = try PipelineConfiguration.parse("""
+                exporters:
+                  otlp/a: {endpoint: "http://x:4317"}
+                  otlphttp/b: {endpoint: "x:4318"}
+                  kafka: {}
+                service: {pipelines: {traces: {exporters: [nowhere]}}}
+                """)
+            Issue.record("accepted")
+        } catch {
+            let text = error.errors.map { "\($0.line): \($0.message)" }
+            #expect(text.contains { $0.hasPrefix("2: exporter 'otlp/a': a gRPC endpoint is host:port") })
+            #expect(text.contains { $0.hasPrefix("3: exporter 'otlphttp/b': an HTTP endpoint is a URL") })
+            #expect(text.contains { $0.hasPrefix("4: unknown exporter type 'kafka'") })
+            #expect(text.contains { $0.hasPrefix("5: exporter 'nowhere' is not defined") })
+        }
     }
 }
