@@ -66,12 +66,29 @@ func loadPipeline(_ path: String) throws -> PipelineConfiguration {
     guard let data = FileManager.default.contents(atPath: path) else {
         throw ValidationError("configuration file \(path) cannot be read")
     }
-    do {
-        return try PipelineConfiguration.parse(String(decoding: data, as: UTF8.self), environment: ProcessInfo.processInfo.environment)
-    } catch {
-        for e in error.errors { FileHandle.standardError.write(Data("\(path):\(e.line):\(e.column): \(e.message)\n".utf8)) }
-        throw ExitCode(1)
+    func report(_ file: String, _ errors: [ConfigError]) -> ExitCode {
+        for e in errors { FileHandle.standardError.write(Data("\(file):\(e.line):\(e.column): \(e.message)\n".utf8)) }
+        return ExitCode(1)
     }
+    var pipeline: PipelineConfiguration
+    do {
+        pipeline = try PipelineConfiguration.parse(String(decoding: data, as: UTF8.self), environment: ProcessInfo.processInfo.environment)
+    } catch {
+        throw report(path, error.errors)
+    }
+    if case .file(let name, let line) = pipeline.sampling {
+        // Relative to the configuration file, as a reader of the file would expect.
+        let file = name.hasPrefix("/") ? name : (URL(fileURLWithPath: path).deletingLastPathComponent().path + "/" + name)
+        guard let text = FileManager.default.contents(atPath: file) else {
+            throw report(path, [ConfigError(line: line, column: 1, message: "strategies_file \(file) cannot be read")])
+        }
+        do {
+            pipeline.sampling = .strategies(try StaticSamplingStrategies.parse(String(decoding: text, as: UTF8.self)))
+        } catch {
+            throw report(file, error.errors)
+        }
+    }
+    return pipeline
 }
 
 struct Config: ParsableCommand {

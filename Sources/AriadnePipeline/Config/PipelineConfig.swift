@@ -6,12 +6,16 @@ public struct Pipeline: Sendable {
     public let consumer: any SpanConsumer
     public let metrics: PipelineMetrics
     let samplers: [TailSampler]
+    let adaptive: AdaptiveSampler?
+    /// What the remote-sampling endpoint serves; nil: sample everything.
+    public let strategies: (any SamplingStrategyProvider)?
 
     /// Runs the processors' timers (tail-sampling decisions) until cancelled, then decides every
     /// trace still held, so that a clean stop loses nothing.
     public func run() async {
         await withTaskGroup(of: Void.self) { group in
             for s in samplers { group.addTask { await s.run() } }
+            if let adaptive { group.addTask { await adaptive.run() } }
             // A pipeline without timers still runs until it is stopped, like every service.
             group.addTask { while !Task.isCancelled { try? await Task.sleep(for: .seconds(60)) } }
         }
@@ -23,6 +27,12 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible, Equatable {
     public var line: Int
     public var column: Int
     public var message: String
+
+    public init(line: Int, column: Int, message: String) {
+        self.line = line
+        self.column = column
+        self.message = message
+    }
 
     public var description: String { "line \(line), column \(column): \(message)" }
 }
@@ -67,13 +77,25 @@ public struct PipelineConfiguration: Sendable {
     public var processors: [ProcessorSpec] = []
     /// Where spans go after the processors, in order; the local store unless the file says otherwise.
     public var exporters: [ExporterSpec] = [ExporterSpec(name: "store", kind: .store)]
+    /// Head-sampling strategies served to SDKs on the sampling port.
+    public var sampling: SamplingSetup = .none
+
+    public enum SamplingSetup: Sendable {
+        /// Every SDK is told to sample everything.
+        case none
+        /// A Jaeger strategies file; `path` as written in the configuration, `line` where.
+        case file(path: String, line: Int)
+        /// The file's strategies, once read.
+        case strategies(StaticSamplingStrategies)
+        case adaptive(AdaptiveSampler.Settings)
+    }
 
     public init(processors: [ProcessorSpec] = []) { self.processors = processors }
 
     /// The processors built in order in front of `next`.
     public func build(next: any SpanConsumer, metrics: PipelineMetrics = PipelineMetrics()) -> Pipeline {
         var samplers = [TailSampler]()
-        let consumer = processors.reversed().reduce(next) { next, spec -> any SpanConsumer in
+        var consumer = processors.reversed().reduce(next) { next, spec -> any SpanConsumer in
             switch spec.kind {
             case .memoryLimiter(let s): return MemoryLimiter(s, next: next)
             case .attributes(let s): return AttributesProcessor(s, next: next)
@@ -85,7 +107,19 @@ public struct PipelineConfiguration: Sendable {
                 return sampler
             }
         }
-        return Pipeline(consumer: consumer, metrics: metrics, samplers: samplers)
+        var strategies: (any SamplingStrategyProvider)? = nil
+        var adaptive: AdaptiveSampler? = nil
+        switch sampling {
+        case .none, .file: break
+        case .strategies(let s): strategies = s
+        case .adaptive(let settings):
+            // First in line: it counts what SDKs sent, before anything is sampled away.
+            let a = AdaptiveSampler(settings, next: consumer)
+            consumer = a
+            adaptive = a
+            strategies = a
+        }
+        return Pipeline(consumer: consumer, metrics: metrics, samplers: samplers, adaptive: adaptive, strategies: strategies)
     }
 
     /// Reads a configuration file's text; `environment` resolves `hash_key_env`.
@@ -122,6 +156,7 @@ struct ConfigReader {
         }
         guard let root else { return PipelineConfiguration() }  // an empty file: every default
         guard let top = mapping(root, "the configuration") else { return PipelineConfiguration() }
+        var sampling = PipelineConfiguration.SamplingSetup.none
         var definedExporters = ["store": (root, ExporterSpec(name: "store", kind: .store))]
         var exporterOrder: [(String, Node)]? = nil
         var defined = [String: (Node, ProcessorSpec)]()
@@ -160,13 +195,28 @@ struct ConfigReader {
                     guard let n = name.string else { fail(name, "an exporter name must be a string"); continue }
                     if let spec = exporter(n, body, at: name) { definedExporters[n] = (name, spec) }
                 }
+            case "sampling":
+                guard let m = mapping(v, "sampling") else { continue }
+                for (sk, sv) in m {
+                    switch sk.string ?? "" {
+                    case "strategies_file":
+                        guard let path = sv.string, !path.isEmpty else { fail(sv, "strategies_file must be a path"); continue }
+                        if case .adaptive = sampling { fail(sk, "choose strategies_file or adaptive, not both"); continue }
+                        sampling = .file(path: path, line: sv.mark?.line ?? 1)
+                    case "adaptive":
+                        if case .file = sampling { fail(sk, "choose strategies_file or adaptive, not both"); continue }
+                        if let a = adaptive(sv) { sampling = .adaptive(a) }
+                    default: unknownKey(sk, in: "sampling", expected: "strategies_file, adaptive")
+                    }
+                }
             case "receivers":
                 fail(k, "receivers are not configurable yet: they are set with serve's port flags")
             default:
-                fail(k, "unknown section '\(k.string ?? "")': expected processors, exporters or service")
+                fail(k, "unknown section '\(k.string ?? "")': expected processors, exporters, sampling or service")
             }
         }
         var config = PipelineConfiguration()
+        config.sampling = sampling
         if let exporterOrder {
             config.exporters = []
             for (name, node) in exporterOrder {
@@ -382,6 +432,35 @@ struct ConfigReader {
         default: fail(modeNode, "mode must be mask or hash, got '\(mode)'"); ok = false
         }
         return ok ? p : nil
+    }
+
+    mutating func adaptive(_ node: Node) -> AdaptiveSampler.Settings? {
+        guard let m = node.null != nil ? Node.Mapping([]) : mapping(node, "adaptive") else { return nil }
+        var a = AdaptiveSampler.Settings()
+        func probability(_ v: Node, _ what: String) -> Double? {
+            guard let p = v.float ?? v.int.map(Double.init), p > 0, p <= 1 else { fail(v, "\(what) must be a probability in (0, 1]"); return nil }
+            return p
+        }
+        for (k, v) in m {
+            switch k.string ?? "" {
+            case "target_traces_per_second":
+                guard let t = v.float ?? v.int.map(Double.init), t > 0 else { fail(v, "target_traces_per_second must be positive"); continue }
+                a.targetTracesPerSecond = t
+            case "interval": if let d = duration(v, "interval") { a.interval = d }
+            case "initial_probability": if let p = probability(v, "initial_probability") { a.initialProbability = p }
+            case "min_probability": if let p = probability(v, "min_probability") { a.minProbability = p }
+            case "lower_bound_traces_per_second":
+                guard let t = v.float ?? v.int.map(Double.init), t >= 0 else { fail(v, "lower_bound_traces_per_second must be non-negative"); continue }
+                a.lowerBoundTracesPerSecond = t
+            case "delta_tolerance":
+                guard let t = v.float, t >= 0, t < 1 else { fail(v, "delta_tolerance must be in [0, 1)"); continue }
+                a.deltaTolerance = t
+            case "buckets": if let n = positiveInt(v, "buckets") { a.buckets = n }
+            default:
+                unknownKey(k, in: "adaptive", expected: "target_traces_per_second, interval, initial_probability, min_probability, lower_bound_traces_per_second, delta_tolerance, buckets")
+            }
+        }
+        return a
     }
 
     mutating func exporter(_ name: String, _ body: Node, at nameNode: Node) -> ExporterSpec? {

@@ -196,7 +196,7 @@ public struct AriadneServer: Sendable {
             onServerRunning: { announce(\.query, address($0)) }, logger: quiet(logger))
 
         let samplingRouter = Router()
-        SamplingAPI().addRoutes(to: samplingRouter)
+        SamplingAPI(strategies: pipeline.strategies).addRoutes(to: samplingRouter)
         let samplingApp = Application(
             router: samplingRouter,
             configuration: .init(address: .hostname(config.host, port: config.samplingPort), serverName: "ariadne"),
