@@ -43,7 +43,7 @@ let package = Package(
 
         // The one edge type between stages, and the processors.
         .target(
-            name: "AriadnePipeline", dependencies: ["AriadneModel", .product(name: "Yams", package: "Yams")],
+            name: "AriadnePipeline", dependencies: ["AriadneModel", "CMalloc", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
 
@@ -98,7 +98,7 @@ let package = Package(
             name: "AriadneServer",
             dependencies: [
                 "AriadneModel", "AriadneWire", "AriadnePipeline", "AriadneStorage", "AriadneEngine",
-                "AriadneAnalysis", "AriadneUI", "AriadneExport",
+                "AriadneAnalysis", "AriadneUI", "AriadneExport", "CMalloc",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

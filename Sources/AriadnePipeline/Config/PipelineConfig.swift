@@ -93,11 +93,14 @@ public struct PipelineConfiguration: Sendable {
     public init(processors: [ProcessorSpec] = []) { self.processors = processors }
 
     /// The processors built in order in front of `next`.
-    public func build(next: any SpanConsumer, metrics: PipelineMetrics = PipelineMetrics()) -> Pipeline {
+    /// `relieveMemory` is what the memory limiter asks for when over its soft limit.
+    public func build(
+        next: any SpanConsumer, metrics: PipelineMetrics = PipelineMetrics(), relieveMemory: (@Sendable () async -> Void)? = nil
+    ) -> Pipeline {
         var samplers = [TailSampler]()
         var consumer = processors.reversed().reduce(next) { next, spec -> any SpanConsumer in
             switch spec.kind {
-            case .memoryLimiter(let s): return MemoryLimiter(s, next: next)
+            case .memoryLimiter(let s): return MemoryLimiter(s, next: next, relieve: relieveMemory)
             case .attributes(let s): return AttributesProcessor(s, next: next)
             case .redaction(let p): return RedactionProcessor(p, next: next)
             case .batch(let s): return BatchProcessor(s, next: next, metrics: metrics)

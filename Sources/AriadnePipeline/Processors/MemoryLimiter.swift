@@ -1,12 +1,15 @@
 public import AriadneModel
+import CMalloc
 import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Refuses spans while the process's resident memory is above a soft limit (the limit minus the
-/// spike allowance), as the OpenTelemetry Collector's memory_limiter does: receivers answer
-/// 429/503 + Retry-After or UNAVAILABLE, and clients retry once memory is back under it.
+/// Refuses spans while the process's heap in use is above a soft limit (the limit minus the
+/// spike allowance), as the OpenTelemetry Collector's memory_limiter does with Go's heap:
+/// receivers answer 429/503 + Retry-After or UNAVAILABLE, and clients retry once memory is back
+/// under it. Heap in use (glibc's mallinfo2), not RSS, because freed memory glibc keeps for reuse
+/// would otherwise hold the limiter shut after the memory was given back.
 public final class MemoryLimiter: SpanConsumer {
     public struct Settings: Sendable, Equatable {
         public var limitBytes: Int
@@ -27,22 +30,48 @@ public final class MemoryLimiter: SpanConsumer {
     public let next: any SpanConsumer
     let reading: Mutex<(at: ContinuousClock.Instant, bytes: Int)?> = Mutex(nil)
     let measure: @Sendable () -> Int
+    /// Asked to free memory when over the soft limit (the server cuts the engine's head into a
+    /// block and returns freed pages to the system), at most once a second; without it, memory
+    /// held by buffers would keep refusing spans until they drained by themselves.
+    let relieve: (@Sendable () async -> Void)?
+    let relieving = Mutex<ContinuousClock.Instant?>(nil)
 
-    public init(_ settings: Settings, next: any SpanConsumer, measure: @escaping @Sendable () -> Int = MemoryLimiter.residentBytes) {
+    public init(
+        _ settings: Settings, next: any SpanConsumer, measure: @escaping @Sendable () -> Int = MemoryLimiter.heapInUse,
+        relieve: (@Sendable () async -> Void)? = nil
+    ) {
         self.settings = settings
         self.next = next
         self.measure = measure
+        self.relieve = relieve
     }
 
     public func consume(_ batch: SpanBatch) async throws {
         let rss = currentBytes()
         if rss > settings.softLimitBytes {
+            askForRelief()
             throw IngestError(
                 .overloaded,
-                "memory limiter: resident memory \(rss >> 20) MiB is over the soft limit of \(settings.softLimitBytes >> 20) MiB; retry later",
+                "memory limiter: \(rss >> 20) MiB in use is over the soft limit of \(settings.softLimitBytes >> 20) MiB; retry later",
                 retryAfterSeconds: 1)
         }
         try await next.consume(batch)
+    }
+
+    func askForRelief() {
+        guard let relieve else { return }
+        let now = ContinuousClock.now
+        let due = relieving.withLock { last in
+            guard last.map({ now - $0 >= .seconds(1) }) ?? true else { return false }
+            last = now
+            return true
+        }
+        guard due else { return }
+        Task {
+            await relieve()
+            // Read memory afresh rather than refuse on a stale figure.
+            reading.withLock { $0 = nil }
+        }
     }
 
     func currentBytes() -> Int {
@@ -51,6 +80,16 @@ public final class MemoryLimiter: SpanConsumer {
         let bytes = measure()
         reading.withLock { $0 = (now, bytes) }
         return bytes
+    }
+
+    /// Bytes allocated and not freed: glibc's heap in use plus its mmapped blocks.
+    @Sendable public static func heapInUse() -> Int {
+        #if canImport(Glibc)
+        let info = mallinfo2()
+        return Int(info.uordblks) + Int(info.hblkhd)
+        #else
+        return residentBytes()
+        #endif
     }
 
     /// Resident set size from /proc/self/statm (0 where there is none).

@@ -4,6 +4,7 @@ import AriadneExport
 import AriadneModel
 public import AriadnePipeline
 import AriadneWire
+import CMalloc
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -139,7 +140,15 @@ public struct AriadneServer: Sendable {
                 ends.append(exporter)
             }
         }
-        let pipeline = config.pipeline.build(next: ends.count == 1 ? ends[0] : FanOutConsumer(ends), metrics: metrics.pipeline)
+        let engine = self.engine
+        let pipeline = config.pipeline.build(
+            next: ends.count == 1 ? ends[0] : FanOutConsumer(ends), metrics: metrics.pipeline,
+            relieveMemory: {
+                // The head is the memory that grows with accepted spans: write it as a block, then
+                // hand freed pages back (glibc keeps up to M_TRIM_THRESHOLD otherwise).
+                if let engine { try? await engine.cut() }
+                malloc_trim(0)
+            })
         let ingestor = Ingestor(
             consumer: pipeline.consumer, metrics: metrics,
             maxBodyBytes: config.maxBodyBytes, maxInFlightBytes: config.maxInFlightBytes)
