@@ -107,6 +107,11 @@ def test_planted_pii_is_not_readable_through_the_query_api(server):
     # The attributes processor ran first: the tenant was added and the user id hashed (SHA-256).
     assert tags["tenant"] == "acme"
     assert tags["user.id"] == hashlib.sha256(b"u-42").hexdigest()
+    metrics = requests.get(server.url("/metrics"), timeout=5).text
+    redacted = int(next(l for l in metrics.splitlines() if l.startswith("ariadne_redaction_values_total ")).split()[1])
+    assert redacted >= tags["ariadne.redacted.count"]
+    assert 'ariadne_pipeline_batch_duration_seconds_bucket{le="+Inf"} ' in metrics
+    assert "# TYPE ariadne_pipeline_batch_duration_seconds histogram" in metrics
 
 
 def test_config_validate_names_the_line_of_each_mistake(tmp_path):

@@ -22,6 +22,33 @@ public struct Pipeline: Sendable {
     }
 }
 
+/// Times each batch through the whole pipeline, from the receiver's hand-off to the store's or
+/// exporters' acknowledgement.
+struct TimedConsumer: SpanConsumer {
+    let next: any SpanConsumer
+    let metrics: PipelineMetrics
+    static let buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+    init(next: any SpanConsumer, metrics: PipelineMetrics) {
+        self.next = next
+        self.metrics = metrics
+        metrics.describe(
+            "ariadne_pipeline_batch_duration_seconds", "Time from a receiver's hand-off to the pipeline's acknowledgement, per batch.",
+            type: "histogram")
+    }
+
+    func consume(_ batch: SpanBatch) async throws {
+        let started = ContinuousClock.now
+        defer {
+            let d = ContinuousClock.now - started
+            metrics.observe(
+                "ariadne_pipeline_batch_duration_seconds",
+                seconds: Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18, buckets: Self.buckets)
+        }
+        try await next.consume(batch)
+    }
+}
+
 /// A mistake in a configuration file, with where it is.
 public struct ConfigError: Error, Sendable, CustomStringConvertible, Equatable {
     public var line: Int
@@ -100,9 +127,9 @@ public struct PipelineConfiguration: Sendable {
         var samplers = [TailSampler]()
         var consumer = processors.reversed().reduce(next) { next, spec -> any SpanConsumer in
             switch spec.kind {
-            case .memoryLimiter(let s): return MemoryLimiter(s, next: next, relieve: relieveMemory)
+            case .memoryLimiter(let s): return MemoryLimiter(s, next: next, metrics: metrics, relieve: relieveMemory)
             case .attributes(let s): return AttributesProcessor(s, next: next)
-            case .redaction(let p): return RedactionProcessor(p, next: next)
+            case .redaction(let p): return RedactionProcessor(p, next: next, metrics: metrics)
             case .batch(let s): return BatchProcessor(s, next: next, metrics: metrics)
             case .tailSampling(let s):
                 let sampler = TailSampler(s, next: next, metrics: metrics)
@@ -122,7 +149,9 @@ public struct PipelineConfiguration: Sendable {
             adaptive = a
             strategies = a
         }
-        return Pipeline(consumer: consumer, metrics: metrics, samplers: samplers, adaptive: adaptive, strategies: strategies)
+        return Pipeline(
+            consumer: TimedConsumer(next: consumer, metrics: metrics), metrics: metrics, samplers: samplers, adaptive: adaptive,
+            strategies: strategies)
     }
 
     /// Reads a configuration file's text; `environment` resolves `hash_key_env`.

@@ -36,20 +36,28 @@ public final class MemoryLimiter: SpanConsumer {
     let relieve: (@Sendable () async -> Void)?
     let relieving = Mutex<ContinuousClock.Instant?>(nil)
 
+    let metrics: PipelineMetrics
+
     public init(
-        _ settings: Settings, next: any SpanConsumer, measure: @escaping @Sendable () -> Int = MemoryLimiter.heapInUse,
-        relieve: (@Sendable () async -> Void)? = nil
+        _ settings: Settings, next: any SpanConsumer, metrics: PipelineMetrics = PipelineMetrics(),
+        measure: @escaping @Sendable () -> Int = MemoryLimiter.heapInUse, relieve: (@Sendable () async -> Void)? = nil
     ) {
         self.settings = settings
         self.next = next
+        self.metrics = metrics
         self.measure = measure
         self.relieve = relieve
+        metrics.describe("ariadne_memory_limiter_refused_spans_total", "Spans the memory limiter refused.")
+        metrics.gauge("ariadne_memory_limiter_in_use_bytes", "Heap in use at the memory limiter's last reading.") { [weak self] in
+            self?.reading.withLock { $0?.bytes } ?? 0
+        }
     }
 
     public func consume(_ batch: SpanBatch) async throws {
         let rss = currentBytes()
         if rss > settings.softLimitBytes {
             askForRelief()
+            metrics.add("ariadne_memory_limiter_refused_spans_total", batch.count)
             throw IngestError(
                 .overloaded,
                 "memory limiter: \(rss >> 20) MiB in use is over the soft limit of \(settings.softLimitBytes >> 20) MiB; retry later",

@@ -38,6 +38,17 @@ public final class PipelineMetrics: Sendable {
         gauges.withLock { $0[Key(name: name, labels: text)] = read }
     }
 
+    /// Records one observation in a histogram family (`_bucket{le}`, `_sum`, `_count`; seconds).
+    public func observe(_ name: String, seconds: Double, buckets: [Double]) {
+        counters.withLock { c in
+            for b in buckets where seconds <= b { c[Key(name: name + "_bucket", labels: "le=\"\(b)\""), default: 0] += 1 }
+            c[Key(name: name + "_bucket", labels: "le=\"+Inf\""), default: 0] += 1
+            c[Key(name: name + "_count", labels: ""), default: 0] += 1
+            // The sum in microseconds, rendered in seconds.
+            c[Key(name: name + "_sum_us", labels: ""), default: 0] += Int(seconds * 1e6)
+        }
+    }
+
     /// Prometheus text format 0.0.4: every described family, sorted, counters then gauges.
     public func render() -> String {
         let snapshot = counters.withLock { $0 }
@@ -46,6 +57,15 @@ public final class PipelineMetrics: Sendable {
         var out = ""
         for (name, h) in described.sorted(by: { $0.key < $1.key }) {
             out += "# HELP \(name) \(h.text)\n# TYPE \(name) \(h.type)\n"
+            if h.type == "histogram" {
+                let buckets = snapshot.filter { $0.key.name == name + "_bucket" }.sorted {
+                    (Double($0.key.labels.dropFirst(4).dropLast()) ?? .infinity) < (Double($1.key.labels.dropFirst(4).dropLast()) ?? .infinity)
+                }
+                for (key, v) in buckets { out += "\(name)_bucket{\(key.labels)} \(v)\n" }
+                let sum = Double(snapshot[Key(name: name + "_sum_us", labels: "")] ?? 0) / 1e6
+                out += "\(name)_sum \(sum)\n\(name)_count \(snapshot[Key(name: name + "_count", labels: "")] ?? 0)\n"
+                continue
+            }
             let values = h.type == "gauge" ? readers.filter { $0.key.name == name }.map { ($0.key, $0.value()) } : snapshot.filter { $0.key.name == name }.map { ($0.key, $0.value) }
             for (key, v) in values.sorted(by: { $0.0.labels < $1.0.labels }) {
                 out += key.labels.isEmpty ? "\(name) \(v)\n" : "\(name){\(key.labels)} \(v)\n"

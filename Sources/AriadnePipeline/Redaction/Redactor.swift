@@ -295,14 +295,19 @@ public struct RedactionProcessor: SpanConsumer {
     public let redactor: Redactor
     public let next: any SpanConsumer
 
-    public init(_ policy: RedactionPolicy, next: any SpanConsumer) {
+    let metrics: PipelineMetrics
+
+    public init(_ policy: RedactionPolicy, next: any SpanConsumer, metrics: PipelineMetrics = PipelineMetrics()) {
         self.redactor = Redactor(policy)
         self.next = next
+        self.metrics = metrics
+        metrics.describe("ariadne_redaction_values_total", "Values or parts of values the redaction processor replaced.")
     }
 
     public func consume(_ batch: SpanBatch) async throws {
         var b = batch
-        redactor.redact(&b)
+        let n = redactor.redact(&b)
+        if n > 0 { metrics.add("ariadne_redaction_values_total", n) }
         try await next.consume(b)
     }
 }
