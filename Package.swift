@@ -89,7 +89,13 @@ let package = Package(
 
         // The load generator: the workload sent through the OTLP senders.
         .target(
-            name: "AriadneLoadgen", dependencies: ["AriadneModel", "AriadneWire", "AriadneWorkload", "AriadneExport"],
+            name: "AriadneLoadgen",
+            dependencies: [
+                "AriadneModel", "AriadneWire", "AriadneWorkload", "AriadneExport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
 

@@ -192,6 +192,8 @@ struct Loadgen: AsyncParsableCommand {
     @Option(help: "Concurrent senders.") var concurrency = 4
     @Flag(help: "gzip HTTP request bodies.") var gzip = false
     @Option(help: "Workload seed.") var seed: UInt64 = 42
+    @Option(help: "Sample traces at their head as an SDK would, with the strategies of this Jaeger remote-sampling URL (e.g. http://127.0.0.1:5778/sampling); --rate then paces the traffic generated.")
+    var remoteSampling: String?
 
     func run() async throws {
         guard duration != nil || spans != nil else {
@@ -204,6 +206,7 @@ struct Loadgen: AsyncParsableCommand {
         options.batchSpans = batchSpans
         options.concurrency = concurrency
         options.seed = seed
+        options.remoteSampling = remoteSampling
         let progress: @Sendable (LoadgenSummary) -> Void = { s in
             FileHandle.standardError.write(Data("loadgen: \(s)\n".utf8))
         }

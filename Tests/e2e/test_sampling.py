@@ -4,11 +4,12 @@ adaptive probabilities that move toward their target while the client follows th
 
 import json
 import random
+import subprocess
 import time
 
 import requests
 
-from conftest import Server
+from conftest import BINARY, Server
 
 
 class SamplingClient:
@@ -102,5 +103,35 @@ def test_adaptive_probabilities_move_toward_the_target(tmp_path):
             recent = sum(1 for t in sent[op] if t > time.time() - 3) / 3
             assert 10 / 3 <= recent <= 10 * 3, f"{op}: {recent:.1f} traces/s sent, target 10"
         print(f"\nadaptive: {client.per_operation}")
+    finally:
+        s.stop()
+
+
+def test_loadgen_following_adaptive_strategies_converges_on_the_target(tmp_path):
+    """`ariadne loadgen --remote-sampling` samples at the head as an SDK does; the adaptive
+    probabilities it reads fall from 1 until each operation arrives at about its target."""
+    target = 4
+    (tmp_path / "ariadne.yaml").write_text(
+        f"sampling:\n  adaptive: {{target_traces_per_second: {target}, interval: 1s, initial_probability: 1, buckets: 1}}\n")
+    s = Server(extra_args=["--config", str(tmp_path / "ariadne.yaml")])
+    try:
+        out = subprocess.run(
+            [BINARY, "loadgen", "--endpoint", s.grpc, "--rate", "4000", "--duration", "9", "--concurrency", "2",
+             "--batch-spans", "200", "--remote-sampling", f"http://{s.sampling}/sampling"],
+            capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert "sampled_out=" in out.stdout
+        client = SamplingClient(s, "api-gateway")
+        assert client.per_operation and all(p < 0.5 for p in client.per_operation.values()), client.per_operation
+        # What arrived in the last three whole seconds, per operation: near the target.
+        end = int(time.time()) - 1
+        found = s.get_json(f"/api/search?service=api-gateway&start={end - 3}&end={end - 1}&limit=100000")["traces"]
+        per_op = {}
+        for t in found:
+            per_op[t["rootTraceName"]] = per_op.get(t["rootTraceName"], 0) + 1 / 3
+        assert per_op
+        for op, rate in per_op.items():
+            assert target / 3 <= rate <= target * 3, f"{op}: {rate:.1f} traces/s, target {target}; {per_op}"
+        print(f"\nloadgen under adaptive sampling: {({k: round(v, 1) for k, v in per_op.items()})}")
     finally:
         s.stop()
