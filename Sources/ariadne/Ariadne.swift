@@ -115,9 +115,10 @@ struct Serve: AsyncParsableCommand {
     var config: String?
     @Option(help: "Data directory.") var dataDir = "./ariadne-data"
     @Option(help: "Address every listener binds to.") var host = "127.0.0.1"
-    @Option(help: "OTLP/gRPC port (0 picks a free port).") var otlpGrpcPort = 4317
-    @Option(help: "OTLP/HTTP port.") var otlpHttpPort = 4318
-    @Option(help: "Zipkin v2 port.") var zipkinPort = 9411
+    // Optional, so that a port given in the configuration file counts unless a flag overrides it.
+    @Option(help: "OTLP/gRPC port, default 4317 (0 picks a free port).") var otlpGrpcPort: Int?
+    @Option(help: "OTLP/HTTP port, default 4318.") var otlpHttpPort: Int?
+    @Option(help: "Zipkin v2 port, default 9411.") var zipkinPort: Int?
     @Option(help: "Query API port.") var queryPort = 16686
     @Option(help: "Jaeger remote-sampling port.") var samplingPort = 5778
     @Option(help: "Largest request body in bytes, after decompression.") var maxBodyBytes = 64 << 20
@@ -141,9 +142,14 @@ struct Serve: AsyncParsableCommand {
         if let config { c.pipeline = try loadPipeline(config) }
         c.dataDirectory = dataDir
         c.host = host
-        c.otlpGRPCPort = otlpGrpcPort
-        c.otlpHTTPPort = otlpHttpPort
-        c.zipkinPort = zipkinPort
+        let receivers = c.pipeline.receivers
+        c.otlpGRPCPort = otlpGrpcPort ?? receivers.otlpGRPC?.port ?? 4317
+        c.otlpHTTPPort = otlpHttpPort ?? receivers.otlpHTTP?.port ?? 4318
+        c.zipkinPort = zipkinPort ?? receivers.zipkin?.port ?? 9411
+        c.receiverHosts = [
+            "otlp_grpc": receivers.otlpGRPC?.host, "otlp_http": receivers.otlpHTTP?.host, "zipkin": receivers.zipkin?.host,
+        ].compactMapValues { $0 }
+        if let enabled = receivers.enabled { c.enabledReceivers = enabled }
         c.queryPort = queryPort
         c.samplingPort = samplingPort
         c.maxBodyBytes = maxBodyBytes

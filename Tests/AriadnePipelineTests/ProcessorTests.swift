@@ -215,3 +215,38 @@ func sample() -> SpanBatch {
         }
     }
 }
+
+@Suite struct ReceiverConfigTests {
+    @Test func onlyNamedReceiversAndProtocolsListen() throws {
+        let c = try PipelineConfiguration.parse("""
+            receivers:
+              otlp:
+                protocols:
+                  grpc: {endpoint: "0.0.0.0:14317"}
+                  http:
+              zipkin: {endpoint: ":19411"}
+            service: {pipelines: {traces: {receivers: [otlp]}}}
+            """)
+        #expect(c.receivers.enabled == ["otlp_grpc", "otlp_http"])
+        #expect(c.receivers.otlpGRPC == .init(host: "0.0.0.0", port: 14317))
+        #expect(c.receivers.otlpHTTP == nil)  // listed without an endpoint: the default port
+        #expect(c.receivers.zipkin == .init(host: nil, port: 19411))
+        #expect(try PipelineConfiguration.parse("").receivers.enabled == nil)
+        #expect(ReceiverSettings.endpoint("[::1]:4317") == .init(host: "::1", port: 4317))
+        do {
+            _ = try PipelineConfiguration.parse("""
+                receivers:
+                  otlp: {protocols: {grpc: {endpoint: "localhost"}, thrift: {}}}
+                  jaeger: {}
+                service: {pipelines: {traces: {receivers: [zipkin]}}}
+                """)
+            Issue.record("accepted")
+        } catch {
+            let text = error.errors.map { "\($0.line): \($0.message)" }
+            #expect(text.contains { $0.hasPrefix("2: endpoint must be host:port") })
+            #expect(text.contains { $0.hasPrefix("2: unknown key 'thrift' in protocols") })
+            #expect(text.contains { $0.hasPrefix("3: unknown receiver 'jaeger'") })
+            #expect(text.contains { $0.hasPrefix("4: receiver 'zipkin' is not defined") })
+        }
+    }
+}

@@ -246,3 +246,28 @@ processors:
         http_gateway.stop()
         if late:
             late.stop()
+
+
+def test_receivers_from_the_file_decide_what_listens(tmp_path):
+    config = tmp_path / "receivers.yaml"
+    config.write_text("""
+receivers:
+  otlp:
+    protocols:
+      grpc: {endpoint: "127.0.0.1:4317"}
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+""")
+    # conftest's --otlp-grpc-port 0 overrides the file's port; the file still decides what listens.
+    s = Server(extra_args=["--config", str(config)])
+    try:
+        assert s.http == "off" and s.zipkin == "off"
+        out = subprocess.run([BINARY, "loadgen", "--endpoint", s.grpc, "--spans", "500"], capture_output=True, text=True,
+                             timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert " acknowledged=" in out.stdout and " acknowledged=0 " not in out.stdout
+        assert all_summaries(s)
+    finally:
+        s.stop()

@@ -39,3 +39,35 @@ public struct OTLPExportSettings: Sendable, Equatable {
         self.transport = transport
     }
 }
+
+/// The listeners the file configures. nil fields leave serve's flags (or defaults) in charge.
+public struct ReceiverSettings: Sendable, Equatable {
+    public struct Endpoint: Sendable, Equatable {
+        /// nil: serve's --host.
+        public var host: String?
+        public var port: Int
+
+        public init(host: String?, port: Int) {
+            self.host = host
+            self.port = port
+        }
+    }
+
+    public var otlpGRPC: Endpoint?
+    public var otlpHTTP: Endpoint?
+    public var zipkin: Endpoint?
+    /// Which of otlp_grpc, otlp_http, zipkin listen; nil: all.
+    public var enabled: Set<String>?
+
+    public init() {}
+
+    /// Parses `host:port` (`[::1]:4317` for IPv6) or `:port`.
+    public static func endpoint(_ text: String) -> Endpoint? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            return nil
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return Endpoint(host: host.isEmpty ? nil : host, port: port)
+    }
+}

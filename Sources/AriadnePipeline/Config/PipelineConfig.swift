@@ -106,6 +106,8 @@ public struct PipelineConfiguration: Sendable {
     public var exporters: [ExporterSpec] = [ExporterSpec(name: "store", kind: .store)]
     /// Head-sampling strategies served to SDKs on the sampling port.
     public var sampling: SamplingSetup = .none
+    /// Listener addresses and which receivers run.
+    public var receivers = ReceiverSettings()
 
     public enum SamplingSetup: Sendable {
         /// Every SDK is told to sample everything.
@@ -189,6 +191,9 @@ struct ConfigReader {
         guard let root else { return PipelineConfiguration() }  // an empty file: every default
         guard let top = mapping(root, "the configuration") else { return PipelineConfiguration() }
         var sampling = PipelineConfiguration.SamplingSetup.none
+        var receivers = ReceiverSettings()
+        var definedReceivers = [String: Set<String>]()  // receiver → the listeners it opens
+        var receiverOrder: [(String, Node)]? = nil
         var definedExporters = ["store": (root, ExporterSpec(name: "store", kind: .store))]
         var exporterOrder: [(String, Node)]? = nil
         var defined = [String: (Node, ProcessorSpec)]()
@@ -215,8 +220,8 @@ struct ConfigReader {
                             case "processors": order = strings(tv, "processors").map { names in zip(names, tv.sequence.map(Array.init) ?? []).map { ($0, $1) } }
                             case "exporters": exporterOrder = strings(tv, "exporters").map { names in zip(names, tv.sequence.map(Array.init) ?? []).map { ($0, $1) } }
                             case "receivers":
-                                fail(tk, "receivers are not configurable yet: they are set with serve's port flags")
-                            default: fail(tk, "unknown key '\(tk.string ?? "")' in the traces pipeline: expected processors or exporters")
+                                receiverOrder = strings(tv, "receivers").map { names in zip(names, tv.sequence.map(Array.init) ?? []).map { ($0, $1) } }
+                            default: fail(tk, "unknown key '\(tk.string ?? "")' in the traces pipeline: expected receivers, processors or exporters")
                             }
                         }
                     }
@@ -242,13 +247,26 @@ struct ConfigReader {
                     }
                 }
             case "receivers":
-                fail(k, "receivers are not configurable yet: they are set with serve's port flags")
+                guard let m = mapping(v, "receivers") else { continue }
+                for (name, body) in m { receiver(name, body, into: &receivers, defined: &definedReceivers) }
             default:
-                fail(k, "unknown section '\(k.string ?? "")': expected processors, exporters, sampling or service")
+                fail(k, "unknown section '\(k.string ?? "")': expected receivers, processors, exporters, sampling or service")
             }
         }
         var config = PipelineConfiguration()
         config.sampling = sampling
+        if !definedReceivers.isEmpty || receiverOrder != nil {
+            // As in the Collector: only the receivers (and protocols) the file names listen.
+            var enabled = Set<String>()
+            let names = receiverOrder ?? definedReceivers.keys.map { ($0, root) }
+            for (name, node) in names {
+                guard let listeners = definedReceivers[name] else { fail(node, "receiver '\(name)' is not defined under receivers"); continue }
+                enabled.formUnion(listeners)
+            }
+            if enabled.isEmpty { fail(nil, "no receiver would listen: define otlp or zipkin under receivers") }
+            receivers.enabled = enabled
+        }
+        config.receivers = receivers
         if let exporterOrder {
             config.exporters = []
             for (name, node) in exporterOrder {
@@ -464,6 +482,48 @@ struct ConfigReader {
         default: fail(modeNode, "mode must be mask or hash, got '\(mode)'"); ok = false
         }
         return ok ? p : nil
+    }
+
+    mutating func receiver(_ nameNode: Node, _ body: Node, into r: inout ReceiverSettings, defined: inout [String: Set<String>]) {
+        guard let name = nameNode.string else { fail(nameNode, "a receiver name must be a string"); return }
+        let fields = body.null != nil ? Node.Mapping([]) : mapping(body, "receiver '\(name)'")
+        guard let fields else { return }
+        func endpoint(_ m: Node.Mapping, _ what: String) -> ReceiverSettings.Endpoint?? {
+            var result: ReceiverSettings.Endpoint?? = .some(nil)
+            for (k, v) in m {
+                guard k.string == "endpoint" else { unknownKey(k, in: what, expected: "endpoint"); continue }
+                guard let text = v.string, let e = ReceiverSettings.endpoint(text) else {
+                    fail(v, "endpoint must be host:port (or :port), got '\(v.string ?? "")'")
+                    result = nil
+                    continue
+                }
+                result = .some(e)
+            }
+            return result
+        }
+        switch name {
+        case "otlp":
+            var listeners = Set<String>()
+            for (k, v) in fields {
+                guard k.string == "protocols" else { unknownKey(k, in: "otlp", expected: "protocols"); continue }
+                guard let protocols = mapping(v, "protocols") else { continue }
+                for (pk, pv) in protocols {
+                    let proto = pk.string ?? ""
+                    guard proto == "grpc" || proto == "http" else { unknownKey(pk, in: "protocols", expected: "grpc, http"); continue }
+                    let m = pv.null != nil ? Node.Mapping([]) : mapping(pv, proto)
+                    guard let m, let e = endpoint(m, proto) else { continue }
+                    if proto == "grpc" { r.otlpGRPC = e; listeners.insert("otlp_grpc") } else { r.otlpHTTP = e; listeners.insert("otlp_http") }
+                }
+            }
+            if listeners.isEmpty { fail(nameNode, "otlp needs protocols: grpc and/or http") }
+            defined[name] = listeners
+        case "zipkin":
+            guard let e = endpoint(fields, "zipkin") else { return }
+            r.zipkin = e
+            defined[name] = ["zipkin"]
+        default:
+            fail(nameNode, "unknown receiver '\(name)': expected otlp or zipkin")
+        }
     }
 
     mutating func adaptive(_ node: Node) -> AdaptiveSampler.Settings? {

@@ -38,6 +38,10 @@ public struct ServerConfiguration: Sendable {
     public var uiDirectory: String?
     /// The processors spans pass through between the receivers and the store.
     public var pipeline = PipelineConfiguration()
+    /// Receivers that listen: otlp_grpc, otlp_http, zipkin. A disabled one shows as `off` in the start line.
+    public var enabledReceivers: Set<String> = ["otlp_grpc", "otlp_http", "zipkin"]
+    /// Per-receiver listening address, where it differs from `host`.
+    public var receiverHosts: [String: String] = [:]
 
     public init() {}
 }
@@ -177,14 +181,16 @@ public struct AriadneServer: Sendable {
         receivers.addOTLPRoutes(to: otlpRouter)
         let otlpApp = Application(
             router: otlpRouter,
-            configuration: .init(address: .hostname(config.host, port: config.otlpHTTPPort), serverName: "ariadne"),
+            configuration: .init(
+                address: .hostname(config.receiverHosts["otlp_http"] ?? config.host, port: config.otlpHTTPPort), serverName: "ariadne"),
             onServerRunning: { announce(\.otlpHTTP, address($0)) }, logger: quiet(logger))
 
         let zipkinRouter = Router()
         receivers.addZipkinRoutes(to: zipkinRouter)
         let zipkinApp = Application(
             router: zipkinRouter,
-            configuration: .init(address: .hostname(config.host, port: config.zipkinPort), serverName: "ariadne"),
+            configuration: .init(
+                address: .hostname(config.receiverHosts["zipkin"] ?? config.host, port: config.zipkinPort), serverName: "ariadne"),
             onServerRunning: { announce(\.zipkin, address($0)) }, logger: quiet(logger))
 
         let server = self
@@ -212,7 +218,7 @@ public struct AriadneServer: Sendable {
             onServerRunning: { announce(\.sampling, address($0)) }, logger: quiet(logger))
 
         let transport = HTTP2ServerTransport.Posix(
-            address: .ipv4(host: config.host, port: config.otlpGRPCPort),
+            address: .ipv4(host: config.receiverHosts["otlp_grpc"] ?? config.host, port: config.otlpGRPCPort),
             transportSecurity: .plaintext,
             config: .defaults { c in
                 c.rpc.maxRequestPayloadSize = config.maxBodyBytes
@@ -226,10 +232,14 @@ public struct AriadneServer: Sendable {
         // Stopped in reverse order: the receivers first, then the pipeline (which decides the traces
         // it holds), then the exporters (which send what is queued).
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = exporters.map { .init(service: ExporterService(exporter: $0)) }
-        services += [
-            .init(service: PipelineService(pipeline: pipeline)), .init(service: grpc), .init(service: otlpApp), .init(service: zipkinApp), .init(service: queryApp),
-            .init(service: samplingApp),
-        ]
+        services.append(.init(service: PipelineService(pipeline: pipeline)))
+        // A receiver the configuration leaves out does not listen: announced as off.
+        for (name, service, key) in [
+            ("otlp_grpc", grpc as any Service, \BoundAddresses.otlpGRPC), ("otlp_http", otlpApp, \.otlpHTTP), ("zipkin", zipkinApp, \.zipkin),
+        ] as [(String, any Service, WritableKeyPath<BoundAddresses, String>)] {
+            if config.enabledReceivers.contains(name) { services.append(.init(service: service)) } else { announce(key, "off") }
+        }
+        services += [.init(service: queryApp), .init(service: samplingApp)]
         if let engine { services.append(.init(service: EngineMaintenance(engine: engine, logger: logger))) }
         let group = ServiceGroup(
             configuration: .init(
