@@ -102,8 +102,10 @@ struct Config: ParsableCommand {
 
         func run() throws {
             let pipeline = try loadPipeline(file)
-            let names = pipeline.processors.map(\.name)
-            print("\(file): valid; traces pipeline: \(names.isEmpty ? "no processors" : names.joined(separator: " → ")) → store")
+            let receivers = (pipeline.receivers.enabled.map { Array($0) } ?? ["otlp_grpc", "otlp_http", "zipkin"]).sorted()
+            let stages = [receivers.joined(separator: "+")] + pipeline.processors.map(\.name)
+                + [pipeline.exporters.map(\.name).joined(separator: "+")]
+            print("\(file): valid; traces pipeline: \(stages.joined(separator: " → "))")
         }
     }
 }

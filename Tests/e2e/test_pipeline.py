@@ -126,7 +126,7 @@ def test_config_validate_names_the_line_of_each_mistake(tmp_path):
     out = subprocess.run([BINARY, "config", "validate", str(good)], capture_output=True, text=True, timeout=30,
                          env={**os.environ, "ARIADNE_TEST_REDACTION_KEY": "k"})
     assert out.returncode == 0, out.stderr
-    assert "attributes/tenant → redaction → store" in out.stdout
+    assert "otlp_grpc+otlp_http+zipkin → attributes/tenant → redaction → store" in out.stdout
     # serve refuses a bad file before binding anything.
     out = subprocess.run([BINARY, "serve", "--config", str(bad), "--data-dir", str(tmp_path / "d")],
                          capture_output=True, text=True, timeout=30)
