@@ -46,7 +46,7 @@ struct Ariadne: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ariadne",
         abstract: "Distributed tracing: OTLP and Zipkin in, Jaeger-compatible queries out.",
-        subcommands: [Serve.self, Config.self, Loadgen.self, Delete.self, Version.self, Codec.self, BenchDecode.self, BenchStore.self, BenchRows.self],
+        subcommands: [Serve.self, Config.self, Loadgen.self, Delete.self, Version.self, Codec.self, BenchDecode.self, BenchRedact.self, BenchStore.self, BenchRows.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -326,6 +326,41 @@ struct BenchDecode: ParsableCommand {
             String(
                 format: "decode: %.0f spans/s, %.1f MB/s, %d requests of ~%d spans (%.0f bytes/span)",
                 Double(spans) / secs, Double(bytes) / secs / 1e6, k, batchSpans, Double(bytes) / Double(spans)))
+    }
+}
+
+/// Measures PII redaction on the loadgen workload (one core): every string of every span is scanned.
+struct BenchRedact: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-redact", abstract: "Measure PII redaction throughput with the default policy (one core).")
+
+    @Option(help: "Spans per batch.") var batchSpans = 1000
+    @Option(help: "Seconds to measure.") var seconds = 5.0
+
+    func run() throws {
+        var workload = Workload(seed: 7)
+        let batches = (0..<20).map { _ in workload.batch(spans: batchSpans, start: 1_700_000_000_000_000_000) }
+        let redactor = Redactor(RedactionPolicy())
+        let clock = ContinuousClock()
+        var spans = 0
+        var redacted = 0
+        var k = 0
+        let start = clock.now
+        let end = start + .milliseconds(Int64(seconds * 1000))
+        var lastReport = start
+        while clock.now < end {
+            var b = batches[k % batches.count]
+            redacted += redactor.redact(&b)
+            spans += b.count
+            k += 1
+            if clock.now - lastReport > .seconds(1) {
+                lastReport = clock.now
+                FileHandle.standardError.write(Data("bench-redact: \(spans) spans so far\n".utf8))
+            }
+        }
+        let d = clock.now - start
+        let secs = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        print(String(format: "redact: %.0f spans/s on one core, %.2f values replaced per span", Double(spans) / secs, Double(redacted) / Double(spans)))
     }
 }
 

@@ -145,7 +145,7 @@ func sample() -> SpanBatch {
         #expect(found.contains { $0.hasPrefix("6:46 unknown detector 'dna'") })
         #expect(found.contains { $0.hasPrefix("6:21 mode hash needs hash_key") })
         #expect(found.contains { $0.hasPrefix("7:3 unknown processor type 'bogus'") })
-        #expect(found.contains { $0.hasPrefix("8:1 receivers are not configurable yet") })
+        #expect(found.contains { $0.hasPrefix("8:13 otlp needs protocols") })
         #expect(found.contains { $0.hasPrefix("10:51 processor 'missing' is not defined") })
         #expect(!found.contains { $0.contains("'attributes/a' is not defined") })  // reported once, where it is wrong
         #expect(errors("processors:\n  a: [1\n").first?.hasPrefix("3:1 YAML:") == true)
