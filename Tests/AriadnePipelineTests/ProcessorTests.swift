@@ -91,10 +91,10 @@ func sample() -> SpanBatch {
         try await limiter.consume(sample())
         #expect(sink.batches.withLock { $0.count } == 2)
         #expect(MemoryLimiter.residentBytes() > 1 << 20)  // this process, read from /proc
-        let before = MemoryLimiter.heapInUse()
-        let block = [UInt8](repeating: 1, count: 32 << 20)
-        #expect(MemoryLimiter.heapInUse() >= before + (32 << 20) - (1 << 20))
-        #expect(block.count == 32 << 20)
+        // Other tests allocate and free meanwhile: only an absolute floor is certain.
+        let block = [UInt8](repeating: 1, count: 64 << 20)
+        #expect(MemoryLimiter.heapInUse() >= 64 << 20)
+        #expect(block.count == 64 << 20)
     }
 }
 

@@ -47,13 +47,21 @@ enum PIIScan {
 
     /// Cheap test of whether any scanner could match: most strings (routes, names, enums) have
     /// none of these bytes and cost one pass.
-    static func mayContainPII(_ s: [UInt8]) -> Bool {
+    static func mayContainPII(_ s: UnsafeRawBufferPointer) -> Bool {
         var digits = 0
-        for b in s {
+        var bearer = false
+        for (i, b) in s.enumerated() {
             if b == 0x40 || b == 0x3A { return true }  // '@', ':'
-            if isDigit(b) { digits += 1; if digits >= 4 { return true } }  // 1.2.3.4 has four
+            if isDigit(b) {
+                digits += 1
+                if digits >= 4 { return true }  // 1.2.3.4 has four
+            } else if b == 0x65 && i + 2 < s.count && s[i + 1] == 0x79 && s[i + 2] == 0x4A {  // "eyJ"
+                return true
+            } else if (b | 0x20) == 0x62 && i + 6 <= s.count {  // "bearer", any case
+                bearer = bearer || zip(s[i..<(i + 6)], "bearer".utf8).allSatisfy { ($0 | 0x20) == $1 }
+            }
         }
-        return contains(s, "eyJ") || containsCaseInsensitive(s, "bearer")
+        return bearer
     }
 
     static func contains(_ s: [UInt8], _ needle: StaticString) -> Bool { firstIndex(s, needle, from: 0) != nil }

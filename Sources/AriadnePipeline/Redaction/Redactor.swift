@@ -38,36 +38,66 @@ public struct Redactor: Sendable {
     public let policy: RedactionPolicy
     let blocked: [[UInt8]]
     let allowed: Set<String>
+    let detectorOrder: [PIIKind]
+
+    /// What a key's policy is, decided once per distinct key and batch.
+    enum KeyClass {
+        case allowed, blocked, url, sql, plain
+    }
+
+    /// Key decisions of one batch: keys repeat on every span, globs are not cheap.
+    struct Memo {
+        var classes: [String: KeyClass] = [:]
+    }
 
     public init(_ policy: RedactionPolicy) {
         self.policy = policy
         self.blocked = policy.blockedKeys.map { Array($0.lowercased().utf8) }
         self.allowed = Set(policy.allowedKeys.map { $0.lowercased() })
+        self.detectorOrder = policy.detectors.sorted()
+    }
+
+    func classify(_ key: String) -> KeyClass {
+        let lower = key.lowercased()
+        if allowed.contains(lower) { return .allowed }
+        let k = Array(lower.utf8)
+        if blocked.contains(where: { Glob.matches($0[...], k[...]) }) { return .blocked }
+        if policy.sqlKeys.contains(key) { return .sql }
+        if policy.urlKeys.contains(key) { return .url }
+        return .plain
+    }
+
+    func classify(_ key: String, _ memo: inout Memo) -> KeyClass {
+        if let c = memo.classes[key] { return c }
+        let c = classify(key)
+        memo.classes[key] = c
+        return c
     }
 
     /// Redacts `batch`; returns how many values or parts of values were replaced.
     @discardableResult
     public func redact(_ batch: inout SpanBatch) -> Int {
+        var memo = Memo()
         var total = 0
         for r in batch.resources.indices {
-            let n = redactAttributes(\.attributes, batch.resources[r].attributes, in: &batch)
+            let n = redactAttributes(\.attributes, batch.resources[r].attributes, &memo, in: &batch)
             if n > 0 {
                 batch.resources[r].attributes = appendCount(n, \.attributes, batch.resources[r].attributes, in: &batch)
             }
             total += n
         }
-        for s in batch.scopes.indices { total += redactAttributes(\.attributes, batch.scopes[s].attributes, in: &batch) }
+        for s in batch.scopes.indices { total += redactAttributes(\.attributes, batch.scopes[s].attributes, &memo, in: &batch) }
         for i in 0..<batch.count {
             var n = 0
             n += redactString(\.names, i, in: &batch)
             n += redactString(\.statusMessages, i, in: &batch)
-            n += redactAttributes(\.spanAttributes, batch.attributeRanges[i], in: &batch)
+            n += redactAttributes(\.spanAttributes, batch.attributeRanges[i], &memo, in: &batch)
             for e in batch.eventRanges[i].indices {
-                let (ref, c) = scrub(batch.events[e].name, key: nil, in: &batch)
+                let (ref, c) = scrub(batch.events[e].name, keyClass: .plain, in: &batch)
                 batch.events[e].name = ref
-                n += c + redactAttributes(\.attributes, batch.events[e].attributes, in: &batch)
+                n += c + redactAttributes(\.attributes, batch.events[e].attributes, &memo, in: &batch)
             }
-            for l in batch.linkRanges[i].indices { n += redactAttributes(\.attributes, batch.links[l].attributes, in: &batch) }
+            for l in batch.linkRanges[i].indices { n += redactAttributes(\.attributes, batch.links[l].attributes, &memo, in: &batch) }
             if n > 0 { batch.attributeRanges[i] = appendCount(n, \.spanAttributes, batch.attributeRanges[i], in: &batch) }
             total += n
         }
@@ -75,17 +105,20 @@ public struct Redactor: Sendable {
     }
 
     func redactString(_ column: WritableKeyPath<SpanBatch, [StrRef]>, _ i: Int, in batch: inout SpanBatch) -> Int {
-        let (ref, n) = scrub(batch[keyPath: column][i], key: nil, in: &batch)
+        let (ref, n) = scrub(batch[keyPath: column][i], keyClass: .plain, in: &batch)
         if n > 0 { batch[keyPath: column][i] = ref }
         return n
     }
 
-    func redactAttributes(_ pool: WritableKeyPath<SpanBatch, [Attribute]>, _ range: PoolRange, in batch: inout SpanBatch) -> Int {
+    func redactAttributes(
+        _ pool: WritableKeyPath<SpanBatch, [Attribute]>, _ range: PoolRange, _ memo: inout Memo, in batch: inout SpanBatch
+    ) -> Int {
         var n = 0
         for a in range.indices {
             let attribute = batch[keyPath: pool][a]
-            let key = batch.string(attribute.key)
-            let (value, c) = scrub(attribute.value, key: key, in: &batch)
+            let keyClass = classify(batch.string(attribute.key), &memo)
+            if keyClass == .allowed { continue }
+            let (value, c) = scrub(attribute.value, keyClass, &memo, in: &batch)
             if c > 0 { batch[keyPath: pool][a].value = value }
             n += c
         }
@@ -104,15 +137,15 @@ public struct Redactor: Sendable {
         return PoolRange(start: UInt32(start), count: UInt32(batch[keyPath: pool].count - start))
     }
 
-    func scrub(_ value: Value, key: String, in batch: inout SpanBatch) -> (Value, Int) {
+    func scrub(_ value: Value, _ keyClass: KeyClass, _ memo: inout Memo, in batch: inout SpanBatch) -> (Value, Int) {
         switch value {
         case .string(let ref):
-            let (out, n) = scrub(ref, key: key, in: &batch)
+            let (out, n) = scrub(ref, keyClass: keyClass, in: &batch)
             return (.string(out), n)
         case .array(let range):
             var n = 0
             for j in range.indices {
-                let (v, c) = scrub(batch.arrayValues[j], key: key, in: &batch)
+                let (v, c) = scrub(batch.arrayValues[j], keyClass, &memo, in: &batch)
                 if c > 0 { batch.arrayValues[j] = v }
                 n += c
             }
@@ -121,48 +154,53 @@ public struct Redactor: Sendable {
             var n = 0
             for j in range.indices {
                 let entry = batch.kvlistEntries[j]
-                let (v, c) = scrub(entry.value, key: batch.string(entry.key), in: &batch)
+                let (v, c) = scrub(entry.value, classify(batch.string(entry.key), &memo), &memo, in: &batch)
                 if c > 0 { batch.kvlistEntries[j].value = v }
                 n += c
             }
             return (value, n)
         case .empty, .bool, .int, .double, .bytes:
             // Numbers and bytes under a blocked key are replaced by a string.
-            if isBlocked(key), value != .empty {
+            if keyClass == .blocked, value != .empty {
                 return (.string(batch.intern(replacement(for: "value", Array(batch.attributeValue(value).displayString.utf8)))), 1)
             }
             return (value, 0)
         }
     }
 
-    func scrub(_ ref: StrRef, key: String?, in batch: inout SpanBatch) -> (StrRef, Int) {
-        guard ref.count > 0 else { return (ref, 0) }
-        if let key, allowed.contains(key.lowercased()) { return (ref, 0) }
-        let text = batch.bytes(ref)
-        guard let (out, n) = scrub(text, key: key) else { return (ref, 0) }
+    func scrub(_ ref: StrRef, keyClass: KeyClass, in batch: inout SpanBatch) -> (StrRef, Int) {
+        guard ref.count > 0, keyClass != .allowed else { return (ref, 0) }
+        // Most strings hold nothing a scanner could match: decide that without copying them.
+        if keyClass == .plain, !batch.withBytes(ref, { PIIScan.mayContainPII($0) }) { return (ref, 0) }
+        guard let (out, n) = scrub(batch.bytes(ref), keyClass) else { return (ref, 0) }
         return (batch.appendBytes(out), n)
     }
 
     /// The redacted form of `text` under attribute `key` (nil: a name or message), or nil when
     /// nothing in it is sensitive.
     public func scrub(_ text: [UInt8], key: String?) -> ([UInt8], Int)? {
-        if let key {
-            if allowed.contains(key.lowercased()) { return nil }
-            if isBlocked(key) { return (Array(replacement(for: "value", text).utf8), 1) }
+        scrub(text, key.map(classify) ?? .plain)
+    }
+
+    func scrub(_ text: [UInt8], _ keyClass: KeyClass) -> ([UInt8], Int)? {
+        switch keyClass {
+        case .allowed: return nil
+        case .blocked: return (Array(replacement(for: "value", text).utf8), 1)
+        case .plain, .url, .sql: break
         }
         var s = text
         var n = 0
-        if let key, policy.sqlKeys.contains(key), let (sql, c) = SQLSanitizer.sanitize(s) {
+        if keyClass == .sql, let (sql, c) = SQLSanitizer.sanitize(s) {
             s = sql
             n += c
         }
-        if let key, policy.urlKeys.contains(key), let (url, c) = URLSanitizer.sanitize(s) {
+        if keyClass == .url, let (url, c) = URLSanitizer.sanitize(s) {
             s = url
             n += c
         }
-        if PIIScan.mayContainPII(s) {
+        if s.withUnsafeBytes({ PIIScan.mayContainPII($0) }) {
             var found = [(range: Range<Int>, kind: PIIKind)]()
-            for kind in policy.detectors.sorted() { found += kind.find(in: s).map { ($0, kind) } }
+            for kind in detectorOrder { found += kind.find(in: s).map { ($0, kind) } }
             if !found.isEmpty {
                 // Earliest first, longest first at one start; a later match inside an earlier one is dropped.
                 found.sort { $0.range.lowerBound != $1.range.lowerBound ? $0.range.lowerBound < $1.range.lowerBound : $0.range.count > $1.range.count }
@@ -190,10 +228,6 @@ public struct Redactor: Sendable {
         }
     }
 
-    func isBlocked(_ key: String) -> Bool {
-        let k = Array(key.lowercased().utf8)
-        return blocked.contains { Glob.matches($0[...], k[...]) }
-    }
 }
 
 /// `*` matches any run of characters; everything else itself.
