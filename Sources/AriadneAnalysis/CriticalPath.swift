@@ -18,9 +18,10 @@ public struct CriticalPathSegment: Equatable, Sendable {
 /// child started; time not covered by such children belongs to the parent. Children are first
 /// clipped to their parent's time, and children wholly outside it are left out.
 public enum CriticalPath {
-    /// The segments, by start time, for the trace's first root (the earliest).
-    public static func compute(_ tree: TraceTree) -> [CriticalPathSegment] {
-        guard let root = tree.roots.first else { return [] }
+    /// The segments, by start time, for the subtree of `from` (default: the trace's first root,
+    /// the earliest).
+    public static func compute(_ tree: TraceTree, from: Int? = nil) -> [CriticalPathSegment] {
+        guard let root = from ?? tree.roots.first else { return [] }
         let trace = tree.trace
         // Clip every span to its parent, top down; nil for spans outside their parent.
         var window = [(start: UInt64, end: UInt64)?](repeating: nil, count: trace.count)

@@ -85,7 +85,6 @@ public enum TraceOrder: String, Sendable, Hashable {
     case longest
 }
 
-/// A regular expression as the filter language uses it: the whole value must match.
 /// Evaluates one comparison against one attribute or intrinsic value. Shared by span matching and
 /// by the engine's term index, so that both answer alike.
 public struct ValuePredicate: Sendable {

@@ -28,6 +28,7 @@ public enum UIAssets {
         "app.js": PackageResources.app_js,
         "compare.js": PackageResources.compare_js,
         "index.html": PackageResources.index_html,
+        "insights.js": PackageResources.insights_js,
         "map.js": PackageResources.map_js,
         "search.js": PackageResources.search_js,
         "style.css": PackageResources.style_css,

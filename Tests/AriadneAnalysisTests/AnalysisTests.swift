@@ -99,3 +99,61 @@ import Testing
         #expect(byName["get"]?.change == .same && byName["get"]?.meanB == 101)
     }
 }
+
+@Suite struct TraceInsightsTests {
+    let ms: UInt64 = 1_000_000
+
+    @Test func aPlantedSlowDependencyIsTheTopBottleneck() {
+        var trees = [TraceTree]()
+        for k in 0..<40 {
+            var t = TraceBuilder(traceID: TraceID(high: 4, low: UInt64(k + 1)), start: 1_000 * ms)
+            let slow = k % 4 == 0  // a quarter of the requests hit the slow pricing path
+            let pricing: UInt64 = slow ? 300 * ms : 4 * ms
+            let root = t.span("GET /checkout", service: "frontend", kind: .server, at: 0, duration: (40 + pricing / ms) * ms)
+            t.span("auth", service: "auth", kind: .client, parent: root, at: 1 * ms, duration: 8 * ms)
+            let p = t.span("price", service: "pricing", kind: .server, parent: root, at: 10 * ms, duration: pricing)
+            t.span("SELECT", service: "db", kind: .client, parent: p, at: 11 * ms, duration: pricing - 2 * ms)
+            t.span("stock", service: "inventory", kind: .client, parent: root, at: 12 * ms + pricing, duration: 20 * ms)
+            // Another endpoint in the same traces is not counted.
+            trees.append(TraceTree(t.batch))
+        }
+        let (traces, rows) = TraceInsights.bottlenecks(trees, service: "frontend", operation: "GET /checkout")
+        #expect(traces == 40)
+        #expect(rows.first?.service == "db" && rows.first?.operation == "SELECT")
+        #expect(rows.first?.p95 == 298 * ms)  // the slow quarter is above the 95th percentile's rank
+        #expect(rows.first?.p50 == 2 * ms)
+        let inventory = rows.first { $0.service == "inventory" }!
+        #expect(inventory.p50 == 20 * ms && inventory.traces == 40)
+        #expect(abs(rows.reduce(0) { $0 + $1.share } - 1) < 1e-9)
+        #expect(TraceInsights.bottlenecks(trees, service: "frontend", operation: "nope").traces == 0)
+    }
+
+    @Test func aPlantedFailingDatabaseIsTheErrorOrigin() {
+        var trees = [TraceTree]()
+        for k in 0..<12 {
+            var t = TraceBuilder(traceID: TraceID(high: 5, low: UInt64(k + 1)), start: 0)
+            let dbFails = k < 9
+            let root = t.span("GET /orders", service: "frontend", kind: .server, at: 0, duration: 100, status: .error)
+            let o = t.span("list", service: "orders", kind: .server, parent: root, at: 1, duration: 90, status: .error)
+            t.span(
+                "SELECT orders", service: "postgres", kind: .client, parent: o, at: 2, duration: 80, status: dbFails ? .error : .unset,
+                events: dbFails ? [Span.Event(time: 50, name: "exception", attributes: [KeyValue("exception.type", "QueryTimeout")])] : [])
+            if !dbFails {
+                t.span(
+                    "GET cart", service: "redis", kind: .client, parent: o, at: 85, duration: 2,
+                    attributes: [KeyValue("error.type", "ConnectionReset")], status: .error)
+            }
+            trees.append(TraceTree(t.batch))
+        }
+        // A healthy trace adds nothing.
+        var ok = TraceBuilder(traceID: TraceID(high: 5, low: 99), start: 0)
+        ok.span("GET /orders", service: "frontend", at: 0, duration: 10)
+        trees.append(TraceTree(ok.batch))
+        let origins = TraceInsights.errorOrigins(trees)
+        #expect(origins.count == 2)
+        #expect(origins[0].service == "postgres" && origins[0].operation == "SELECT orders")
+        #expect(origins[0].exceptionType == "QueryTimeout" && origins[0].count == 9)
+        #expect(origins[0].exampleTraces.count == 5)
+        #expect(origins[1].service == "redis" && origins[1].exceptionType == "ConnectionReset" && origins[1].count == 3)
+    }
+}

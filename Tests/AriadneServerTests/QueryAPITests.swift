@@ -274,6 +274,18 @@ import Testing
             #expect((map["nodes"]?.arrayValue ?? []).count == 3)
             let (badLookback, _) = try await get(addr, "/api/analysis/service-map?lookback=soon")
             #expect(badLookback == 400)
+
+            let (_, origins) = try await get(addr, "/api/analysis/error-origins?lookback=1h")
+            let origin = origins["origins"]?.arrayValue?.first
+            #expect(origins["traces"] == .number("1"))
+            #expect(origin?["service"] == .string("db") && origin?["operation"] == .string("SELECT"))
+            #expect(origin?["exampleTraceIDs"] == .array([.string(b.hex)]))
+            let (_, bottlenecks) = try await get(addr, "/api/analysis/bottlenecks?service=frontend&operation=GET%20/b&lookback=1h")
+            #expect(bottlenecks["traces"] == .number("1"))
+            let rows = bottlenecks["bottlenecks"]?.arrayValue ?? []
+            #expect(rows.compactMap { $0["operation"]?.stringValue } == ["GET /b", "work", "SELECT"])
+            let (noOperation, _) = try await get(addr, "/api/analysis/bottlenecks?service=frontend")
+            #expect(noOperation == 400)
         }
     }
 

@@ -203,6 +203,19 @@ def test_search_trace_critical_path_detail_compare_map(filled, browser):
     assert len(d.find_elements(By.CSS_SELECTOR, "#service-map .edge")) == len(smap["edges"]) > 0
     shot(d, "8-service-map")
 
+    # Insights: the bottlenecks of the opened trace's endpoint and the error origins, as the API has them.
+    root_op = filled.get_json(f"/api/analysis/traces/{trace_id}")["summary"]["rootTraceName"]
+    d.get(filled.url("/#/insights?" + requests.compat.urlencode({"service": "api-gateway", "operation": root_op})))
+    d.refresh()
+    rows = wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#bottleneck-table tbody tr"))
+    api_rows = filled.get_json("/api/analysis/bottlenecks?" + requests.compat.urlencode(
+        {"service": "api-gateway", "operation": root_op, "lookback": "1h"}))["bottlenecks"]
+    assert [r.find_element(By.TAG_NAME, "td").text for r in rows] == [f"{b['service']}: {b['operation']}" for b in api_rows]
+    origins = filled.get_json("/api/analysis/error-origins?" + requests.compat.urlencode({"service": "api-gateway", "lookback": "1h"}))
+    wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#error-origins h3"))
+    assert len(d.find_elements(By.CSS_SELECTOR, "#origin-table tbody tr")) == len(origins["origins"])
+    shot(d, "8b-insights")
+
     # A Jaeger JSON file opens without being stored.
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         doc = filled.get_json(f"/api/traces/{trace_id}")

@@ -5,6 +5,7 @@ import AriadneWire
 import Foundation
 import Hummingbird
 import HTTPTypes
+import HummingbirdCore
 import NIOCore
 
 /// Ariadne's own JSON for the web UI and for scripts: a trace with its critical path and
@@ -79,19 +80,72 @@ extension QueryAPI {
                 w.endObject()
             }
         }
+        router.get("/api/analysis/bottlenecks") { request, _ in
+            let q = request.uri.formParameters
+            guard let service = q["service"].map(String.init), !service.isEmpty, let operation = q["operation"].map(String.init),
+                !operation.isEmpty
+            else { return v3Error(.badRequest, "parameters 'service' and 'operation' (the endpoint) are required") }
+            let query: TraceQuery
+            do throws(BadRequest) { query = try analysisQuery(q, service: service, operation: operation, filter: nil) } catch {
+                return v3Error(.badRequest, error.message)
+            }
+            let trees = try await reader.findTraces(query).map(TraceTree.init)
+            let (traces, rows) = TraceInsights.bottlenecks(trees, service: service, operation: operation)
+            return json { w in
+                w.beginObject()
+                w.field("service", service)
+                w.field("operation", operation)
+                w.field("traces", traces)
+                w.key("bottlenecks")
+                w.beginArray()
+                for r in rows {
+                    w.beginObject()
+                    w.field("service", r.service)
+                    w.field("operation", r.operation)
+                    w.field("traces", r.traces)
+                    w.field("p50Nanos", r.p50)
+                    w.field("p95Nanos", r.p95)
+                    w.field("share", r.share)
+                    w.endObject()
+                }
+                w.endArray()
+                w.endObject()
+            }
+        }
+        router.get("/api/analysis/error-origins") { request, _ in
+            let q = request.uri.formParameters
+            let service = q["service"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+            let query: TraceQuery
+            do throws(BadRequest) {
+                query = try analysisQuery(q, service: service, operation: nil, filter: .compare(.status, .eq, .string("error")))
+            } catch { return v3Error(.badRequest, error.message) }
+            let trees = try await reader.findTraces(query).map(TraceTree.init)
+            let origins = TraceInsights.errorOrigins(trees)
+            return json { w in
+                w.beginObject()
+                w.field("traces", trees.count)
+                w.key("origins")
+                w.beginArray()
+                for o in origins {
+                    w.beginObject()
+                    w.field("service", o.service)
+                    w.field("operation", o.operation)
+                    w.field("exceptionType", o.exceptionType)
+                    w.field("count", o.count)
+                    w.key("exampleTraceIDs")
+                    w.beginArray()
+                    for id in o.exampleTraces { w.string(id.hex) }
+                    w.endArray()
+                    w.endObject()
+                }
+                w.endArray()
+                w.endObject()
+            }
+        }
         router.get("/api/analysis/service-map") { request, _ in
             let q = request.uri.formParameters
             let window: ClosedRange<UInt64>
-            do throws(BadRequest) {
-                let now = UInt64(Date().timeIntervalSince1970 * 1e9)
-                let end = try parseMicros(q["end"], "end").map { $0 * 1000 } ?? now
-                let lookback = try q["lookback"].flatMap { $0.isEmpty ? nil : $0 }.map { t throws(BadRequest) in
-                    try parseGoDuration(String(t), "lookback")
-                } ?? 3_600_000_000_000
-                let start = try parseMicros(q["start"], "start").map { $0 * 1000 } ?? (end - min(end, lookback))
-                guard start <= end else { throw BadRequest("'start' is after 'end'") }
-                window = start...end
-            } catch { return v3Error(.badRequest, error.message) }
+            do throws(BadRequest) { window = try analysisWindow(q) } catch { return v3Error(.badRequest, error.message) }
             let links = try await reader.dependencies(window: window)
             let seconds = max(1e-9, Double(window.upperBound - window.lowerBound) / 1e9)
             var services = Set(links.flatMap { [$0.parent, $0.child] })
@@ -127,6 +181,36 @@ extension QueryAPI {
                 w.endObject()
             }
         }
+    }
+
+    /// `start`/`end` (µs) or `lookback` (Go duration, default 1h) ending now.
+    func analysisWindow(_ q: FlatDictionary<Substring, Substring>) throws(BadRequest) -> ClosedRange<UInt64> {
+        let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+        let end = try parseMicros(q["end"], "end").map { $0 * 1000 } ?? now
+        let lookback = try q["lookback"].flatMap { $0.isEmpty ? nil : $0 }.map { t throws(BadRequest) in
+            try parseGoDuration(String(t), "lookback")
+        } ?? 3_600_000_000_000
+        let start = try parseMicros(q["start"], "start").map { $0 * 1000 } ?? (end - min(end, lookback))
+        guard start <= end else { throw BadRequest("'start' is after 'end'") }
+        return start...end
+    }
+
+    /// The traces an analysis reads: in the window, with a span meeting the conditions, most recent
+    /// first, at most `limit` (default 200, at most 5000) so that an analysis stays bounded.
+    func analysisQuery(
+        _ q: FlatDictionary<Substring, Substring>, service: String?, operation: String?, filter: SpanFilter?
+    ) throws(BadRequest) -> TraceQuery {
+        let window = try analysisWindow(q)
+        var query = TraceQuery(service: service, limit: 200)
+        query.operation = operation
+        query.filter = filter
+        query.startMin = window.lowerBound
+        query.startMax = window.upperBound
+        if let l = q["limit"], !l.isEmpty {
+            guard let n = Int(l), (1...5000).contains(n) else { throw BadRequest("'limit' must be 1 to 5000 traces") }
+            query.limit = n
+        }
+        return query
     }
 
     static let maxFileBytes = 64 << 20

@@ -5,6 +5,7 @@ import { renderSearch, renderResults, resultFromSummary } from './search.js';
 import { renderTrace } from './trace.js';
 import { renderCompare } from './compare.js';
 import { renderMap } from './map.js';
+import { renderInsights } from './insights.js';
 
 const main = document.getElementById('view');
 // Traces opened from a file: kept in this page only, never stored.
@@ -59,6 +60,9 @@ async function route() {
     } else if (parts[0] === 'compare') {
       document.title = 'Compare · Ariadne';
       await renderCompare(main, params, app);
+    } else if (parts[0] === 'insights') {
+      document.title = 'Insights · Ariadne';
+      await renderInsights(main, params, app);
     } else if (parts[0] === 'map') {
       document.title = 'Service map · Ariadne';
       await renderMap(main, params, app);
