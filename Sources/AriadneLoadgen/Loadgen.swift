@@ -61,10 +61,7 @@ public enum Loadgen {
         let state = RunState()
         let started = ContinuousClock.now
         let deadline = options.duration.map { started + .milliseconds(Int64($0 * 1000)) }
-        @Sendable func elapsed() -> Double {
-            let d = ContinuousClock.now - started
-            return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-        }
+        @Sendable func elapsed() -> Double { (ContinuousClock.now - started).inSeconds }
         let head = options.remoteSampling.map { HeadSampler(url: $0) }
         /// Sleeps until the generated count is on schedule for `rate`.
         @Sendable func pace() async {

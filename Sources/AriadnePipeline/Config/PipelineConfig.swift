@@ -40,10 +40,8 @@ struct TimedConsumer: SpanConsumer {
     func consume(_ batch: SpanBatch) async throws {
         let started = ContinuousClock.now
         defer {
-            let d = ContinuousClock.now - started
             metrics.observe(
-                "ariadne_pipeline_batch_duration_seconds",
-                seconds: Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18, buckets: Self.buckets)
+                "ariadne_pipeline_batch_duration_seconds", seconds: (ContinuousClock.now - started).inSeconds, buckets: Self.buckets)
         }
         try await next.consume(batch)
     }

@@ -57,7 +57,7 @@ public final class AdaptiveSampler: SpanConsumer, SamplingStrategyProvider {
 
     /// Closes the current interval and recomputes probabilities.
     public func recalculate() {
-        let seconds = Double(settings.interval.components.seconds) + Double(settings.interval.components.attoseconds) / 1e18
+        let seconds = settings.interval.inSeconds
         state.withLock { s in
             s.history.insert(s.current, at: 0)
             s.current = [:]
