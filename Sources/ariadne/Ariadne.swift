@@ -301,32 +301,42 @@ struct BenchDecode: ParsableCommand {
             OTLPProtobuf.encodeExportRequest(workload.batch(spans: batchSpans, start: 1_700_000_000_000_000_000))
         }
         let spansPer = try encoded.map { try OTLPProtobuf.decodeExportRequest($0).0.count }
-        let clock = ContinuousClock()
-        var spans = 0
         var bytes = 0
-        var k = 0
-        let start = clock.now
-        let end = start + .milliseconds(Int64(seconds * 1000))
-        var lastReport = start
-        while requests.map({ k < $0 }) ?? (clock.now < end) {
+        let run = try benchLoop("bench-decode", seconds: seconds, steps: requests) { k in
             let r = encoded[k % encoded.count]
             let (batch, _) = try OTLPProtobuf.decodeExportRequest(r)
             precondition(batch.count == spansPer[k % encoded.count])
-            spans += batch.count
             bytes += r.count
-            k += 1
-            if clock.now - lastReport > .seconds(1) {
-                lastReport = clock.now
-                FileHandle.standardError.write(Data("bench-decode: \(spans) spans so far\n".utf8))
-            }
+            return batch.count
         }
-        let d = clock.now - start
-        let secs = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
         print(
             String(
                 format: "decode: %.0f spans/s, %.1f MB/s, %d requests of ~%d spans (%.0f bytes/span)",
-                Double(spans) / secs, Double(bytes) / secs / 1e6, k, batchSpans, Double(bytes) / Double(spans)))
+                Double(run.spans) / run.seconds, Double(bytes) / run.seconds / 1e6, run.steps, batchSpans,
+                Double(bytes) / Double(run.spans)))
     }
+}
+
+/// Runs `step` (given its index, returning the spans it handled) until `steps` steps or `seconds`
+/// have passed, with a progress line on stderr each second: the loop of the bench commands.
+func benchLoop(
+    _ name: String, seconds: Double, steps: Int? = nil, _ step: (Int) throws -> Int
+) rethrows -> (steps: Int, spans: Int, seconds: Double) {
+    let clock = ContinuousClock()
+    let start = clock.now
+    let end = start + .milliseconds(Int64(seconds * 1000))
+    var lastReport = start
+    var k = 0
+    var spans = 0
+    while steps.map({ k < $0 }) ?? (clock.now < end) {
+        spans += try step(k)
+        k += 1
+        if clock.now - lastReport > .seconds(1) {
+            lastReport = clock.now
+            FileHandle.standardError.write(Data("\(name): \(spans) spans so far\n".utf8))
+        }
+    }
+    return (k, spans, (clock.now - start).inSeconds)
 }
 
 /// Measures PII redaction on the loadgen workload (one core): every string of every span is scanned.
@@ -341,26 +351,16 @@ struct BenchRedact: ParsableCommand {
         var workload = Workload(seed: 7)
         let batches = (0..<20).map { _ in workload.batch(spans: batchSpans, start: 1_700_000_000_000_000_000) }
         let redactor = Redactor(RedactionPolicy())
-        let clock = ContinuousClock()
-        var spans = 0
         var redacted = 0
-        var k = 0
-        let start = clock.now
-        let end = start + .milliseconds(Int64(seconds * 1000))
-        var lastReport = start
-        while clock.now < end {
+        let run = benchLoop("bench-redact", seconds: seconds) { k in
             var b = batches[k % batches.count]
             redacted += redactor.redact(&b)
-            spans += b.count
-            k += 1
-            if clock.now - lastReport > .seconds(1) {
-                lastReport = clock.now
-                FileHandle.standardError.write(Data("bench-redact: \(spans) spans so far\n".utf8))
-            }
+            return b.count
         }
-        let d = clock.now - start
-        let secs = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-        print(String(format: "redact: %.0f spans/s on one core, %.2f values replaced per span", Double(spans) / secs, Double(redacted) / Double(spans)))
+        print(
+            String(
+                format: "redact: %.0f spans/s on one core, %.2f values replaced per span", Double(run.spans) / run.seconds,
+                Double(redacted) / Double(run.spans)))
     }
 }
 
@@ -420,9 +420,9 @@ struct BenchStore: AsyncParsableCommand {
             }
             try await group.waitForAll()
         }
-        let ingestSeconds = seconds(clock.now - started)
+        let ingestSeconds = (clock.now - started).inSeconds
         try await store.cut()
-        let allInBlocksSeconds = seconds(clock.now - started)
+        let allInBlocksSeconds = (clock.now - started).inSeconds
         let stats = store.blockStats
         print(String(format: "ingest: %d spans acknowledged in %.1f s, %.0f spans/s (engine alone, wal-sync=%@, %d writers)",
                      stats.spans, ingestSeconds, Double(stats.spans) / ingestSeconds, walSync, concurrency))
@@ -437,7 +437,7 @@ struct BenchStore: AsyncParsableCommand {
                 rewritten += 1
                 FileHandle.standardError.write(Data("bench-store: compaction: \(rewritten) blocks written\n".utf8))
             }
-            let took = seconds(clock.now - started)
+            let took = (clock.now - started).inSeconds
             let after = store.blockStats
             print(String(format: "compaction: %d blocks written in %.1f s (%.0f spans/s); after: %d blocks, %.1f bytes/span (%.1f MB)",
                          rewritten, took, Double(after.spans) / max(took, 0.001), after.count,
@@ -449,7 +449,7 @@ struct BenchStore: AsyncParsableCommand {
             let id = sample[(k * 7919) % sample.count]
             let t = clock.now
             guard try await store.trace(id: id, window: nil) != nil else { throw ValidationError("trace \(id) not found") }
-            lookups.append(seconds(clock.now - t) * 1000)
+            lookups.append((clock.now - t).inSeconds * 1000)
         }
         print("trace by id: " + Self.percentiles(lookups))
 
@@ -461,7 +461,7 @@ struct BenchStore: AsyncParsableCommand {
                 startMin: now - hour, startMax: now, limit: 20)
             let t = clock.now
             _ = try await store.findTraceIDs(query)
-            searches.append(seconds(clock.now - t) * 1000)
+            searches.append((clock.now - t).inSeconds * 1000)
         }
         print("search (service + attribute, 1 h window, limit 20): " + Self.percentiles(searches))
 
@@ -483,7 +483,7 @@ struct BenchStore: AsyncParsableCommand {
             for k in 0..<max(1, queries / 10) {
                 let t = clock.now
                 _ = try await store.findTraceIDs(make(k))
-                times.append(seconds(clock.now - t) * 1000)
+                times.append((clock.now - t).inSeconds * 1000)
             }
             print("search (\(name), limit 20): " + Self.percentiles(times))
         }
@@ -510,10 +510,6 @@ struct BenchStore: AsyncParsableCommand {
             progress((w + 1) * perWriter)
         }
         return work
-    }
-
-    func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 
     static func percentiles(_ ms: [Double]) -> String {

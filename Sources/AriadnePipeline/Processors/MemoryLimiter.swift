@@ -106,11 +106,11 @@ public final class MemoryLimiter: SpanConsumer {
         defer { fclose(f) }
         var size = 0
         var resident = 0
-        guard fscanf_statm(f, &size, &resident) else { return 0 }
+        guard readStatm(f, &size, &resident) else { return 0 }
         return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
-    static func fscanf_statm(_ f: UnsafeMutablePointer<FILE>, _ size: inout Int, _ resident: inout Int) -> Bool {
+    static func readStatm(_ f: UnsafeMutablePointer<FILE>, _ size: inout Int, _ resident: inout Int) -> Bool {
         var buffer = [CChar](repeating: 0, count: 128)
         guard fgets(&buffer, Int32(buffer.count), f) != nil else { return false }
         let fields = String(cString: buffer).split(separator: " ")
