@@ -118,26 +118,21 @@ public final class OTLPExporter: SpanConsumer {
                 metrics.add("ariadne_exporter_sent_spans_total", item.spans - rejected, ["exporter": name])
                 if rejected > 0 { metrics.add("ariadne_exporter_failed_spans_total", rejected, ["exporter": name]) }
                 return
-            } catch let failure as SendFailure where failure.retryable {
-                let wait = max(backoff, failure.retryAfter ?? .zero)
+            } catch {
+                // A connection refused or reset (not an answer from the backend) is worth retrying
+                // too: the backend may be restarting. At shutdown only the backend's own retryable
+                // answers are retried, within the deadline.
+                let failure = error as? SendFailure
+                let retryable = failure?.retryable ?? (deadline == nil)
+                let wait = max(backoff, failure?.retryAfter ?? .zero)
                 let now = ContinuousClock.now
-                if now - started + wait > settings.maxElapsed || deadline.map({ now + wait > $0 }) == true {
+                guard retryable, now - started + wait <= settings.maxElapsed, deadline.map({ now + wait <= $0 }) ?? true else {
                     metrics.add("ariadne_exporter_failed_spans_total", item.spans, ["exporter": name])
                     return
                 }
                 metrics.add("ariadne_exporter_retries_total", 1, ["exporter": name])
                 try? await Task.sleep(for: wait)
                 backoff = min(backoff * 2, settings.maxInterval)
-            } catch {
-                // A connection refused or reset is worth retrying too: the backend may be restarting.
-                if !(error is SendFailure) && ContinuousClock.now - started < settings.maxElapsed && deadline == nil {
-                    metrics.add("ariadne_exporter_retries_total", 1, ["exporter": name])
-                    try? await Task.sleep(for: backoff)
-                    backoff = min(backoff * 2, settings.maxInterval)
-                    continue
-                }
-                metrics.add("ariadne_exporter_failed_spans_total", item.spans, ["exporter": name])
-                return
             }
         }
     }
