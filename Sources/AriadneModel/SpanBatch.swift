@@ -584,3 +584,17 @@ extension SpanBatch {
         }
     }
 }
+
+extension SpanBatch {
+    /// The root of a batch holding one trace: the span whose parent is not in the batch, the
+    /// earliest if a broken trace has several; nil when the batch is empty or every span's parent
+    /// is in it (a cycle).
+    public func rootSpan() -> Int? {
+        let ids = Set(spanIDs)
+        var root: Int?
+        for i in 0..<count where !parentSpanIDs[i].isValid || !ids.contains(parentSpanIDs[i]) {
+            if root.map({ startTimes[i] < startTimes[$0] }) ?? true { root = i }
+        }
+        return root
+    }
+}

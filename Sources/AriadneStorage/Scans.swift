@@ -141,19 +141,12 @@ public struct TraceSummary: Sendable, Equatable {
     /// The summary of a trace's spans: its root is the span without a parent among them (the
     /// earliest, if a broken trace has several).
     public init(of trace: SpanBatch) {
-        let ids = Set(trace.spanIDs)
-        var root = 0
-        var rootFound = false
+        let root = trace.rootSpan() ?? 0
         var errors = 0
         var bounds = TraceBounds(start: .max, end: 0)
         for i in 0..<trace.count {
             if trace.statusCodes[i] == .error { errors += 1 }
             bounds.merge(TraceBounds(start: trace.startTimes[i], end: trace.endTimes[i]))
-            let isRoot = !trace.parentSpanIDs[i].isValid || !ids.contains(trace.parentSpanIDs[i])
-            if isRoot, !rootFound || trace.startTimes[i] < trace.startTimes[root] {
-                root = i
-                rootFound = true
-            }
         }
         let services = Set(trace.resources.indices.map { trace.serviceName(ofResource: $0) })
         self.init(

@@ -219,22 +219,10 @@ struct TraceFacts {
     init(_ trace: SpanBatch) {
         self.trace = trace
         id = trace.traceIDs.first ?? TraceID(high: 0, low: 0)
-        var lo = UInt64.max
-        var hi: UInt64 = 0
-        var root = 0
-        let ids = Set(trace.spanIDs)
-        var rootFound = false
-        for i in 0..<trace.count {
-            lo = min(lo, trace.startTimes[i])
-            hi = max(hi, trace.endTimes[i])
-            let isRoot = !trace.parentSpanIDs[i].isValid || !ids.contains(trace.parentSpanIDs[i])
-            if isRoot && (!rootFound || trace.startTimes[i] < trace.startTimes[root]) {
-                root = i
-                rootFound = true
-            }
-        }
+        let lo = trace.startTimes.min() ?? 0
+        let hi = trace.endTimes.max() ?? 0
         duration = hi >= lo ? hi - lo : 0
-        rootService = trace.isEmpty ? "" : trace.serviceName(ofSpan: root)
+        rootService = trace.isEmpty ? "" : trace.serviceName(ofSpan: trace.rootSpan() ?? 0)
     }
 
     /// Whether any span or its resource has attribute `key` with a value meeting `test`.
