@@ -1,0 +1,155 @@
+public import AriadneModel
+import Synchronization
+
+/// What RED metrics are kept per: the spanmetrics connector's dimensions.
+public struct REDKey: Hashable, Sendable, Comparable {
+    public var service: String
+    public var operation: String
+    public var kind: SpanKind
+    public var status: StatusCode
+
+    public init(service: String, operation: String, kind: SpanKind, status: StatusCode) {
+        self.service = service
+        self.operation = operation
+        self.kind = kind
+        self.status = status
+    }
+
+    public static func < (a: REDKey, b: REDKey) -> Bool {
+        (a.service, a.operation, a.kind.rawValue, a.status.rawValue) < (b.service, b.operation, b.kind.rawValue, b.status.rawValue)
+    }
+}
+
+/// Rate, errors and duration of some keys over one window.
+public struct REDPoint: Sendable, Equatable {
+    /// Window start, Unix ns.
+    public var start: UInt64
+    public var errors: UInt64
+    public var latency: LatencyHistogram
+
+    public init(start: UInt64, errors: UInt64 = 0, latency: LatencyHistogram = LatencyHistogram()) {
+        self.start = start
+        self.errors = errors
+        self.latency = latency
+    }
+
+    public var calls: UInt64 { latency.count }
+    public var errorRate: Double { calls == 0 ? 0 : Double(errors) / Double(calls) }
+
+    public mutating func merge(_ cell: LatencyHistogram, isError: Bool) {
+        latency.merge(cell)
+        if isError { errors += cell.count }
+    }
+}
+
+/// RED metrics of every span that enters the pipeline, before any sampling: a histogram per
+/// (service, operation, kind, status) and time window, plus running totals for Prometheus.
+///
+/// A span counts in the window of its end time (when the call completed), so that spans arriving
+/// late still land where they happened. What was recorded since the last ``takeUnsaved()`` is kept
+/// apart, so that a persistence layer appends deltas instead of rewriting windows.
+public final class SpanMetrics: Sendable {
+    /// Window length, ns.
+    public let interval: UInt64
+    /// Windows older than this (ns before the newest) are dropped.
+    public let retention: UInt64
+
+    struct State {
+        var windows: [UInt64: [REDKey: LatencyHistogram]] = [:]
+        var unsaved: [UInt64: [REDKey: LatencyHistogram]] = [:]
+        var totals: [REDKey: LatencyHistogram] = [:]
+        var newestWindow: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+
+    public init(interval: Duration = .seconds(60), retention: Duration = .seconds(48 * 3600)) {
+        self.interval = max(1, UInt64(interval.inSeconds * 1e9))
+        self.retention = UInt64(retention.inSeconds * 1e9)
+    }
+
+    /// The start of the window holding time `t` (Unix ns).
+    public func windowStart(_ t: UInt64) -> UInt64 { t - t % interval }
+
+    /// Counts every span of `batch`.
+    public func record(_ batch: SpanBatch) {
+        guard !batch.isEmpty else { return }
+        let services = batch.serviceNamesByScope()
+        var local = [UInt64: [REDKey: LatencyHistogram]]()
+        for i in 0..<batch.count {
+            let key = REDKey(
+                service: services[Int(batch.scopeIndices[i])], operation: batch.string(batch.names[i]), kind: batch.kinds[i],
+                status: batch.statusCodes[i])
+            local[windowStart(batch.endTimes[i]), default: [:]][key, default: LatencyHistogram()].record(
+                nanoseconds: batch.duration(ofSpan: i))
+        }
+        add(local, unsaved: true, totals: true)
+    }
+
+    /// Adds histograms read back from disk: they join the windows (not the process's totals, which
+    /// Prometheus reads as counters of this process) and are not saved again.
+    public func restore(window: UInt64, key: REDKey, histogram: LatencyHistogram) {
+        add([window: [key: histogram]], unsaved: false, totals: false)
+    }
+
+    private func add(_ local: [UInt64: [REDKey: LatencyHistogram]], unsaved: Bool, totals: Bool) {
+        state.withLock { s in
+            for (w, cells) in local {
+                for (k, h) in cells {
+                    s.windows[w, default: [:]][k, default: LatencyHistogram()].merge(h)
+                    if unsaved { s.unsaved[w, default: [:]][k, default: LatencyHistogram()].merge(h) }
+                    if totals { s.totals[k, default: LatencyHistogram()].merge(h) }
+                }
+                s.newestWindow = max(s.newestWindow, w)
+            }
+            if retention > 0, s.newestWindow > retention {
+                let oldest = s.newestWindow - retention
+                if s.windows.keys.contains(where: { $0 < oldest }) { s.windows = s.windows.filter { $0.key >= oldest } }
+            }
+        }
+    }
+
+    /// What was recorded since the last call, by window and key.
+    public func takeUnsaved() -> [UInt64: [REDKey: LatencyHistogram]] {
+        state.withLock { s in
+            defer { s.unsaved = [:] }
+            return s.unsaved
+        }
+    }
+
+    /// Running totals per key since this process started: Prometheus counters.
+    public func totals() -> [(key: REDKey, histogram: LatencyHistogram)] {
+        state.withLock { $0.totals }.map { ($0.key, $0.value) }.sorted { $0.key < $1.key }
+    }
+
+    /// Every key with a span in any kept window.
+    public func keys() -> Set<REDKey> {
+        state.withLock { s in s.windows.values.reduce(into: Set<REDKey>()) { $0.formUnion($1.keys) } }
+    }
+
+    /// Per group, one point per window in `from..<to` that has spans, oldest first: the cells of
+    /// keys `include` accepts, merged under the group `groupOf` names (e.g. the service, or the
+    /// service and operation).
+    public func series<G: Hashable>(
+        from: UInt64, to: UInt64, include: (REDKey) -> Bool = { _ in true }, groupOf: (REDKey) -> G
+    ) -> [G: [REDPoint]] {
+        let windows = state.withLock { s in s.windows.filter { $0.key >= windowStart(from) && $0.key < to } }
+        var out = [G: [UInt64: REDPoint]]()
+        for (w, cells) in windows {
+            for (k, h) in cells where include(k) {
+                out[groupOf(k), default: [:]][w, default: REDPoint(start: w)].merge(h, isError: k.status == .error)
+            }
+        }
+        return out.mapValues { $0.values.sorted { $0.start < $1.start } }
+    }
+
+    /// The keys `include` accepts merged over `from..<to`.
+    public func total(from: UInt64, to: UInt64, include: (REDKey) -> Bool) -> REDPoint {
+        var p = REDPoint(start: windowStart(from))
+        for point in series(from: from, to: to, include: include, groupOf: { _ in 0 })[0] ?? [] {
+            p.latency.merge(point.latency)
+            p.errors += point.errors
+        }
+        return p
+    }
+}

@@ -1,0 +1,216 @@
+import AriadneAnalysis
+import AriadneModel
+import AriadneTesting
+import Testing
+
+let ms: UInt64 = 1_000_000
+let minute: UInt64 = 60_000_000_000
+
+/// A deterministic stream of pseudo-random numbers in [0, 1), so that "noise" is the same every run.
+struct Noise {
+    var state: UInt64
+    mutating func next() -> Double {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Double(state >> 11) / Double(1 << 53)
+    }
+}
+
+/// `calls` spans of one operation ending in the window at `window` minutes, durations around `latencyMs`.
+func spans(
+    window: UInt64, calls: Int, latencyMs: Double, errors: Int = 0, service: String = "checkout", operation: String = "POST /pay",
+    noise: inout Noise
+) -> SpanBatch {
+    var b = TraceBuilder(traceID: TraceID(high: window, low: UInt64(calls)), start: 1_700_000_000 * 1_000_000_000 + window * minute)
+    for i in 0..<calls {
+        let d = UInt64(latencyMs * (0.85 + 0.3 * noise.next()) * 1e6)
+        b.span(operation, service: service, kind: .server, at: UInt64(i) * ms, duration: d, status: i < errors ? .error : .unset)
+    }
+    return b.batch
+}
+
+@Suite struct SpanMetricsTests {
+    @Test func countsCallsErrorsAndLatencyPerKeyAndWindow() {
+        let m = SpanMetrics(interval: .seconds(60))
+        var t = TraceBuilder(traceID: TraceID(high: 1, low: 1), start: 10 * minute)
+        let root = t.span("GET /", service: "web", kind: .server, at: 0, duration: 120 * ms)
+        t.span("SELECT", service: "web", kind: .client, parent: root, at: 5 * ms, duration: 7 * ms, status: .error)
+        t.span("GET /", service: "web", kind: .server, at: 70_000 * ms, duration: 30 * ms)  // next minute
+        m.record(t.batch)
+        let totals = m.totals()
+        #expect(totals.count == 2)  // the two GET / spans share a key: same kind and status
+        let get = totals.first { $0.key.operation == "GET /" && $0.key.kind == .server }!
+        #expect(get.histogram.count == 2)
+        #expect(abs(get.histogram.sumMs - 150) < 0.001)
+        let series = m.series(from: 0, to: .max, groupOf: \.operation)
+        #expect(series["GET /"]?.map(\.start) == [10 * minute, 11 * minute])
+        #expect(series["SELECT"]?.first?.errors == 1)
+        #expect(series["SELECT"]?.first?.errorRate == 1)
+    }
+
+    @Test func quantilesInterpolateInsideBuckets() {
+        var h = LatencyHistogram()
+        for i in 1...100 { h.record(nanoseconds: UInt64(i) * ms) }  // 1..100 ms
+        #expect(abs(h.quantile(0.5) - 50) <= 5)
+        #expect(abs(h.quantile(0.95) - 95) <= 5)
+        #expect(h.quantile(1) <= 100)
+        #expect(abs(h.count(atMostMs: 50) - 50) <= 2)
+    }
+
+    @Test func unsavedHoldsOnlyWhatWasRecordedSinceTheLastTake() {
+        let m = SpanMetrics(interval: .seconds(60))
+        var noise = Noise(state: 1)
+        m.record(spans(window: 0, calls: 5, latencyMs: 10, noise: &noise))
+        #expect(m.takeUnsaved().values.flatMap(\.values).reduce(0) { $0 + $1.count } == 5)
+        #expect(m.takeUnsaved().isEmpty)
+        let restored = SpanMetrics(interval: .seconds(60))
+        restored.restore(window: 0, key: REDKey(service: "s", operation: "o", kind: .server, status: .unset), histogram: {
+            var h = LatencyHistogram()
+            h.record(nanoseconds: 5 * ms)
+            return h
+        }())
+        #expect(restored.takeUnsaved().isEmpty)
+        #expect(restored.totals().isEmpty)
+        #expect(restored.keys().count == 1)
+    }
+}
+
+@Suite struct AnomalyTests {
+    func series(_ latencies: [Double], errors: [Int]? = nil, seed: UInt64 = 7) -> [REDPoint] {
+        let m = SpanMetrics(interval: .seconds(60))
+        var noise = Noise(state: seed)
+        for (w, l) in latencies.enumerated() {
+            m.record(spans(window: UInt64(w), calls: 60, latencyMs: l, errors: errors?[w] ?? 0, noise: &noise))
+        }
+        return m.series(from: 0, to: .max, groupOf: { _ in 0 })[0]!
+    }
+
+    @Test func aLatencyStepIsFlaggedWithinAFewWindows() {
+        let points = series(Array(repeating: 80, count: 40) + Array(repeating: 200, count: 8))
+        let found = AnomalyDetector().detect(points, metric: .latency, interval: minute)
+        #expect(found.count == 1, "\(found)")
+        let a = found[0]
+        let stepAt = points[40].start
+        #expect(a.start >= stepAt && a.start <= stepAt + 2 * minute, "flagged from window \((a.start - points[0].start) / minute)")
+        #expect(a.ongoing)
+        #expect(a.ratio > 2 && a.ratio < 3, "ratio \(a.ratio)")
+    }
+
+    @Test func aLongStableSeriesRaisesNothing() {
+        // Four hours of noisy but stable latency and a steady trickle of errors.
+        let n = 240
+        var noise = Noise(state: 99)
+        let latencies = (0..<n).map { _ in 80 + 10 * noise.next() }
+        let errors = (0..<n).map { _ in noise.next() < 0.3 ? 1 : 0 }
+        let points = series(latencies, errors: errors)
+        let detector = AnomalyDetector()
+        #expect(detector.detect(points, metric: .latency, interval: minute).isEmpty)
+        #expect(detector.detect(points, metric: .errorRate, interval: minute).isEmpty)
+        #expect(detector.detect(points, metric: .throughput, interval: minute).isEmpty)
+    }
+
+    @Test func anErrorBurstIsFlaggedAndEnds() {
+        var errors = Array(repeating: 0, count: 50)
+        for w in 30..<34 { errors[w] = 20 }  // a third of calls fail for four minutes
+        let found = AnomalyDetector().detect(series(Array(repeating: 50, count: 50), errors: errors), metric: .errorRate, interval: minute)
+        #expect(found.count == 1, "\(found)")
+        #expect(found.first?.ongoing == false)
+        #expect(found.first.map { ($0.end - $0.start) / minute } == 4)
+    }
+
+    @Test func aStepThatLastsBecomesTheNewNormal() {
+        let points = series(Array(repeating: 80, count: 20) + Array(repeating: 200, count: 80))
+        let found = AnomalyDetector().detect(points, metric: .latency, interval: minute)
+        #expect(found.count == 1)
+        #expect(found.first?.ongoing == false)
+    }
+
+    @Test func forecastFollowsATrendWithAnInterval() {
+        var noise = Noise(state: 3)
+        let values = (0..<60).map { 100 + 2 * Double($0) + 4 * (noise.next() - 0.5) }
+        let f = Forecast.holt(values, lastTime: 59 * minute, step: minute, horizon: 10)!
+        #expect(f.points.count == 10)
+        let tenth = f.points[9]
+        #expect(tenth.time == 69 * minute)
+        #expect(abs(tenth.value - (100 + 2 * 69)) < 6, "\(tenth)")
+        #expect(tenth.lower < 238 && 238 < tenth.upper)
+        #expect(f.points[0].upper - f.points[0].lower < tenth.upper - tenth.lower)
+    }
+}
+
+@Suite struct PopulationTests {
+    @Test func mannWhitneyMatchesAWorkedExample() {
+        // No ties: x's ranks 1, 2, 6 sum to 9, U = 9 − 3·4/2 = 3; mean 6, variance 3·4·8/12 = 8,
+        // z = −3/√8 = −1.0607, two-sided p = 0.2888.
+        let r = Statistics.mannWhitney([1, 2, 6], [3, 4, 5, 7])!
+        #expect(r.u == 3)
+        #expect(abs(r.z - (-1.0607)) < 0.001)
+        #expect(abs(r.p - 0.2888) < 0.001)
+        // Ties share their average rank and shrink the variance.
+        let tied = Statistics.mannWhitney([1, 1, 2], [1, 3, 3])!
+        #expect(tied.u == 2)  // ranks 2, 2, 4 (the three 1s share rank 2): 8 − 6
+    }
+
+    @Test func aSlowerVersionIsSignificantAndAnUnchangedOneIsNot() {
+        var noise = Noise(state: 11)
+        func traces(version: String, latencyMs: Double, n: Int, seed: UInt64) -> [SpanBatch] {
+            (0..<n).map { i in
+                var b = TraceBuilder(traceID: TraceID(high: seed, low: UInt64(i)), start: UInt64(i) * minute)
+                let root = b.span("GET /cart", service: "cart", kind: .server, at: 0, duration: UInt64(latencyMs * (0.8 + 0.4 * noise.next()) * 1e6))
+                b.span("SELECT", service: "cart", kind: .client, parent: root, at: ms, duration: UInt64((5 + noise.next()) * 1e6))
+                return b.batch
+            }
+        }
+        let c = PopulationComparison(a: traces(version: "1", latencyMs: 100, n: 200, seed: 1), b: traces(version: "2", latencyMs: 130, n: 200, seed: 2))
+        let cart = c.operations.first { $0.operation == "GET /cart" }!
+        let select = c.operations.first { $0.operation == "SELECT" }!
+        #expect(cart.latencyPValue! < 0.001)
+        #expect(cart.change("p50")! > 0.2 && cart.change("p50")! < 0.4)
+        #expect(select.latencyPValue! > 0.01, "p \(select.latencyPValue!)")
+        #expect(c.traces.a == 200 && c.traces.b == 200)
+        #expect(c.spansPerTrace.a == 2)
+    }
+}
+
+@Suite struct AlertTests {
+    @Test func aPlantedIncidentFiresOnceAndResolves() {
+        let metrics = SpanMetrics(interval: .seconds(60))
+        let rules = [
+            AlertRule(name: "slow", condition: .latency(quantile: 0.95, thresholdMs: 150), service: "checkout", window: .seconds(120), pendingFor: .seconds(60)),
+            AlertRule(name: "failing", condition: .errorRate(threshold: 0.1), window: .seconds(120)),
+        ]
+        let engine = AlertEngine(rules: rules, objectives: [], metrics: metrics)
+        var noise = Noise(state: 5)
+        var fired = [String]()
+        let base = 1_700_000_000 * 1_000_000_000 as UInt64
+        for w in 0..<20 {
+            let incident = (8..<12).contains(w)
+            metrics.record(spans(window: UInt64(w), calls: 50, latencyMs: incident ? 400 : 80, errors: incident ? 20 : 0, noise: &noise))
+            for n in engine.evaluate(now: base + UInt64(w) * minute + 59 * 1_000_000_000) {
+                fired.append("\(w) \(n.alert.rule) \(n.status)")
+            }
+        }
+        // The latency alert waits a minute in pending; the error alert fires at once; both resolve
+        // once the two-minute window no longer holds the incident.
+        #expect(fired == ["8 failing firing", "9 slow firing", "13 slow resolved", "13 failing resolved"], "\(fired)")
+        let states = engine.states()
+        #expect(states.allSatisfy { $0.state == .inactive })
+    }
+
+    @Test func sloBudgetAndBurnRate() {
+        let metrics = SpanMetrics(interval: .seconds(60))
+        var noise = Noise(state: 8)
+        // 1000 calls, 20 of them failed and none slow: 98% good against a 99% objective.
+        metrics.record(spans(window: 0, calls: 1000, latencyMs: 50, errors: 20, noise: &noise))
+        let slo = ServiceLevelObjective(name: "pay", service: "checkout", objective: 0.99, latencyThresholdMs: 300, window: .seconds(3600))
+        let engine = AlertEngine(
+            rules: [AlertRule(name: "burn", condition: .burnRate(slo: "pay", threshold: 1.5), service: "checkout", window: .seconds(3600))],
+            objectives: [slo], metrics: metrics)
+        let now = 1_700_000_000 * 1_000_000_000 + 30 * 1_000_000_000 as UInt64
+        let status = engine.objectivesStatus(now: now)[0]
+        #expect(status.calls == 1000)
+        #expect(abs(status.compliance - 0.98) < 1e-9)
+        #expect(abs(status.errorBudgetRemaining - (-1)) < 1e-6)
+        #expect(abs(status.burnRates[1].rate - 2) < 1e-6)
+        #expect(engine.evaluate(now: now).map(\.status) == ["firing"])
+    }
+}
