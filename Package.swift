@@ -43,7 +43,7 @@ let package = Package(
 
         // The one edge type between stages, and the processors.
         .target(
-            name: "AriadnePipeline", dependencies: ["AriadneModel", "CMalloc", .product(name: "Yams", package: "Yams")],
+            name: "AriadnePipeline", dependencies: ["AriadneModel", "AriadneAnalysis", "CMalloc", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
 
@@ -105,6 +105,7 @@ let package = Package(
             dependencies: [
                 "AriadneModel", "AriadneWire", "AriadnePipeline", "AriadneStorage", "AriadneEngine",
                 "AriadneAnalysis", "AriadneUI", "AriadneExport", "CMalloc",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -113,6 +114,7 @@ let package = Package(
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings

@@ -109,11 +109,13 @@ public final class SpanMetrics: Sendable {
         }
     }
 
-    /// What was recorded since the last call, by window and key.
-    public func takeUnsaved() -> [UInt64: [REDKey: LatencyHistogram]] {
+    /// What was recorded since it was last taken, by window and key, for windows that start
+    /// before `before` (by default all): a window still filling is better written once, complete.
+    public func takeUnsaved(before: UInt64 = .max) -> [UInt64: [REDKey: LatencyHistogram]] {
         state.withLock { s in
-            defer { s.unsaved = [:] }
-            return s.unsaved
+            let taken = s.unsaved.filter { $0.key < before }
+            for w in taken.keys { s.unsaved[w] = nil }
+            return taken
         }
     }
 

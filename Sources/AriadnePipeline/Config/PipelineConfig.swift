@@ -1,4 +1,5 @@
 public import AriadneModel
+public import AriadneAnalysis
 import Yams
 
 /// Built processors: the consumer receivers feed, and what runs beside it.
@@ -106,6 +107,8 @@ public struct PipelineConfiguration: Sendable {
     public var sampling: SamplingSetup = .none
     /// Listener addresses and which receivers run.
     public var receivers = ReceiverSettings()
+    /// RED rollups, alerts and objectives.
+    public var analytics = AnalyticsSettings()
 
     public enum SamplingSetup: Sendable {
         /// Every SDK is told to sample everything.
@@ -120,9 +123,11 @@ public struct PipelineConfiguration: Sendable {
     public init(processors: [ProcessorSpec] = []) { self.processors = processors }
 
     /// The processors built in order in front of `next`.
-    /// `relieveMemory` is what the memory limiter asks for when over its soft limit.
+    /// `relieveMemory` is what the memory limiter asks for when over its soft limit; `spanMetrics`
+    /// counts RED metrics of what enters, before any sampling.
     public func build(
-        next: any SpanConsumer, metrics: PipelineMetrics = PipelineMetrics(), relieveMemory: (@Sendable () async -> Void)? = nil
+        next: any SpanConsumer, metrics: PipelineMetrics = PipelineMetrics(), spanMetrics: SpanMetrics? = nil,
+        relieveMemory: (@Sendable () async -> Void)? = nil
     ) -> Pipeline {
         var samplers = [TailSampler]()
         var consumer = processors.reversed().reduce(next) { next, spec -> any SpanConsumer in
@@ -149,6 +154,7 @@ public struct PipelineConfiguration: Sendable {
             adaptive = a
             strategies = a
         }
+        if let spanMetrics { consumer = SpanMetricsRecorder(metrics: spanMetrics, next: consumer) }
         return Pipeline(
             consumer: TimedConsumer(next: consumer, metrics: metrics), metrics: metrics, samplers: samplers, adaptive: adaptive,
             strategies: strategies)
@@ -197,6 +203,7 @@ struct ConfigReader {
         var defined = [String: (Node, ProcessorSpec)]()
         var invalid = Set<String>()  // defined with mistakes, already reported
         var order: [(String, Node)]? = nil
+        var analyticsSettings = AnalyticsSettings()
         for (k, v) in top {
             switch k.string ?? "" {
             case "processors":
@@ -247,12 +254,15 @@ struct ConfigReader {
             case "receivers":
                 guard let m = mapping(v, "receivers") else { continue }
                 for (name, body) in m { receiver(name, body, into: &receivers, defined: &definedReceivers) }
+            case "analytics":
+                if let a = analytics(v) { analyticsSettings = a }
             default:
-                fail(k, "unknown section '\(k.string ?? "")': expected receivers, processors, exporters, sampling or service")
+                fail(k, "unknown section '\(k.string ?? "")': expected receivers, processors, exporters, sampling, analytics or service")
             }
         }
         var config = PipelineConfiguration()
         config.sampling = sampling
+        config.analytics = analyticsSettings
         if !definedReceivers.isEmpty || receiverOrder != nil {
             // As in the Collector: only the receivers (and protocols) the file names listen.
             var enabled = Set<String>()

@@ -1,5 +1,6 @@
 public import AriadneStorage
 public import AriadneEngine
+import AriadneAnalysis
 import AriadneExport
 import AriadneModel
 public import AriadnePipeline
@@ -84,6 +85,8 @@ public struct AriadneServer: Sendable {
     /// The engine, when it is the store.
     public let engine: EngineStore?
     public let metrics = ServerMetrics()
+    /// RED metrics counted at ingest (kept on disk beside the engine's files), alerts and objectives.
+    let analytics: Analytics
     let logger: Logger
     private let running = RunningGroup()
 
@@ -102,6 +105,9 @@ public struct AriadneServer: Sendable {
             store = e
             engine = e
         }
+        analytics = try Analytics(
+            settings: configuration.pipeline.analytics,
+            dataDirectory: configuration.store == .engine ? configuration.dataDirectory : nil, logger: logger)
     }
 
     /// Store gauges for /metrics.
@@ -146,7 +152,7 @@ public struct AriadneServer: Sendable {
         }
         let engine = self.engine
         let pipeline = config.pipeline.build(
-            next: ends.count == 1 ? ends[0] : FanOutConsumer(ends), metrics: metrics.pipeline,
+            next: ends.count == 1 ? ends[0] : FanOutConsumer(ends), metrics: metrics.pipeline, spanMetrics: analytics.metrics,
             relieveMemory: {
                 // The head is the memory that grows with accepted spans: write it as a block, then
                 // hand freed pages back (glibc keeps up to M_TRIM_THRESHOLD otherwise).
@@ -203,6 +209,7 @@ public struct AriadneServer: Sendable {
                 return deleted
             }
         }
+        queryAPI.analytics = analytics
         queryAPI.addRoutes(to: queryRouter)
         UIRoutes(directory: config.uiDirectory).addRoutes(to: queryRouter)
         let queryApp = Application(
@@ -231,7 +238,15 @@ public struct AriadneServer: Sendable {
 
         // Stopped in reverse order: the receivers first, then the pipeline (which decides the traces
         // it holds), then the exporters (which send what is queued).
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = exporters.map { .init(service: ExporterService(exporter: $0)) }
+        // Analytics first, so that it stops last and writes every rollup the pipeline counted.
+        let externalURL = config.pipeline.analytics.externalURL
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(
+                service: AnalyticsService(
+                    analytics: analytics, reader: store, logger: logger,
+                    baseURL: { externalURL ?? "http://" + bound.withLock { $0.query } }))
+        ]
+        services += exporters.map { .init(service: ExporterService(exporter: $0)) }
         services.append(.init(service: PipelineService(pipeline: pipeline)))
         // A receiver the configuration leaves out does not listen: announced as off.
         for (name, service, key) in [

@@ -184,12 +184,14 @@ extension QueryAPI {
     }
 
     /// `start`/`end` (µs) or `lookback` (Go duration, default 1h) ending now.
-    func analysisWindow(_ q: FlatDictionary<Substring, Substring>) throws(BadRequest) -> ClosedRange<UInt64> {
+    func analysisWindow(
+        _ q: FlatDictionary<Substring, Substring>, defaultLookback: UInt64 = 3_600_000_000_000
+    ) throws(BadRequest) -> ClosedRange<UInt64> {
         let now = UInt64(Date().timeIntervalSince1970 * 1e9)
         let end = try parseMicros(q["end"], "end").map { $0 * 1000 } ?? now
         let lookback = try q["lookback"].flatMap { $0.isEmpty ? nil : $0 }.map { t throws(BadRequest) in
             try parseGoDuration(String(t), "lookback")
-        } ?? 3_600_000_000_000
+        } ?? defaultLookback
         let start = try parseMicros(q["start"], "start").map { $0 * 1000 } ?? (end - min(end, lookback))
         guard start <= end else { throw BadRequest("'start' is after 'end'") }
         return start...end

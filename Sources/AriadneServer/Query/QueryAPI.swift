@@ -15,6 +15,8 @@ struct QueryAPI {
     let extraGauges: @Sendable () -> [(name: String, help: String, value: Int)]
     /// Deletes traces (the engine); nil when the store cannot delete.
     var deleter: (@Sendable (TraceQuery?, [TraceID]) async throws -> [TraceID])? = nil
+    /// RED metrics, alerts and objectives; nil: their routes are absent.
+    var analytics: Analytics? = nil
 
     /// A client error in a query: 400 with Jaeger's error envelope.
     struct BadRequest: Error {
@@ -33,7 +35,7 @@ struct QueryAPI {
         router.get("/metrics") { _, _ in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            let text = metrics.render(extraGauges: extraGauges())
+            let text = metrics.render(extraGauges: extraGauges()) + (analytics?.exposition() ?? "")
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
 
@@ -157,6 +159,7 @@ struct QueryAPI {
         }
 
         addAnalysisRoutes(to: router)
+        addMetricsRoutes(to: router)
 
         // MARK: Admin
         router.post("/api/admin/delete") { request, _ in

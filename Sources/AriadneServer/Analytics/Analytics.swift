@@ -1,0 +1,180 @@
+import AriadneAnalysis
+import AriadneModel
+import AriadneStorage
+import AriadneWire
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+
+/// RED metrics, their rollups on disk, and the alerts evaluated on them: what sits beside the
+/// query side of the server.
+final class Analytics: Sendable {
+    let settings: AnalyticsSettings
+    let metrics: SpanMetrics
+    let alerts: AlertEngine
+    let files: RollupFiles?
+
+    init(settings: AnalyticsSettings, dataDirectory: String?, logger: Logger) throws {
+        self.settings = settings
+        metrics = SpanMetrics(interval: settings.interval, retention: settings.retention)
+        alerts = AlertEngine(
+            rules: settings.alerts, objectives: settings.objectives, metrics: metrics, detector: AnomalyDetector(settings.anomaly))
+        files = try dataDirectory.map { try RollupFiles(dataDirectory: $0) }
+        if let files {
+            let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+            let retention = UInt64(settings.retention.inSeconds * 1e9)
+            let cells = files.load(into: metrics, oldest: now > retention ? now - retention : 0) { logger.warning("\($0)") }
+            if cells > 0 { logger.info("analytics: read \(cells) rollup cells from \(files.directory)") }
+        }
+    }
+
+    /// Writes completed windows (all windows when `final`) to disk.
+    func persist(now: UInt64, final: Bool) throws {
+        guard let files else { return }
+        let cells = metrics.takeUnsaved(before: final ? .max : metrics.windowStart(now))
+        if !cells.isEmpty { try files.append(cells) }
+    }
+
+    /// The span metrics in the Prometheus text format, under the spanmetrics connector's names.
+    func exposition() -> String {
+        let seconds = settings.durationUnit == .seconds
+        let duration = seconds ? "traces_span_metrics_duration_seconds" : "traces_span_metrics_duration_milliseconds"
+        let scale = seconds ? 0.001 : 1
+        let bounds = LatencyHistogram.boundsMs.map { Self.number($0 * scale) }
+        var calls = "# HELP traces_span_metrics_calls_total Spans received, by service, span name, kind and status (before sampling).\n"
+        calls += "# TYPE traces_span_metrics_calls_total counter\n"
+        var hist = "# HELP \(duration) Span durations, by service, span name, kind and status (before sampling).\n"
+        hist += "# TYPE \(duration) histogram\n"
+        for (key, h) in metrics.totals() {
+            let labels =
+                "service_name=\"\(Self.escape(key.service))\",span_name=\"\(Self.escape(key.operation))\",span_kind=\"\(key.kind.otlpName)\",status_code=\"\(key.status.otlpName)\""
+            calls += "traces_span_metrics_calls_total{\(labels)} \(h.count)\n"
+            var cumulative: UInt64 = 0
+            for (i, le) in bounds.enumerated() {
+                cumulative += UInt64(h.buckets[i])
+                hist += "\(duration)_bucket{\(labels),le=\"\(le)\"} \(cumulative)\n"
+            }
+            hist += "\(duration)_bucket{\(labels),le=\"+Inf\"} \(h.count)\n"
+            hist += "\(duration)_sum{\(labels)} \(Self.number(h.sumMs * scale))\n"
+            hist += "\(duration)_count{\(labels)} \(h.count)\n"
+        }
+        return calls + hist
+    }
+
+    static func number(_ x: Double) -> String {
+        x == x.rounded() && abs(x) < 1e15 ? String(Int64(x)) : "\(x)"
+    }
+
+    /// A label value in the text format: backslash, quote and newline escaped.
+    static func escape(_ s: String) -> String {
+        guard s.contains(where: { $0 == "\\" || $0 == "\"" || $0 == "\n" }) else { return s }
+        return s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n")
+    }
+}
+
+/// Every `evaluation_interval`: writes completed rollup windows, evaluates alerts, and sends
+/// their notifications to the log and the webhooks. At shutdown it writes what is left.
+struct AnalyticsService: Service {
+    let analytics: Analytics
+    let reader: any TraceReader
+    let logger: Logger
+    /// The UI's base address for links, once the query listener is known.
+    let baseURL: @Sendable () -> String
+
+    func run() async throws {
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        while !Task.isCancelledOrShuttingDown {
+            try? await Task.sleep(for: analytics.settings.evaluationInterval)
+            await tick(client: client, final: Task.isCancelledOrShuttingDown)
+        }
+        await tick(client: client, final: true)
+        try? await client.shutdown()
+    }
+
+    func tick(client: HTTPClient, final: Bool) async {
+        let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+        do { try analytics.persist(now: now, final: final) } catch { logger.error("analytics: writing rollups failed: \(error)") }
+        if final { return }
+        for n in analytics.alerts.evaluate(now: now) {
+            logger.info("alert \(n.status) name=\(n.alert.rule) service=\(n.alert.service) value=\(n.alert.value) threshold=\(n.alert.threshold): \(n.alert.summary)")
+            let examples = (try? await exampleTraces(n)) ?? []
+            let body = Self.payload(n, examples: examples, baseURL: baseURL(), now: now)
+            for url in analytics.settings.webhooks { await post(body, to: url, client: client) }
+        }
+    }
+
+    func exampleTraces(_ n: AlertEngine.Notification) async throws -> [TraceID] {
+        var q = TraceQuery(service: n.alert.service, operation: n.alert.operation, order: .longest, limit: 3)
+        q.startMin = n.window.lowerBound
+        q.startMax = n.window.upperBound
+        q.durationMin = n.exampleMinDuration
+        if n.exampleErrorsOnly { q.tags = ["error": "true"] }
+        return try await reader.findTraceIDs(q)
+    }
+
+    /// Three attempts a second apart; a receiver that stays down is logged, not retried forever.
+    func post(_ body: [UInt8], to url: String, client: HTTPClient) async {
+        for attempt in 1...3 {
+            do {
+                var req = HTTPClientRequest(url: url)
+                req.method = .POST
+                req.headers.add(name: "Content-Type", value: "application/json")
+                req.body = .bytes(ByteBuffer(bytes: body))
+                let response = try await client.execute(req, timeout: .seconds(5))
+                _ = try? await response.body.collect(upTo: 1 << 20)
+                if (200..<300).contains(Int(response.status.code)) { return }
+                logger.warning("alert webhook \(url) answered \(response.status.code) (attempt \(attempt) of 3)")
+            } catch {
+                logger.warning("alert webhook \(url) failed: \(error) (attempt \(attempt) of 3)")
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    /// Alertmanager's webhook shape (so receivers written for it read ours), with the value,
+    /// threshold and example traces added.
+    static func payload(_ n: AlertEngine.Notification, examples: [TraceID], baseURL: String, now: UInt64) -> [UInt8] {
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("version", "4")
+        w.field("status", n.status)
+        w.field("receiver", "ariadne")
+        w.field("externalURL", baseURL)
+        w.key("alerts")
+        w.beginArray()
+        w.beginObject()
+        w.field("status", n.status)
+        w.key("labels")
+        w.beginObject()
+        w.field("alertname", n.alert.rule)
+        w.field("service", n.alert.service)
+        if let op = n.alert.operation { w.field("operation", op) }
+        w.endObject()
+        w.key("annotations")
+        w.beginObject()
+        w.field("summary", n.alert.summary)
+        w.endObject()
+        w.field("startsAt", RFC3339.format(n.alert.firedAt ?? n.alert.activeSince ?? now))
+        w.field("endsAt", n.status == "resolved" ? RFC3339.format(now) : "0001-01-01T00:00:00Z")
+        w.field("generatorURL", baseURL + "/#/alerts")
+        w.field("value", n.alert.value)
+        w.field("threshold", n.alert.threshold)
+        w.key("exampleTraces")
+        w.beginArray()
+        for id in examples {
+            w.beginObject()
+            w.field("traceID", id.hex)
+            w.field("url", baseURL + "/#/trace/" + id.hex)
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
+        w.endArray()
+        w.endObject()
+        return w.out
+    }
+}

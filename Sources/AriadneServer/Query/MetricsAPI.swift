@@ -1,0 +1,479 @@
+import AriadneAnalysis
+import AriadneModel
+import AriadneStorage
+import AriadneWire
+import Foundation
+import Hummingbird
+import HTTPTypes
+import HummingbirdCore
+
+/// RED metrics, anomalies, forecasts, population comparisons, alerts and objectives: Jaeger's
+/// `/api/metrics/*` (the Monitor tab's shape) and Ariadne's `/api/analysis/*`, `/api/alerts`,
+/// `/api/slos`. All read the rollups kept at ingest, except comparisons, which read traces.
+extension QueryAPI {
+    func addMetricsRoutes(to router: Router<BasicRequestContext>) {
+        guard let analytics else { return }
+        let metrics = analytics.metrics
+        router.get("/api/metrics/minstep") { _, _ in
+            json { w in
+                w.beginObject()
+                w.field("minStep", Int(metrics.interval / 1_000_000))
+                w.endObject()
+            }
+        }
+        router.get("/api/metrics/:kind") { request, context in
+            let kind = try context.parameters.require("kind")
+            guard ["latencies", "calls", "errors"].contains(kind) else {
+                return errorEnvelope(.notFound, "unknown metric '\(kind)': expected latencies, calls or errors")
+            }
+            let q = request.uri.formParameters
+            do throws(BadRequest) {
+                return try jaegerMetrics(kind, q, metrics)
+            } catch { return errorEnvelope(.badRequest, error.message) }
+        }
+        router.get("/api/analysis/red") { request, _ in
+            let q = request.uri.formParameters
+            do throws(BadRequest) {
+                return try red(q, metrics)
+            } catch { return v3Error(.badRequest, error.message) }
+        }
+        router.get("/api/analysis/anomalies") { request, _ in
+            let q = request.uri.formParameters
+            let window: ClosedRange<UInt64>
+            do throws(BadRequest) { window = try analysisWindow(q, defaultLookback: 6 * 3_600_000_000_000) } catch {
+                return v3Error(.badRequest, error.message)
+            }
+            let service = q["service"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+            let detector = analytics.alerts.detector
+            let series = metrics.series(
+                from: window.lowerBound, to: metrics.windowStart(window.upperBound),
+                include: { k in service == nil || k.service == service }, groupOf: { [$0.service, $0.operation] })
+            var found = [(service: String, operation: String, anomaly: Anomaly)]()
+            for (group, points) in series {
+                for metric in [SeriesMetric.latency, .errorRate] {
+                    for a in detector.detect(points, metric: metric, interval: metrics.interval) {
+                        found.append((group[0], group[1], a))
+                    }
+                }
+            }
+            found.sort { ($0.anomaly.start, $0.service, $0.operation) > ($1.anomaly.start, $1.service, $1.operation) }
+            var examples = [[TraceID]]()
+            for f in found.prefix(50) {
+                var tq = TraceQuery(service: f.service, operation: f.operation, order: .longest, limit: 3)
+                tq.startMin = f.anomaly.start
+                tq.startMax = f.anomaly.end
+                if f.anomaly.metric == .errorRate { tq.tags = ["error": "true"] } else if f.anomaly.observed > f.anomaly.baseline {
+                    tq.durationMin = UInt64(f.anomaly.baseline * 1e6)
+                }
+                examples.append((try? await reader.findTraceIDs(tq)) ?? [])
+            }
+            return json { w in
+                w.beginObject()
+                w.field("intervalSeconds", Double(metrics.interval) / 1e9)
+                w.key("anomalies")
+                w.beginArray()
+                for (f, ex) in zip(found.prefix(50), examples) {
+                    w.beginObject()
+                    w.field("service", f.service)
+                    w.field("operation", f.operation)
+                    w.field("metric", f.anomaly.metric.rawValue)
+                    w.field("start", String(f.anomaly.start))
+                    w.field("end", String(f.anomaly.end))
+                    w.field("baseline", f.anomaly.baseline)
+                    w.field("observed", f.anomaly.observed)
+                    w.field("ratio", f.anomaly.ratio)
+                    w.field("score", f.anomaly.score)
+                    w.key("ongoing")
+                    w.bool(f.anomaly.ongoing)
+                    w.key("exampleTraceIDs")
+                    w.beginArray()
+                    for id in ex { w.string(id.hex) }
+                    w.endArray()
+                    w.endObject()
+                }
+                w.endArray()
+                w.endObject()
+            }
+        }
+        router.get("/api/analysis/forecast") { request, _ in
+            let q = request.uri.formParameters
+            guard let service = q["service"].map(String.init), !service.isEmpty else {
+                return v3Error(.badRequest, "parameter 'service' is required")
+            }
+            let operation = q["operation"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+            let window: ClosedRange<UInt64>
+            do throws(BadRequest) { window = try analysisWindow(q, defaultLookback: 3_600_000_000_000) } catch {
+                return v3Error(.badRequest, error.message)
+            }
+            guard let horizon = Int(q["horizon"] ?? "10"), (1...1000).contains(horizon) else {
+                return v3Error(.badRequest, "'horizon' must be 1 to 1000 windows")
+            }
+            // Complete windows only, and every window in the range (none means no calls).
+            let end = metrics.windowStart(window.upperBound)
+            let start = metrics.windowStart(window.lowerBound)
+            let points = metrics.series(
+                from: start, to: end, include: { $0.service == service && (operation == nil || $0.operation == operation) }, groupOf: { _ in 0 })[0] ?? []
+            var byWindow = [UInt64: REDPoint]()
+            for p in points { byWindow[p.start] = p }
+            let windows = Array(stride(from: start, to: end, by: Int(metrics.interval)))
+            let seconds = Double(metrics.interval) / 1e9
+            let throughput = windows.map { Double(byWindow[$0]?.calls ?? 0) / seconds }
+            // Latency of windows without calls is carried from the last that had some.
+            var last = 0.0
+            let p95 = windows.map { w -> Double in
+                if let p = byWindow[w], p.calls > 0 { last = p.latency.quantile(0.95) }
+                return last
+            }
+            let lastTime = windows.last ?? start
+            return json { w in
+                w.beginObject()
+                w.field("service", service)
+                if let operation { w.field("operation", operation) }
+                w.field("intervalSeconds", seconds)
+                for (name, values) in [("throughput", throughput), ("p95Ms", p95)] {
+                    w.key(name)
+                    w.beginObject()
+                    w.key("history")
+                    w.beginArray()
+                    for (t, v) in zip(windows, values) {
+                        w.beginObject()
+                        w.field("time", String(t))
+                        w.field("value", v)
+                        w.endObject()
+                    }
+                    w.endArray()
+                    w.key("forecast")
+                    w.beginArray()
+                    for p in Forecast.holt(values, lastTime: lastTime, step: metrics.interval, horizon: horizon)?.points ?? [] {
+                        w.beginObject()
+                        w.field("time", String(p.time))
+                        w.field("value", p.value)
+                        w.field("lower", max(0, p.lower))
+                        w.field("upper", p.upper)
+                        w.endObject()
+                    }
+                    w.endArray()
+                    w.endObject()
+                }
+                w.endObject()
+            }
+        }
+        router.get("/api/analysis/populations") { request, _ in
+            let q = request.uri.formParameters
+            let queries: (TraceQuery, TraceQuery)
+            do throws(BadRequest) { queries = try populationQueries(q) } catch { return v3Error(.badRequest, error.message) }
+            let a = try await reader.findTraces(queries.0)
+            let b = try await reader.findTraces(queries.1)
+            let c = PopulationComparison(a: a, b: b)
+            return json { w in Self.writePopulations(c, into: &w) }
+        }
+        router.get("/api/alerts") { _, _ in
+            let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+            let states = analytics.alerts.states()
+            return json { w in
+                w.beginObject()
+                w.field("evaluatedAt", String(now))
+                w.key("rules")
+                w.beginArray()
+                for r in analytics.settings.alerts {
+                    w.beginObject()
+                    w.field("name", r.name)
+                    w.field("service", r.service ?? "")
+                    w.field("operation", r.operation ?? "")
+                    w.field("window", r.window.goText)
+                    w.field("for", r.pendingFor.goText)
+                    w.endObject()
+                }
+                w.endArray()
+                w.key("alerts")
+                w.beginArray()
+                for a in states {
+                    w.beginObject()
+                    w.field("name", a.rule)
+                    w.field("service", a.service)
+                    if let op = a.operation { w.field("operation", op) }
+                    w.field("state", a.state.rawValue)
+                    w.field("value", a.value)
+                    w.field("threshold", a.threshold)
+                    if let t = a.activeSince { w.field("activeSince", String(t)) }
+                    if let t = a.firedAt { w.field("firedAt", String(t)) }
+                    w.field("summary", a.summary)
+                    w.endObject()
+                }
+                w.endArray()
+                w.endObject()
+            }
+        }
+        router.get("/api/slos") { _, _ in
+            let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+            let statuses = analytics.alerts.objectivesStatus(now: now)
+            return json { w in
+                w.beginObject()
+                w.key("slos")
+                w.beginArray()
+                for s in statuses {
+                    w.beginObject()
+                    w.field("name", s.slo.name)
+                    w.field("service", s.slo.service)
+                    if let op = s.slo.operation { w.field("operation", op) }
+                    w.field("objective", s.slo.objective)
+                    if let ms = s.slo.latencyThresholdMs { w.field("latencyThresholdMs", ms) }
+                    w.field("window", s.slo.window.goText)
+                    w.field("calls", s.calls)
+                    w.field("good", s.good)
+                    w.field("compliance", s.compliance)
+                    w.field("errorBudgetRemaining", s.errorBudgetRemaining)
+                    w.key("burnRates")
+                    w.beginObject()
+                    for (label, rate) in s.burnRates { w.field(label, rate) }
+                    w.endObject()
+                    w.endObject()
+                }
+                w.endArray()
+                w.endObject()
+            }
+        }
+    }
+
+    /// Jaeger's `GET /api/metrics/{latencies,calls,errors}`: one series per service (or per service
+    /// and operation with `groupByOperation`), a point per `step` from `endTs − lookback` to `endTs`,
+    /// each over the `ratePer` before it. Latencies in ms; calls per second; errors as a fraction.
+    func jaegerMetrics(_ kind: String, _ q: FlatDictionary<Substring, Substring>, _ metrics: SpanMetrics) throws(BadRequest) -> Response {
+        let services = Set(q[values: "service"].map(String.init).filter { !$0.isEmpty })
+        guard !services.isEmpty else { throw BadRequest("please provide at least one service name") }
+        func ms(_ name: String, _ fallback: UInt64) throws(BadRequest) -> UInt64 {
+            guard let t = q[Substring(name)], !t.isEmpty else { return fallback }
+            guard let v = UInt64(t), v <= UInt64.max / 1_000_000 else { throw BadRequest("'\(name)' must be an integer of milliseconds") }
+            return v
+        }
+        let end = try ms("endTs", UInt64(Date().timeIntervalSince1970 * 1000)) * 1_000_000
+        let lookback = try ms("lookback", 3_600_000) * 1_000_000
+        let step = max(try ms("step", 60_000) * 1_000_000, metrics.interval)
+        let ratePer = max(try ms("ratePer", 600_000) * 1_000_000, metrics.interval)
+        guard lookback / step <= 10_000 else { throw BadRequest("too many points: raise 'step' or lower 'lookback'") }
+        var quantile = 0.0
+        if kind == "latencies" {
+            guard let t = q["quantile"], let x = Double(t), x > 0, x <= 1 else {
+                throw BadRequest("please provide a quantile between (0, 1]")
+            }
+            quantile = x
+        }
+        let byOperation = q["groupByOperation"].map { $0 == "true" || $0 == "1" } ?? false
+        var kinds = Set<SpanKind>()
+        for text in q[values: "spanKind"] {
+            let name = text.hasPrefix("SPAN_KIND_") ? String(text.dropFirst(10)) : String(text)
+            guard let k = SpanKind(jaegerName: name) else { throw BadRequest("unsupported spanKind '\(text)'") }
+            kinds.insert(k)
+        }
+        if kinds.isEmpty { kinds = [.server] }
+        let start = end > lookback ? end - lookback : 0
+        let series = metrics.series(
+            from: start > ratePer ? start - ratePer : 0, to: end + 1, include: { services.contains($0.service) && kinds.contains($0.kind) },
+            groupOf: { byOperation ? [$0.service, $0.operation] : [$0.service] })
+        let scope = byOperation ? "service_operation" : "service"
+        let (name, help): (String, String) =
+            switch kind {
+            case "latencies": ("\(scope)_latencies", "\(quantile)th quantile latency, grouped by \(byOperation ? "service & operation" : "service")")
+            case "calls": ("\(scope)_call_rate", "calls/sec, grouped by \(byOperation ? "service & operation" : "service")")
+            default: ("\(scope)_error_rate", "error rate, computed as a fraction of errors/sec over calls/sec, grouped by \(byOperation ? "service & operation" : "service")")
+            }
+        return json { w in
+            w.beginObject()
+            w.field("name", name)
+            w.field("type", "GAUGE")
+            w.field("help", help)
+            w.key("metrics")
+            w.beginArray()
+            for group in series.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+                let points = series[group]!
+                w.beginObject()
+                w.key("labels")
+                w.beginArray()
+                for (label, value) in zip(["service_name", "operation"], group) {
+                    w.beginObject()
+                    w.field("name", label)
+                    w.field("value", value)
+                    w.endObject()
+                }
+                w.endArray()
+                w.key("metricPoints")
+                w.beginArray()
+                var t = start
+                while t <= end {
+                    var p = REDPoint(start: t)
+                    for x in points where x.start + metrics.interval > (t > ratePer ? t - ratePer : 0) && x.start < t {
+                        p.latency.merge(x.latency)
+                        p.errors += x.errors
+                    }
+                    let value: Double? =
+                        switch kind {
+                        case "latencies": p.calls > 0 ? p.latency.quantile(quantile) : nil
+                        case "calls": Double(p.calls) / (Double(ratePer) / 1e9)
+                        default: p.calls > 0 ? p.errorRate : nil
+                        }
+                    if let value {
+                        w.beginObject()
+                        w.key("gaugeValue")
+                        w.beginObject()
+                        w.field("doubleValue", value)
+                        w.endObject()
+                        w.field("timestamp", RFC3339.format(t))
+                        w.endObject()
+                    }
+                    t += step
+                }
+                w.endArray()
+                w.endObject()
+            }
+            w.endArray()
+            w.endObject()
+        }
+    }
+
+    /// Per service (or, with `service`, per operation of it): calls, rate, errors and latency
+    /// quantiles over the window, and a point per window for sparklines.
+    func red(_ q: FlatDictionary<Substring, Substring>, _ metrics: SpanMetrics) throws(BadRequest) -> Response {
+        let window = try analysisWindow(q)
+        let service = q["service"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+        var kind: SpanKind? = nil
+        if let t = q["spanKind"], !t.isEmpty {
+            guard let k = SpanKind(jaegerName: String(t)) else { throw BadRequest("unsupported spanKind '\(t)'") }
+            kind = k
+        }
+        let series = metrics.series(
+            from: window.lowerBound, to: window.upperBound + 1,
+            include: { (service == nil || $0.service == service) && (kind == nil || $0.kind == kind) },
+            groupOf: { service == nil ? [$0.service] : [$0.service, $0.operation, $0.kind.jaegerName] })
+        let seconds = max(1e-9, Double(window.upperBound - window.lowerBound) / 1e9)
+        return json { w in
+            w.beginObject()
+            w.field("start", String(window.lowerBound))
+            w.field("end", String(window.upperBound))
+            w.field("intervalSeconds", Double(metrics.interval) / 1e9)
+            w.key(service == nil ? "services" : "operations")
+            w.beginArray()
+            for group in series.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+                let points = series[group]!
+                var total = REDPoint(start: window.lowerBound)
+                for p in points {
+                    total.latency.merge(p.latency)
+                    total.errors += p.errors
+                }
+                w.beginObject()
+                w.field("service", group[0])
+                if group.count > 1 {
+                    w.field("operation", group[1])
+                    w.field("spanKind", group[2])
+                }
+                w.field("calls", total.calls)
+                w.field("errors", total.errors)
+                w.field("ratePerSecond", Double(total.calls) / seconds)
+                w.field("errorRate", total.errorRate)
+                w.field("p50Ms", total.latency.quantile(0.5))
+                w.field("p95Ms", total.latency.quantile(0.95))
+                w.field("p99Ms", total.latency.quantile(0.99))
+                w.key("series")
+                w.beginArray()
+                for p in points {
+                    w.beginObject()
+                    w.field("time", String(p.start))
+                    w.field("calls", p.calls)
+                    w.field("errors", p.errors)
+                    w.field("p95Ms", p.latency.quantile(0.95))
+                    w.endObject()
+                }
+                w.endArray()
+                w.endObject()
+            }
+            w.endArray()
+            w.endObject()
+        }
+    }
+
+    /// The two populations of `/api/analysis/populations`: with `attribute`, `a` and `b` are its
+    /// values (within `lookback`/`start`/`end`); without, they are windows `FROM..TO`, each end
+    /// RFC 3339, Unix µs, `now`, or a Go duration before now (`-2h`).
+    func populationQueries(_ q: FlatDictionary<Substring, Substring>) throws(BadRequest) -> (TraceQuery, TraceQuery) {
+        guard let a = q["a"].map(String.init), !a.isEmpty, let b = q["b"].map(String.init), !b.isEmpty else {
+            throw BadRequest("parameters 'a' and 'b' are required: two attribute values (with 'attribute') or two windows FROM..TO")
+        }
+        let service = q["service"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+        let operation = q["operation"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+        var base = try analysisQuery(q, service: service, operation: operation, filter: nil)
+        if q["limit"] == nil { base.limit = 1000 }
+        var qa = base
+        var qb = base
+        if let attribute = q["attribute"].map(String.init), !attribute.isEmpty {
+            qa.tags[attribute] = a
+            qb.tags[attribute] = b
+        } else {
+            let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+            (qa.startMin, qa.startMax) = try Self.windowSpec(a, now: now, name: "a")
+            (qb.startMin, qb.startMax) = try Self.windowSpec(b, now: now, name: "b")
+        }
+        return (qa, qb)
+    }
+
+    static func windowSpec(_ text: String, now: UInt64, name: String) throws(BadRequest) -> (UInt64, UInt64) {
+        let parts = text.components(separatedBy: "..")
+        guard parts.count == 2 else { throw BadRequest("'\(name)' must be a window FROM..TO (e.g. -2h..-1h), or use 'attribute'") }
+        func instant(_ s: String) throws(BadRequest) -> UInt64 {
+            if s == "now" || s.isEmpty { return now }
+            if s.hasPrefix("-"), let d = GoDuration.parse(String(s.dropFirst())) { return now > d ? now - d : 0 }
+            if let t = RFC3339.parse(s) { return t }
+            if let us = UInt64(s), us <= UInt64.max / 1000 { return us * 1000 }
+            throw BadRequest("'\(name)': '\(s)' is not a time (RFC 3339, Unix µs, now, or -DURATION)")
+        }
+        let from = try instant(parts[0])
+        let to = try instant(parts[1])
+        guard from <= to else { throw BadRequest("'\(name)': the window starts after it ends") }
+        return (from, to)
+    }
+
+    static func writePopulations(_ c: PopulationComparison, into w: inout JSONWriter) {
+        func side(_ s: PopulationComparison.Side) {
+            w.beginObject()
+            w.field("spans", s.spans)
+            w.field("errors", s.errors)
+            w.field("errorRate", s.errorRate)
+            w.field("p50Nanos", s.p50)
+            w.field("p95Nanos", s.p95)
+            w.field("p99Nanos", s.p99)
+            w.field("meanNanos", s.mean)
+            w.endObject()
+        }
+        w.beginObject()
+        for (name, traces, spans) in [("a", c.traces.a, c.spansPerTrace.a), ("b", c.traces.b, c.spansPerTrace.b)] {
+            w.key(name)
+            w.beginObject()
+            w.field("traces", traces)
+            w.field("spansPerTrace", spans)
+            w.endObject()
+        }
+        w.key("operations")
+        w.beginArray()
+        for op in c.operations {
+            w.beginObject()
+            w.field("service", op.service)
+            w.field("operation", op.operation)
+            w.key("a")
+            side(op.a)
+            w.key("b")
+            side(op.b)
+            w.key("latencyPValue")
+            if let p = op.latencyPValue { w.double(p) } else { w.null() }
+            w.key("errorPValue")
+            if let p = op.errorPValue { w.double(p) } else { w.null() }
+            w.key("change")
+            w.beginObject()
+            for qn in ["p50", "p95", "p99"] {
+                w.key(qn)
+                if let ch = op.change(qn) { w.double(ch) } else { w.null() }
+            }
+            w.endObject()
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
+    }
+}
