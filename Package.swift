@@ -124,7 +124,7 @@ let package = Package(
         .executableTarget(
             name: "ariadne",
             dependencies: [
-                "AriadneServer", "AriadneLoadgen", "AriadneWorkload", "AriadneEngine", "AriadneStorage", "AriadnePipeline",
+                "AriadneServer", "AriadneLoadgen", "AriadneWorkload", "AriadneEngine", "AriadneStorage", "AriadnePipeline", "AriadneWire",
                 "AriadneExport", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

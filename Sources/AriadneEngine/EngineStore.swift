@@ -625,10 +625,10 @@ public final class EngineStore: TraceStore {
         return true
     }
 
-    public func dependencies(window: ClosedRange<UInt64>) async throws -> [DependencyLink] {
+    public func dependencies(window: ClosedRange<UInt64>, step: UInt64?) async throws -> [DependencyLink] {
         let (heads, blocks) = sources()
         let deleted = state.withLock { $0.deleted }
-        var counter = DependencyCounter(window: window)
+        var counter = DependencyCounter(window: window, step: step)
         for h in heads { for b in h.allBatches() { counter.add(Self.withoutDeleted(b, deleted)) } }
         for b in blocks where b.meta.maxEnd >= window.lowerBound && b.meta.minStart <= window.upperBound {
             let chunks = readOrQuarantine(b) { b in try b.chunks.indices.flatMap { try b.chunk($0) } } ?? []

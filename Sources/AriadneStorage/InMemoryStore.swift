@@ -140,8 +140,8 @@ public final class InMemoryStore: TraceStore {
         }
     }
 
-    public func dependencies(window: ClosedRange<UInt64>) async throws -> [DependencyLink] {
-        var counter = DependencyCounter(window: window)
+    public func dependencies(window: ClosedRange<UInt64>, step: UInt64?) async throws -> [DependencyLink] {
+        var counter = DependencyCounter(window: window, step: step)
         state.withLock { s in
             for seq in s.firstSequence..<s.nextSequence {
                 if let batch = s.batches[seq] { counter.add(batch) }

@@ -58,57 +58,129 @@ public struct TraceMatches {
     }
 }
 
-/// Counts calls between services from parent/child spans, across any number of batches (a
-/// parent may arrive in a different batch from its child). A span seen twice counts once.
-/// A call's latency and outcome are the child span's: the callee as it served the call.
+/// Builds ``DependencyLink``s across any number of batches (a parent may arrive in a different
+/// batch from its child). A span seen twice counts once.
 public struct DependencyCounter {
     let window: ClosedRange<UInt64>
+    let step: UInt64?
     struct Entry {
         var service: String
         var parent: SpanID
+        /// The span a consumer's link points at (its producer), when it has one.
+        var linked: SpanID
+        var kind: SpanKind
+        var start: UInt64
         var duration: UInt64
         var isError: Bool
+        /// For client and producer spans: what they call, if their attributes name it.
+        var peer: (name: String, type: String)?
     }
     /// Per trace: each span's service, parent, duration and status.
     var spans: [TraceID: [SpanID: Entry]] = [:]
 
-    public init(window: ClosedRange<UInt64>) { self.window = window }
+    public init(window: ClosedRange<UInt64>, step: UInt64? = nil) {
+        self.window = window
+        self.step = step.map { max(1, $0) }
+    }
+
+    static let caches: Set<String> = ["redis", "memcached", "hazelcast", "couchbase", "aerospike"]
 
     public mutating func add(_ batch: SpanBatch) {
         let services = batch.serviceNamesByScope()
         for i in 0..<batch.count where window.contains(batch.startTimes[i]) {
             let service = services[Int(batch.scopeIndices[i])]
+            let kind = batch.kinds[i]
+            var peer: (String, String)? = nil
+            if kind == .client || kind == .producer {
+                func attribute(_ key: String) -> String? {
+                    var found: String? = nil
+                    for a in batch.spanAttributes[batch.attributeRanges[i].indices] where batch.equals(a.key, key) {
+                        found = batch.attributeValue(a.value).displayString
+                    }
+                    return found.flatMap { $0.isEmpty ? nil : $0 }
+                }
+                let db = attribute("db.system")
+                let messaging = attribute("messaging.system")
+                if let name = attribute("peer.service") ?? attribute("server.address") ?? db ?? messaging {
+                    let type =
+                        db.map { Self.caches.contains($0) ? "cache" : "database" } ?? (messaging != nil ? "messaging" : "external")
+                    peer = (name, type)
+                }
+            }
+            let links = batch.links[batch.linkRanges[i].indices]
             spans[batch.traceIDs[i], default: [:]][batch.spanIDs[i]] = Entry(
-                service: service, parent: batch.parentSpanIDs[i], duration: batch.duration(ofSpan: i),
-                isError: batch.statusCodes[i] == .error)
+                service: service, parent: batch.parentSpanIDs[i],
+                linked: kind == .consumer ? (links.first { $0.traceID == batch.traceIDs[i] }?.spanID ?? .zero) : .zero,
+                kind: kind, start: batch.startTimes[i], duration: batch.duration(ofSpan: i), isError: batch.statusCodes[i] == .error,
+                peer: peer)
         }
     }
 
-    /// Parent→child calls between different services, sorted by parent then child.
+    /// Links sorted by parent then child.
     public func links() -> [DependencyLink] {
+        struct Key: Hashable {
+            var parent: String
+            var child: String
+            var type: String
+        }
         struct Edge {
             var calls = 0
             var errors = 0
             var durations: [UInt64] = []
+            var windows: [Int: (calls: Int, errors: Int)] = [:]
         }
-        var edges = [String: [String: Edge]]()
+        var edges = [Key: Edge]()
+        func count(_ key: Key, _ e: Entry, duration: UInt64) {
+            var edge = edges[key] ?? Edge()
+            edge.calls += 1
+            if e.isError { edge.errors += 1 }
+            edge.durations.append(duration)
+            if let step {
+                let w = Int((e.start - window.lowerBound) / step)
+                edge.windows[w, default: (0, 0)].calls += 1
+                if e.isError { edge.windows[w]!.errors += 1 }
+            }
+            edges[key] = edge
+        }
         for trace in spans.values {
-            for child in trace.values where child.parent.isValid {
-                guard let parent = trace[child.parent]?.service, parent != child.service else { continue }
-                edges[parent, default: [:]][child.service, default: Edge()].calls += 1
-                if child.isError { edges[parent]![child.service]!.errors += 1 }
-                edges[parent]![child.service]!.durations.append(child.duration)
+            var callsOut = Set<SpanID>()  // spans with a child (or linked consumer) in another service
+            for (_, child) in trace {
+                // A consumer reached through a queue names its producer by a link when its parent is
+                // not the producer; either way the edge is producer → consumer.
+                var caller = child.parent.isValid ? trace[child.parent] : nil
+                var callerID = child.parent
+                if child.kind == .consumer, child.linked.isValid, let producer = trace[child.linked],
+                    caller == nil || caller!.service == child.service
+                {
+                    caller = producer
+                    callerID = child.linked
+                }
+                guard let parent = caller, parent.service != child.service else { continue }
+                callsOut.insert(callerID)
+                let messaging = parent.kind == .producer || child.kind == .consumer
+                count(Key(parent: parent.service, child: child.service, type: messaging ? "messaging_system" : ""), child, duration: child.duration)
+            }
+            for (id, span) in trace where !callsOut.contains(id) {
+                guard let peer = span.peer, peer.name != span.service else { continue }
+                count(Key(parent: span.service, child: peer.name, type: peer.type), span, duration: span.duration)
             }
         }
-        return edges.flatMap { p, children in
-            children.map { child, e in
-                let sorted = e.durations.sorted()
-                // Nearest rank: the smallest duration with at least 95% of calls at or below it.
-                let rank = max(0, Int((Double(sorted.count) * 0.95).rounded(.up)) - 1)
-                return DependencyLink(
-                    parent: p, child: child, callCount: e.calls, errorCount: e.errors, p95Duration: sorted[rank])
+        return edges.map { key, e in
+            let sorted = e.durations.sorted()
+            // Nearest rank: the smallest duration with at least q of calls at or below it.
+            func rank(_ q: Double) -> UInt64 { sorted[max(0, Int((Double(sorted.count) * q).rounded(.up)) - 1)] }
+            var series = [DependencyLink.WindowCount]()
+            if let step {
+                let n = Int((window.upperBound - window.lowerBound) / step) + 1
+                series = (0..<n).map { w in
+                    let c = e.windows[w] ?? (0, 0)
+                    return DependencyLink.WindowCount(start: window.lowerBound + UInt64(w) * step, calls: c.calls, errors: c.errors)
+                }
             }
-        }.sorted { ($0.parent, $0.child) < ($1.parent, $1.child) }
+            return DependencyLink(
+                parent: key.parent, child: key.child, callCount: e.calls, errorCount: e.errors, p50Duration: rank(0.5),
+                p95Duration: rank(0.95), p99Duration: rank(0.99), connectionType: key.type, series: series)
+        }.sorted { ($0.parent, $0.child, $0.connectionType) < ($1.parent, $1.child, $1.connectionType) }
     }
 }
 

@@ -25,8 +25,9 @@ public protocol TraceReader: Sendable {
     /// for a filter that cannot run (an invalid regular expression).
     func findTraceIDs(_ query: TraceQuery) async throws -> [TraceID]
 
-    /// Service-to-service call counts from parent/child spans that start inside the window.
-    func dependencies(window: ClosedRange<UInt64>) async throws -> [DependencyLink]
+    /// Calls between services, and to leaf nodes, from spans that start inside the window (see
+    /// ``DependencyLink``); with `step`, each link also counts calls per step of the window.
+    func dependencies(window: ClosedRange<UInt64>, step: UInt64?) async throws -> [DependencyLink]
 
     /// Summaries of the named traces that exist, in the same order.
     func summaries(_ ids: [TraceID]) async throws -> [TraceSummary]
@@ -35,6 +36,10 @@ public protocol TraceReader: Sendable {
 public typealias TraceStore = TraceReader & TraceWriter
 
 extension TraceReader {
+    public func dependencies(window: ClosedRange<UInt64>) async throws -> [DependencyLink] {
+        try await dependencies(window: window, step: nil)
+    }
+
     /// Summaries built from the spans; stores that keep summaries answer faster.
     public func summaries(_ ids: [TraceID]) async throws -> [TraceSummary] {
         var out = [TraceSummary]()
@@ -67,22 +72,48 @@ public struct SpanOperation: Hashable, Sendable, Comparable {
     }
 }
 
-/// Calls from one service to another: how many, how many failed (the callee's span has error
-/// status) and the 95th percentile of the callee's span duration.
+/// Calls from one service to another: how many, how many failed and how long they took.
+///
+/// Between two services (a parent span and its child in another service, such as a client call
+/// and the server span it caused, or a producer and its consumer) a call's latency and outcome
+/// are the child's: the callee as it served the call. A call to something that sends no spans
+/// (a database, a cache, a queue, an outside API, named by the client span's `peer.service`,
+/// `server.address`, `db.system` or `messaging.system`) is a leaf node, timed by the client span.
 public struct DependencyLink: Hashable, Sendable {
     public var parent: String
     public var child: String
     public var callCount: Int
     public var errorCount: Int
     /// ns.
+    public var p50Duration: UInt64
     public var p95Duration: UInt64
+    public var p99Duration: UInt64
+    /// What the child is: "" another service; "messaging_system" a consumer reached through a
+    /// queue; "database", "cache", "messaging" or "external" a leaf that sends no spans (as
+    /// Tempo's service graphs label virtual nodes).
+    public var connectionType: String
+    /// Calls and errors per `step` of the window, oldest first, when a step was asked for.
+    public var series: [WindowCount]
 
-    public init(parent: String, child: String, callCount: Int, errorCount: Int = 0, p95Duration: UInt64 = 0) {
+    public struct WindowCount: Hashable, Sendable {
+        public var start: UInt64
+        public var calls: Int
+        public var errors: Int
+    }
+
+    public init(
+        parent: String, child: String, callCount: Int, errorCount: Int = 0, p50Duration: UInt64 = 0, p95Duration: UInt64 = 0,
+        p99Duration: UInt64 = 0, connectionType: String = "", series: [WindowCount] = []
+    ) {
         self.parent = parent
         self.child = child
         self.callCount = callCount
         self.errorCount = errorCount
+        self.p50Duration = p50Duration
         self.p95Duration = p95Duration
+        self.p99Duration = p99Duration
+        self.connectionType = connectionType
+        self.series = series
     }
 }
 

@@ -230,17 +230,28 @@ public enum StorageConformance {
                 spanCount: 3, errorCount: 1, services: ["backend", "database", "frontend"])
             try expect(summaries == [expected], "summaries: \(summaries)")
         },
-        Case(name: "dependencies count calls, errors and p95 latency between services") { store in
+        Case(name: "dependencies count calls, errors and latency between services and to leaf nodes") { store in
             try await store.write(sampleTrace(30, start: t0))
             try await store.write(sampleTrace(31, start: t0 + 1_000))
             let deps = try await store.dependencies(window: t0 - 1_000_000_000...t0 + 1_000_000_000)
+            // The database client span calls nothing that sends spans: its db.system is a leaf node.
             try expect(
                 deps == [
                     DependencyLink(
-                        parent: "backend", child: "database", callCount: 2, errorCount: 2, p95Duration: 40_000_000),
+                        parent: "backend", child: "database", callCount: 2, errorCount: 2, p50Duration: 40_000_000,
+                        p95Duration: 40_000_000, p99Duration: 40_000_000),
                     DependencyLink(
-                        parent: "frontend", child: "backend", callCount: 2, errorCount: 0, p95Duration: 80_000_000),
+                        parent: "database", child: "postgresql", callCount: 2, errorCount: 2, p50Duration: 40_000_000,
+                        p95Duration: 40_000_000, p99Duration: 40_000_000, connectionType: "database"),
+                    DependencyLink(
+                        parent: "frontend", child: "backend", callCount: 2, errorCount: 0, p50Duration: 80_000_000,
+                        p95Duration: 80_000_000, p99Duration: 80_000_000),
                 ], "dependencies: \(deps)")
+            let stepped = try await store.dependencies(window: t0 - 1_000_000_000...t0 + 1_000_000_000, step: 500_000_000)
+            try expect(
+                stepped.allSatisfy { $0.series.count == 5 && $0.series.reduce(0) { $0 + $1.calls } == $0.callCount }
+                    && stepped.allSatisfy { $0.series[2].calls == $0.callCount },
+                "per-step counts: \(stepped.map(\.series))")
             let empty = try await store.dependencies(window: 0...1_000)
             try expect(empty.isEmpty, "dependencies outside the window: \(empty)")
         },

@@ -21,7 +21,7 @@ import Glibc
 
 @main
 struct Ariadne: AsyncParsableCommand {
-    static let version = "0.4.0"
+    static let version = "0.5.0"
 
     static func main() async {
         #if canImport(Glibc)
@@ -46,7 +46,7 @@ struct Ariadne: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ariadne",
         abstract: "Distributed tracing: OTLP and Zipkin in, Jaeger-compatible queries out.",
-        subcommands: [Serve.self, Config.self, Loadgen.self, Delete.self, Version.self, Codec.self, BenchDecode.self, BenchRedact.self, BenchStore.self, BenchRows.self],
+        subcommands: [Serve.self, Config.self, Loadgen.self, Diff.self, Delete.self, Version.self, Codec.self, BenchDecode.self, BenchRedact.self, BenchStore.self, BenchRows.self],
         defaultSubcommand: Serve.self)
 }
 

@@ -49,8 +49,8 @@ final class EngineUnderTest: TraceStore {
         try await store.trace(id: id, window: window)
     }
     func findTraceIDs(_ query: TraceQuery) async throws -> [TraceID] { try await store.findTraceIDs(query) }
-    func dependencies(window: ClosedRange<UInt64>) async throws -> [DependencyLink] {
-        try await store.dependencies(window: window)
+    func dependencies(window: ClosedRange<UInt64>, step: UInt64?) async throws -> [DependencyLink] {
+        try await store.dependencies(window: window, step: step)
     }
     func summaries(_ ids: [TraceID]) async throws -> [TraceSummary] { try await store.summaries(ids) }
 }

@@ -142,23 +142,41 @@ extension QueryAPI {
                 w.endObject()
             }
         }
-        router.get("/api/analysis/service-map") { request, _ in
+        // The service graph: services and the leaf nodes they call, edges with rate, errors and
+        // latency quantiles, and with `step` (a Go duration) calls and errors per step.
+        let serviceGraph: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
             let q = request.uri.formParameters
             let window: ClosedRange<UInt64>
-            do throws(BadRequest) { window = try analysisWindow(q) } catch { return v3Error(.badRequest, error.message) }
-            let links = try await reader.dependencies(window: window)
+            var step: UInt64? = nil
+            do throws(BadRequest) {
+                window = try analysisWindow(q)
+                if let t = q["step"], !t.isEmpty {
+                    let ns = try parseGoDuration(String(t), "step")
+                    guard ns > 0, (window.upperBound - window.lowerBound) / ns <= 10_000 else {
+                        throw BadRequest("'step' must be positive and give at most 10,000 steps")
+                    }
+                    step = ns
+                }
+            } catch { return v3Error(.badRequest, error.message) }
+            let links = try await reader.dependencies(window: window, step: step)
             let seconds = max(1e-9, Double(window.upperBound - window.lowerBound) / 1e9)
-            var services = Set(links.flatMap { [$0.parent, $0.child] })
-            for s in try await reader.services() { services.insert(s) }
+            var nodes = [String: String]()  // name → type
+            for s in try await reader.services() { nodes[s] = "service" }
+            for l in links {
+                nodes[l.parent] = nodes[l.parent] ?? "service"
+                let leaf = ["database", "cache", "messaging", "external"].contains(l.connectionType)
+                if nodes[l.child] == nil || nodes[l.child] != "service" { nodes[l.child] = leaf ? l.connectionType : "service" }
+            }
             return json { w in
                 w.beginObject()
                 w.field("start", String(window.lowerBound))
                 w.field("end", String(window.upperBound))
                 w.key("nodes")
                 w.beginArray()
-                for s in services.sorted() {
+                for (s, type) in nodes.sorted(by: { $0.key < $1.key }) {
                     w.beginObject()
                     w.field("service", s)
+                    w.field("type", type)
                     w.field("callsIn", links.filter { $0.child == s }.reduce(0) { $0 + $1.callCount })
                     w.field("callsOut", links.filter { $0.parent == s }.reduce(0) { $0 + $1.callCount })
                     w.endObject()
@@ -170,17 +188,34 @@ extension QueryAPI {
                     w.beginObject()
                     w.field("parent", l.parent)
                     w.field("child", l.child)
+                    w.field("connectionType", l.connectionType)
                     w.field("callCount", l.callCount)
                     w.field("errorCount", l.errorCount)
                     w.field("errorRate", l.callCount > 0 ? Double(l.errorCount) / Double(l.callCount) : 0)
                     w.field("ratePerSecond", Double(l.callCount) / seconds)
+                    w.field("p50Nanos", l.p50Duration)
                     w.field("p95Nanos", l.p95Duration)
+                    w.field("p99Nanos", l.p99Duration)
+                    if step != nil {
+                        w.key("series")
+                        w.beginArray()
+                        for c in l.series {
+                            w.beginObject()
+                            w.field("start", String(c.start))
+                            w.field("calls", c.calls)
+                            w.field("errors", c.errors)
+                            w.endObject()
+                        }
+                        w.endArray()
+                    }
                     w.endObject()
                 }
                 w.endArray()
                 w.endObject()
             }
         }
+        router.get("/api/analysis/service-map", use: serviceGraph)
+        router.get("/api/analysis/service-graph", use: serviceGraph)
     }
 
     /// `start`/`end` (µs) or `lookback` (Go duration, default 1h) ending now.
