@@ -4,7 +4,8 @@
 #     and block compression;
 #   - with --python: a Python venv in .venv with the real OpenTelemetry clients and selenium used
 #     by the end-to-end tests, and headless Chromium with its driver (Debian chromium,
-#     chromium-driver) for the web UI test.
+#     chromium-driver) for the web UI test, and Prometheus (Debian prometheus: promtool and a
+#     server that scrapes /metrics in the analytics test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +28,10 @@ if [ "${1:-}" = "--python" ]; then
     if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
         echo "setup: installing chromium and chromium-driver with apt-get (web UI test)"
         apt_install chromium chromium-driver
+    fi
+    if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+        echo "setup: installing prometheus with apt-get (promtool and a real scrape in the analytics test)"
+        apt_install --no-install-recommends prometheus
     fi
     stamp=.venv/.requirements-installed
     if [ ! -f "$stamp" ] || ! cmp -s Tests/e2e/requirements.txt "$stamp"; then

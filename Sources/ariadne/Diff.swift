@@ -13,7 +13,7 @@ struct Diff: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compare a baseline with a candidate and fail when latency regresses.",
         discussion: """
-            Windows: --baseline -2h..-1h --candidate -1h..now (each end RFC 3339, Unix µs, now or -DURATION).
+            Windows: --baseline now-2h..now-1h --candidate now-1h..now (each end RFC 3339, Unix µs, now or now-DURATION).
             Attribute values: --attribute service.version --baseline 1.4.0 --candidate 1.5.0 (within --lookback).
             Exit status: 0 no regression, 1 a regression, 2 the comparison could not be made.
             """)

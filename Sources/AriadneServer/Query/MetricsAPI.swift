@@ -60,7 +60,8 @@ extension QueryAPI {
             var examples = [[TraceID]]()
             for f in found.prefix(50) {
                 var tq = TraceQuery(service: f.service, operation: f.operation, order: .longest, limit: 3)
-                tq.startMin = f.anomaly.start
+                // Windows hold spans by end time: a slow span of the first window may start before it.
+                tq.startMin = f.anomaly.start > metrics.interval ? f.anomaly.start - metrics.interval : 0
                 tq.startMax = f.anomaly.end
                 if f.anomaly.metric == .errorRate { tq.tags = ["error": "true"] } else if f.anomaly.observed > f.anomaly.baseline {
                     tq.durationMin = UInt64(f.anomaly.baseline * 1e6)
@@ -392,7 +393,7 @@ extension QueryAPI {
 
     /// The two populations of `/api/analysis/populations`: with `attribute`, `a` and `b` are its
     /// values (within `lookback`/`start`/`end`); without, they are windows `FROM..TO`, each end
-    /// RFC 3339, Unix µs, `now`, or a Go duration before now (`-2h`).
+    /// RFC 3339, Unix µs, `now`, or a Go duration before now (`now-2h` or `-2h`).
     func populationQueries(_ q: FlatDictionary<Substring, Substring>) throws(BadRequest) -> (TraceQuery, TraceQuery) {
         guard let a = q["a"].map(String.init), !a.isEmpty, let b = q["b"].map(String.init), !b.isEmpty else {
             throw BadRequest("parameters 'a' and 'b' are required: two attribute values (with 'attribute') or two windows FROM..TO")
@@ -416,13 +417,15 @@ extension QueryAPI {
 
     static func windowSpec(_ text: String, now: UInt64, name: String) throws(BadRequest) -> (UInt64, UInt64) {
         let parts = text.components(separatedBy: "..")
-        guard parts.count == 2 else { throw BadRequest("'\(name)' must be a window FROM..TO (e.g. -2h..-1h), or use 'attribute'") }
+        guard parts.count == 2 else { throw BadRequest("'\(name)' must be a window FROM..TO (e.g. now-2h..now-1h), or use 'attribute'") }
         func instant(_ s: String) throws(BadRequest) -> UInt64 {
             if s == "now" || s.isEmpty { return now }
-            if s.hasPrefix("-"), let d = GoDuration.parse(String(s.dropFirst())) { return now > d ? now - d : 0 }
+            // `now-2h` (or `-2h`, which command lines mistake for an option).
+            let relative = s.hasPrefix("now-") ? s.dropFirst(4) : s.hasPrefix("-") ? s.dropFirst() : nil
+            if let relative, let d = GoDuration.parse(String(relative)) { return now > d ? now - d : 0 }
             if let t = RFC3339.parse(s) { return t }
             if let us = UInt64(s), us <= UInt64.max / 1000 { return us * 1000 }
-            throw BadRequest("'\(name)': '\(s)' is not a time (RFC 3339, Unix µs, now, or -DURATION)")
+            throw BadRequest("'\(name)': '\(s)' is not a time (RFC 3339, Unix µs, now, or now-DURATION)")
         }
         let from = try instant(parts[0])
         let to = try instant(parts[1])
