@@ -30,6 +30,7 @@ public enum UIAssets {
         "index.html": PackageResources.index_html,
         "insights.js": PackageResources.insights_js,
         "map.js": PackageResources.map_js,
+        "monitor.js": PackageResources.monitor_js,
         "search.js": PackageResources.search_js,
         "style.css": PackageResources.style_css,
         "trace.js": PackageResources.trace_js,

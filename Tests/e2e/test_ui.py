@@ -216,6 +216,22 @@ def test_search_trace_critical_path_detail_compare_map(filled, browser):
     assert len(d.find_elements(By.CSS_SELECTOR, "#origin-table tbody tr")) == len(origins["origins"])
     shot(d, "8b-insights")
 
+    # Monitor: RED per service as the API counts it; a service opens its operations.
+    d.get(filled.url("/#/monitor?lookback=1h"))
+    d.refresh()
+    rows = wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#red-table tbody tr"))
+    red = filled.get_json("/api/analysis/red?lookback=1h")["services"]
+    shown = {r.get_attribute("data-key"): int(r.find_element(By.CSS_SELECTOR, "td.calls").text) for r in rows}
+    # The page read the rollups a moment before the test did: no more calls than the API has now.
+    assert set(shown) == {s["service"] for s in red}
+    assert all(0 < shown[s["service"]] <= s["calls"] for s in red)
+    d.find_element(By.LINK_TEXT, "api-gateway").click()
+    ops = wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#red-table tbody tr") if "service=api-gateway" in d.current_url else [])
+    api_ops = filled.get_json("/api/analysis/red?service=api-gateway&lookback=1h")["operations"]
+    wait(d, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#red-table tbody tr")) == len(api_ops))
+    assert d.find_elements(By.CSS_SELECTOR, "#red-table svg.spark")
+    shot(d, "8c-monitor")
+
     # A Jaeger JSON file opens without being stored.
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         doc = filled.get_json(f"/api/traces/{trace_id}")

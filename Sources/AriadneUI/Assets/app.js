@@ -6,6 +6,7 @@ import { renderTrace } from './trace.js';
 import { renderCompare } from './compare.js';
 import { renderMap } from './map.js';
 import { renderInsights } from './insights.js';
+import { renderMonitor } from './monitor.js';
 
 const main = document.getElementById('view');
 // Traces opened from a file: kept in this page only, never stored.
@@ -63,6 +64,9 @@ async function route() {
     } else if (parts[0] === 'insights') {
       document.title = 'Insights · Ariadne';
       await renderInsights(main, params, app);
+    } else if (parts[0] === 'monitor') {
+      document.title = 'Monitor · Ariadne';
+      await renderMonitor(main, params, app);
     } else if (parts[0] === 'map') {
       document.title = 'Service map · Ariadne';
       await renderMap(main, params, app);

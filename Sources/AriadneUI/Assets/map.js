@@ -1,4 +1,5 @@
-// Service map: services as nodes, calls as edges with rate, error rate and p95 latency.
+// Service map: services, and the databases, caches, queues and outside APIs they call, as nodes;
+// calls as edges with rate, error rate and latency quantiles.
 import { getJSON } from './api.js';
 import { el, svg, clear, formatDuration, serviceColor } from './util.js';
 
@@ -50,15 +51,18 @@ export async function renderMap(root, params, app) {
   }
   for (const n of map.nodes) {
     const p = pos.get(n.service);
-    plot.append(svg('g', { class: 'node', 'data-service': n.service, transform: `translate(${p.x},${p.y})`,
-      onclick: () => app.navigate(`#/search?service=${encodeURIComponent(n.service)}&searched=1`) },
-      svg('rect', { width: NW, height: NH, rx: 6, fill: '#fff', stroke: serviceColor(n.service), 'stroke-width': 3 }),
+    // A leaf (database, cache, queue, outside API) sends no spans: drawn dashed, not a search link.
+    const leaf = n.type && n.type !== 'service';
+    plot.append(svg('g', { class: 'node' + (leaf ? ' leaf' : ''), 'data-service': n.service, 'data-type': n.type || 'service', transform: `translate(${p.x},${p.y})`,
+      onclick: leaf ? null : () => app.navigate(`#/search?service=${encodeURIComponent(n.service)}&searched=1`) },
+      svg('rect', { width: NW, height: NH, rx: leaf ? 14 : 6, fill: leaf ? '#f4f5f7' : '#fff', stroke: leaf ? '#888' : serviceColor(n.service), 'stroke-width': leaf ? 2 : 3, 'stroke-dasharray': leaf ? '5 3' : null }),
       svg('text', { x: NW / 2, y: 19, 'text-anchor': 'middle', class: 'node-name' }, n.service.length > 22 ? n.service.slice(0, 21) + '…' : n.service),
-      svg('text', { x: NW / 2, y: 35, 'text-anchor': 'middle', class: 'node-sub' }, `${n.callsIn} in · ${n.callsOut} out`),
+      svg('text', { x: NW / 2, y: 35, 'text-anchor': 'middle', class: 'node-sub' }, leaf ? `${n.type} · ${n.callsIn} calls` : `${n.callsIn} in · ${n.callsOut} out`),
       svg('title', {}, n.service)));
   }
   out.append(plot, el('table', { class: 'grid-table', id: 'map-edges' },
-    el('thead', {}, el('tr', {}, ['Caller', 'Callee', 'Calls', 'Rate', 'Error rate', 'p95'].map(h => el('th', {}, h)))),
-    el('tbody', {}, map.edges.map(e => el('tr', {}, el('td', {}, e.parent), el('td', {}, e.child), el('td', {}, e.callCount),
-      el('td', {}, `${e.ratePerSecond.toFixed(2)}/s`), el('td', {}, `${(100 * e.errorRate).toFixed(1)}%`), el('td', {}, formatDuration(e.p95Nanos / 1000)))))));
+    el('thead', {}, el('tr', {}, ['Caller', 'Callee', 'Kind', 'Calls', 'Rate', 'Error rate', 'p50', 'p95', 'p99'].map(h => el('th', {}, h)))),
+    el('tbody', {}, map.edges.map(e => el('tr', {}, el('td', {}, e.parent), el('td', {}, e.child), el('td', {}, e.connectionType || 'call'),
+      el('td', {}, e.callCount), el('td', {}, `${e.ratePerSecond.toFixed(2)}/s`), el('td', {}, `${(100 * e.errorRate).toFixed(1)}%`),
+      ...[e.p50Nanos, e.p95Nanos, e.p99Nanos].map(n => el('td', {}, formatDuration(n / 1000))))))));
 }
