@@ -125,6 +125,7 @@ let package = Package(
             name: "ariadne",
             dependencies: [
                 "AriadneServer", "AriadneLoadgen", "AriadneWorkload", "AriadneEngine", "AriadneStorage", "AriadnePipeline", "AriadneWire",
+                "AriadneAnalysis",
                 "AriadneExport", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

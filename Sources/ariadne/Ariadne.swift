@@ -1,3 +1,4 @@
+import AriadneAnalysis
 import AriadneEngine
 import AriadneExport
 import AriadneLoadgen
@@ -46,7 +47,7 @@ struct Ariadne: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ariadne",
         abstract: "Distributed tracing: OTLP and Zipkin in, Jaeger-compatible queries out.",
-        subcommands: [Serve.self, Config.self, Loadgen.self, Diff.self, Delete.self, Version.self, Codec.self, BenchDecode.self, BenchRedact.self, BenchStore.self, BenchRows.self],
+        subcommands: [Serve.self, Config.self, Loadgen.self, Diff.self, Delete.self, Version.self, Codec.self, BenchDecode.self, BenchRedact.self, BenchRED.self, BenchStore.self, BenchRows.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -339,6 +340,12 @@ func benchLoop(
     return (k, spans, (clock.now - start).inSeconds)
 }
 
+/// Twenty batches of the loadgen workload (seed 7), cycled through by the in-process benches.
+func benchBatches(spans: Int, start: UInt64) -> [SpanBatch] {
+    var workload = Workload(seed: 7)
+    return (0..<20).map { _ in workload.batch(spans: spans, start: start) }
+}
+
 /// Measures PII redaction on the loadgen workload (one core): every string of every span is scanned.
 struct BenchRedact: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -348,8 +355,7 @@ struct BenchRedact: ParsableCommand {
     @Option(help: "Seconds to measure.") var seconds = 5.0
 
     func run() throws {
-        var workload = Workload(seed: 7)
-        let batches = (0..<20).map { _ in workload.batch(spans: batchSpans, start: 1_700_000_000_000_000_000) }
+        let batches = benchBatches(spans: batchSpans, start: 1_700_000_000_000_000_000)
         let redactor = Redactor(RedactionPolicy())
         var redacted = 0
         let run = benchLoop("bench-redact", seconds: seconds) { k in
@@ -361,6 +367,26 @@ struct BenchRedact: ParsableCommand {
             String(
                 format: "redact: %.0f spans/s on one core, %.2f values replaced per span", Double(run.spans) / run.seconds,
                 Double(redacted) / Double(run.spans)))
+    }
+}
+
+/// Measures RED counting at ingest (one core): what the pipeline's first stage adds per span.
+struct BenchRED: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-red", abstract: "Measure RED metrics counting throughput (one core).")
+
+    @Option(help: "Spans per batch.") var batchSpans = 1000
+    @Option(help: "Seconds to measure.") var seconds = 5.0
+
+    func run() throws {
+        let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+        let batches = benchBatches(spans: batchSpans, start: now - 60_000_000_000)
+        let metrics = SpanMetrics(interval: .seconds(60))
+        let run = benchLoop("bench-red", seconds: seconds) { k in
+            metrics.record(batches[k % batches.count], now: now)
+            return batches[k % batches.count].count
+        }
+        print(String(format: "red: %.0f spans/s on one core, %d keys", Double(run.spans) / run.seconds, metrics.keys().count))
     }
 }
 

@@ -1,4 +1,5 @@
 public import AriadneModel
+import Foundation
 import Synchronization
 
 /// What RED metrics are kept per: the spanmetrics connector's dimensions.
@@ -58,6 +59,8 @@ public final class SpanMetrics: Sendable {
         var windows: [UInt64: [REDKey: LatencyHistogram]] = [:]
         var unsaved: [UInt64: [REDKey: LatencyHistogram]] = [:]
         var totals: [REDKey: LatencyHistogram] = [:]
+        /// Every key in `windows`, kept so that alerts need not walk every window to find services.
+        var keys: Set<REDKey> = []
         var newestWindow: UInt64 = 0
     }
 
@@ -71,19 +74,31 @@ public final class SpanMetrics: Sendable {
     /// The start of the window holding time `t` (Unix ns).
     public func windowStart(_ t: UInt64) -> UInt64 { t - t % interval }
 
-    /// Counts every span of `batch`.
-    public func record(_ batch: SpanBatch) {
+    /// How far past the clock a span may end and still get a window: further, and a single span
+    /// with a wrong clock would move the newest window ahead and retire every real one.
+    public static let futureAllowance: UInt64 = 3600 * 1_000_000_000
+
+    /// Counts every span of `batch`. `now` (Unix ns, default the clock) bounds how far ahead a window may be.
+    public func record(_ batch: SpanBatch, now: UInt64? = nil) {
         guard !batch.isEmpty else { return }
+        let now = now ?? UInt64(Date().timeIntervalSince1970 * 1e9)
         let services = batch.serviceNamesByScope()
         var local = [UInt64: [REDKey: LatencyHistogram]]()
+        var future = [REDKey: LatencyHistogram]()
         for i in 0..<batch.count {
             let key = REDKey(
                 service: services[Int(batch.scopeIndices[i])], operation: batch.string(batch.names[i]), kind: batch.kinds[i],
                 status: batch.statusCodes[i])
-            local[windowStart(batch.endTimes[i]), default: [:]][key, default: LatencyHistogram()].record(
-                nanoseconds: batch.duration(ofSpan: i))
+            let end = batch.endTimes[i]
+            if end > now + Self.futureAllowance {
+                future[key, default: LatencyHistogram()].record(nanoseconds: batch.duration(ofSpan: i))
+            } else {
+                local[windowStart(end), default: [:]][key, default: LatencyHistogram()].record(nanoseconds: batch.duration(ofSpan: i))
+            }
         }
         add(local, unsaved: true, totals: true)
+        // Counted for Prometheus, which has no windows, but kept out of the rollups.
+        if !future.isEmpty { state.withLock { s in for (k, h) in future { s.totals[k, default: LatencyHistogram()].merge(h) } } }
     }
 
     /// Adds histograms read back from disk: they join the windows (not the process's totals, which
@@ -99,12 +114,16 @@ public final class SpanMetrics: Sendable {
                     s.windows[w, default: [:]][k, default: LatencyHistogram()].merge(h)
                     if unsaved { s.unsaved[w, default: [:]][k, default: LatencyHistogram()].merge(h) }
                     if totals { s.totals[k, default: LatencyHistogram()].merge(h) }
+                    s.keys.insert(k)
                 }
                 s.newestWindow = max(s.newestWindow, w)
             }
             if retention > 0, s.newestWindow > retention {
                 let oldest = s.newestWindow - retention
-                if s.windows.keys.contains(where: { $0 < oldest }) { s.windows = s.windows.filter { $0.key >= oldest } }
+                if s.windows.keys.contains(where: { $0 < oldest }) {
+                    s.windows = s.windows.filter { $0.key >= oldest }
+                    s.keys = s.windows.values.reduce(into: Set<REDKey>()) { $0.formUnion($1.keys) }
+                }
             }
         }
     }
@@ -125,9 +144,7 @@ public final class SpanMetrics: Sendable {
     }
 
     /// Every key with a span in any kept window.
-    public func keys() -> Set<REDKey> {
-        state.withLock { s in s.windows.values.reduce(into: Set<REDKey>()) { $0.formUnion($1.keys) } }
-    }
+    public func keys() -> Set<REDKey> { state.withLock { $0.keys } }
 
     /// Per group, one point per window in `from..<to` that has spans, oldest first: the cells of
     /// keys `include` accepts, merged under the group `groupOf` names (e.g. the service, or the

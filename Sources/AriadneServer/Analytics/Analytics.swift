@@ -87,9 +87,14 @@ struct AnalyticsService: Service {
 
     func run() async throws {
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        while !Task.isCancelledOrShuttingDown {
-            try? await Task.sleep(for: analytics.settings.evaluationInterval)
-            await tick(client: client, final: Task.isCancelledOrShuttingDown)
+        // Stopped last (it is first in the group): by then the pipeline has flushed, so the final
+        // write holds every span counted.
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: analytics.settings.evaluationInterval)
+                if Task.isCancelled { break }
+                await tick(client: client, final: false)
+            }
         }
         await tick(client: client, final: true)
         try? await client.shutdown()

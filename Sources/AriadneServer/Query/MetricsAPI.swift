@@ -299,10 +299,16 @@ extension QueryAPI {
                 w.endArray()
                 w.key("metricPoints")
                 w.beginArray()
+                // Points are in time order: each step's windows are a slice found by moving two bounds.
                 var t = start
+                var lo = 0
+                var hi = 0
                 while t <= end {
+                    let from = t > ratePer ? t - ratePer : 0
+                    while lo < points.count && points[lo].start + metrics.interval <= from { lo += 1 }
+                    while hi < points.count && points[hi].start < t { hi += 1 }
                     var p = REDPoint(start: t)
-                    for x in points where x.start + metrics.interval > (t > ratePer ? t - ratePer : 0) && x.start < t {
+                    for x in points[lo..<max(lo, hi)] {
                         p.latency.merge(x.latency)
                         p.errors += x.errors
                     }
