@@ -354,3 +354,31 @@ def test_diff_exits_non_zero_on_a_significant_regression_only(tmp_path):
         assert empty.returncode == 2 and "no traces in the candidate" in empty.stderr
     finally:
         server.stop()
+
+
+def test_red_metrics_count_spans_that_tail_sampling_drops(tmp_path):
+    config = write_config(
+        tmp_path,
+        """
+processors:
+  tail_sampling:
+    decision_wait: 500ms
+    policies:
+      - {name: errors, type: status_code, status_codes: [ERROR]}
+""",
+    )
+    server = Server(["--config", config])
+    try:
+        now = time.time_ns()
+        b = Spans(seed=7)
+        spans = [("GET /item", 2, now - i * 1_000_000, 10_000_000, i < 3, []) for i in range(100)]
+        send(server, b.request("shop", spans))
+        time.sleep(2)  # past the decision wait
+        stored = server.get_json("/api/traces?service=shop&limit=1000&lookback=1h")["data"]
+        assert len(stored) == 3, f"only the failed traces are kept: {len(stored)}"
+        red = server.get_json("/api/analysis/red?service=shop&lookback=1h")["operations"][0]
+        assert (red["calls"], red["errors"]) == (100, 3), red
+        text = requests.get(server.url("/metrics"), timeout=10).text
+        assert 'traces_span_metrics_calls_total{service_name="shop",span_name="GET /item",span_kind="SPAN_KIND_SERVER",status_code="STATUS_CODE_UNSET"} 97' in text
+    finally:
+        server.stop()
