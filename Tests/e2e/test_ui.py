@@ -230,6 +230,7 @@ def test_search_trace_critical_path_detail_compare_map(filled, browser):
     api_ops = filled.get_json("/api/analysis/red?service=api-gateway&lookback=1h")["operations"]
     wait(d, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#red-table tbody tr")) == len(api_ops))
     assert d.find_elements(By.CSS_SELECTOR, "#red-table svg.spark")
+    wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#forecast-p95"))
     shot(d, "8c-monitor")
 
     # A Jaeger JSON file opens without being stored.

@@ -29,9 +29,10 @@ export async function renderMonitor(root, params, app) {
   });
   const red = el('section', { id: 'red' }), anomalies = el('section', { id: 'anomalies' });
   const alerts = el('section', { id: 'alerts' }), populations = el('section', { id: 'populations' });
+  const forecast = el('section', { id: 'forecast' });
   clear(root).append(el('div', { class: 'insights-page monitor-page' },
     el('h2', {}, service ? ['Monitor · ', el('a', { href: `#/monitor?lookback=${lookback}` }, 'all services'), ` · ${service}`] : 'Monitor'),
-    form, red, anomalies, alerts, populations));
+    form, red, forecast, anomalies, alerts, populations));
 
   const q = new URLSearchParams({ lookback });
   if (service) q.set('service', service);
@@ -82,6 +83,32 @@ export async function renderMonitor(root, params, app) {
       : null);
 
   renderPopulations(populations, service, lookback);
+  if (service) {
+    const f = await getJSON('/api/analysis/forecast?' + new URLSearchParams({ service, lookback, horizon: 10 }));
+    forecast.append(el('h3', {}, 'Forecast'),
+      el('p', { class: 'hint' }, `The next ten ${f.intervalSeconds} s windows by Holt's linear smoothing; the band is a 95% interval.`),
+      el('div', { class: 'forecast-charts' }, forecastChart('Throughput (calls/s)', f.throughput, 'forecast-throughput'), forecastChart('p95 (ms)', f.p95Ms, 'forecast-p95')));
+  }
+}
+
+// History as a line, the forecast dashed, its interval as a band.
+function forecastChart(title, data, id) {
+  const w = 420, h = 120, pad = 4;
+  const all = [...data.history.map(p => p.value), ...data.forecast.map(p => p.upper)];
+  const max = Math.max(...all, 1e-9);
+  const n = data.history.length + data.forecast.length;
+  const x = i => pad + (n > 1 ? (i * (w - 2 * pad)) / (n - 1) : 0), y = v => h - pad - (Math.max(0, v) / max) * (h - 2 * pad);
+  const hist = data.history.map((p, i) => `${x(i)},${y(p.value)}`).join(' ');
+  const off = data.history.length;
+  const ahead = data.forecast.map((p, i) => `${x(off + i)},${y(p.value)}`).join(' ');
+  const band = [...data.forecast.map((p, i) => `${x(off + i)},${y(p.upper)}`), ...data.forecast.map((p, i) => `${x(off + i)},${y(p.lower)}`).reverse()].join(' ');
+  return el('figure', { class: 'forecast', id },
+    el('figcaption', {}, title),
+    data.forecast.length ? svg('svg', { width: w, height: h, viewBox: `0 0 ${w} ${h}` },
+      svg('polygon', { points: band, fill: '#3867d633' }),
+      svg('polyline', { points: hist, fill: 'none', stroke: '#3867d6', 'stroke-width': 1.5 }),
+      svg('polyline', { points: ahead, fill: 'none', stroke: '#3867d6', 'stroke-width': 1.5, 'stroke-dasharray': '4 3' }))
+      : el('p', { class: 'hint' }, 'Needs at least three windows of history.'));
 }
 
 function renderPopulations(box, service, lookback) {
