@@ -107,6 +107,10 @@ struct Config: ParsableCommand {
             let stages = [receivers.joined(separator: "+")] + pipeline.processors.map(\.name)
                 + [pipeline.exporters.map(\.name).joined(separator: "+")]
             print("\(file): valid; traces pipeline: \(stages.joined(separator: " → "))")
+            let a = pipeline.analytics
+            print(
+                "analytics: \(a.interval.goText) windows kept \(a.retention.goText); \(a.alerts.count) alert(s), \(a.objectives.count) objective(s), \(a.webhooks.count) webhook(s)"
+            )
         }
     }
 }
