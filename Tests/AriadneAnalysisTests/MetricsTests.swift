@@ -229,3 +229,15 @@ func spans(
         #expect(m.totals().count == 2)  // Prometheus still counts it
     }
 }
+
+@Suite struct SpanMetricsRetentionTests {
+    @Test func windowsOlderThanTheRetentionBeforeTheNewestAreDropped() {
+        let m = SpanMetrics(interval: .seconds(60), retention: .seconds(600))
+        var noise = Noise(state: 2)
+        for w in [0, 5, 12] as [UInt64] { m.record(spans(window: w, calls: 3, latencyMs: 10, operation: "op\(w)", noise: &noise)) }
+        // Newest window at minute 12, retention 10 minutes: minute 0 is gone, minute 5 stays.
+        let kept = m.series(from: 0, to: .max, groupOf: \.operation)
+        #expect(kept.keys.sorted() == ["op12", "op5"])
+        #expect(Set(m.keys().map(\.operation)) == ["op12", "op5"])
+    }
+}

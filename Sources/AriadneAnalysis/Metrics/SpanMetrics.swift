@@ -62,6 +62,7 @@ public final class SpanMetrics: Sendable {
         /// Every key in `windows`, kept so that alerts need not walk every window to find services.
         var keys: Set<REDKey> = []
         var newestWindow: UInt64 = 0
+        var oldestWindow: UInt64 = .max
     }
 
     private let state = Mutex(State())
@@ -117,12 +118,14 @@ public final class SpanMetrics: Sendable {
                     s.keys.insert(k)
                 }
                 s.newestWindow = max(s.newestWindow, w)
+                s.oldestWindow = min(s.oldestWindow, w)
             }
             if retention > 0, s.newestWindow > retention {
                 let oldest = s.newestWindow - retention
-                if s.windows.keys.contains(where: { $0 < oldest }) {
+                if s.oldestWindow < oldest {
                     s.windows = s.windows.filter { $0.key >= oldest }
                     s.keys = s.windows.values.reduce(into: Set<REDKey>()) { $0.formUnion($1.keys) }
+                    s.oldestWindow = s.windows.keys.min() ?? .max
                 }
             }
         }
