@@ -391,6 +391,22 @@ struct BenchRED: ParsableCommand {
             return batches[k % batches.count].count
         }
         print(String(format: "red: %.0f spans/s on one core, %d keys", Double(run.spans) / run.seconds, metrics.keys().count))
+        // Memory of kept rollups: the workload's keys in a day of one-minute windows.
+        let day = SpanMetrics(interval: .seconds(60), retention: .seconds(86400))
+        let before = MemoryLimiter.heapInUse()
+        for w in 0..<1440 {
+            var b = batches[w % batches.count]
+            let shift = UInt64(w) * 60_000_000_000
+            for i in 0..<b.count {
+                b.startTimes[i] = 1_700_000_000_000_000_000 + shift
+                b.endTimes[i] = 1_700_000_000_000_000_000 + shift + (batches[w % batches.count].endTimes[i] - batches[w % batches.count].startTimes[i])
+            }
+            day.record(b, now: .max / 2)
+            _ = day.takeUnsaved()
+        }
+        let cells = day.series(from: 0, to: .max, groupOf: { $0 }).values.reduce(0) { $0 + $1.count }
+        let bytes = MemoryLimiter.heapInUse() - before
+        print(String(format: "rollups: %d cells (key × window) hold %.1f MiB, %.0f bytes per cell", cells, Double(bytes) / 1048576, Double(bytes) / Double(cells)))
     }
 }
 
