@@ -4,7 +4,7 @@ public struct AnalyticsSettings: Sendable, Equatable {
     /// Rollup window.
     public var interval: Duration = .seconds(60)
     /// How long rollups are kept (in memory and on disk). Two days: enough for baselines, alert
-    /// windows and day-over-day views at ~300 bytes per (key, window); Prometheus keeps the long run.
+    /// windows and day-over-day views at ~160 bytes per (key, window); Prometheus keeps the long run.
     public var retention: Duration = .seconds(48 * 3600)
     /// The unit of `traces_span_metrics_duration_*`: seconds (Prometheus' base unit, what
     /// `promtool check metrics` accepts) or milliseconds (the spanmetrics connector's default).
