@@ -262,6 +262,8 @@ analytics:
             (fired_at, _, firing), (resolved_at, _, resolved) = mine
             assert incident_start <= fired_at <= incident_end + 1, (fired_at - incident_start, summary)
             assert resolved_at > incident_end
+            print(f"{name}: fired {fired_at - incident_start:.1f} s after the incident began, "
+                  f"resolved {resolved_at - incident_end:.1f} s after it ended")
             alert = firing["alerts"][0]
             assert alert["labels"]["service"] == "checkout" and alert["annotations"]["summary"]
             assert alert["value"] > alert["threshold"]
@@ -309,6 +311,7 @@ def test_a_planted_latency_step_is_listed_as_an_anomaly_with_examples(tmp_path):
         step_at = start + 40 * NS
         assert step_at <= int(a["start"]) <= step_at + 3 * NS, (int(a["start"]) - step_at) / NS
         assert 2.4 <= a["ratio"] <= 3.6, a
+        print(f"latency step flagged from window {(int(a['start']) - step_at) // NS} after the step, ratio {a['ratio']:.2f}, score {a['score']:.1f}")
         assert a["exampleTraceIDs"]
         assert not [x for x in body["anomalies"] if x["metric"] == "error_rate"], body
         forecast = server.get_json("/api/analysis/forecast?service=search&lookback=2m&horizon=5")
