@@ -74,6 +74,13 @@ public final class EngineStore: TraceStore {
         var deleted: Set<TraceID> = []
         /// A deletion happened since the last purge (or before this start).
         var purgePending = true
+        /// No compaction starts before this: memory is short (``holdCompaction(for:)``).
+        var compactionHeldUntil: ContinuousClock.Instant? = nil
+    }
+
+    /// Thrown when a compaction is given up because the server is stopping; nothing was written.
+    public struct CompactionStopped: Error, CustomStringConvertible {
+        public var description: String { "compaction given up: the server is stopping" }
     }
 
     public let directory: String
@@ -481,10 +488,23 @@ public final class EngineStore: TraceStore {
     /// blocks. Does at most `limit` rewrites (a server calls it often with a small limit so that
     /// its other upkeep is not held up). Returns the number of blocks written.
     @discardableResult
-    public func compact(now: UInt64? = nil, limit: Int = .max) async throws -> Int {
+    /// Keeps compaction from starting for a while: merging blocks holds their spans in memory,
+    /// which is the wrong moment when the memory limiter is already refusing spans.
+    public func holdCompaction(for d: Duration) {
+        let until = ContinuousClock.now + d
+        state.withLock { s in s.compactionHeldUntil = max(s.compactionHeldUntil ?? until, until) }
+    }
+
+    /// `shouldStop` is asked between chunks while inputs are read: when it says so, the compaction
+    /// is given up (``CompactionStopped``) before anything is written, so that a stop need not wait.
+    public func compact(now: UInt64? = nil, limit: Int = .max, shouldStop: () -> Bool = { false }) async throws -> Int {
         let window = UInt64(options.compactionWindow.components.seconds) * 1_000_000_000
         let (blocks, deleted, busy) = state.withLock { s in
-            (s.blocks, s.deleted, s.cutting || !s.flushing.isEmpty || s.active.spanCount > options.headMaxSpans / 2)
+            (
+                s.blocks, s.deleted,
+                s.cutting || !s.flushing.isEmpty || s.active.spanCount > options.headMaxSpans / 2
+                    || s.compactionHeldUntil.map { ContinuousClock.now < $0 } == true
+            )
         }
         // Compaction takes CPU from ingest: it waits while the engine is cutting or filling fast.
         if busy { return 0 }
@@ -520,7 +540,7 @@ public final class EngineStore: TraceStore {
         }
         var written = 0
         for inputs in units.prefix(limit) {
-            if try rewrite(inputs, deleted: deleted, level: options.compactionLevel, why: "compaction") { written += 1 }
+            if try rewrite(inputs, deleted: deleted, level: options.compactionLevel, why: "compaction", shouldStop: shouldStop) { written += 1 }
         }
         return written
     }
@@ -528,7 +548,9 @@ public final class EngineStore: TraceStore {
     /// Writes the spans of `inputs`, less deleted traces, as one block at `level` that names them
     /// as replaced, then puts it in their place (compaction and purge). Returns false when an
     /// input turned out damaged (it is moved aside; the rest are rewritten on a later round).
-    private func rewrite(_ inputs: [BlockReader], deleted: Set<TraceID>, level: Int32, why: String) throws -> Bool {
+    private func rewrite(
+        _ inputs: [BlockReader], deleted: Set<TraceID>, level: Int32, why: String, shouldStop: () -> Bool = { false }
+    ) throws -> Bool {
         let names = inputs.map { ($0.path as NSString).lastPathComponent }
         if inputs.count == 1, !inputs[0].traceIDs.contains(where: { deleted.contains($0) }) {
             // A lone block without deleted traces: recompress its chunks, decode nothing.
@@ -542,9 +564,15 @@ public final class EngineStore: TraceStore {
         // One batch per chunk (not per trace), to keep the number of objects in memory low.
         var batches = [SpanBatch]()
         var dropped = 0
+        var stopped = false
         for b in inputs {
             let ok: Void? = readOrQuarantine(b) { b in
                 for n in b.chunks.indices {
+                    // Not thrown from here: an error inside would quarantine a healthy block.
+                    if shouldStop() {
+                        stopped = true
+                        return
+                    }
                     var merged = SpanBatch()
                     for t in try b.chunk(n) where t.count > 0 {
                         if deleted.contains(t.traceIDs[0]) { dropped += 1 } else { merged.append(contentsOf: t) }
@@ -552,6 +580,7 @@ public final class EngineStore: TraceStore {
                     if !merged.isEmpty { batches.append(merged) }
                 }
             }
+            if stopped { throw CompactionStopped() }
             guard ok != nil else { return false }
         }
         var replacement: BlockReader? = nil

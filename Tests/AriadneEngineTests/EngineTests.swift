@@ -327,6 +327,27 @@ final class EngineUnderTest: TraceStore {
 }
 
 @Suite struct EngineCompaction {
+    @Test func heldUnderMemoryPressureAndGivenUpWhenStopping() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try EngineStore(directory: dir)
+            var w = Workload(seed: 78)
+            for k in 0..<2 {
+                try await store.write(w.batch(spans: 200, start: EngineDurability.t0 + UInt64(k) * 1_000_000))
+                try await store.cut()
+            }
+            let before = try Self.blockFiles(dir)
+            // Held: nothing starts while memory is short.
+            store.holdCompaction(for: .seconds(60))
+            #expect(try await store.compact() == 0)
+            let fresh = try EngineStore(directory: dir)
+            // Stopping: given up before anything is written, the inputs untouched and not quarantined.
+            await #expect(throws: EngineStore.CompactionStopped.self) { try await fresh.compact(shouldStop: { true }) }
+            #expect(try Self.blockFiles(dir) == before)
+            #expect(fresh.blockCount == 2)
+            #expect(try await fresh.compact() == 1)
+        }
+    }
+
     static func blockFiles(_ dir: String) throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: dir + "/blocks").filter { $0.hasSuffix(".blk") }.sorted()
     }

@@ -156,7 +156,10 @@ public struct AriadneServer: Sendable {
             relieveMemory: {
                 // The head is the memory that grows with accepted spans: write it as a block, then
                 // hand freed pages back (glibc keeps up to M_TRIM_THRESHOLD otherwise).
-                if let engine { try? await engine.cut() }
+                if let engine {
+                    engine.holdCompaction(for: .seconds(30))
+                    try? await engine.cut()
+                }
                 malloc_trim(0)
             })
         let ingestor = Ingestor(
@@ -309,7 +312,11 @@ struct EngineMaintenance: Service {
             do { try await engine.cutIfDue() } catch { logger.error("engine: cutting a block failed: \(error)") }
             engine.applyRetention()
             do { try await engine.purge() } catch { logger.error("engine: purging deleted traces failed: \(error)") }
-            do { try await engine.compact(limit: 1) } catch { logger.error("engine: compaction failed: \(error)") }
+            do {
+                try await engine.compact(limit: 1, shouldStop: { Task.isShuttingDownGracefully })
+            } catch is EngineStore.CompactionStopped {
+                return
+            } catch { logger.error("engine: compaction failed: \(error)") }
         }
     }
 }
