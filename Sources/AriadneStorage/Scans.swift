@@ -83,36 +83,17 @@ public struct DependencyCounter {
         self.step = step.map { max(1, $0) }
     }
 
-    static let caches: Set<String> = ["redis", "memcached", "hazelcast", "couchbase", "aerospike"]
-
     public mutating func add(_ batch: SpanBatch) {
         let services = batch.serviceNamesByScope()
         for i in 0..<batch.count where window.contains(batch.startTimes[i]) {
             let service = services[Int(batch.scopeIndices[i])]
             let kind = batch.kinds[i]
-            var peer: (String, String)? = nil
-            if kind == .client || kind == .producer {
-                func attribute(_ key: String) -> String? {
-                    var found: String? = nil
-                    for a in batch.spanAttributes[batch.attributeRanges[i].indices] where batch.equals(a.key, key) {
-                        found = batch.attributeValue(a.value).displayString
-                    }
-                    return found.flatMap { $0.isEmpty ? nil : $0 }
-                }
-                let db = attribute("db.system")
-                let messaging = attribute("messaging.system")
-                if let name = attribute("peer.service") ?? attribute("server.address") ?? db ?? messaging {
-                    let type =
-                        db.map { Self.caches.contains($0) ? "cache" : "database" } ?? (messaging != nil ? "messaging" : "external")
-                    peer = (name, type)
-                }
-            }
             let links = batch.links[batch.linkRanges[i].indices]
             spans[batch.traceIDs[i], default: [:]][batch.spanIDs[i]] = Entry(
                 service: service, parent: batch.parentSpanIDs[i],
                 linked: kind == .consumer ? (links.first { $0.traceID == batch.traceIDs[i] }?.spanID ?? .zero) : .zero,
                 kind: kind, start: batch.startTimes[i], duration: batch.duration(ofSpan: i), isError: batch.statusCodes[i] == .error,
-                peer: peer)
+                peer: DependencyPeer.of(batch, i))
         }
     }
 

@@ -377,7 +377,7 @@ struct BenchRedact: ParsableCommand {
 /// Measures RED counting at ingest (one core): what the pipeline's first stage adds per span.
 struct BenchRED: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench-red", abstract: "Measure RED metrics counting throughput (one core).")
+        commandName: "bench-red", abstract: "Measure RED metrics and service-graph counting throughput (one core).")
 
     @Option(help: "Spans per batch.") var batchSpans = 1000
     @Option(help: "Seconds to measure.") var seconds = 5.0
@@ -391,6 +391,13 @@ struct BenchRED: ParsableCommand {
             return batches[k % batches.count].count
         }
         print(String(format: "red: %.0f spans/s on one core, %d keys", Double(run.spans) / run.seconds, metrics.keys().count))
+        let graph = ServiceGraphMetrics()
+        let paired = benchLoop("bench-red (service graph)", seconds: seconds) { k in
+            graph.record(batches[k % batches.count], now: now + UInt64(k) * 1_000_000)
+            if k % 100 == 99 { graph.expire(now: now + UInt64(k) * 1_000_000 + 20_000_000_000) }
+            return batches[k % batches.count].count
+        }
+        print(String(format: "service graph: %.0f spans/s on one core, %d edges", Double(paired.spans) / paired.seconds, graph.totals().count))
         // Memory of kept rollups: the workload's keys in a day of one-minute windows.
         let day = SpanMetrics(interval: .seconds(60), retention: .seconds(86400))
         let before = MemoryLimiter.heapInUse()

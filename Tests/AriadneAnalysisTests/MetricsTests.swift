@@ -241,3 +241,46 @@ func spans(
         #expect(Set(m.keys().map(\.operation)) == ["op12", "op5"])
     }
 }
+
+@Suite struct ServiceGraphMetricsTests {
+    @Test func pairsHalvesInAnyOrderAndTurnsUnpairedClientsIntoLeaves() {
+        let g = ServiceGraphMetrics(wait: .seconds(10))
+        let id = TraceID(high: 3, low: 3)
+        var t = TraceBuilder(traceID: id, start: 1_000 * ms)
+        let root = t.span("GET /", service: "web", kind: .server, at: 0, duration: 100 * ms)
+        let call = t.span(
+            "POST /pay", service: "web", kind: .client, parent: root, at: 1 * ms, duration: 40 * ms, attributes: [KeyValue("peer.service", "pay")])
+        t.span("POST /pay", service: "pay", kind: .server, parent: call, at: 2 * ms, duration: 30 * ms, status: .error)
+        t.span("SELECT", service: "web", kind: .client, parent: root, at: 50 * ms, duration: 5 * ms, attributes: [KeyValue("db.system", "postgresql")])
+        let producer = t.span("publish", service: "web", kind: .producer, parent: root, at: 60 * ms, duration: 1 * ms)
+        t.span("process", service: "mailer", kind: .consumer, at: 70 * ms, duration: 8 * ms, links: [Span.Link(traceID: id, spanID: producer)])
+        let spans = t.batch
+        // The callee halves arrive first, in their own batch; the callers a moment later.
+        let calleeIndices = (0..<spans.count).filter { ["pay", "mailer"].contains(spans.serviceName(ofSpan: $0)) }
+        let callerIndices = (0..<spans.count).filter { !calleeIndices.contains($0) }
+        let now: UInt64 = 1_700_000_000 * 1_000_000_000
+        g.record(spans.selecting(calleeIndices), now: now)
+        g.record(spans.selecting(callerIndices), now: now + ms)
+        func summary() -> [String] {
+            g.totals().map { "\($0.edge.client)→\($0.edge.server) \($0.edge.connectionType) n=\($0.totals.requests) failed=\($0.totals.failed)" }
+        }
+        #expect(summary() == ["web→mailer messaging_system n=1 failed=0", "web→pay  n=1 failed=1"], "\(summary())")
+        let pay = g.totals().first { $0.edge.server == "pay" }!.totals
+        #expect(abs(pay.server.sumMs - 30) < 0.001 && abs(pay.client.sumMs - 40) < 0.001)
+        // The database call has no other half: a leaf once the wait is over, and nothing held after.
+        g.expire(now: now + 5_000 * ms)
+        #expect(summary().count == 2)
+        g.expire(now: now + 20_000 * ms)
+        #expect(summary().contains("web→postgresql database n=1 failed=0"), "\(summary())")
+        // The paired client span to pay is not also a leaf.
+        #expect(!summary().contains { $0.hasPrefix("web→pay external") })
+        #expect(g.held == 0)
+    }
+
+    @Test func heldSpansAreBounded() {
+        let g = ServiceGraphMetrics(wait: .seconds(3600), maxItems: 1000)
+        var noise = Noise(state: 4)
+        for w in 0..<50 { g.record(spans(window: UInt64(w), calls: 100, latencyMs: 10, noise: &noise), now: UInt64(w) * 1_000_000_000) }
+        #expect(g.held <= 1000)
+    }
+}

@@ -107,6 +107,9 @@ def test_promtool_accepts_metrics_and_a_real_prometheus_scrapes_span_metrics(tmp
         assert check.returncode == 0, f"promtool check metrics:\n{check.stdout}{check.stderr}"
         assert 'traces_span_metrics_calls_total{service_name="checkout",span_name="POST /checkout",span_kind="SPAN_KIND_SERVER",status_code="STATUS_CODE_ERROR"} 10' in text
         assert 'traces_span_metrics_duration_seconds_count{service_name="payments",span_name="charge",span_kind="SPAN_KIND_SERVER",status_code="STATUS_CODE_UNSET"} 300' in text
+        # Tempo's service-graph series: checkout's spans called payments 300 times, 10 of them failed.
+        assert 'traces_service_graph_request_total{client="checkout",server="payments",connection_type=""} 300' in text
+        assert 'traces_service_graph_request_failed_total{client="checkout",server="payments",connection_type=""} 10' in text
 
         port = free_port()
         config = tmp_path / "prometheus.yml"
@@ -142,6 +145,8 @@ def test_promtool_accepts_metrics_and_a_real_prometheus_scrapes_span_metrics(tmp
         # The histogram is usable as Grafana uses it: the median of 50 ms spans lands in the 40–50 ms bucket.
         median = query('histogram_quantile(0.5, sum by (le) (traces_span_metrics_duration_seconds_bucket{service_name="checkout"}))')
         assert 0.040 <= median <= 0.050, median
+        graph = query('sum(traces_service_graph_request_total{client="checkout",server="payments"})')
+        assert graph == 300
         up = query('up{job="ariadne"}')
         assert up == 1
     finally:

@@ -124,10 +124,10 @@ public struct PipelineConfiguration: Sendable {
 
     /// The processors built in order in front of `next`.
     /// `relieveMemory` is what the memory limiter asks for when over its soft limit; `spanMetrics`
-    /// counts RED metrics of what enters, before any sampling.
+    /// and `serviceGraph` count RED metrics and calls between services of what enters, before any sampling.
     public func build(
         next: any SpanConsumer, metrics: PipelineMetrics = PipelineMetrics(), spanMetrics: SpanMetrics? = nil,
-        relieveMemory: (@Sendable () async -> Void)? = nil
+        serviceGraph: ServiceGraphMetrics? = nil, relieveMemory: (@Sendable () async -> Void)? = nil
     ) -> Pipeline {
         var samplers = [TailSampler]()
         var consumer = processors.reversed().reduce(next) { next, spec -> any SpanConsumer in
@@ -154,7 +154,7 @@ public struct PipelineConfiguration: Sendable {
             adaptive = a
             strategies = a
         }
-        if let spanMetrics { consumer = SpanMetricsRecorder(metrics: spanMetrics, next: consumer) }
+        if let spanMetrics { consumer = SpanMetricsRecorder(metrics: spanMetrics, serviceGraph: serviceGraph, next: consumer) }
         return Pipeline(
             consumer: TimedConsumer(next: consumer, metrics: metrics), metrics: metrics, samplers: samplers, adaptive: adaptive,
             strategies: strategies)

@@ -14,6 +14,8 @@ import ServiceLifecycle
 final class Analytics: Sendable {
     let settings: AnalyticsSettings
     let metrics: SpanMetrics
+    /// Calls between services paired at ingest, for Tempo's service-graph series.
+    let serviceGraph = ServiceGraphMetrics()
     let alerts: AlertEngine
     let files: RollupFiles?
 
@@ -38,30 +40,50 @@ final class Analytics: Sendable {
         if !cells.isEmpty { try files.append(cells) }
     }
 
-    /// The span metrics in the Prometheus text format, under the spanmetrics connector's names.
+    /// The span metrics and service-graph metrics in the Prometheus text format, under the names
+    /// of the spanmetrics connector and of Tempo's metrics-generator.
     func exposition() -> String {
         let seconds = settings.durationUnit == .seconds
         let duration = seconds ? "traces_span_metrics_duration_seconds" : "traces_span_metrics_duration_milliseconds"
-        let scale = seconds ? 0.001 : 1
-        let bounds = LatencyHistogram.boundsMs.map { Self.number($0 * scale) }
-        var calls = "# HELP traces_span_metrics_calls_total Spans received, by service, span name, kind and status (before sampling).\n"
-        calls += "# TYPE traces_span_metrics_calls_total counter\n"
-        var hist = "# HELP \(duration) Span durations, by service, span name, kind and status (before sampling).\n"
-        hist += "# TYPE \(duration) histogram\n"
+        var calls = Self.family("traces_span_metrics_calls_total", "counter", "Spans received, by service, span name, kind and status (before sampling).")
+        var hist = Self.family(duration, "histogram", "Span durations, by service, span name, kind and status (before sampling).")
         for (key, h) in metrics.totals() {
             let labels =
                 "service_name=\"\(Self.escape(key.service))\",span_name=\"\(Self.escape(key.operation))\",span_kind=\"\(key.kind.otlpName)\",status_code=\"\(key.status.otlpName)\""
             calls += "traces_span_metrics_calls_total{\(labels)} \(h.count)\n"
-            var cumulative: UInt64 = 0
-            for (i, le) in bounds.enumerated() {
-                cumulative += UInt64(h.buckets[i])
-                hist += "\(duration)_bucket{\(labels),le=\"\(le)\"} \(cumulative)\n"
-            }
-            hist += "\(duration)_bucket{\(labels),le=\"+Inf\"} \(h.count)\n"
-            hist += "\(duration)_sum{\(labels)} \(Self.number(h.sumMs * scale))\n"
-            hist += "\(duration)_count{\(labels)} \(h.count)\n"
+            hist += Self.histogram(duration, labels: labels, h, scale: seconds ? 0.001 : 1)
         }
-        return calls + hist
+        let edges = serviceGraph.totals()
+        var requests = Self.family("traces_service_graph_request_total", "counter", "Calls between services, and to databases, caches and queues (before sampling).")
+        var failed = Self.family("traces_service_graph_request_failed_total", "counter", "Calls where the caller's or the callee's span failed.")
+        var server = Self.family("traces_service_graph_request_server_seconds", "histogram", "Call durations as the callee's span measured them.")
+        var client = Self.family("traces_service_graph_request_client_seconds", "histogram", "Call durations as the caller's span measured them.")
+        for (edge, t) in edges {
+            let labels = "client=\"\(Self.escape(edge.client))\",server=\"\(Self.escape(edge.server))\",connection_type=\"\(edge.connectionType)\""
+            requests += "traces_service_graph_request_total{\(labels)} \(t.requests)\n"
+            failed += "traces_service_graph_request_failed_total{\(labels)} \(t.failed)\n"
+            server += Self.histogram("traces_service_graph_request_server_seconds", labels: labels, t.server, scale: 0.001)
+            client += Self.histogram("traces_service_graph_request_client_seconds", labels: labels, t.client, scale: 0.001)
+        }
+        return calls + hist + requests + failed + server + client
+    }
+
+    static func family(_ name: String, _ type: String, _ help: String) -> String {
+        "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+    }
+
+    /// A histogram's bucket, sum and count lines; bounds and sum scaled from milliseconds.
+    static func histogram(_ name: String, labels: String, _ h: LatencyHistogram, scale: Double) -> String {
+        var out = ""
+        var cumulative: UInt64 = 0
+        for (i, bound) in LatencyHistogram.boundsMs.enumerated() {
+            cumulative += UInt64(h.buckets[i])
+            out += "\(name)_bucket{\(labels),le=\"\(number(bound * scale))\"} \(cumulative)\n"
+        }
+        out += "\(name)_bucket{\(labels),le=\"+Inf\"} \(h.count)\n"
+        out += "\(name)_sum{\(labels)} \(number(h.sumMs * scale))\n"
+        out += "\(name)_count{\(labels)} \(h.count)\n"
+        return out
     }
 
     static func number(_ x: Double) -> String {
@@ -103,6 +125,7 @@ struct AnalyticsService: Service {
     func tick(client: HTTPClient, final: Bool) async {
         let now = UInt64(Date().timeIntervalSince1970 * 1e9)
         do { try analytics.persist(now: now, final: final) } catch { logger.error("analytics: writing rollups failed: \(error)") }
+        analytics.serviceGraph.expire(now: now)
         if final { return }
         for n in analytics.alerts.evaluate(now: now) {
             logger.info("alert \(n.status) name=\(n.alert.rule) service=\(n.alert.service) value=\(n.alert.value) threshold=\(n.alert.threshold): \(n.alert.summary)")

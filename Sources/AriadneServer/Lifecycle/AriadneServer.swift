@@ -153,6 +153,7 @@ public struct AriadneServer: Sendable {
         let engine = self.engine
         let pipeline = config.pipeline.build(
             next: ends.count == 1 ? ends[0] : FanOutConsumer(ends), metrics: metrics.pipeline, spanMetrics: analytics.metrics,
+            serviceGraph: analytics.serviceGraph,
             relieveMemory: {
                 // The head is the memory that grows with accepted spans: write it as a block, then
                 // hand freed pages back (glibc keeps up to M_TRIM_THRESHOLD otherwise).

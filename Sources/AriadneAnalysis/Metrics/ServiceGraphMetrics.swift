@@ -1,0 +1,183 @@
+public import AriadneModel
+import Synchronization
+
+/// Service-graph metrics at ingest, as Tempo's metrics-generator and the Collector's
+/// servicegraph connector expose them: a call is a span whose parent is in another service (or a
+/// consumer whose link names a producer in another service), paired as the two halves arrive, in
+/// any order and in different batches. A client or producer span that stays unpaired past `wait`
+/// (its callee sends no spans) is a call to a leaf node named by its attributes, as in
+/// ``DependencyCounter`` (the query-time graph), so both graphs agree.
+public final class ServiceGraphMetrics: Sendable {
+    public struct Edge: Hashable, Sendable, Comparable {
+        public var client: String
+        public var server: String
+        /// "" between services; "messaging_system", "database", "cache", "messaging", "external".
+        public var connectionType: String
+
+        public static func < (a: Edge, b: Edge) -> Bool {
+            (a.client, a.server, a.connectionType) < (b.client, b.server, b.connectionType)
+        }
+    }
+
+    public struct Totals: Sendable, Equatable {
+        public var requests: UInt64 = 0
+        public var failed: UInt64 = 0
+        /// The callee's span durations (for a leaf, the caller's: nothing else timed it).
+        public var server = LatencyHistogram()
+        /// The caller's span durations.
+        public var client = LatencyHistogram()
+    }
+
+    /// One span waiting for its other half. Every span is held for `wait`, so it is kept small:
+    /// names are indices into the interned ``State/names``.
+    struct Half {
+        var service: UInt32
+        /// The leaf it calls, if unpaired: name and type indices; `none` when it names none.
+        var peerName: UInt32
+        var peerType: UInt32
+        var kind: SpanKind
+        var failed: Bool
+        var paired = false
+        var duration: UInt64
+        var arrived: UInt64
+
+        static let none = UInt32.max
+    }
+
+    struct Key: Hashable {
+        var trace: TraceID
+        var span: SpanID
+    }
+
+    struct State {
+        var names: [String] = []
+        var nameIndex: [String: UInt32] = [:]
+        /// Spans that may still be a caller, by their id.
+        var callers: [Key: Half] = [:]
+        /// Spans whose parent (or linked producer) has not arrived, by that parent's id.
+        var waiting: [Key: [Half]] = [:]
+        var waitingCount = 0
+        var edges: [Edge: Totals] = [:]
+        var expired: UInt64 = 0
+    }
+
+    /// How long a half waits for the other (the connector's `store.ttl`).
+    public let wait: UInt64
+    /// Spans held at most; beyond it the oldest are let go as if expired (the connector's `max_items`).
+    public let maxItems: Int
+    private let state = Mutex(State())
+
+    public init(wait: Duration = .seconds(10), maxItems: Int = 100_000) {
+        self.wait = UInt64(wait.inSeconds * 1e9)
+        self.maxItems = maxItems
+    }
+
+    /// Pairs the spans of `batch` with what arrived before. `now`: arrival time, Unix ns.
+    public func record(_ batch: SpanBatch, now: UInt64) {
+        guard !batch.isEmpty else { return }
+        let services = batch.serviceNamesByScope()
+        var halves = [(Key, Key?, Half, service: String, peer: (name: String, type: String)?)]()
+        halves.reserveCapacity(batch.count)
+        for i in 0..<batch.count {
+            let kind = batch.kinds[i]
+            var parent = batch.parentSpanIDs[i]
+            if kind == .consumer, let link = batch.links[batch.linkRanges[i].indices].first(where: { $0.traceID == batch.traceIDs[i] }) {
+                parent = link.spanID
+            }
+            let half = Half(
+                service: Half.none, peerName: Half.none, peerType: Half.none, kind: kind, failed: batch.statusCodes[i] == .error,
+                duration: batch.duration(ofSpan: i), arrived: now)
+            let trace = batch.traceIDs[i]
+            halves.append(
+                (
+                    Key(trace: trace, span: batch.spanIDs[i]), parent.isValid ? Key(trace: trace, span: parent) : nil, half,
+                    services[Int(batch.scopeIndices[i])], DependencyPeer.of(batch, i)
+                ))
+        }
+        state.withLock { s in
+            func intern(_ name: String) -> UInt32 {
+                if let i = s.nameIndex[name] { return i }
+                s.names.append(name)
+                s.nameIndex[name] = UInt32(s.names.count - 1)
+                return UInt32(s.names.count - 1)
+            }
+            for (key, parentKey, half, service, peer) in halves {
+                var me = half
+                me.service = intern(service)
+                if let peer {
+                    me.peerName = intern(peer.name)
+                    me.peerType = intern(peer.type)
+                }
+                // Children that arrived first.
+                if let children = s.waiting.removeValue(forKey: key) {
+                    s.waitingCount -= children.count
+                    for c in children where c.service != me.service {
+                        Self.count(&s, caller: me, callee: c)
+                        me.paired = true
+                    }
+                }
+                if let parentKey {
+                    if var p = s.callers[parentKey] {
+                        if p.service != me.service {
+                            Self.count(&s, caller: p, callee: me)
+                            p.paired = true
+                            s.callers[parentKey] = p
+                        }
+                    } else {
+                        s.waiting[parentKey, default: []].append(me)
+                        s.waitingCount += 1
+                    }
+                }
+                s.callers[key] = me
+            }
+            if s.callers.count + s.waitingCount > maxItems { expire(&s, before: .max, keep: maxItems / 2) }
+        }
+    }
+
+    /// Lets go of halves older than `wait`: unpaired client and producer spans become calls to
+    /// their leaf node.
+    public func expire(now: UInt64) {
+        state.withLock { s in expire(&s, before: now > wait ? now - wait : 0, keep: 0) }
+    }
+
+    private func expire(_ s: inout State, before cutoff: UInt64, keep: Int) {
+        var limit = cutoff
+        if keep > 0 {
+            // Over the bound: the oldest half of what is held goes, whatever its age.
+            let times = s.callers.values.map(\.arrived).sorted()
+            limit = times.isEmpty ? cutoff : times[max(0, times.count - keep)]
+        }
+        for (key, half) in s.callers where half.arrived < limit {
+            if !half.paired, half.kind == .client || half.kind == .producer, half.peerName != Half.none, half.peerName != half.service {
+                let edge = Edge(client: s.names[Int(half.service)], server: s.names[Int(half.peerName)], connectionType: s.names[Int(half.peerType)])
+                s.edges[edge, default: Totals()].requests += 1
+                if half.failed { s.edges[edge]!.failed += 1 }
+                s.edges[edge]!.server.record(nanoseconds: half.duration)
+                s.edges[edge]!.client.record(nanoseconds: half.duration)
+            }
+            s.callers[key] = nil
+            s.expired += 1
+        }
+        for (key, children) in s.waiting where children.allSatisfy({ $0.arrived < limit }) {
+            s.waiting[key] = nil
+            s.waitingCount -= children.count
+        }
+    }
+
+    private static func count(_ s: inout State, caller: Half, callee: Half) {
+        let messaging = caller.kind == .producer || callee.kind == .consumer
+        let edge = Edge(client: s.names[Int(caller.service)], server: s.names[Int(callee.service)], connectionType: messaging ? "messaging_system" : "")
+        s.edges[edge, default: Totals()].requests += 1
+        if caller.failed || callee.failed { s.edges[edge]!.failed += 1 }
+        s.edges[edge]!.server.record(nanoseconds: callee.duration)
+        s.edges[edge]!.client.record(nanoseconds: caller.duration)
+    }
+
+    /// Calls per edge since this process started.
+    public func totals() -> [(edge: Edge, totals: Totals)] {
+        state.withLock { $0.edges }.map { ($0.key, $0.value) }.sorted { $0.edge < $1.edge }
+    }
+
+    /// Spans held waiting for their other half.
+    public var held: Int { state.withLock { $0.callers.count + $0.waitingCount } }
+}
