@@ -76,7 +76,7 @@ public final class ServiceGraphMetrics: Sendable {
     public func record(_ batch: SpanBatch, now: UInt64) {
         guard !batch.isEmpty else { return }
         let services = batch.serviceNamesByScope()
-        var halves = [(Key, Key?, Half, service: String, peer: (name: String, type: String)?)]()
+        var halves = [(Key, Key?, Half, scope: Int, peer: (name: String, type: String)?)]()
         halves.reserveCapacity(batch.count)
         for i in 0..<batch.count {
             let kind = batch.kinds[i]
@@ -91,7 +91,7 @@ public final class ServiceGraphMetrics: Sendable {
             halves.append(
                 (
                     Key(trace: trace, span: batch.spanIDs[i]), parent.isValid ? Key(trace: trace, span: parent) : nil, half,
-                    services[Int(batch.scopeIndices[i])], DependencyPeer.of(batch, i)
+                    Int(batch.scopeIndices[i]), DependencyPeer.of(batch, i)
                 ))
         }
         state.withLock { s in
@@ -101,9 +101,11 @@ public final class ServiceGraphMetrics: Sendable {
                 s.nameIndex[name] = UInt32(s.names.count - 1)
                 return UInt32(s.names.count - 1)
             }
-            for (key, parentKey, half, service, peer) in halves {
+            // Interned once per scope, not per span: hashing names would cost more than the pairing.
+            let serviceOfScope = services.map(intern)
+            for (key, parentKey, half, scope, peer) in halves {
                 var me = half
-                me.service = intern(service)
+                me.service = serviceOfScope[scope]
                 if let peer {
                     me.peerName = intern(peer.name)
                     me.peerType = intern(peer.type)
