@@ -282,5 +282,9 @@ func spans(
         var noise = Noise(state: 4)
         for w in 0..<50 { g.record(spans(window: UInt64(w), calls: 100, latencyMs: 10, noise: &noise), now: UInt64(w) * 1_000_000_000) }
         #expect(g.held <= 1000)
+        // One batch larger than the bound, all arriving at once, is let go as a whole by the next.
+        g.record(spans(window: 60, calls: 3000, latencyMs: 10, noise: &noise), now: 60_000_000_000)
+        g.record(spans(window: 61, calls: 10, latencyMs: 10, noise: &noise), now: 61_000_000_000)
+        #expect(g.held <= 1000, "\(g.held)")
     }
 }

@@ -144,10 +144,11 @@ public final class ServiceGraphMetrics: Sendable {
 
     private func expire(_ s: inout State, before cutoff: UInt64, keep: Int) {
         var limit = cutoff
-        if keep > 0 {
-            // Over the bound: the oldest half of what is held goes, whatever its age.
+        if keep > 0, s.callers.count > keep {
+            // Over the bound: all but the newest `keep` go, whatever their age. Ties at the boundary
+            // go too, so that one batch larger than the bound cannot keep every later call sorting.
             let times = s.callers.values.map(\.arrived).sorted()
-            limit = times.isEmpty ? cutoff : times[max(0, times.count - keep)]
+            limit = times[times.count - keep - 1] &+ 1
         }
         for (key, half) in s.callers where half.arrived < limit {
             if !half.paired, half.kind == .client || half.kind == .producer, half.peerName != Half.none, half.peerName != half.service {
