@@ -31,8 +31,6 @@ public struct LatencyHistogram: Sendable, Equatable {
         self.maxMs = maxMs
     }
 
-    public var isEmpty: Bool { count == 0 }
-
     /// The bucket a duration falls in: the first whose bound is at least it.
     @inlinable
     public static func bucket(ofMs ms: Double) -> Int {
@@ -58,16 +56,6 @@ public struct LatencyHistogram: Sendable, Equatable {
         count += other.count
         sumMs += other.sumMs
         maxMs = max(maxMs, other.maxMs)
-    }
-
-    /// What `other` added to this histogram since it was `self` (for delta records).
-    public func subtracting(_ earlier: LatencyHistogram) -> LatencyHistogram {
-        var d = LatencyHistogram()
-        for i in buckets.indices { d.buckets[i] = buckets[i] &- earlier.buckets[i] }
-        d.count = count - earlier.count
-        d.sumMs = sumMs - earlier.sumMs
-        d.maxMs = maxMs
-        return d
     }
 
     /// The q-quantile in ms, interpolated linearly inside its bucket (as Prometheus'
@@ -103,6 +91,4 @@ public struct LatencyHistogram: Sendable, Equatable {
         }
         return total
     }
-
-    public var meanMs: Double { count == 0 ? 0 : sumMs / Double(count) }
 }

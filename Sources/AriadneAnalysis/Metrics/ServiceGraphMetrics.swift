@@ -58,7 +58,6 @@ public final class ServiceGraphMetrics: Sendable {
         var waiting: [Key: [Half]] = [:]
         var waitingCount = 0
         var edges: [Edge: Totals] = [:]
-        var expired: UInt64 = 0
     }
 
     /// How long a half waits for the other (the connector's `store.ttl`).
@@ -159,7 +158,6 @@ public final class ServiceGraphMetrics: Sendable {
                 s.edges[edge]!.client.record(nanoseconds: half.duration)
             }
             s.callers[key] = nil
-            s.expired += 1
         }
         for (key, children) in s.waiting where children.allSatisfy({ $0.arrived < limit }) {
             s.waiting[key] = nil
