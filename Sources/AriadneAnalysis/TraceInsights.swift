@@ -86,10 +86,9 @@ public enum TraceInsights {
         let total = perTrace.reduce(0) { $0 + $1.values.reduce(0, +) }
         let rows = names.map { key, name -> Bottleneck in
             let values = perTrace.map { $0[key] ?? 0 }.sorted()
-            func quantile(_ q: Double) -> UInt64 { values[min(values.count - 1, Int((Double(values.count) * q).rounded(.up)) - 1)] }
             let sum = values.reduce(0, +)
             return Bottleneck(
-                service: name.0, operation: name.1, traces: values.filter { $0 > 0 }.count, p50: quantile(0.5), p95: quantile(0.95),
+                service: name.0, operation: name.1, traces: values.filter { $0 > 0 }.count, p50: values.nearestRank(0.5), p95: values.nearestRank(0.95),
                 share: total > 0 ? Double(sum) / Double(total) : 0)
         }
         return (

@@ -148,8 +148,6 @@ public struct DependencyCounter {
         }
         return edges.map { key, e in
             let sorted = e.durations.sorted()
-            // Nearest rank: the smallest duration with at least q of calls at or below it.
-            func rank(_ q: Double) -> UInt64 { sorted[max(0, Int((Double(sorted.count) * q).rounded(.up)) - 1)] }
             var series = [DependencyLink.WindowCount]()
             if let step {
                 let n = Int((window.upperBound - window.lowerBound) / step) + 1
@@ -159,8 +157,8 @@ public struct DependencyCounter {
                 }
             }
             return DependencyLink(
-                parent: key.parent, child: key.child, callCount: e.calls, errorCount: e.errors, p50Duration: rank(0.5),
-                p95Duration: rank(0.95), p99Duration: rank(0.99), connectionType: key.type, series: series)
+                parent: key.parent, child: key.child, callCount: e.calls, errorCount: e.errors, p50Duration: sorted.nearestRank(0.5),
+                p95Duration: sorted.nearestRank(0.95), p99Duration: sorted.nearestRank(0.99), connectionType: key.type, series: series)
         }.sorted { ($0.parent, $0.child, $0.connectionType) < ($1.parent, $1.child, $1.connectionType) }
     }
 }

@@ -19,9 +19,9 @@ public struct PopulationComparison: Sendable {
             let s = durations.sorted()
             spans = s.count
             self.errors = errors
-            p50 = nearestRank(s, 0.50)
-            p95 = nearestRank(s, 0.95)
-            p99 = nearestRank(s, 0.99)
+            p50 = s.nearestRank(0.50)
+            p95 = s.nearestRank(0.95)
+            p99 = s.nearestRank(0.99)
             mean = s.isEmpty ? 0 : Double(s.reduce(0, +)) / Double(s.count)
         }
 
@@ -94,12 +94,6 @@ public struct PopulationComparison: Sendable {
                 errorPValue: Statistics.twoProportions(x.errors, x.durations.count, y.errors, y.durations.count))
         }
     }
-}
-
-/// The smallest value with at least `q` of the values at or below it; 0 for none.
-func nearestRank(_ sorted: [UInt64], _ q: Double) -> UInt64 {
-    guard !sorted.isEmpty else { return 0 }
-    return sorted[max(0, min(sorted.count - 1, Int((Double(sorted.count) * q).rounded(.up)) - 1))]
 }
 
 public enum Statistics {
