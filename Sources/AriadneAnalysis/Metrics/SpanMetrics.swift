@@ -41,6 +41,15 @@ public struct REDPoint: Sendable, Equatable {
         latency.merge(cell)
         if isError { errors += cell.count }
     }
+
+    /// Several windows as one point starting at `start`.
+    public init(start: UInt64, merging points: some Sequence<REDPoint>) {
+        self.init(start: start)
+        for p in points {
+            latency.merge(p.latency)
+            errors += p.errors
+        }
+    }
 }
 
 /// RED metrics of every span that enters the pipeline, before any sampling: a histogram per
@@ -167,11 +176,6 @@ public final class SpanMetrics: Sendable {
 
     /// The keys `include` accepts merged over `from..<to`.
     public func total(from: UInt64, to: UInt64, include: (REDKey) -> Bool) -> REDPoint {
-        var p = REDPoint(start: windowStart(from))
-        for point in series(from: from, to: to, include: include, groupOf: { _ in 0 })[0] ?? [] {
-            p.latency.merge(point.latency)
-            p.errors += point.errors
-        }
-        return p
+        REDPoint(start: windowStart(from), merging: series(from: from, to: to, include: include, groupOf: { _ in 0 })[0] ?? [])
     }
 }

@@ -307,11 +307,7 @@ extension QueryAPI {
                     let from = t > ratePer ? t - ratePer : 0
                     while lo < points.count && points[lo].start + metrics.interval <= from { lo += 1 }
                     while hi < points.count && points[hi].start < t { hi += 1 }
-                    var p = REDPoint(start: t)
-                    for x in points[lo..<max(lo, hi)] {
-                        p.latency.merge(x.latency)
-                        p.errors += x.errors
-                    }
+                    let p = REDPoint(start: t, merging: points[lo..<max(lo, hi)])
                     let value: Double? =
                         switch kind {
                         case "latencies": p.calls > 0 ? p.latency.quantile(quantile) : nil
@@ -361,11 +357,7 @@ extension QueryAPI {
             w.beginArray()
             for group in series.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
                 let points = series[group]!
-                var total = REDPoint(start: window.lowerBound)
-                for p in points {
-                    total.latency.merge(p.latency)
-                    total.errors += p.errors
-                }
+                let total = REDPoint(start: window.lowerBound, merging: points)
                 w.beginObject()
                 w.field("service", group[0])
                 if group.count > 1 {
