@@ -16,15 +16,8 @@ struct RollupFiles: Sendable {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
 
-    static func day(ofWindow w: UInt64) -> String {
-        let days = Int(w / 86_400_000_000_000)
-        let date = Date(timeIntervalSince1970: TimeInterval(days) * 86400)
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let c = calendar.dateComponents([.year, .month, .day], from: date)
-        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        return "\(c.year!)-\(two(c.month!))-\(two(c.day!))"
-    }
+    /// `2026-11-22`: the UTC date part of the window's RFC 3339 time.
+    static func day(ofWindow w: UInt64) -> String { String(RFC3339.format(w).prefix(10)) }
 
     /// Reads every kept day into `metrics`, deleting days wholly older than `oldest` (Unix ns).
     /// A line that does not parse (a torn last write) is skipped and reported.
