@@ -136,12 +136,10 @@ struct AnalyticsService: Service {
     }
 
     func exampleTraces(_ n: AlertEngine.Notification) async throws -> [TraceID] {
-        var q = TraceQuery(service: n.alert.service, operation: n.alert.operation, order: .longest, limit: 3)
-        q.startMin = n.window.lowerBound
-        q.startMax = n.window.upperBound
-        q.durationMin = n.exampleMinDuration
-        if n.exampleErrorsOnly { q.tags = ["error": "true"] }
-        return try await reader.findTraceIDs(q)
+        try await reader.findTraceIDs(
+            .examples(
+                service: n.alert.service, operation: n.alert.operation, starting: n.window, slowerThan: n.exampleMinDuration,
+                failed: n.exampleErrorsOnly))
     }
 
     /// Three attempts a second apart; a receiver that stays down is logged, not retried forever.
@@ -204,5 +202,20 @@ struct AnalyticsService: Service {
         w.endArray()
         w.endObject()
         return w.out
+    }
+}
+
+extension TraceQuery {
+    /// The three longest traces with a span of `service` (and `operation`) starting in the window,
+    /// at least `slowerThan` ns long or failed: what a notification or an anomaly points at.
+    static func examples(
+        service: String, operation: String?, starting window: ClosedRange<UInt64>, slowerThan: UInt64?, failed: Bool
+    ) -> TraceQuery {
+        var q = TraceQuery(service: service, operation: operation, order: .longest, limit: 3)
+        q.startMin = window.lowerBound
+        q.startMax = window.upperBound
+        q.durationMin = slowerThan
+        if failed { q.tags = ["error": "true"] }
+        return q
     }
 }

@@ -59,13 +59,12 @@ extension QueryAPI {
             found.sort { ($0.anomaly.start, $0.service, $0.operation) > ($1.anomaly.start, $1.service, $1.operation) }
             var examples = [[TraceID]]()
             for f in found.prefix(50) {
-                var tq = TraceQuery(service: f.service, operation: f.operation, order: .longest, limit: 3)
-                // Windows hold spans by end time: a slow span of the first window may start before it.
-                tq.startMin = f.anomaly.start > metrics.interval ? f.anomaly.start - metrics.interval : 0
-                tq.startMax = f.anomaly.end
-                if f.anomaly.metric == .errorRate { tq.tags = ["error": "true"] } else if f.anomaly.observed > f.anomaly.baseline {
-                    tq.durationMin = UInt64(f.anomaly.baseline * 1e6)
-                }
+                let failed = f.anomaly.metric == .errorRate
+                let tq = TraceQuery.examples(
+                    // Windows hold spans by end time: a slow span of the first window may start before it.
+                    service: f.service, operation: f.operation,
+                    starting: (f.anomaly.start > metrics.interval ? f.anomaly.start - metrics.interval : 0)...f.anomaly.end,
+                    slowerThan: !failed && f.anomaly.observed > f.anomaly.baseline ? UInt64(f.anomaly.baseline * 1e6) : nil, failed: failed)
                 examples.append((try? await reader.findTraceIDs(tq)) ?? [])
             }
             return json { w in
