@@ -51,7 +51,11 @@ let package = Package(
         .target(name: "AriadneStorage", dependencies: ["AriadneModel"], swiftSettings: swiftSettings),
 
         // Analyses of traces: critical path, statistics, structural comparison.
-        .target(name: "AriadneAnalysis", dependencies: ["AriadneModel"], swiftSettings: swiftSettings),
+        .target(name: "AriadneAnalysis", dependencies: ["AriadneModel", "AriadneStorage"], swiftSettings: swiftSettings),
+
+        // The query service between every API dialect and the stores: validation, deadlines and
+        // the bound on concurrent queries, adjusters, typed errors. Nothing above it touches a store.
+        .target(name: "AriadneQuery", dependencies: ["AriadneModel", "AriadneStorage", "AriadneAnalysis"], swiftSettings: swiftSettings),
 
         // The web UI: HTML, CSS and JavaScript modules compiled into the binary. In their own
         // target because embedding is slow to compile, and only this target recompiles when they change.
@@ -104,7 +108,7 @@ let package = Package(
             name: "AriadneServer",
             dependencies: [
                 "AriadneModel", "AriadneWire", "AriadnePipeline", "AriadneStorage", "AriadneEngine",
-                "AriadneAnalysis", "AriadneUI", "AriadneExport", "CMalloc",
+                "AriadneAnalysis", "AriadneQuery", "AriadneUI", "AriadneExport", "CMalloc",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -124,7 +128,7 @@ let package = Package(
         .executableTarget(
             name: "ariadne",
             dependencies: [
-                "AriadneServer", "AriadneLoadgen", "AriadneWorkload", "AriadneEngine", "AriadneStorage", "AriadnePipeline", "AriadneWire",
+                "AriadneServer", "AriadneQuery", "AriadneLoadgen", "AriadneWorkload", "AriadneEngine", "AriadneStorage", "AriadnePipeline", "AriadneWire",
                 "AriadneAnalysis",
                 "AriadneExport", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -159,6 +163,10 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "AriadneModelTests", dependencies: ["AriadneModel"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "AriadneQueryTests", dependencies: ["AriadneQuery", "AriadneModel", "AriadneStorage", "AriadneTesting"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "AriadneWireTests",
             dependencies: ["AriadneModel", "AriadneWire", "AriadneTesting", "AriadneWorkload"],

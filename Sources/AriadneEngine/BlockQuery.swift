@@ -6,8 +6,9 @@ import AriadneStorage
 extension BlockReader {
     /// Ordinals of traces that may hold a span meeting `query`'s span conditions, ascending; nil
     /// when the index cannot narrow them (every trace is a candidate).
-    func candidates(_ query: TraceQuery) throws -> [UInt32]? {
-        guard searchFields != nil else { return nil }
+    func candidates(_ matcher: SpanMatcher) throws -> [UInt32]? {
+        guard let fields = searchFields else { return nil }
+        let query = matcher.query
         var parts = [[UInt32]?]()
         func intrinsic(_ field: SpanField, _ value: String) throws -> [UInt32]? {
             try postings(BlockSearch.FieldKey.intrinsic(field)!) { $0 == .string(value) }
@@ -15,16 +16,18 @@ extension BlockReader {
         if let s = query.service { parts.append(try intrinsic(.service, s)) }
         if let op = query.operation { parts.append(try intrinsic(.name, op)) }
         if let k = query.spanKind { parts.append(try intrinsic(.kind, SpanBatch.kindName(k))) }
-        for (key, value) in query.tags where !SpanMatcher.pseudoTags.contains(key) {
+        // Tags also match scope and link attributes, which only newer blocks index.
+        let indexesTags = fields[BlockSearch.scopesAndLinksMarker] != nil
+        for (key, value) in query.tags where !SpanMatcher.pseudoTags.contains(key) && indexesTags {
             let p = try ValuePredicate(op: .eq, literal: .string(value))
-            parts.append(try attributeCandidates(.any, key) { p.matches($0) })
+            parts.append(try attributeCandidates([.span, .resource, .event, .scope, .link], key) { p.matches($0) })
         }
-        if let f = query.filter { parts.append(try candidates(f)) }
+        if let f = matcher.filter { parts.append(try candidates(f.root)) }
         return Self.intersection(parts)
     }
 
-    private func candidates(_ filter: SpanFilter) throws -> [UInt32]? {
-        switch filter {
+    private func candidates(_ node: CompiledFilter.Node) throws -> [UInt32]? {
+        switch node {
         case .and(let parts): return Self.intersection(try parts.map { try candidates($0) })
         case .or(let parts):
             var lists = [[UInt32]]()
@@ -33,10 +36,9 @@ extension BlockReader {
                 lists.append(c)
             }
             return BlockSearch.union(lists)
-        case .compare(let field, let op, let literal):
-            if op == .notExists { return nil }
-            let p = try ValuePredicate(op: op, literal: literal)
-            let accept: (FilterValue) -> Bool = op == .exists ? { _ in true } : { p.matches($0) }
+        case .compare(let field, let p):
+            if p.op == .notExists { return nil }
+            let accept: (FilterValue) -> Bool = p.op == .exists ? { _ in true } : { p.matches($0) }
             if case .attribute(let scope, let key) = field { return try attributeCandidates(scope, key, accept) }
             guard let key = BlockSearch.FieldKey.intrinsic(field) else { return nil }  // duration
             return try postings(key, accept: accept)
@@ -46,13 +48,17 @@ extension BlockReader {
     private func attributeCandidates(_ scope: AttributeScope, _ key: String, _ accept: (FilterValue) -> Bool) throws
         -> [UInt32]?
     {
-        let scopes: [BlockSearch.Scope]
         switch scope {
-        case .span: scopes = [.span]
-        case .resource: scopes = [.resource]
-        case .event: scopes = [.event]
-        case .any: scopes = [.span, .resource, .event]
+        case .span: return try attributeCandidates([.span], key, accept)
+        case .resource: return try attributeCandidates([.resource], key, accept)
+        case .event: return try attributeCandidates([.event], key, accept)
+        case .any: return try attributeCandidates([.span, .resource, .event], key, accept)
         }
+    }
+
+    private func attributeCandidates(_ scopes: [BlockSearch.Scope], _ key: String, _ accept: (FilterValue) -> Bool) throws
+        -> [UInt32]?
+    {
         var lists = [[UInt32]]()
         for s in scopes {
             guard let list = try postings(BlockSearch.FieldKey(scope: s, key: key), accept: accept) else { return nil }
@@ -89,7 +95,7 @@ extension BlockReader {
     func search(_ query: TraceQuery, matcher: SpanMatcher, threshold: UInt64?, skip: Set<TraceID>) throws
         -> [TraceID: TraceBounds]
     {
-        let ordinals: [Int] = try candidates(query).map { $0.map(Int.init) } ?? Array(entries.indices)
+        let ordinals: [Int] = try candidates(matcher).map { $0.map(Int.init) } ?? Array(entries.indices)
         var eligible = ordinals.filter { o in
             let e = entries[o]
             if let lo = query.startMin, e.maxEnd < lo { return false }
@@ -103,8 +109,9 @@ extension BlockReader {
         var found = [TraceID: TraceBounds]()
         // Candidates come in key order, not chunk order: keep the chunks decompressed so far.
         var chunkCache = [UInt32: [UInt8]]()
-        for o in eligible {
+        for (k, o) in eligible.enumerated() {
             if found.count >= query.limit { break }
+            if k % 256 == 255 { try Task.checkCancellation() }
             let e = entries[o]
             if let threshold, Self.key(e, query.order) < threshold { break }
             let raw: [UInt8]

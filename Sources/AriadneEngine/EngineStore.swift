@@ -56,7 +56,7 @@ public struct EngineEvent: Sendable, CustomStringConvertible {
 /// WAL segment is replayed into the head (a torn tail is truncated and reported).
 ///
 /// Layout of the data directory: `wal/NNNNNNNN.wal`, `blocks/<min start>-<seq>.blk`, `quarantine/`.
-public final class EngineStore: TraceStore {
+public final class EngineStore: TraceStore, TraceDeleter {
     struct State {
         var active: InMemoryStore
         var activeGeneration = 0
@@ -374,7 +374,7 @@ public final class EngineStore: TraceStore {
         var parts = [SpanBatch]()
         for h in heads { if let t = try await h.trace(id: id, window: nil) { parts.append(t) } }
         for b in blocks where b.entry(for: id) != nil {
-            if let t = readOrQuarantine(b, { try $0.trace(id) }) ?? nil { parts.append(t) }
+            if let t = try readOrQuarantine(b, { try $0.trace(id) }) ?? nil { parts.append(t) }
         }
         guard !parts.isEmpty else { return nil }
         if let window {
@@ -382,23 +382,22 @@ public final class EngineStore: TraceStore {
             guard inside else { return nil }
         }
         var trace = SpanBatch()
-        var seen = Set<SpanID>()
-        for p in parts {
-            trace.append(from: p, indices: (0..<p.count).filter { seen.insert(p.spanIDs[$0]).inserted })
-        }
-        return trace
+        for p in parts { trace.append(contentsOf: p) }
+        // A span written twice (a retry, a replayed WAL record) shows once; spans that only share an id all show.
+        return trace.removingExactDuplicates()
     }
 
-    public func findTraceIDs(_ query: TraceQuery) async throws -> [TraceID] {
-        let matcher = try SpanMatcher(query)
+    public func findTraceIDs(matching matcher: SpanMatcher) async throws -> [TraceID] {
+        let query = matcher.query
         let (heads, blocks) = sources()
         let deleted = state.withLock { $0.deleted }
         var hits = [TraceID: TraceBounds]()
-        for h in heads { TraceMatches.merge(try h.matchingTraces(query).filter { !deleted.contains($0.key) }, into: &hits) }
+        for h in heads { TraceMatches.merge(try h.matchingTraces(matcher).filter { !deleted.contains($0.key) }, into: &hits) }
         // Blocks whose best possible trace comes first; once `limit` traces are known that all
         // beat a block's best, neither it nor any later block can change the answer.
         let order = query.order
         for b in blocks.filter({ overlaps($0, query) }).sorted(by: { $0.bound(order) > $1.bound(order) }) {
+            try Task.checkCancellation()
             var threshold: UInt64? = nil
             // Ranking sorts every hit: only worth it once there can be `limit` of them.
             if query.limit > 0, hits.count >= query.limit, let last = TraceMatches.ranked(hits, query).dropFirst(query.limit - 1).first,
@@ -408,7 +407,7 @@ public final class EngineStore: TraceStore {
                 if key > b.bound(order) { break }
                 threshold = key
             }
-            let found = readOrQuarantine(b) { try $0.search(query, matcher: matcher, threshold: threshold, skip: deleted) }
+            let found = try readOrQuarantine(b) { try $0.search(query, matcher: matcher, threshold: threshold, skip: deleted) }
             if let found { TraceMatches.merge(found, into: &hits) }
         }
         return TraceMatches.ranked(hits, query)
@@ -428,7 +427,7 @@ public final class EngineStore: TraceStore {
             byBlock[ObjectIdentifier(holding[0]), default: (holding[0], [])].1.append(id)
         }
         for (b, wanted) in byBlock.values {
-            guard let all = readOrQuarantine(b, { try $0.summaries() }) ?? nil else { continue }
+            guard let all = try readOrQuarantine(b, { try $0.summaries() }) ?? nil else { continue }
             for id in wanted {
                 if let k = b.traceIDs.binarySearchIndex(of: id) { fromBlocks[id] = all[k] }
             }
@@ -556,7 +555,7 @@ public final class EngineStore: TraceStore {
             // A lone block without deleted traces: recompress its chunks, decode nothing.
             let b = inputs[0]
             let path = nextBlockPath(minStart: b.meta.minStart)
-            guard (readOrQuarantine(b) { try BlockWriter.recompress($0, to: path, level: level, replaces: names) }) != nil
+            guard (try readOrQuarantine(b) { try BlockWriter.recompress($0, to: path, level: level, replaces: names) }) != nil
             else { return false }
             try swap(inputs, for: BlockReader(path: path), why: why, dropped: 0)
             return true
@@ -566,7 +565,7 @@ public final class EngineStore: TraceStore {
         var dropped = 0
         var stopped = false
         for b in inputs {
-            let ok: Void? = readOrQuarantine(b) { b in
+            let ok: Void? = try readOrQuarantine(b) { b in
                 for n in b.chunks.indices {
                     // Not thrown from here: an error inside would quarantine a healthy block.
                     if shouldStop() {
@@ -628,10 +627,13 @@ public final class EngineStore: TraceStore {
     }
 
     /// Runs a read of block `b`; if the block turns out damaged, moves it aside, reports it and
-    /// answers nil, so that the query is served from everything else.
-    func readOrQuarantine<R>(_ b: BlockReader, _ read: (BlockReader) throws -> R) -> R? {
+    /// answers nil, so that the query is served from everything else. Cancellation (a query
+    /// past its deadline) is no damage: it is passed on.
+    func readOrQuarantine<R>(_ b: BlockReader, _ read: (BlockReader) throws -> R) throws(CancellationError) -> R? {
         do {
             return try read(b)
+        } catch let e as CancellationError {
+            throw e
         } catch {
             let removed = state.withLock { s in
                 let before = s.blocks.count
@@ -660,7 +662,8 @@ public final class EngineStore: TraceStore {
         var counter = DependencyCounter(window: window, step: step)
         for h in heads { for b in h.allBatches() { counter.add(Self.withoutDeleted(b, deleted)) } }
         for b in blocks where b.meta.maxEnd >= window.lowerBound && b.meta.minStart <= window.upperBound {
-            let chunks = readOrQuarantine(b) { b in try b.chunks.indices.flatMap { try b.chunk($0) } } ?? []
+            try Task.checkCancellation()
+            let chunks = try readOrQuarantine(b) { b in try b.chunks.indices.flatMap { try b.chunk($0) } } ?? []
             for c in chunks where !(c.count > 0 && deleted.contains(c.traceIDs[0])) { counter.add(c) }
         }
         return counter.links()

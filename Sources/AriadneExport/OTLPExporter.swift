@@ -63,7 +63,7 @@ public final class OTLPExporter: SpanConsumer {
         }
         guard accepted else {
             metrics.add("ariadne_exporter_refused_spans_total", batch.count, ["exporter": name])
-            throw IngestError(.overloaded, "exporter \(name): queue of \(settings.queueSpans) spans is full; retry later")
+            throw IngestError(.throttled, "exporter \(name): queue of \(settings.queueSpans) spans is full; retry later")
         }
     }
 

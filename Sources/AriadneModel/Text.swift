@@ -152,29 +152,26 @@ extension Array where Element == UInt8 {
     }
 }
 
-/// A compiled regular expression that can be shared between tasks. `Regex<AnyRegexOutput>` is not
-/// Sendable; a compiled pattern is immutable and only read.
-public struct CompiledRegex: @unchecked Sendable {
+/// A compiled regular expression that can be shared between tasks, matched in time linear in
+/// the input (``LinearRegex``): patterns come from users (filters, configuration), and a
+/// backtracking matcher lets one pattern hold a thread for minutes.
+public struct CompiledRegex: Sendable {
     public let pattern: String
-    let regex: Regex<AnyRegexOutput>
+    let regex: LinearRegex
 
-    public init(_ pattern: String) throws {
+    public init(_ pattern: String) throws(LinearRegex.SyntaxError) {
         self.pattern = pattern
-        regex = try Regex(pattern)
+        regex = try LinearRegex(pattern)
     }
 
     /// Whether the pattern matches all of `s`.
     public func matches(_ s: String) -> Bool {
-        (try? regex.wholeMatch(in: s)) != nil
+        regex.wholeMatch(s)
     }
 
     /// The named groups of the first match in `s`, in pattern order.
     public func namedGroups(in s: String) -> [(name: String, value: Substring)] {
-        guard let match = try? regex.firstMatch(in: s) else { return [] }
-        return match.output.compactMap { c in
-            guard let name = c.name, let value = c.substring else { return nil }
-            return (name, value)
-        }
+        regex.namedGroups(in: s)
     }
 }
 

@@ -21,13 +21,19 @@ public struct IngestError: Error, Sendable, CustomStringConvertible {
         case tooLarge
         /// The content type is not one we decode (HTTP 415).
         case unsupportedMediaType
-        /// Temporarily unable to take more: retry later (HTTP 429/503 + Retry-After, gRPC UNAVAILABLE).
-        case overloaded
+        /// Load shed on purpose (in-flight limit, memory limiter, a full queue): retry later
+        /// (HTTP 429 + Retry-After, gRPC UNAVAILABLE).
+        case throttled
+        /// The store cannot take the spans now (it is behind, or failed in a way that may pass):
+        /// retry later (HTTP 503 + Retry-After, gRPC UNAVAILABLE).
+        case unavailable
+        /// The store failed and will fail again: not retryable (HTTP 500, gRPC INTERNAL).
+        case `internal`
     }
 
     public var code: Code
     public var message: String
-    /// Seconds the client should wait before retrying an `.overloaded` error.
+    /// Seconds the client should wait before retrying a retryable error.
     public var retryAfterSeconds: Int
 
     public init(_ code: Code, _ message: String, retryAfterSeconds: Int = 1) {
@@ -36,7 +42,7 @@ public struct IngestError: Error, Sendable, CustomStringConvertible {
         self.retryAfterSeconds = retryAfterSeconds
     }
 
-    public var isRetryable: Bool { code == .overloaded }
+    public var isRetryable: Bool { code == .throttled || code == .unavailable }
 
     public var description: String { message }
 }

@@ -20,7 +20,14 @@ public struct ParsedFilter: Sendable, Equatable {
 }
 
 public enum FilterParser {
+    /// Filters longer than this are refused: a filter is typed by a person or built by a UI.
+    public static let maxLength = 64 * 1024
+    /// Parentheses nested deeper than this are refused, so that parsing and matching (both
+    /// recursive) stay far from the stack's end.
+    public static let maxDepth = 64
+
     public static func parse(_ text: String) throws(FilterError) -> ParsedFilter {
+        guard text.utf8.count <= maxLength else { throw FilterError("filter: longer than \(maxLength) bytes") }
         var p = Parser(Array(text.utf8))
         p.skipSpace()
         let braced = p.eat("{")
@@ -79,6 +86,7 @@ public enum FilterParser {
     struct Parser {
         let s: [UInt8]
         var i = 0
+        var depth = 0
 
         init(_ s: [UInt8]) { self.s = s }
 
@@ -118,6 +126,9 @@ public enum FilterParser {
 
         mutating func unary() throws(FilterError) -> Expr {
             if eat("(") {
+                depth += 1
+                defer { depth -= 1 }
+                guard depth <= FilterParser.maxDepth else { throw error("parentheses nested deeper than \(FilterParser.maxDepth)") }
                 let e = try orExpr()
                 guard eat(")") else { throw error("expected )") }
                 return e
@@ -209,21 +220,37 @@ public enum FilterParser {
             if w == "true" { return .bool(true) }
             if w == "false" { return .bool(false) }
             if let first = w.utf8.first, first == 0x2D || (first >= 0x30 && first <= 0x39) {
-                if let ns = Self.duration(w) { return .int(Int64(clamping: ns)) }
-                if let n = Int64(w) { return durationField ? .int(n) : .int(n) }
-                if let d = Double(w) { return .double(d) }
+                do throws(FilterError) {
+                    if let ns = try Self.duration(w) { return .int(Int64(clamping: ns)) }
+                } catch {
+                    i = start
+                    throw self.error(error.description)
+                }
+                if let n = Int64(w) { return .int(n) }
+                if let d = Double(w) {
+                    // 1e400 parses as infinity; no attribute can be compared with it meaningfully.
+                    guard d.isFinite else {
+                        i = start
+                        throw error("number \"\(w)\" out of range")
+                    }
+                    return .double(d)
+                }
                 i = start
                 throw error("malformed number \"\(w)\"")
             }
             return .string(w)
         }
 
-        /// `250ms`, `1.5s`, `2m`, `100us`, `10ns`, `1h` in nanoseconds.
-        static func duration(_ w: String) -> UInt64? {
+        /// `250ms`, `1.5s`, `2m`, `100us`, `10ns`, `1h` in nanoseconds; nil when `w` is no
+        /// duration; throws for a duration no span can have (negative, infinite, past 2^63 ns).
+        static func duration(_ w: String) throws(FilterError) -> UInt64? {
             let units: [(String, Double)] = [("ns", 1), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9), ("m", 6e10), ("h", 3.6e12)]
             for (unit, scale) in units where w.hasSuffix(unit) {
-                guard let n = Double(w.dropLast(unit.count)), n >= 0 else { continue }
-                return UInt64(n * scale)
+                guard let n = Double(w.dropLast(unit.count)) else { continue }
+                let ns = n * scale
+                // Int64.max: durations are compared as Int64 values.
+                guard ns.isFinite, ns >= 0, ns < 9.2e18 else { throw FilterError("duration \"\(w)\" out of range (0 to 290 years)") }
+                return UInt64(ns)
             }
             return nil
         }

@@ -107,26 +107,26 @@ public final class InMemoryStore: TraceStore {
             guard inside else { return nil }
         }
         var trace = SpanBatch()
-        var seen = Set<SpanID>()
-        for (batch, indices) in parts {
-            // Writes are idempotent as far as readers can tell: a span id appears once.
-            let fresh = indices.filter { seen.insert(batch.spanIDs[$0]).inserted }
-            trace.append(from: batch, indices: fresh)
+        for (batch, indices) in parts { trace.append(from: batch, indices: indices) }
+        // Writes are idempotent as far as readers can tell: an exact copy of a span appears once.
+        return trace.removingExactDuplicates()
+    }
+
+    public func findTraceIDs(matching matcher: SpanMatcher) async throws -> [TraceID] {
+        TraceMatches.ranked(try matchingTraces(matcher), matcher.query)
+    }
+
+    /// Every trace with a span matching `matcher`'s span conditions, with the bounds of all its
+    /// spans. The batches are scanned outside the lock (they are values), so that a long search
+    /// never holds up writers; throws `CancellationError` when the task is cancelled.
+    public func matchingTraces(_ matcher: SpanMatcher) throws -> [TraceID: TraceBounds] {
+        var matches = TraceMatches(matcher)
+        let snapshot = state.withLock { s in (s.firstSequence..<s.nextSequence).compactMap { s.batches[$0] } }
+        for (k, batch) in snapshot.enumerated() {
+            if k % 16 == 0 { try Task.checkCancellation() }
+            matches.scan(batch)
         }
-        return trace
-    }
-
-    public func findTraceIDs(_ query: TraceQuery) async throws -> [TraceID] {
-        TraceMatches.ranked(try matchingTraces(query), query)
-    }
-
-    /// Every trace with a span matching `query`'s span conditions, with the bounds of all its spans.
-    public func matchingTraces(_ query: TraceQuery) throws -> [TraceID: TraceBounds] {
-        var matches = try TraceMatches(query)
         return state.withLock { s in
-            for seq in s.firstSequence..<s.nextSequence {
-                if let batch = s.batches[seq] { matches.scan(batch) }
-            }
             var hits = [TraceID: TraceBounds]()
             for id in matches.ids {
                 var bounds = TraceBounds(start: .max, end: 0)
@@ -134,7 +134,8 @@ public final class InMemoryStore: TraceStore {
                     guard let batch = s.batches[l.sequence] else { continue }
                     bounds.merge(TraceBounds(start: batch.startTimes[Int(l.index)], end: batch.endTimes[Int(l.index)]))
                 }
-                hits[id] = bounds
+                // Evicted meanwhile: gone.
+                if bounds.start != .max { hits[id] = bounds }
             }
             return hits
         }
@@ -142,10 +143,10 @@ public final class InMemoryStore: TraceStore {
 
     public func dependencies(window: ClosedRange<UInt64>, step: UInt64?) async throws -> [DependencyLink] {
         var counter = DependencyCounter(window: window, step: step)
-        state.withLock { s in
-            for seq in s.firstSequence..<s.nextSequence {
-                if let batch = s.batches[seq] { counter.add(batch) }
-            }
+        let snapshot = state.withLock { s in (s.firstSequence..<s.nextSequence).compactMap { s.batches[$0] } }
+        for (k, batch) in snapshot.enumerated() {
+            if k % 16 == 0 { try Task.checkCancellation() }
+            counter.add(batch)
         }
         return counter.links()
     }

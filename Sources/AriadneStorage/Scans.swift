@@ -24,6 +24,7 @@ public struct TraceMatches {
     public private(set) var ids: Set<TraceID> = []
 
     public init(_ query: TraceQuery) throws { matcher = try SpanMatcher(query) }
+    public init(_ matcher: SpanMatcher) { self.matcher = matcher }
 
     public mutating func scan(_ batch: SpanBatch) {
         for i in 0..<batch.count where matcher.matches(batch, i) { ids.insert(batch.traceIDs[i]) }

@@ -176,6 +176,15 @@ extension SpanBatch {
         return false
     }
 
+    /// `anyAttribute` over everything Jaeger's tag search looks at: the span's, its resource's,
+    /// its scope's, its events' and its links' attributes.
+    public func anyTagAttribute(ofSpan i: Int, key: String, _ test: (Value) -> Bool) -> Bool {
+        if anyAttribute(ofSpan: i, scope: .any, key: key, test) { return true }
+        func inPool(_ range: PoolRange) -> Bool { attributes[range.indices].contains { equals($0.key, key) && test($0.value) } }
+        if inPool(scopes[Int(scopeIndices[i])].attributes) { return true }
+        return links[linkRanges[i].indices].contains { inPool($0.attributes) }
+    }
+
     /// The filter form of a span's status.
     public static func statusName(_ code: StatusCode) -> String {
         code == .error ? "error" : (code == .ok ? "ok" : "unset")
@@ -188,13 +197,13 @@ extension SpanBatch {
 
 /// A ``SpanFilter`` ready to run: regular expressions compiled, comparisons prepared.
 public struct CompiledFilter: Sendable {
-    indirect enum Node: Sendable {
+    public indirect enum Node: Sendable {
         case and([Node])
         case or([Node])
         case compare(SpanField, ValuePredicate)
     }
 
-    let root: Node
+    public let root: Node
 
     public init(_ filter: SpanFilter) throws {
         func compile(_ f: SpanFilter) throws -> Node {

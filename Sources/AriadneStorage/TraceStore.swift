@@ -20,10 +20,15 @@ public protocol TraceReader: Sendable {
     /// returned only if one of its spans starts inside the window (Unix ns, inclusive).
     func trace(id: TraceID, window: ClosedRange<UInt64>?) async throws -> SpanBatch?
 
-    /// Ids of traces with at least one span matching every span condition of `query` and
-    /// meeting its trace bounds, in `query.order`, at most `query.limit`. Throws ``FilterError``
-    /// for a filter that cannot run (an invalid regular expression).
-    func findTraceIDs(_ query: TraceQuery) async throws -> [TraceID]
+    /// Ids of traces with at least one span matching every span condition of `matcher.query`
+    /// and meeting its trace bounds, in `query.order`, at most `query.limit`. The matcher is
+    /// compiled once by the caller and shared by every part of the store. A long search checks
+    /// for cancellation between the parts it reads and throws `CancellationError`.
+    func findTraceIDs(matching matcher: SpanMatcher) async throws -> [TraceID]
+
+    /// The named traces the store has, in the order asked (missing ones left out), read in one
+    /// pass where the store can.
+    func traces(_ ids: [TraceID]) async throws -> [SpanBatch]
 
     /// Calls between services, and to leaf nodes, from spans that start inside the window (see
     /// ``DependencyLink``); with `step`, each link also counts calls per step of the window.
@@ -47,13 +52,23 @@ extension TraceReader {
         return out
     }
 
+    /// Throws ``FilterError`` for a filter that cannot run (an invalid regular expression).
+    public func findTraceIDs(_ query: TraceQuery) async throws -> [TraceID] {
+        try await findTraceIDs(matching: SpanMatcher(query))
+    }
+
+    public func traces(_ ids: [TraceID]) async throws -> [SpanBatch] {
+        var out = [SpanBatch]()
+        for id in ids {
+            try Task.checkCancellation()
+            if let t = try await trace(id: id, window: nil), !t.isEmpty { out.append(t) }
+        }
+        return out
+    }
+
     /// The traces `findTraceIDs` names, in the same order.
     public func findTraces(_ query: TraceQuery) async throws -> [SpanBatch] {
-        var traces = [SpanBatch]()
-        for id in try await findTraceIDs(query) {
-            if let t = try await trace(id: id, window: nil) { traces.append(t) }
-        }
-        return traces
+        try await traces(try await findTraceIDs(query))
     }
 }
 
@@ -124,8 +139,8 @@ public struct TraceQuery: Sendable, Equatable {
     public var service: String?
     public var operation: String?
     public var spanKind: SpanKind?
-    /// Key/value pairs matched against span attributes, resource attributes and event
-    /// attributes (value compared in its display form), and the pseudo-tags Jaeger renders:
+    /// Key/value pairs matched against span, resource, scope, event and link attributes (value
+    /// compared in its display form), as Jaeger's stores match tags, and the pseudo-tags Jaeger renders:
     /// `error`, `span.kind`, `otel.status_code`, `otel.status_description`, `otel.scope.name`.
     public var tags: [String: String]
     /// Typed conditions combined with and/or (see ``FilterParser`` for the text form).
@@ -175,7 +190,7 @@ public struct TraceQuery: Sendable, Equatable {
 /// Per-span matching of a ``TraceQuery``, shared by stores that scan batches.
 public struct SpanMatcher: Sendable {
     public let query: TraceQuery
-    let filter: CompiledFilter?
+    public let filter: CompiledFilter?
 
     /// Throws ``FilterError`` for an invalid regular expression in the filter.
     public init(_ query: TraceQuery) throws {
@@ -233,7 +248,7 @@ public struct SpanMatcher: Sendable {
         default: break
         }
         // Values compare in their display form, as Jaeger renders them.
-        return batch.anyAttribute(ofSpan: i, scope: .any, key: key) { v in
+        return batch.anyTagAttribute(ofSpan: i, key: key) { v in
             if case .string(let r) = v { return batch.equals(r, value) }
             return batch.attributeValue(v).displayString == value
         }

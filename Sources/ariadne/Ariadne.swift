@@ -3,6 +3,7 @@ import AriadneEngine
 import AriadneExport
 import AriadneLoadgen
 import AriadneModel
+import AriadneQuery
 import AriadnePipeline
 import AriadneWorkload
 import AriadneServer
@@ -130,6 +131,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Jaeger remote-sampling port.") var samplingPort = 5778
     @Option(help: "Largest request body in bytes, after decompression.") var maxBodyBytes = 64 << 20
     @Option(help: "Request bytes in flight before receivers answer 429/UNAVAILABLE.") var maxInFlightBytes = 64 << 20
+    @Option(help: "A query still running after this (Go duration) is cancelled and answered 503.") var queryTimeout = "30s"
+    @Option(help: "Queries run at once; more wait (up to 64), then get 429.") var queryMaxConcurrent = 4
     @Option(help: "Store: engine (durable, default) or memory.") var store = "engine"
     @Option(help: "Engine WAL sync: always (fsync before acknowledging, default) or never.") var walSync = "always"
     @Option(help: "Engine: spans in the head before it is written as a block.") var headMaxSpans = 64_000
@@ -161,6 +164,11 @@ struct Serve: AsyncParsableCommand {
         c.samplingPort = samplingPort
         c.maxBodyBytes = maxBodyBytes
         c.maxInFlightBytes = maxInFlightBytes
+        guard let timeout = GoDuration.parse(queryTimeout), timeout > 0, timeout <= 3_600_000_000_000 else {
+            throw ValidationError("--query-timeout must be a duration from 1ns to 1h, such as 30s")
+        }
+        guard (1...1024).contains(queryMaxConcurrent) else { throw ValidationError("--query-max-concurrent must be 1 to 1024") }
+        c.queryLimits = QueryLimits(timeout: .nanoseconds(Int64(timeout)), maxConcurrent: queryMaxConcurrent)
         c.memoryMaxSpans = memoryMaxSpans
         guard let kind = StoreKind(rawValue: store) else { throw ValidationError("--store must be engine or memory") }
         c.store = kind

@@ -48,7 +48,8 @@ final class EngineUnderTest: TraceStore {
     func trace(id: TraceID, window: ClosedRange<UInt64>?) async throws -> SpanBatch? {
         try await store.trace(id: id, window: window)
     }
-    func findTraceIDs(_ query: TraceQuery) async throws -> [TraceID] { try await store.findTraceIDs(query) }
+    func findTraceIDs(matching matcher: SpanMatcher) async throws -> [TraceID] { try await store.findTraceIDs(matching: matcher) }
+    func traces(_ ids: [TraceID]) async throws -> [SpanBatch] { try await store.traces(ids) }
     func dependencies(window: ClosedRange<UInt64>, step: UInt64?) async throws -> [DependencyLink] {
         try await store.dependencies(window: window, step: step)
     }

@@ -156,7 +156,7 @@ func sample() -> SpanBatch {
 @Suite struct BatchProcessorTests {
     /// Fails every batch, to check that every caller hears of it.
     struct Failing: SpanConsumer {
-        func consume(_ batch: SpanBatch) async throws { throw IngestError(.overloaded, "store is full") }
+        func consume(_ batch: SpanBatch) async throws { throw IngestError(.throttled, "store is full") }
     }
 
     @Test func gathersBySizeAndAnswersEveryCaller() async throws {

@@ -78,8 +78,10 @@ import Testing
             let (status, bad) = try await get(addr, "/api/traces?service=backend&minDuration=1s&maxDuration=1ms")
             #expect(status == 400)
             #expect(bad["errors"]?.arrayValue?.first?["code"] == .number("400"))
-            let (noService, _) = try await get(addr, "/api/traces")
-            #expect(noService == 400)
+            // No service, as current Jaeger allows: by attributes alone.
+            let (noService, anyService) = try await get(addr, "/api/traces?tags=\(tagsJSON)")
+            #expect(noService == 200)
+            #expect(traceIDs(anyService) == [a.hex])
             let (badDuration, _) = try await get(addr, "/api/traces?service=x&minDuration=fast")
             #expect(badDuration == 400)
 
@@ -142,8 +144,15 @@ import Testing
                     $0["scopeSpans"]!.arrayValue!.flatMap { $0["spans"]!.arrayValue!.compactMap { $0["traceId"]?.stringValue } }
                 } ?? [])
             #expect(found == [b.hex])
-            let (missing, _) = try await get(addr, "/api/v3/traces")
-            #expect(missing == 400)
+            let (_, noService) = try await get(addr, "/api/v3/traces?query.start_time_min=\(minTime)&query.attributes.retries=2")
+            #expect(noService["result"]?["resourceSpans"]?.arrayValue?.isEmpty == false)
+            // Nothing found is 404 in Jaeger's error shape, as Jaeger answers.
+            let (missing, empty) = try await get(addr, "/api/v3/traces?query.service_name=nobody")
+            #expect(missing == 404)
+            #expect(empty["error"]?["httpCode"] == .number("404"))
+            let (bad, badBody) = try await get(addr, "/api/v3/traces?query.start_time_min=yesterday")
+            #expect(bad == 400)
+            #expect(badBody["error"]?["message"]?.stringValue?.contains("RFC 3339") == true)
         }
     }
 

@@ -150,12 +150,42 @@ import Testing
         #expect(throws: IngestError.self) { try ingestor.admit(bytes: 800, receiver: "otlp", transport: "http") }
         ingestor.release(bytes: 800)
         try ingestor.admit(bytes: 800, receiver: "otlp", transport: "http")
-        let e = IngestError(.overloaded, "busy", retryAfterSeconds: 2)
+        let e = IngestError(.throttled, "busy", retryAfterSeconds: 2)
         #expect(ErrorMapping.httpStatus(e).code == 429)
         #expect(ErrorMapping.rpcError(e).code.rawValue == 14)  // UNAVAILABLE
         #expect(ErrorMapping.httpStatus(IngestError(.invalidData, "x")).code == 400)
         #expect(ErrorMapping.rpcError(IngestError(.invalidData, "x")).code.rawValue == 3)  // INVALID_ARGUMENT
         #expect(ErrorMapping.httpStatus(IngestError(.tooLarge, "x")).code == 413)
+    }
+
+    struct StoreFailure: RetryableError {
+        var isRetryable: Bool
+    }
+
+    struct FailingStore: SpanConsumer {
+        let error: StoreFailure
+        func consume(_ batch: SpanBatch) async throws { throw error }
+    }
+
+    /// A store that is behind answers 503 (retry), one that fails for good 500 (do not), decided
+    /// by what the store's error says of itself.
+    @Test func storeFailuresAreClassifiedByTheStoresOwnWord() async throws {
+        var b = TraceBuilder(traceID: TraceID(high: 7, low: 7), start: 1_700_000_000_000_000_000)
+        b.span("GET /", service: "frontend", kind: .server, at: 0, duration: 1_000_000)
+        let body = OTLPProtobuf.encodeExportRequest(b.batch)
+        for (retryable, status, grpc) in [(true, 503, 14), (false, 500, 13)] {
+            let ingestor = Ingestor(
+                consumer: FailingStore(error: StoreFailure(isRetryable: retryable)), metrics: ServerMetrics(), maxBodyBytes: 1 << 20,
+                maxInFlightBytes: 1 << 20)
+            do {
+                _ = try await ingestor.ingest(body, format: .otlpProtobuf, receiver: "otlp", transport: "http")
+                Issue.record("a failing store must fail the request")
+            } catch {
+                #expect(error.isRetryable == retryable)
+                #expect(ErrorMapping.httpStatus(error).code == status)
+                #expect(ErrorMapping.rpcError(error).code.rawValue == grpc)
+            }
+        }
     }
 }
 

@@ -229,24 +229,23 @@ struct ChunkRun: Sendable {
         var chunkSpanCount = 0
         // One batch, emptied per trace, so that its storage is allocated once.
         var trace = SpanBatch()
-        var seen = Set<SpanID>()
         for ordinal in ordinals {
             let id = traceIDs[ordinal]
             var minStart = UInt64.max
             var maxEnd: UInt64 = 0
-            seen.removeAll(keepingCapacity: true)
             trace.removeAll()
             // Per source batch: its scopes and resources already copied into this trace.
             var copied = [Int: (scopes: [UInt32: UInt32], resources: [UInt32: UInt32])]()
             for (b, i) in byTrace[id]! {
-                // A span written twice (a retried export, a WAL record replayed) is kept once.
-                guard seen.insert(batches[b].spanIDs[i]).inserted else { continue }
                 minStart = min(minStart, batches[b].startTimes[i])
                 maxEnd = max(maxEnd, batches[b].endTimes[i])
                 var maps = copied[b] ?? ([:], [:])
                 trace.append(from: batches[b], indices: CollectionOfOne(i), scopeMap: &maps.scopes, resourceMap: &maps.resources)
                 copied[b] = maps
             }
+            // A span written twice (a retried export, a WAL record replayed) is kept once; spans
+            // that only share an id are all kept.
+            if let distinct = trace.distinctSpanIndices() { trace = trace.selecting(distinct) }
             search.add(trace: trace, ordinal: UInt32(ordinal))
             let offset = UInt32(chunk.count)
             let encoded = OTLPProtobuf.encodeExportRequest(trace)

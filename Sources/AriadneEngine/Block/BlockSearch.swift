@@ -31,7 +31,14 @@ enum BlockSearch {
         case span = 1
         case resource = 2
         case event = 3
+        /// Instrumentation scope and link attributes: what Jaeger's tag search also looks at.
+        case scope = 4
+        case link = 5
     }
+
+    /// An intrinsic field present in blocks that index scope and link attributes: older blocks
+    /// lack both, and a tag search cannot narrow them by those scopes.
+    static let scopesAndLinksMarker = FieldKey(scope: .intrinsic, key: "indexes.scope+link")
 
     struct FieldKey: Hashable {
         var scope: Scope
@@ -89,16 +96,21 @@ enum BlockSearch {
                 terms.value(display: value)
                 terms.finish(ordinal)
             }
+            terms.begin(BlockSearch.scopesAndLinksMarker.key)
+            terms.value(display: "1")
+            terms.finish(ordinal)
             for (r, resource) in trace.resources.enumerated() {
                 intrinsic(.service, trace.serviceName(ofResource: r))
                 attributes(.resource, trace.attributes, resource.attributes)
             }
+            for scope in trace.scopes { attributes(.scope, trace.attributes, scope.attributes) }
             for i in 0..<trace.count {
                 intrinsic(.name, trace.names[i])
                 intrinsic(.kind, SpanBatch.kindName(trace.kinds[i]))
                 intrinsic(.status, SpanBatch.statusName(trace.statusCodes[i]))
                 attributes(.span, trace.spanAttributes, trace.attributeRanges[i])
                 for e in trace.events[trace.eventRanges[i].indices] { attributes(.event, trace.attributes, e.attributes) }
+                for l in trace.links[trace.linkRanges[i].indices] { attributes(.link, trace.attributes, l.attributes) }
             }
             summaries.append((ordinal, TraceSummary(of: trace)))
         }

@@ -1,3 +1,4 @@
+public import AriadneModel
 import Dispatch
 import Foundation
 internal import CZlib
@@ -17,7 +18,7 @@ public enum WALSyncMode: String, Sendable {
 }
 
 /// An error of the storage engine, with the path it concerns.
-public struct EngineError: Error, CustomStringConvertible, Sendable {
+public struct EngineError: RetryableError, CustomStringConvertible, Sendable {
     public var message: String
     /// The engine is behind (blocks are written more slowly than spans arrive): try again later.
     public var isRetryable = false

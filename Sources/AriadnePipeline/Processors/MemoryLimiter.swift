@@ -59,7 +59,7 @@ public final class MemoryLimiter: SpanConsumer {
             askForRelief()
             metrics.add("ariadne_memory_limiter_refused_spans_total", batch.count)
             throw IngestError(
-                .overloaded,
+                .throttled,
                 "memory limiter: \(rss >> 20) MiB in use is over the soft limit of \(settings.softLimitBytes >> 20) MiB; retry later",
                 retryAfterSeconds: 1)
         }

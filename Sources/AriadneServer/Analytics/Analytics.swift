@@ -1,5 +1,6 @@
 import AriadneAnalysis
 import AriadneModel
+import AriadneQuery
 import AriadneStorage
 import AriadneWire
 import AsyncHTTPClient
@@ -102,7 +103,7 @@ final class Analytics: Sendable {
 /// their notifications to the log and the webhooks. At shutdown it writes what is left.
 struct AnalyticsService: Service {
     let analytics: Analytics
-    let reader: any TraceReader
+    let queries: TraceQueryService
     let logger: Logger
     /// The UI's base address for links, once the query listener is known.
     let baseURL: @Sendable () -> String
@@ -136,7 +137,7 @@ struct AnalyticsService: Service {
     }
 
     func exampleTraces(_ n: AlertEngine.Notification) async throws -> [TraceID] {
-        try await reader.findTraceIDs(
+        try await queries.findTraceIDs(
             .examples(
                 service: n.alert.service, operation: n.alert.operation, starting: n.window, slowerThan: n.exampleMinDuration,
                 failed: n.exampleErrorsOnly))

@@ -3,6 +3,7 @@ public import AriadneEngine
 import AriadneAnalysis
 import AriadneExport
 import AriadneModel
+public import AriadneQuery
 public import AriadnePipeline
 import AriadneWire
 import CMalloc
@@ -29,6 +30,8 @@ public struct ServerConfiguration: Sendable {
     public var maxBodyBytes = 64 << 20
     /// Request bytes being decoded or stored at once before receivers push back.
     public var maxInFlightBytes = 64 << 20
+    /// Deadline and concurrency of queries on the query port.
+    public var queryLimits = QueryLimits()
     /// Which store holds the spans: the embedded engine (durable, default) or memory.
     public var store: StoreKind = .engine
     /// Spans the in-memory store keeps before it drops the oldest batches.
@@ -59,6 +62,9 @@ public struct BoundAddresses: Sendable, Equatable {
     public var zipkin = ""
     public var query = ""
     public var sampling = ""
+    /// The query port's routes, `METHOD /path` (`:name` for a path parameter): what tests
+    /// enumerate to reach every route.
+    public var queryRoutes: [String] = []
 
     var isComplete: Bool {
         ![otlpGRPC, otlpHTTP, zipkin, query, sampling].contains("")
@@ -205,17 +211,14 @@ public struct AriadneServer: Sendable {
 
         let server = self
         let queryRouter = Router()
-        var queryAPI = QueryAPI(reader: store, metrics: metrics, extraGauges: { server.gauges() })
-        if let engine {
-            queryAPI.deleter = { query, ids in
-                let deleted = try await engine.delete(matching: query, ids: ids)
-                logger.info("deleted \(deleted.count) traces")
-                return deleted
-            }
-        }
+        let queries = TraceQueryService(reader: store, deleter: engine, limits: config.queryLimits)
+        var queryAPI = QueryAPI(service: queries, metrics: metrics, extraGauges: { server.gauges() })
         queryAPI.analytics = analytics
+        queryAPI.logger = logger
         queryAPI.addRoutes(to: queryRouter)
         UIRoutes(directory: config.uiDirectory).addRoutes(to: queryRouter)
+        let routes = queryRouter.routes.map { "\($0.method) \($0.path)" }
+        bound.withLock { $0.queryRoutes = routes }
         let queryApp = Application(
             router: queryRouter,
             configuration: .init(address: .hostname(config.host, port: config.queryPort), serverName: "ariadne"),
@@ -247,7 +250,7 @@ public struct AriadneServer: Sendable {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(
                 service: AnalyticsService(
-                    analytics: analytics, reader: store, logger: logger,
+                    analytics: analytics, queries: queries, logger: logger,
                     baseURL: { externalURL ?? "http://" + bound.withLock { $0.query } }))
         ]
         services += exporters.map { .init(service: ExporterService(exporter: $0)) }

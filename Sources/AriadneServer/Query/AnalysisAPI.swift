@@ -1,5 +1,6 @@
 import AriadneAnalysis
 import AriadneModel
+import AriadneQuery
 import AriadneStorage
 import AriadneWire
 import Foundation
@@ -14,24 +15,22 @@ import NIOCore
 /// durations are nanoseconds as numbers.
 extension QueryAPI {
     func addAnalysisRoutes(to router: Router<BasicRequestContext>) {
-        router.get("/api/analysis/traces/:traceID") { _, context in
-            let text = try context.parameters.require("traceID")
-            guard let id = TraceID(hex: text) else { return v3Error(.badRequest, "malformed trace id '\(text)'") }
-            guard let trace = try await reader.trace(id: id, window: nil) else { return v3Error(.notFound, "trace not found") }
-            return json { w in Self.writeTraceView(trace, into: &w) }
-        }
+        router.get("/api/analysis/traces/:traceID", use: route(.v3) { _, context in
+            let trace = try await service.trace(try traceID(try context.parameters.require("traceID")))
+            return Self.json { w in Self.writeTraceView(trace, into: &w) }
+        })
         // A trace file (OTLP JSON, or Jaeger JSON as Jaeger's UI downloads it) analysed, not stored.
-        router.post("/api/analysis/traces") { request, _ in
+        router.post("/api/analysis/traces", use: route(.v3) { request, _ in
             let bytes: [UInt8]
             do {
                 bytes = Array(buffer: try await request.body.collect(upTo: Self.maxFileBytes))
             } catch {
-                return v3Error(.contentTooLarge, "a trace file may be at most \(Self.maxFileBytes >> 20) MiB")
+                return Self.v3Error(.contentTooLarge, "a trace file may be at most \(Self.maxFileBytes >> 20) MiB")
             }
             let batch: SpanBatch
-            do { batch = try Self.decodeTraceFile(bytes) } catch { return v3Error(.badRequest, "not a trace file: \(error)") }
+            do { batch = try Self.decodeTraceFile(bytes) } catch { throw QueryError.badRequest("not a trace file: \(error)") }
             let traces = Self.splitByTrace(batch)
-            return json { w in
+            return Self.json { w in
                 w.beginObject()
                 w.key("traces")
                 w.beginArray()
@@ -41,25 +40,18 @@ extension QueryAPI {
                 w.bool(traces.count > Self.maxFileTraces)
                 w.endObject()
             }
-        }
-        router.get("/api/analysis/compare") { request, _ in
+        })
+        router.get("/api/analysis/compare", use: route(.v3) { request, _ in
             let q = request.uri.formParameters
-            var trees = [TraceTree]()
-            for name in ["a", "b"] {
-                guard let text = q[Substring(name)], let id = TraceID(hex: text) else {
-                    return v3Error(.badRequest, "parameters 'a' and 'b' must be hex trace ids")
-                }
-                guard let trace = try await reader.trace(id: id, window: nil) else {
-                    return v3Error(.notFound, "trace \(text) not found")
-                }
-                trees.append(TraceTree(trace))
+            guard let a = q["a"].flatMap({ TraceID(hex: String($0)) }), let b = q["b"].flatMap({ TraceID(hex: String($0)) }) else {
+                throw QueryError.badRequest("parameters 'a' and 'b' must be hex trace ids")
             }
-            let nodes = TraceDiff.compare(trees[0], trees[1])
-            return json { w in
+            let (ta, tb, nodes) = try await service.compare(a, b)
+            return Self.json { w in
                 w.beginObject()
-                for (name, tree) in zip(["a", "b"], trees) {
+                for (name, trace) in [("a", ta), ("b", tb)] {
                     w.key(name)
-                    Self.writeSummary(TraceSummary(of: tree.trace), into: &w)
+                    Self.writeSummary(TraceSummary(of: trace), into: &w)
                 }
                 w.key("nodes")
                 w.beginArray()
@@ -79,21 +71,17 @@ extension QueryAPI {
                 w.endArray()
                 w.endObject()
             }
-        }
-        router.get("/api/analysis/bottlenecks") { request, _ in
+        })
+        router.get("/api/analysis/bottlenecks", use: route(.v3) { request, _ in
             let q = request.uri.formParameters
-            guard let service = q["service"].map(String.init), !service.isEmpty, let operation = q["operation"].map(String.init),
+            guard let endpoint = q["service"].map(String.init), !endpoint.isEmpty, let operation = q["operation"].map(String.init),
                 !operation.isEmpty
-            else { return v3Error(.badRequest, "parameters 'service' and 'operation' (the endpoint) are required") }
-            let query: TraceQuery
-            do throws(BadRequest) { query = try analysisQuery(q, service: service, operation: operation, filter: nil) } catch {
-                return v3Error(.badRequest, error.message)
-            }
-            let trees = try await reader.findTraces(query).map(TraceTree.init)
-            let (traces, rows) = TraceInsights.bottlenecks(trees, service: service, operation: operation)
-            return json { w in
+            else { throw QueryError.badRequest("parameters 'service' and 'operation' (the endpoint) are required") }
+            let query = try analysisQuery(q, service: endpoint, operation: operation, filter: nil)
+            let (traces, rows) = try await service.bottlenecks(query, service: endpoint, operation: operation)
+            return Self.json { w in
                 w.beginObject()
-                w.field("service", service)
+                w.field("service", endpoint)
                 w.field("operation", operation)
                 w.field("traces", traces)
                 w.key("bottlenecks")
@@ -111,19 +99,15 @@ extension QueryAPI {
                 w.endArray()
                 w.endObject()
             }
-        }
-        router.get("/api/analysis/error-origins") { request, _ in
+        })
+        router.get("/api/analysis/error-origins", use: route(.v3) { request, _ in
             let q = request.uri.formParameters
-            let service = q["service"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
-            let query: TraceQuery
-            do throws(BadRequest) {
-                query = try analysisQuery(q, service: service, operation: nil, filter: .compare(.status, .eq, .string("error")))
-            } catch { return v3Error(.badRequest, error.message) }
-            let trees = try await reader.findTraces(query).map(TraceTree.init)
-            let origins = TraceInsights.errorOrigins(trees)
-            return json { w in
+            let failing = q["service"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+            let query = try analysisQuery(q, service: failing, operation: nil, filter: .compare(.status, .eq, .string("error")))
+            let (traces, origins) = try await service.errorOrigins(query)
+            return Self.json { w in
                 w.beginObject()
-                w.field("traces", trees.count)
+                w.field("traces", traces)
                 w.key("origins")
                 w.beginArray()
                 for o in origins {
@@ -141,50 +125,39 @@ extension QueryAPI {
                 w.endArray()
                 w.endObject()
             }
-        }
+        })
         // The service graph: services and the leaf nodes they call, edges with rate, errors and
         // latency quantiles, and with `step` (a Go duration) calls and errors per step.
-        let serviceGraph: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
+        let serviceGraph: Handler = route(.v3) { request, _ in
             let q = request.uri.formParameters
-            let window: ClosedRange<UInt64>
+            let window = try analysisWindow(q)
             var step: UInt64? = nil
-            do throws(BadRequest) {
-                window = try analysisWindow(q)
-                if let t = q["step"], !t.isEmpty {
-                    let ns = try parseGoDuration(String(t), "step")
-                    guard ns > 0, (window.upperBound - window.lowerBound) / ns <= 10_000 else {
-                        throw BadRequest("'step' must be positive and give at most 10,000 steps")
-                    }
-                    step = ns
+            if let t = q["step"], !t.isEmpty {
+                let ns = try parseGoDuration(String(t), "step")
+                guard ns > 0, (window.upperBound - window.lowerBound) / ns <= 10_000 else {
+                    throw QueryError.badRequest("'step' must be positive and give at most 10,000 steps")
                 }
-            } catch { return v3Error(.badRequest, error.message) }
-            let links = try await reader.dependencies(window: window, step: step)
-            let seconds = max(1e-9, Double(window.upperBound - window.lowerBound) / 1e9)
-            var nodes = [String: String]()  // name → type
-            for s in try await reader.services() { nodes[s] = "service" }
-            for l in links {
-                nodes[l.parent] = nodes[l.parent] ?? "service"
-                let leaf = ["database", "cache", "messaging", "external"].contains(l.connectionType)
-                if nodes[l.child] == nil || nodes[l.child] != "service" { nodes[l.child] = leaf ? l.connectionType : "service" }
+                step = ns
             }
-            return json { w in
+            let graph = try await service.serviceGraph(window: window, step: step)
+            return Self.json { w in
                 w.beginObject()
                 w.field("start", String(window.lowerBound))
                 w.field("end", String(window.upperBound))
                 w.key("nodes")
                 w.beginArray()
-                for (s, type) in nodes.sorted(by: { $0.key < $1.key }) {
+                for n in graph.nodes {
                     w.beginObject()
-                    w.field("service", s)
-                    w.field("type", type)
-                    w.field("callsIn", links.filter { $0.child == s }.reduce(0) { $0 + $1.callCount })
-                    w.field("callsOut", links.filter { $0.parent == s }.reduce(0) { $0 + $1.callCount })
+                    w.field("service", n.service)
+                    w.field("type", n.type)
+                    w.field("callsIn", n.callsIn)
+                    w.field("callsOut", n.callsOut)
                     w.endObject()
                 }
                 w.endArray()
                 w.key("edges")
                 w.beginArray()
-                for l in links {
+                for l in graph.edges {
                     w.beginObject()
                     w.field("parent", l.parent)
                     w.field("child", l.child)
@@ -192,7 +165,7 @@ extension QueryAPI {
                     w.field("callCount", l.callCount)
                     w.field("errorCount", l.errorCount)
                     w.field("errorRate", l.callCount > 0 ? Double(l.errorCount) / Double(l.callCount) : 0)
-                    w.field("ratePerSecond", Double(l.callCount) / seconds)
+                    w.field("ratePerSecond", Double(l.callCount) / graph.seconds)
                     w.field("p50Nanos", l.p50Duration)
                     w.field("p95Nanos", l.p95Duration)
                     w.field("p99Nanos", l.p99Duration)
@@ -221,14 +194,14 @@ extension QueryAPI {
     /// `start`/`end` (µs) or `lookback` (Go duration, default 1h) ending now.
     func analysisWindow(
         _ q: FlatDictionary<Substring, Substring>, defaultLookback: UInt64 = 3_600_000_000_000
-    ) throws(BadRequest) -> ClosedRange<UInt64> {
+    ) throws(QueryError) -> ClosedRange<UInt64> {
         let now = UInt64(Date().timeIntervalSince1970 * 1e9)
         let end = try parseMicros(q["end"], "end").map { $0 * 1000 } ?? now
-        let lookback = try q["lookback"].flatMap { $0.isEmpty ? nil : $0 }.map { t throws(BadRequest) in
+        let lookback = try q["lookback"].flatMap { $0.isEmpty ? nil : $0 }.map { t throws(QueryError) in
             try parseGoDuration(String(t), "lookback")
         } ?? defaultLookback
         let start = try parseMicros(q["start"], "start").map { $0 * 1000 } ?? (end - min(end, lookback))
-        guard start <= end else { throw BadRequest("'start' is after 'end'") }
+        guard start <= end else { throw QueryError.badRequest("'start' is after 'end'") }
         return start...end
     }
 
@@ -236,7 +209,7 @@ extension QueryAPI {
     /// first, at most `limit` (default 200, at most 5000) so that an analysis stays bounded.
     func analysisQuery(
         _ q: FlatDictionary<Substring, Substring>, service: String?, operation: String?, filter: SpanFilter?
-    ) throws(BadRequest) -> TraceQuery {
+    ) throws(QueryError) -> TraceQuery {
         let window = try analysisWindow(q)
         var query = TraceQuery(service: service, limit: 200)
         query.operation = operation
@@ -244,7 +217,7 @@ extension QueryAPI {
         query.startMin = window.lowerBound
         query.startMax = window.upperBound
         if let l = q["limit"], !l.isEmpty {
-            guard let n = Int(l), (1...5000).contains(n) else { throw BadRequest("'limit' must be 1 to 5000 traces") }
+            guard l.utf8.count <= 6, let n = Int(l), (1...5000).contains(n) else { throw QueryError.badRequest("'limit' must be 1 to 5000 traces") }
             query.limit = n
         }
         return query

@@ -1,5 +1,6 @@
 import AriadneAnalysis
 import AriadneModel
+import AriadneQuery
 import AriadneStorage
 import AriadneWire
 import Foundation
@@ -14,40 +15,34 @@ extension QueryAPI {
     func addMetricsRoutes(to router: Router<BasicRequestContext>) {
         guard let analytics else { return }
         let metrics = analytics.metrics
-        router.get("/api/metrics/minstep") { _, _ in
-            json { w in
+        router.get("/api/metrics/minstep", use: route(.jaeger) { _, _ in
+            Self.json { w in
                 w.beginObject()
                 w.field("minStep", Int(metrics.interval / 1_000_000))
                 w.endObject()
             }
-        }
-        router.get("/api/metrics/:kind") { request, context in
+        })
+        router.get("/api/metrics/:kind", use: route(.jaeger) { request, context in
             let kind = try context.parameters.require("kind")
             guard ["latencies", "calls", "errors"].contains(kind) else {
-                return errorEnvelope(.notFound, "unknown metric '\(kind)': expected latencies, calls or errors")
+                throw QueryError.notFound("unknown metric '\(kind)': expected latencies, calls or errors")
             }
             let q = request.uri.formParameters
-            do throws(BadRequest) {
-                return try jaegerMetrics(kind, q, metrics)
-            } catch { return errorEnvelope(.badRequest, error.message) }
-        }
-        router.get("/api/analysis/red") { request, _ in
+            return try jaegerMetrics(kind, q, metrics)
+        })
+        router.get("/api/analysis/red", use: route(.v3) { request, _ in
             let q = request.uri.formParameters
-            do throws(BadRequest) {
-                return try red(q, metrics)
-            } catch { return v3Error(.badRequest, error.message) }
-        }
-        router.get("/api/analysis/anomalies") { request, _ in
+            return try red(q, metrics)
+        })
+        router.get("/api/analysis/anomalies", use: route(.v3) { request, _ in
             let q = request.uri.formParameters
             let window: ClosedRange<UInt64>
-            do throws(BadRequest) { window = try analysisWindow(q, defaultLookback: 6 * 3_600_000_000_000) } catch {
-                return v3Error(.badRequest, error.message)
-            }
-            let service = q["service"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+            window = try analysisWindow(q, defaultLookback: 6 * 3_600_000_000_000)
+            let only = q["service"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
             let detector = analytics.alerts.detector
             let series = metrics.series(
                 from: window.lowerBound, to: metrics.windowStart(window.upperBound),
-                include: { k in service == nil || k.service == service }, groupOf: { [$0.service, $0.operation] })
+                include: { k in only == nil || k.service == only }, groupOf: { [$0.service, $0.operation] })
             var found = [(service: String, operation: String, anomaly: Anomaly)]()
             for (group, points) in series {
                 for metric in [SeriesMetric.latency, .errorRate] {
@@ -65,9 +60,9 @@ extension QueryAPI {
                     service: f.service, operation: f.operation,
                     starting: (f.anomaly.start > metrics.interval ? f.anomaly.start - metrics.interval : 0)...f.anomaly.end,
                     slowerThan: !failed && f.anomaly.observed > f.anomaly.baseline ? UInt64(f.anomaly.baseline * 1e6) : nil, failed: failed)
-                examples.append((try? await reader.findTraceIDs(tq)) ?? [])
+                examples.append((try? await service.findTraceIDs(tq)) ?? [])
             }
-            return json { w in
+            return Self.json { w in
                 w.beginObject()
                 w.field("intervalSeconds", Double(metrics.interval) / 1e9)
                 w.key("anomalies")
@@ -94,25 +89,26 @@ extension QueryAPI {
                 w.endArray()
                 w.endObject()
             }
-        }
-        router.get("/api/analysis/forecast") { request, _ in
+        })
+        router.get("/api/analysis/forecast", use: route(.v3) { request, _ in
             let q = request.uri.formParameters
-            guard let service = q["service"].map(String.init), !service.isEmpty else {
-                return v3Error(.badRequest, "parameter 'service' is required")
+            guard let forecastService = q["service"].map(String.init), !forecastService.isEmpty else {
+                throw QueryError.badRequest("parameter 'service' is required")
             }
             let operation = q["operation"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
             let window: ClosedRange<UInt64>
-            do throws(BadRequest) { window = try analysisWindow(q, defaultLookback: 3_600_000_000_000) } catch {
-                return v3Error(.badRequest, error.message)
-            }
-            guard let horizon = Int(q["horizon"] ?? "10"), (1...1000).contains(horizon) else {
-                return v3Error(.badRequest, "'horizon' must be 1 to 1000 windows")
+            window = try analysisWindow(q, defaultLookback: 3_600_000_000_000)
+            guard (q["horizon"] ?? "").utf8.count <= 4, let horizon = Int(q["horizon"] ?? "10"), (1...1000).contains(horizon) else {
+                throw QueryError.badRequest("'horizon' must be 1 to 1000 windows")
             }
             // Complete windows only, and every window in the range (none means no calls).
             let end = metrics.windowStart(window.upperBound)
             let start = metrics.windowStart(window.lowerBound)
+            guard (end - start) / metrics.interval <= 100_000 else {
+                throw QueryError.badRequest("the window holds more than 100,000 rollup windows: shorten 'lookback'")
+            }
             let points = metrics.series(
-                from: start, to: end, include: { $0.service == service && (operation == nil || $0.operation == operation) }, groupOf: { _ in 0 })[0] ?? []
+                from: start, to: end, include: { $0.service == forecastService && (operation == nil || $0.operation == operation) }, groupOf: { _ in 0 })[0] ?? []
             var byWindow = [UInt64: REDPoint]()
             for p in points { byWindow[p.start] = p }
             let windows = Array(stride(from: start, to: end, by: Int(metrics.interval)))
@@ -125,9 +121,9 @@ extension QueryAPI {
                 return last
             }
             let lastTime = windows.last ?? start
-            return json { w in
+            return Self.json { w in
                 w.beginObject()
-                w.field("service", service)
+                w.field("service", forecastService)
                 if let operation { w.field("operation", operation) }
                 w.field("intervalSeconds", seconds)
                 for (name, values) in [("throughput", throughput), ("p95Ms", p95)] {
@@ -157,20 +153,18 @@ extension QueryAPI {
                 }
                 w.endObject()
             }
-        }
-        router.get("/api/analysis/populations") { request, _ in
+        })
+        router.get("/api/analysis/populations", use: route(.v3) { request, _ in
             let q = request.uri.formParameters
             let queries: (TraceQuery, TraceQuery)
-            do throws(BadRequest) { queries = try populationQueries(q) } catch { return v3Error(.badRequest, error.message) }
-            let a = try await reader.findTraces(queries.0)
-            let b = try await reader.findTraces(queries.1)
-            let c = PopulationComparison(a: a, b: b)
-            return json { w in Self.writePopulations(c, into: &w) }
-        }
-        router.get("/api/alerts") { _, _ in
+            queries = try populationQueries(q)
+            let c = try await service.populations(queries.0, queries.1)
+            return Self.json { w in Self.writePopulations(c, into: &w) }
+        })
+        router.get("/api/alerts", use: route(.v3) { _, _ in
             let now = UInt64(Date().timeIntervalSince1970 * 1e9)
             let states = analytics.alerts.states()
-            return json { w in
+            return Self.json { w in
                 w.beginObject()
                 w.field("evaluatedAt", String(now))
                 w.key("rules")
@@ -203,11 +197,11 @@ extension QueryAPI {
                 w.endArray()
                 w.endObject()
             }
-        }
-        router.get("/api/slos") { _, _ in
+        })
+        router.get("/api/slos", use: route(.v3) { _, _ in
             let now = UInt64(Date().timeIntervalSince1970 * 1e9)
             let statuses = analytics.alerts.objectivesStatus(now: now)
-            return json { w in
+            return Self.json { w in
                 w.beginObject()
                 w.key("slos")
                 w.beginArray()
@@ -232,29 +226,29 @@ extension QueryAPI {
                 w.endArray()
                 w.endObject()
             }
-        }
+        })
     }
 
     /// Jaeger's `GET /api/metrics/{latencies,calls,errors}`: one series per service (or per service
     /// and operation with `groupByOperation`), a point per `step` from `endTs − lookback` to `endTs`,
     /// each over the `ratePer` before it. Latencies in ms; calls per second; errors as a fraction.
-    func jaegerMetrics(_ kind: String, _ q: FlatDictionary<Substring, Substring>, _ metrics: SpanMetrics) throws(BadRequest) -> Response {
+    func jaegerMetrics(_ kind: String, _ q: FlatDictionary<Substring, Substring>, _ metrics: SpanMetrics) throws(QueryError) -> Response {
         let services = Set(q[values: "service"].map(String.init).filter { !$0.isEmpty })
-        guard !services.isEmpty else { throw BadRequest("please provide at least one service name") }
-        func ms(_ name: String, _ fallback: UInt64) throws(BadRequest) -> UInt64 {
+        guard !services.isEmpty else { throw QueryError.badRequest("please provide at least one service name") }
+        func ms(_ name: String, _ fallback: UInt64) throws(QueryError) -> UInt64 {
             guard let t = q[Substring(name)], !t.isEmpty else { return fallback }
-            guard let v = UInt64(t), v <= UInt64.max / 1_000_000 else { throw BadRequest("'\(name)' must be an integer of milliseconds") }
+            guard let v = UInt64(t), v <= UInt64.max / 1_000_000 else { throw QueryError.badRequest("'\(name)' must be an integer of milliseconds") }
             return v
         }
         let end = try ms("endTs", UInt64(Date().timeIntervalSince1970 * 1000)) * 1_000_000
         let lookback = try ms("lookback", 3_600_000) * 1_000_000
         let step = max(try ms("step", 60_000) * 1_000_000, metrics.interval)
         let ratePer = max(try ms("ratePer", 600_000) * 1_000_000, metrics.interval)
-        guard lookback / step <= 10_000 else { throw BadRequest("too many points: raise 'step' or lower 'lookback'") }
+        guard lookback / step <= 10_000 else { throw QueryError.badRequest("too many points: raise 'step' or lower 'lookback'") }
         var quantile = 0.0
         if kind == "latencies" {
             guard let t = q["quantile"], let x = Double(t), x > 0, x <= 1 else {
-                throw BadRequest("please provide a quantile between (0, 1]")
+                throw QueryError.badRequest("please provide a quantile between (0, 1]")
             }
             quantile = x
         }
@@ -262,7 +256,7 @@ extension QueryAPI {
         var kinds = Set<SpanKind>()
         for text in q[values: "spanKind"] {
             let name = text.hasPrefix("SPAN_KIND_") ? String(text.dropFirst(10)) : String(text)
-            guard let k = SpanKind(jaegerName: name) else { throw BadRequest("unsupported spanKind '\(text)'") }
+            guard let k = SpanKind(jaegerName: name) else { throw QueryError.badRequest("unsupported spanKind '\(text)'") }
             kinds.insert(k)
         }
         if kinds.isEmpty { kinds = [.server] }
@@ -277,7 +271,7 @@ extension QueryAPI {
             case "calls": ("\(scope)_call_rate", "calls/sec, grouped by \(byOperation ? "service & operation" : "service")")
             default: ("\(scope)_error_rate", "error rate, computed as a fraction of errors/sec over calls/sec, grouped by \(byOperation ? "service & operation" : "service")")
             }
-        return json { w in
+        return Self.json { w in
             w.beginObject()
             w.field("name", name)
             w.field("type", "GAUGE")
@@ -322,7 +316,9 @@ extension QueryAPI {
                         w.field("timestamp", RFC3339.format(t))
                         w.endObject()
                     }
-                    t += step
+                    let (next, overflow) = t.addingReportingOverflow(step)
+                    if overflow { break }
+                    t = next
                 }
                 w.endArray()
                 w.endObject()
@@ -334,12 +330,12 @@ extension QueryAPI {
 
     /// Per service (or, with `service`, per operation of it): calls, rate, errors and latency
     /// quantiles over the window, and a point per window for sparklines.
-    func red(_ q: FlatDictionary<Substring, Substring>, _ metrics: SpanMetrics) throws(BadRequest) -> Response {
+    func red(_ q: FlatDictionary<Substring, Substring>, _ metrics: SpanMetrics) throws(QueryError) -> Response {
         let window = try analysisWindow(q)
         let service = q["service"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
         var kind: SpanKind? = nil
         if let t = q["spanKind"], !t.isEmpty {
-            guard let k = SpanKind(jaegerName: String(t)) else { throw BadRequest("unsupported spanKind '\(t)'") }
+            guard let k = SpanKind(jaegerName: String(t)) else { throw QueryError.badRequest("unsupported spanKind '\(t)'") }
             kind = k
         }
         let series = metrics.series(
@@ -347,7 +343,7 @@ extension QueryAPI {
             include: { (service == nil || $0.service == service) && (kind == nil || $0.kind == kind) },
             groupOf: { service == nil ? [$0.service] : [$0.service, $0.operation, $0.kind.jaegerName] })
         let seconds = max(1e-9, Double(window.upperBound - window.lowerBound) / 1e9)
-        return json { w in
+        return Self.json { w in
             w.beginObject()
             w.field("start", String(window.lowerBound))
             w.field("end", String(window.upperBound))
@@ -391,9 +387,9 @@ extension QueryAPI {
     /// The two populations of `/api/analysis/populations`: with `attribute`, `a` and `b` are its
     /// values (within `lookback`/`start`/`end`); without, they are windows `FROM..TO`, each end
     /// RFC 3339, Unix µs, `now`, or a Go duration before now (`now-2h` or `-2h`).
-    func populationQueries(_ q: FlatDictionary<Substring, Substring>) throws(BadRequest) -> (TraceQuery, TraceQuery) {
+    func populationQueries(_ q: FlatDictionary<Substring, Substring>) throws(QueryError) -> (TraceQuery, TraceQuery) {
         guard let a = q["a"].map(String.init), !a.isEmpty, let b = q["b"].map(String.init), !b.isEmpty else {
-            throw BadRequest("parameters 'a' and 'b' are required: two attribute values (with 'attribute') or two windows FROM..TO")
+            throw QueryError.badRequest("parameters 'a' and 'b' are required: two attribute values (with 'attribute') or two windows FROM..TO")
         }
         let service = q["service"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
         let operation = q["operation"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
@@ -412,21 +408,21 @@ extension QueryAPI {
         return (qa, qb)
     }
 
-    static func windowSpec(_ text: String, now: UInt64, name: String) throws(BadRequest) -> (UInt64, UInt64) {
+    static func windowSpec(_ text: String, now: UInt64, name: String) throws(QueryError) -> (UInt64, UInt64) {
         let parts = text.components(separatedBy: "..")
-        guard parts.count == 2 else { throw BadRequest("'\(name)' must be a window FROM..TO (e.g. now-2h..now-1h), or use 'attribute'") }
-        func instant(_ s: String) throws(BadRequest) -> UInt64 {
+        guard parts.count == 2 else { throw QueryError.badRequest("'\(name)' must be a window FROM..TO (e.g. now-2h..now-1h), or use 'attribute'") }
+        func instant(_ s: String) throws(QueryError) -> UInt64 {
             if s == "now" || s.isEmpty { return now }
             // `now-2h` (or `-2h`, which command lines mistake for an option).
             let relative = s.hasPrefix("now-") ? s.dropFirst(4) : s.hasPrefix("-") ? s.dropFirst() : nil
             if let relative, let d = GoDuration.parse(String(relative)) { return now > d ? now - d : 0 }
             if let t = RFC3339.parse(s) { return t }
             if let us = UInt64(s), us <= UInt64.max / 1000 { return us * 1000 }
-            throw BadRequest("'\(name)': '\(s)' is not a time (RFC 3339, Unix µs, now, or now-DURATION)")
+            throw QueryError.badRequest("'\(name)': '\(s)' is not a time (RFC 3339, Unix µs, now, or now-DURATION)")
         }
         let from = try instant(parts[0])
         let to = try instant(parts[1])
-        guard from <= to else { throw BadRequest("'\(name)': the window starts after it ends") }
+        guard from <= to else { throw QueryError.badRequest("'\(name)': the window starts after it ends") }
         return (from, to)
     }
 

@@ -11,6 +11,9 @@ struct UIRoutes {
 
     func addRoutes(to router: Router<BasicRequestContext>) {
         router.get("/") { _, _ in file("index.html") }
+        // Jaeger UI's deep links, used by Grafana and runbooks: the page turns them into its own routes.
+        router.get("/trace/:traceID") { _, _ in file("index.html") }
+        router.get("/search") { _, _ in file("index.html") }
         router.get("/ui/:file") { _, context in file(try context.parameters.require("file")) }
     }
 

@@ -6,16 +6,17 @@ import HTTPTypes
 /// The one place where ingest failures become HTTP and gRPC answers, per the OTLP
 /// specification (protocol/otlp.md, "Failures" and "OTLP/HTTP Throttling"):
 /// bad data → 400 / INVALID_ARGUMENT (not retryable); over the size limit → 413 /
-/// RESOURCE_EXHAUSTED; unknown content type → 415; overload → 429 or 503 with Retry-After /
-/// UNAVAILABLE (retryable).
+/// RESOURCE_EXHAUSTED; unknown content type → 415; load shed on purpose → 429, store unavailable →
+/// 503, both with Retry-After / UNAVAILABLE (retryable); a store failing for good → 500 / INTERNAL.
 enum ErrorMapping {
     static func httpStatus(_ e: IngestError) -> HTTPResponse.Status {
         switch e.code {
         case .invalidData: return .badRequest
         case .tooLarge: return .contentTooLarge
         case .unsupportedMediaType: return .unsupportedMediaType
-        // 503 when storage itself failed, 429 when we shed load on purpose.
-        case .overloaded: return e.message.hasPrefix("storage") ? .serviceUnavailable : .tooManyRequests
+        case .throttled: return .tooManyRequests
+        case .unavailable: return .serviceUnavailable
+        case .internal: return .internalServerError
         }
     }
 
@@ -25,7 +26,8 @@ enum ErrorMapping {
         case .invalidData: return .invalidArgument
         case .tooLarge: return .resourceExhausted
         case .unsupportedMediaType: return .invalidArgument
-        case .overloaded: return .unavailable
+        case .throttled, .unavailable: return .unavailable
+        case .internal: return .internalError
         }
     }
 

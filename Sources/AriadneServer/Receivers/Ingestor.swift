@@ -21,7 +21,7 @@ public struct IngestOutcome: Sendable, Equatable {
 /// hand-off to the pipeline, and the counters behind /metrics.
 ///
 /// Backpressure: bodies in flight are limited to `maxInFlightBytes`; beyond it the request is
-/// refused as retryable (`IngestError.overloaded`) before any decoding, so memory stays bounded.
+/// refused as retryable (`IngestError.throttled`) before any decoding, so memory stays bounded.
 public final class Ingestor: Sendable {
     public let consumer: any SpanConsumer
     public let metrics: ServerMetrics
@@ -36,13 +36,13 @@ public final class Ingestor: Sendable {
         self.maxInFlightBytes = maxInFlightBytes
     }
 
-    /// Reserves room for a body of `bytes`; throws `.overloaded` when there is none.
+    /// Reserves room for a body of `bytes`; throws `.throttled` when there is none.
     public func admit(bytes: Int, receiver: String, transport: String) throws(IngestError) {
         let now = inFlight.add(bytes, ordering: .relaxed).newValue
         if now > maxInFlightBytes && now != bytes {
             inFlight.subtract(bytes, ordering: .relaxed)
             metrics.count(.requestsThrottled, receiver: receiver, transport: transport)
-            throw IngestError(.overloaded, "server is over its in-flight limit; retry later", retryAfterSeconds: 1)
+            throw IngestError(.throttled, "server is over its in-flight limit; retry later", retryAfterSeconds: 1)
         }
     }
 
@@ -96,7 +96,11 @@ public final class Ingestor: Sendable {
                 throw e
             } catch {
                 metrics.add(.spansRefused, valid.count, receiver: receiver, transport: transport)
-                throw IngestError(.overloaded, "storage failed: \(error)", retryAfterSeconds: 1)
+                // Classified by what the store says of its error, not by its text.
+                if let e = error as? any RetryableError, !e.isRetryable {
+                    throw IngestError(.internal, "storage failed: \(error)")
+                }
+                throw IngestError(.unavailable, "storage unavailable: \(error)", retryAfterSeconds: 1)
             }
             metrics.add(.spansAccepted, valid.count, receiver: receiver, transport: transport)
         }

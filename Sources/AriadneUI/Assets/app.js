@@ -114,5 +114,11 @@ document.addEventListener('keydown', e => {
   }
 });
 
+// Jaeger UI's deep links (/trace/ID, /search?service=…), which Grafana and runbooks use, are
+// served this page: they become the matching hash routes.
+const jaegerLink = location.pathname.match(/^\/(trace|search)(?:\/([^/]+))?\/?$/);
+if (jaegerLink && !location.hash) {
+  history.replaceState(null, '', '/#/' + jaegerLink[1] + (jaegerLink[2] ? '/' + jaegerLink[2] : '') + location.search);
+}
 window.addEventListener('hashchange', route);
 route();

@@ -3,7 +3,7 @@ public import AriadneModel
 /// Jaeger v1 query JSON (the `model/json` shape Jaeger v2.20's `/api/traces` serves), rendered
 /// from the span model the way Jaeger renders OTLP spans: span kind, status, scope and trace
 /// state as tags; events as logs with an `event` field; the parent as a CHILD_OF reference and
-/// links as FOLLOWS_FROM; resources as processes `p1`, `p2`, ...
+/// links as FOLLOWS_FROM (CHILD_OF when the link's `opentracing.ref_type` is `child_of`); resources as processes `p1`, `p2`, ...
 public enum JaegerJSON {
     /// Jaeger's trace id text: 16 hex digits when the high half is zero, else 32.
     public static func traceIDString(_ id: TraceID) -> String {
@@ -77,7 +77,12 @@ public enum JaegerJSON {
             writeReference("CHILD_OF", traceID, t.parentSpanIDs[i], into: &w)
         }
         for l in t.links[t.linkRanges[i].indices] {
-            writeReference("FOLLOWS_FROM", traceIDString(l.traceID), l.spanID, into: &w)
+            // A link that says it is a child-of reference (OpenTracing's `opentracing.ref_type`,
+            // as Jaeger's model→OTLP translation marks extra parents) stays one.
+            let childOf = t.attributes[l.attributes.indices].contains {
+                t.equals($0.key, "opentracing.ref_type") && { if case .string(let r) = $0.value { return t.equals(r, "child_of") } else { return false } }($0)
+            }
+            writeReference(childOf ? "CHILD_OF" : "FOLLOWS_FROM", traceIDString(l.traceID), l.spanID, into: &w)
         }
         w.endArray()
         w.key("startTime")

@@ -1,0 +1,147 @@
+public import AriadneAnalysis
+public import AriadneModel
+public import AriadneStorage
+
+/// The one way from an API dialect to a store (Jaeger's `querysvc`): every route of the query
+/// port asks this service and never a store directly, so that what every read must go through —
+/// validation, the deadline and the bound on concurrent queries, the adjusters, and later access
+/// control — is applied once.
+///
+/// Every method throws ``QueryError`` only: bad filters are `.badRequest`, unknown traces
+/// `.notFound`, a busy store or a query past its deadline `.unavailable`, too many queries
+/// `.throttled`, and anything else `.internal`.
+public final class TraceQueryService: Sendable {
+    public let reader: any TraceReader
+    let deleter: (any TraceDeleter)?
+    public let limiter: QueryLimiter
+
+    public init(reader: any TraceReader, deleter: (any TraceDeleter)? = nil, limits: QueryLimits = QueryLimits()) {
+        self.reader = reader
+        self.deleter = deleter
+        limiter = QueryLimiter(limits)
+    }
+
+    /// Whether `delete` can be used.
+    public var canDelete: Bool { deleter != nil }
+
+    // MARK: names
+
+    public func services() async throws(QueryError) -> [String] {
+        let reader = reader
+        return try await limiter.run { try await reader.services() }
+    }
+
+    public func operations(service: String, kind: SpanKind?) async throws(QueryError) -> [SpanOperation] {
+        let reader = reader
+        return try await limiter.run { try await reader.operations(service: service, kind: kind) }
+    }
+
+    // MARK: traces
+
+    /// One trace, adjusted; `.notFound` when the store has none (in `window`, if given).
+    public func trace(_ id: TraceID, window: ClosedRange<UInt64>? = nil) async throws(QueryError) -> SpanBatch {
+        let reader = reader
+        let found = try await limiter.run { try await reader.trace(id: id, window: window) }
+        guard let found, !found.isEmpty else { throw .notFound("trace not found") }
+        return Self.adjust(found)
+    }
+
+    /// The named traces that exist, adjusted, in the order asked, each once.
+    public func traces(_ ids: [TraceID]) async throws(QueryError) -> [SpanBatch] {
+        var seen = Set<TraceID>()
+        let unique = ids.filter { seen.insert($0).inserted }
+        let reader = reader
+        return try await limiter.run { try await reader.traces(unique) }.map(Self.adjust)
+    }
+
+    /// Ids of the traces a search finds, best first. The filter is compiled once here and the
+    /// same compiled form serves every part of the store.
+    public func findTraceIDs(_ query: TraceQuery) async throws(QueryError) -> [TraceID] {
+        let matcher = try Self.prepare(query)
+        let reader = reader
+        return try await limiter.run { try await reader.findTraceIDs(matching: matcher) }
+    }
+
+    /// The traces a search finds, fetched in one call to the store, adjusted.
+    public func findTraces(_ query: TraceQuery) async throws(QueryError) -> [SpanBatch] {
+        let matcher = try Self.prepare(query)
+        let reader = reader
+        return try await limiter.run {
+            let ids = try await reader.findTraceIDs(matching: matcher)
+            return try await reader.traces(ids)
+        }.map(Self.adjust)
+    }
+
+    /// Summaries of the traces a search finds, without reading their spans where the store
+    /// keeps summaries.
+    public func findSummaries(_ query: TraceQuery) async throws(QueryError) -> [TraceSummary] {
+        let matcher = try Self.prepare(query)
+        let reader = reader
+        return try await limiter.run {
+            try await reader.summaries(try await reader.findTraceIDs(matching: matcher))
+        }
+    }
+
+    /// Checks that a query can run (its regular expressions compile) and compiles it.
+    public static func prepare(_ query: TraceQuery) throws(QueryError) -> SpanMatcher {
+        do { return try SpanMatcher(query) } catch { throw QueryError.classify(error) }
+    }
+
+    /// What every trace goes through before it is shown: exact copies of a span (a retried
+    /// export, a redelivered message) are removed, spans that merely share an id are kept.
+    /// Clock skew is left alone, as Jaeger's query does by default
+    /// (`--query.max-clock-skew-adjustment=0s`): the UI draws what the services reported.
+    static func adjust(_ trace: SpanBatch) -> SpanBatch {
+        trace.removingExactDuplicates()
+    }
+
+    // MARK: dependencies
+
+    public func dependencies(window: ClosedRange<UInt64>, step: UInt64? = nil) async throws(QueryError) -> [DependencyLink] {
+        let reader = reader
+        return try await limiter.run { try await reader.dependencies(window: window, step: step) }
+    }
+
+    public func serviceGraph(window: ClosedRange<UInt64>, step: UInt64?) async throws(QueryError) -> ServiceGraph {
+        let reader = reader
+        return try await limiter.run {
+            let links = try await reader.dependencies(window: window, step: step)
+            return ServiceGraph(services: try await reader.services(), links: links, window: window)
+        }
+    }
+
+    // MARK: analyses over traces
+
+    /// Critical-path time per operation in the endpoint's traces found by `query`.
+    public func bottlenecks(_ query: TraceQuery, service: String, operation: String) async throws(QueryError) -> (traces: Int, rows: [Bottleneck]) {
+        let trees = try await findTraces(query).map(TraceTree.init)
+        return TraceInsights.bottlenecks(trees, service: service, operation: operation)
+    }
+
+    /// Where the errors of the traces found by `query` began.
+    public func errorOrigins(_ query: TraceQuery) async throws(QueryError) -> (traces: Int, origins: [ErrorOrigin]) {
+        let trees = try await findTraces(query).map(TraceTree.init)
+        return (trees.count, TraceInsights.errorOrigins(trees))
+    }
+
+    /// Two stored traces compared span path by span path.
+    public func compare(_ a: TraceID, _ b: TraceID) async throws(QueryError) -> (a: SpanBatch, b: SpanBatch, nodes: [TraceDiffNode]) {
+        let ta = try await trace(a)
+        let tb = try await trace(b)
+        return (ta, tb, TraceDiff.compare(TraceTree(ta), TraceTree(tb)))
+    }
+
+    /// Two populations of traces compared operation by operation.
+    public func populations(_ a: TraceQuery, _ b: TraceQuery) async throws(QueryError) -> PopulationComparison {
+        PopulationComparison(a: try await findTraces(a), b: try await findTraces(b))
+    }
+
+    // MARK: deletion
+
+    /// Deletes the traces matching `query` and those named; `.permanent` when the store cannot.
+    public func delete(matching query: TraceQuery?, ids: [TraceID]) async throws(QueryError) -> [TraceID] {
+        guard let deleter else { throw QueryError(.permanent, "this store cannot delete traces (use --store engine)") }
+        if let query { _ = try Self.prepare(query) }
+        return try await limiter.run { try await deleter.delete(matching: query, ids: ids) }
+    }
+}
