@@ -16,11 +16,12 @@ import Testing
         "query.attributes", "query.attributes.k", "start_time", "end_time", "a", "b", "attribute", "horizon",
     ]
 
-    static let deep = String(repeating: "(", count: 100_000) + "duration > 1ms" + String(repeating: ")", count: 100_000)
+    // URLs stay under 8 KiB (what HTTP servers and clients commonly take); longer inputs go in bodies below.
+    static let deep = String(repeating: "(", count: 2_000) + "duration > 1ms" + String(repeating: ")", count: 2_000)
     static let values: [String] = [
         "inf", "-inf", "nan", "1e400", "-0", "18446744073709551616", "18446744073709551615", "9223372036854775808",
         "-9223372036854775809", "-1", "0", "18446744073", "1e30s", "duration > 1e30s", "duration < inf", "traceDuration > 99999999999h",
-        "span.x =~ \"(a+)+b\"", "span.x =~ \"((((\"", String(repeating: "a", count: 100_000),
+        "span.x =~ \"(a+)+b\"", "span.x =~ \"((((\"", String(repeating: "a", count: 6_000),
     ]
 
     static func encode(_ s: String) -> String {
@@ -31,7 +32,9 @@ import Testing
         let url = "http://\(addr.query)\(path)\(query.isEmpty ? "" : "?" + query)"
         let r = try await http(method, url, body: method == .POST ? Array("{}".utf8) : nil)
         #expect(r.status < 500 || r.status == 501 || r.status == 503, "\(method) \(path)?\(query.prefix(200)) answered \(r.status)")
-        if r.status >= 400 && r.status != 404 {
+        // Our routes answer errors with a message; a URL that is not UTF-8 is refused (400) by the
+        // HTTP layer before any route, without one.
+        if r.status >= 400 && r.status != 404 && !query.contains("%FF") {
             #expect(!r.body.isEmpty, "\(method) \(path) answered \(r.status) without a message")
         }
     }
@@ -57,9 +60,19 @@ import Testing
                         try await check(addr, method, "/" + path, "\(p)=\(encoded)")
                         sent += 1
                     }
-                    try await check(addr, method, "/" + path, Self.parameters.map { "\($0)=\(encoded)" }.joined(separator: "&"))
-                    sent += 1
+                    if value.count < 1000 {
+                        try await check(addr, method, "/" + path, Self.parameters.map { "\($0)=\(encoded)" }.joined(separator: "&"))
+                        sent += 1
+                    }
                 }
+            }
+            // 100,000 nested parentheses and a 100,000-character filter, in a body.
+            for q in [String(repeating: "(", count: 100_000) + "duration > 1ms" + String(repeating: ")", count: 100_000),
+                String(repeating: "a", count: 100_000)] {
+                let body = Array(#"{"service": "x", "q": "\#(q)"}"#.utf8)
+                let r = try await http(.POST, "http://\(addr.query)/api/admin/delete", body: body)
+                #expect(r.status == 400)
+                #expect(String(decoding: r.body, as: UTF8.self).contains("filter"))
             }
             let health = try await http(.GET, "http://\(addr.query)/health")
             #expect(health.status == 200)
