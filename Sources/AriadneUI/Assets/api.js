@@ -9,7 +9,7 @@ export async function getJSON(path, options) {
   let body;
   try { body = JSON.parse(text); } catch { body = null; }
   if (!r.ok) {
-    const msg = body?.message || body?.errors?.[0]?.msg || text || r.statusText;
+    const msg = body?.error?.message || body?.message || body?.errors?.[0]?.msg || text || r.statusText;
     throw new APIError(`${r.status}: ${msg}`);
   }
   return body;
