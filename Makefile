@@ -1,12 +1,17 @@
 # The two commands of the README: `make run` and `make test`. Each installs what it needs first.
-.PHONY: run test build release setup setup-python e2e bench
+.PHONY: run test build release setup setup-python e2e bench lint
 
 run: release
 	.build/release/ariadne serve $(ARGS)
 
-test: setup-python build
+test: setup-python build lint
+	node --experimental-detect-module --test Tests/ui/
 	swift test
 	ARIADNE_BIN=.build/debug/ariadne .venv/bin/pytest -q Tests/e2e
+
+# One formatting for the whole repository (.swift-format); `swift format -i -r Sources Tests` fixes it.
+lint:
+	swift format lint --strict -r Sources Tests Package.swift
 
 build: setup
 	swift build

@@ -128,7 +128,8 @@ let package = Package(
         .executableTarget(
             name: "ariadne",
             dependencies: [
-                "AriadneServer", "AriadneQuery", "AriadneLoadgen", "AriadneWorkload", "AriadneEngine", "AriadneStorage", "AriadnePipeline", "AriadneWire",
+                "AriadneServer", "AriadneQuery", "AriadneLoadgen", "AriadneWorkload", "AriadneEngine", "AriadneStorage", "AriadnePipeline",
+                "AriadneWire",
                 "AriadneAnalysis",
                 "AriadneExport", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

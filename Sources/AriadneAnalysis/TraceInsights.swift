@@ -48,7 +48,9 @@ public enum TraceInsights {
                 }
             }
         }
-        return order.map { groups[$0]! }.sorted { $0.count != $1.count ? $0.count > $1.count : ($0.service, $0.operation) < ($1.service, $1.operation) }
+        return order.map { groups[$0]! }.sorted {
+            $0.count != $1.count ? $0.count > $1.count : ($0.service, $0.operation) < ($1.service, $1.operation)
+        }
     }
 
     static func exceptionType(_ t: SpanBatch, _ i: Int) -> String {
@@ -88,7 +90,8 @@ public enum TraceInsights {
             let values = perTrace.map { $0[key] ?? 0 }.sorted()
             let sum = values.reduce(0, +)
             return Bottleneck(
-                service: name.0, operation: name.1, traces: values.filter { $0 > 0 }.count, p50: values.nearestRank(0.5), p95: values.nearestRank(0.95),
+                service: name.0, operation: name.1, traces: values.filter { $0 > 0 }.count, p50: values.nearestRank(0.5),
+                p95: values.nearestRank(0.95),
                 share: total > 0 ? Double(sum) / Double(total) : 0)
         }
         return (

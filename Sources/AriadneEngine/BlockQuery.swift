@@ -45,7 +45,9 @@ extension BlockReader {
         }
     }
 
-    private func attributeCandidates(_ scope: AttributeScope, _ key: String, _ accept: (FilterValue) -> Bool) throws
+    private func attributeCandidates(
+        _ scope: AttributeScope, _ key: String, _ accept: (FilterValue) -> Bool
+    ) throws
         -> [UInt32]?
     {
         switch scope {
@@ -56,7 +58,9 @@ extension BlockReader {
         }
     }
 
-    private func attributeCandidates(_ scopes: [BlockSearch.Scope], _ key: String, _ accept: (FilterValue) -> Bool) throws
+    private func attributeCandidates(
+        _ scopes: [BlockSearch.Scope], _ key: String, _ accept: (FilterValue) -> Bool
+    ) throws
         -> [UInt32]?
     {
         var lists = [[UInt32]]()
@@ -92,7 +96,9 @@ extension BlockReader {
     /// Up to `query.limit` traces of this block that match, best first by `query.order`, with
     /// their bounds here. Candidates whose key falls below `threshold` are not checked: better
     /// traces are already known. `skip` names traces to leave out (deleted ones).
-    func search(_ query: TraceQuery, matcher: SpanMatcher, threshold: UInt64?, skip: Set<TraceID>) throws
+    func search(
+        _ query: TraceQuery, matcher: SpanMatcher, threshold: UInt64?, skip: Set<TraceID>
+    ) throws
         -> [TraceID: TraceBounds]
     {
         let ordinals: [Int] = try candidates(matcher).map { $0.map(Int.init) } ?? Array(entries.indices)

@@ -2,7 +2,7 @@ import AriadneModel
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The durable list of deleted trace ids: `tombstones.log`, records of

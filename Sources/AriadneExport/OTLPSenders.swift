@@ -95,4 +95,3 @@ public final class HTTPSender: OTLPSender {
         return try OTLPProtobuf.decodeExportResponse(Array(buffer: body)).rejectedSpans
     }
 }
-

@@ -44,7 +44,9 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 
 /// Writes the seeds into the corpus directory named by ARIADNE_FUZZ_SEEDS, once.
 @_cdecl("LLVMFuzzerInitialize")
-public func fuzzInitialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>>>) -> CInt {
+public func fuzzInitialize(
+    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>>>
+) -> CInt {
     if let dir = ProcessInfo.processInfo.environment["ARIADNE_FUZZ_SEEDS"] {
         for (n, seed) in seedInputs().enumerated() {
             FileManager.default.createFile(atPath: dir + "/seed-\(n)", contents: Data(seed))
@@ -54,43 +56,47 @@ public func fuzzInitialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMut
 }
 
 #if LIBFUZZER
-/// libFuzzer's driver, from libclang_rt.fuzzer_no_main (SwiftPM gives executables its own main).
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
-) -> CInt
+    /// libFuzzer's driver, from libclang_rt.fuzzer_no_main (SwiftPM gives executables its own main).
+    @_silgen_name("LLVMFuzzerRunDriver")
+    func LLVMFuzzerRunDriver(
+        _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+        _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
+    ) -> CInt
 
-@main
-struct LibFuzzerMain {
-    static func main() {
-        var argc = CommandLine.argc
-        var argv = CommandLine.unsafeArgv
-        _ = fuzzInitialize(&argc, withUnsafeMutablePointer(to: &argv) { UnsafeMutableRawPointer($0).assumingMemoryBound(to: UnsafeMutablePointer<UnsafeMutablePointer<CChar>>.self) })
-        exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzzOne(data, size) })
-    }
-}
-#else
-@main
-struct BuiltInFuzzLoop {
-    static func main() {
-        let iterations = CommandLine.arguments.dropFirst().first.flatMap { Int($0) } ?? 10_000
-        let seeds = seedInputs()
-        var rng = SystemRandomNumberGenerator()
-        for k in 0..<iterations {
-            var input = seeds[k % seeds.count]
-            for _ in 0..<Int.random(in: 1...6, using: &rng) {
-                switch Int.random(in: 0..<3, using: &rng) {
-                case 0: input[Int.random(in: 1..<input.count, using: &rng)] ^= UInt8.random(in: 1...255, using: &rng)
-                case 1: input.removeLast(Int.random(in: 0..<min(64, input.count - 1), using: &rng))
-                default: input.insert(UInt8.random(in: 0...255, using: &rng), at: Int.random(in: 1..<input.count, using: &rng))
-                }
-            }
-            runOne(input)
-            if k % 1000 == 999 { print("fuzz: \(k + 1) executions, no crash") }
+    @main
+    struct LibFuzzerMain {
+        static func main() {
+            var argc = CommandLine.argc
+            var argv = CommandLine.unsafeArgv
+            _ = fuzzInitialize(
+                &argc,
+                withUnsafeMutablePointer(to: &argv) {
+                    UnsafeMutableRawPointer($0).assumingMemoryBound(to: UnsafeMutablePointer<UnsafeMutablePointer<CChar>>.self)
+                })
+            exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzzOne(data, size) })
         }
-        print("fuzz: \(iterations) executions ran clean")
-        try? FileManager.default.removeItem(atPath: scratch)
     }
-}
+#else
+    @main
+    struct BuiltInFuzzLoop {
+        static func main() {
+            let iterations = CommandLine.arguments.dropFirst().first.flatMap { Int($0) } ?? 10_000
+            let seeds = seedInputs()
+            var rng = SystemRandomNumberGenerator()
+            for k in 0..<iterations {
+                var input = seeds[k % seeds.count]
+                for _ in 0..<Int.random(in: 1...6, using: &rng) {
+                    switch Int.random(in: 0..<3, using: &rng) {
+                    case 0: input[Int.random(in: 1..<input.count, using: &rng)] ^= UInt8.random(in: 1...255, using: &rng)
+                    case 1: input.removeLast(Int.random(in: 0..<min(64, input.count - 1), using: &rng))
+                    default: input.insert(UInt8.random(in: 0...255, using: &rng), at: Int.random(in: 1..<input.count, using: &rng))
+                    }
+                }
+                runOne(input)
+                if k % 1000 == 999 { print("fuzz: \(k + 1) executions, no crash") }
+            }
+            print("fuzz: \(iterations) executions ran clean")
+            try? FileManager.default.removeItem(atPath: scratch)
+        }
+    }
 #endif

@@ -1,7 +1,7 @@
 public import AriadneExport
 import AriadneModel
-import AriadneWorkload
 import AriadneWire
+import AriadneWorkload
 import AsyncHTTPClient
 import Foundation
 import NIOCore

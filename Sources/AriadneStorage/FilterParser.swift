@@ -259,7 +259,11 @@ public enum FilterParser {
             let f = try field()
             let o = try op()
             let isDuration: Bool
-            if case .traceDuration = f { isDuration = true } else if case .field(.duration) = f { isDuration = true } else {
+            if case .traceDuration = f {
+                isDuration = true
+            } else if case .field(.duration) = f {
+                isDuration = true
+            } else {
                 isDuration = false
             }
             let value = try literal(durationField: isDuration)

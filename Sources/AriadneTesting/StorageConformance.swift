@@ -87,7 +87,9 @@ public enum StorageConformance {
                 droppedAttributesCount: 3,
                 events: [Span.Event(time: t0 + 1_000, name: "evt", attributes: [KeyValue("e", 1)], droppedAttributesCount: 1)],
                 droppedEventsCount: 2,
-                links: [Span.Link(traceID: TraceID(high: 7, low: 7), spanID: SpanID(7), traceState: "a=b", attributes: [KeyValue("l", "x")], flags: 0x301)],
+                links: [
+                    Span.Link(traceID: TraceID(high: 7, low: 7), spanID: SpanID(7), traceState: "a=b", attributes: [KeyValue("l", "x")], flags: 0x301)
+                ],
                 droppedLinksCount: 4, statusCode: .error, statusMessage: "boom", flags: 0x301,
                 resource: OwnedResource(service: "typed", attributes: [KeyValue("r", 1)]),
                 scope: OwnedScope(name: "scope", version: "9", attributes: [KeyValue("sa", "sv")]))

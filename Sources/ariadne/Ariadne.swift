@@ -1,24 +1,24 @@
+import ArgumentParser
 import AriadneAnalysis
 import AriadneEngine
 import AriadneExport
 import AriadneLoadgen
 import AriadneModel
-import AriadneQuery
 import AriadnePipeline
-import AriadneWorkload
+import AriadneQuery
 import AriadneServer
 import AriadneStorage
 import AriadneWire
-import ArgumentParser
+import AriadneWorkload
 import AsyncHTTPClient
-import NIOCore
-import NIOHTTP1
 import Foundation
 import Logging
+import NIOCore
+import NIOHTTP1
 
 #if canImport(Glibc)
-import CMalloc
-import Glibc
+    import CMalloc
+    import Glibc
 #endif
 
 @main
@@ -27,11 +27,11 @@ struct Ariadne: AsyncParsableCommand {
 
     static func main() async {
         #if canImport(Glibc)
-        // Request bodies and decoded batches are large (hundreds of KiB to MiB) and short-lived.
-        // glibc would serve each from a fresh mmap and hand it back at free, so every request
-        // paid for page faults on zeroed pages; keep such blocks in the heap instead.
-        mallopt(M_MMAP_THRESHOLD, 64 << 20)
-        mallopt(M_TRIM_THRESHOLD, 256 << 20)
+            // Request bodies and decoded batches are large (hundreds of KiB to MiB) and short-lived.
+            // glibc would serve each from a fresh mmap and hand it back at free, so every request
+            // paid for page faults on zeroed pages; keep such blocks in the heap instead.
+            mallopt(M_MMAP_THRESHOLD, 64 << 20)
+            mallopt(M_TRIM_THRESHOLD, 256 << 20)
         #endif
         do {
             var command = try parseAsRoot()
@@ -48,7 +48,10 @@ struct Ariadne: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ariadne",
         abstract: "Distributed tracing: OTLP and Zipkin in, Jaeger-compatible queries out.",
-        subcommands: [Serve.self, Config.self, Loadgen.self, Diff.self, Delete.self, Version.self, Codec.self, BenchDecode.self, BenchRedact.self, BenchRED.self, BenchStore.self, BenchRows.self],
+        subcommands: [
+            Serve.self, Config.self, Loadgen.self, Diff.self, Delete.self, Version.self, Codec.self, BenchDecode.self, BenchRedact.self,
+            BenchRED.self, BenchStore.self, BenchRows.self,
+        ],
         defaultSubcommand: Serve.self)
 }
 
@@ -105,7 +108,8 @@ struct Config: ParsableCommand {
         func run() throws {
             let pipeline = try loadPipeline(file)
             let receivers = (pipeline.receivers.enabled.map { Array($0) } ?? ["otlp_grpc", "otlp_http", "zipkin"]).sorted()
-            let stages = [receivers.joined(separator: "+")] + pipeline.processors.map(\.name)
+            let stages =
+                [receivers.joined(separator: "+")] + pipeline.processors.map(\.name)
                 + [pipeline.exporters.map(\.name).joined(separator: "+")]
             print("\(file): valid; traces pipeline: \(stages.joined(separator: " → "))")
             let a = pipeline.analytics
@@ -213,7 +217,10 @@ struct Loadgen: AsyncParsableCommand {
     @Option(help: "Concurrent senders.") var concurrency = 4
     @Flag(help: "gzip HTTP request bodies.") var gzip = false
     @Option(help: "Workload seed.") var seed: UInt64 = 42
-    @Option(help: "Sample traces at their head as an SDK would, with the strategies of this Jaeger remote-sampling URL (e.g. http://127.0.0.1:5778/sampling); --rate then paces the traffic generated.")
+    @Option(
+        help:
+            "Sample traces at their head as an SDK would, with the strategies of this Jaeger remote-sampling URL (e.g. http://127.0.0.1:5778/sampling); --rate then paces the traffic generated."
+    )
     var remoteSampling: String?
 
     func run() async throws {
@@ -414,14 +421,18 @@ struct BenchRED: ParsableCommand {
             let shift = UInt64(w) * 60_000_000_000
             for i in 0..<b.count {
                 b.startTimes[i] = 1_700_000_000_000_000_000 + shift
-                b.endTimes[i] = 1_700_000_000_000_000_000 + shift + (batches[w % batches.count].endTimes[i] - batches[w % batches.count].startTimes[i])
+                b.endTimes[i] =
+                    1_700_000_000_000_000_000 + shift + (batches[w % batches.count].endTimes[i] - batches[w % batches.count].startTimes[i])
             }
             day.record(b, now: .max / 2)
             _ = day.takeUnsaved()
         }
         let cells = day.series(from: 0, to: .max, groupOf: { $0 }).values.reduce(0) { $0 + $1.count }
         let bytes = MemoryLimiter.heapInUse() - before
-        print(String(format: "rollups: %d cells (key × window) hold %.1f MiB, %.0f bytes per cell", cells, Double(bytes) / 1048576, Double(bytes) / Double(cells)))
+        print(
+            String(
+                format: "rollups: %d cells (key × window) hold %.1f MiB, %.0f bytes per cell", cells, Double(bytes) / 1048576,
+                Double(bytes) / Double(cells)))
     }
 }
 
@@ -485,12 +496,18 @@ struct BenchStore: AsyncParsableCommand {
         try await store.cut()
         let allInBlocksSeconds = (clock.now - started).inSeconds
         let stats = store.blockStats
-        print(String(format: "ingest: %d spans acknowledged in %.1f s, %.0f spans/s (engine alone, wal-sync=%@, %d writers)",
-                     stats.spans, ingestSeconds, Double(stats.spans) / ingestSeconds, walSync, concurrency))
-        print(String(format: "ingest until every span is in a block: %.1f s, %.0f spans/s",
-                     allInBlocksSeconds, Double(stats.spans) / allInBlocksSeconds))
-        print(String(format: "size as cut (zstd level 3): %d blocks, %.1f bytes/span on disk (%.1f MB)",
-                     stats.count, Double(stats.bytes) / Double(max(1, stats.spans)), Double(stats.bytes) / 1e6))
+        print(
+            String(
+                format: "ingest: %d spans acknowledged in %.1f s, %.0f spans/s (engine alone, wal-sync=%@, %d writers)",
+                stats.spans, ingestSeconds, Double(stats.spans) / ingestSeconds, walSync, concurrency))
+        print(
+            String(
+                format: "ingest until every span is in a block: %.1f s, %.0f spans/s",
+                allInBlocksSeconds, Double(stats.spans) / allInBlocksSeconds))
+        print(
+            String(
+                format: "size as cut (zstd level 3): %d blocks, %.1f bytes/span on disk (%.1f MB)",
+                stats.count, Double(stats.bytes) / Double(max(1, stats.spans)), Double(stats.bytes) / 1e6))
         if compact {
             let started = clock.now
             var rewritten = 0
@@ -500,9 +517,11 @@ struct BenchStore: AsyncParsableCommand {
             }
             let took = (clock.now - started).inSeconds
             let after = store.blockStats
-            print(String(format: "compaction: %d blocks written in %.1f s (%.0f spans/s); after: %d blocks, %.1f bytes/span (%.1f MB)",
-                         rewritten, took, Double(after.spans) / max(took, 0.001), after.count,
-                         Double(after.bytes) / Double(max(1, after.spans)), Double(after.bytes) / 1e6))
+            print(
+                String(
+                    format: "compaction: %d blocks written in %.1f s (%.0f spans/s); after: %d blocks, %.1f bytes/span (%.1f MB)",
+                    rewritten, took, Double(after.spans) / max(took, 0.001), after.count,
+                    Double(after.bytes) / Double(max(1, after.spans)), Double(after.bytes) / 1e6))
         }
 
         var lookups = [Double]()
@@ -529,15 +548,31 @@ struct BenchStore: AsyncParsableCommand {
         // Harder shapes: a rare value (no early stop: every block's index is read), a regular
         // expression with a numeric range, and longest-first.
         let shapes: [(String, (Int) -> TraceQuery)] = [
-            ("rare attribute (one user of 50,000)", { k in
-                TraceQuery(filter: .compare(.attribute(.span, "user.id"), .eq, .string("user-\(k * 97 % 50_000)")),
-                           startMin: now - hour, startMax: now, limit: 20) }),
-            ("regex + numeric range", { k in
-                TraceQuery(filter: .and([.compare(.name, .regex, .string("SELECT (orders|payments)")),
-                                         .compare(.attribute(.span, "db.rows_returned"), .gt, .int(1000))]),
-                           startMin: now - hour, startMax: now, limit: 20) }),
-            ("service, longest first", { k in
-                TraceQuery(service: services[k % services.count], startMin: now - hour, startMax: now, order: .longest, limit: 20) }),
+            (
+                "rare attribute (one user of 50,000)",
+                { k in
+                    TraceQuery(
+                        filter: .compare(.attribute(.span, "user.id"), .eq, .string("user-\(k * 97 % 50_000)")),
+                        startMin: now - hour, startMax: now, limit: 20)
+                }
+            ),
+            (
+                "regex + numeric range",
+                { k in
+                    TraceQuery(
+                        filter: .and([
+                            .compare(.name, .regex, .string("SELECT (orders|payments)")),
+                            .compare(.attribute(.span, "db.rows_returned"), .gt, .int(1000)),
+                        ]),
+                        startMin: now - hour, startMax: now, limit: 20)
+                }
+            ),
+            (
+                "service, longest first",
+                { k in
+                    TraceQuery(service: services[k % services.count], startMin: now - hour, startMax: now, order: .longest, limit: 20)
+                }
+            ),
         ]
         for (name, make) in shapes {
             var times = [Double]()
@@ -581,7 +616,8 @@ struct BenchStore: AsyncParsableCommand {
 
     static func peakRSS() -> String {
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-        return status.split(separator: "\n").first { $0.hasPrefix("VmHWM") }.map { String($0.dropFirst(6)).trimmingCharacters(in: .whitespaces) } ?? "?"
+        return status.split(separator: "\n").first { $0.hasPrefix("VmHWM") }.map { String($0.dropFirst(6)).trimmingCharacters(in: .whitespaces) }
+            ?? "?"
     }
 }
 
@@ -653,10 +689,13 @@ struct BenchRows: AsyncParsableCommand {
         let work = BenchStore.generate(spans: spans, batchSpans: batchSpans, writers: concurrency, now: now) { done in
             FileHandle.standardError.write(Data("bench-rows: generated \(done) spans\n".utf8))
         }
-        guard let file = FileHandle(forWritingAtPath: out) ?? {
-            FileManager.default.createFile(atPath: out, contents: nil)
-            return FileHandle(forWritingAtPath: out)
-        }() else { throw ValidationError("cannot write \(out)") }
+        guard
+            let file = FileHandle(forWritingAtPath: out)
+                ?? {
+                    FileManager.default.createFile(atPath: out, contents: nil)
+                    return FileHandle(forWritingAtPath: out)
+                }()
+        else { throw ValidationError("cannot write \(out)") }
         var rows = 0
         var buffer = [UInt8]()
         for batches in work {

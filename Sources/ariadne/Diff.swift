@@ -1,5 +1,5 @@
-import AriadneWire
 import ArgumentParser
+import AriadneWire
 import AsyncHTTPClient
 import Foundation
 import NIOCore
@@ -44,7 +44,9 @@ struct Diff: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var items = [URLQueryItem(name: "a", value: baseline), URLQueryItem(name: "b", value: candidate), URLQueryItem(name: "limit", value: String(limit))]
+        var items = [
+            URLQueryItem(name: "a", value: baseline), URLQueryItem(name: "b", value: candidate), URLQueryItem(name: "limit", value: String(limit)),
+        ]
         if let service { items.append(URLQueryItem(name: "service", value: service)) }
         if let operation { items.append(URLQueryItem(name: "operation", value: operation)) }
         if let attribute {
@@ -69,12 +71,18 @@ struct Diff: AsyncParsableCommand {
         }
         guard let doc = try? JSONValue.parse(body), let report = DiffReport(doc) else { Self.fail("unexpected answer from \(endpoint)") }
         guard report.traces.a > 0, report.traces.b > 0 else {
-            Self.fail("no traces in the \(report.traces.a == 0 ? "baseline" : "candidate") (baseline \(report.traces.a), candidate \(report.traces.b))")
+            Self.fail(
+                "no traces in the \(report.traces.a == 0 ? "baseline" : "candidate") (baseline \(report.traces.a), candidate \(report.traces.b))")
         }
         let limitFraction = Self.fraction(threshold)!
         let verdicts = report.rows.map { row in (row, row.verdict(percentile, threshold: limitFraction, alpha: alpha, minSpans: minSpans)) }
-        print("baseline: \(report.traces.a) traces (\(Self.format(report.spansPerTrace.a)) spans each)   candidate: \(report.traces.b) traces (\(Self.format(report.spansPerTrace.b)) spans each)")
-        let header = ["service", "operation", "spans A", "spans B", "\(percentile) A ms", "\(percentile) B ms", "change", "p-value", "errors A", "errors B", "verdict"]
+        print(
+            "baseline: \(report.traces.a) traces (\(Self.format(report.spansPerTrace.a)) spans each)   candidate: \(report.traces.b) traces (\(Self.format(report.spansPerTrace.b)) spans each)"
+        )
+        let header = [
+            "service", "operation", "spans A", "spans B", "\(percentile) A ms", "\(percentile) B ms", "change", "p-value", "errors A", "errors B",
+            "verdict",
+        ]
         var table = [header]
         for (r, v) in verdicts {
             let qa = r.a.quantile(percentile)

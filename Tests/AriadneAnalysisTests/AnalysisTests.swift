@@ -44,7 +44,7 @@ import Testing
     @Test func deepChainsAndCyclesDoNotOverflowOrHang() {
         var t = TraceBuilder(traceID: TraceID(high: 1, low: 3), start: 0)
         var parent = t.span("s0", service: "s", at: 0, duration: 100_000)
-        for i in 1..<20_000 { parent = t.span("s\(i)", service: "s", parent: parent, at: UInt64(i), duration: 100_000 - UInt64(2 * i) ) }
+        for i in 1..<20_000 { parent = t.span("s\(i)", service: "s", parent: parent, at: UInt64(i), duration: 100_000 - UInt64(2 * i)) }
         let tree = TraceTree(t.batch)
         #expect(tree.depthFirst().count == 20_000)
         #expect(CriticalPath.compute(tree).count == 2 * 20_000 - 1)

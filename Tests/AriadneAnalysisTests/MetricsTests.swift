@@ -63,11 +63,13 @@ func spans(
         #expect(m.takeUnsaved().values.flatMap(\.values).reduce(0) { $0 + $1.count } == 5)
         #expect(m.takeUnsaved().isEmpty)
         let restored = SpanMetrics(interval: .seconds(60))
-        restored.restore(window: 0, key: REDKey(service: "s", operation: "o", kind: .server, status: .unset), histogram: {
-            var h = LatencyHistogram()
-            h.record(nanoseconds: 5 * ms)
-            return h
-        }())
+        restored.restore(
+            window: 0, key: REDKey(service: "s", operation: "o", kind: .server, status: .unset),
+            histogram: {
+                var h = LatencyHistogram()
+                h.record(nanoseconds: 5 * ms)
+                return h
+            }())
         #expect(restored.takeUnsaved().isEmpty)
         #expect(restored.totals().isEmpty)
         #expect(restored.keys().count == 1)
@@ -160,7 +162,8 @@ func spans(
                 return b.batch
             }
         }
-        let c = PopulationComparison(a: traces(version: "1", latencyMs: 100, n: 200, seed: 1), b: traces(version: "2", latencyMs: 130, n: 200, seed: 2))
+        let c = PopulationComparison(
+            a: traces(version: "1", latencyMs: 100, n: 200, seed: 1), b: traces(version: "2", latencyMs: 130, n: 200, seed: 2))
         let cart = c.operations.first { $0.operation == "GET /cart" }!
         let select = c.operations.first { $0.operation == "SELECT" }!
         #expect(cart.latencyPValue! < 0.001)
@@ -175,7 +178,9 @@ func spans(
     @Test func aPlantedIncidentFiresOnceAndResolves() {
         let metrics = SpanMetrics(interval: .seconds(60))
         let rules = [
-            AlertRule(name: "slow", condition: .latency(quantile: 0.95, thresholdMs: 150), service: "checkout", window: .seconds(120), pendingFor: .seconds(60)),
+            AlertRule(
+                name: "slow", condition: .latency(quantile: 0.95, thresholdMs: 150), service: "checkout", window: .seconds(120),
+                pendingFor: .seconds(60)),
             AlertRule(name: "failing", condition: .errorRate(threshold: 0.1), window: .seconds(120)),
         ]
         let engine = AlertEngine(rules: rules, objectives: [], metrics: metrics)
@@ -251,7 +256,8 @@ func spans(
         let call = t.span(
             "POST /pay", service: "web", kind: .client, parent: root, at: 1 * ms, duration: 40 * ms, attributes: [KeyValue("peer.service", "pay")])
         t.span("POST /pay", service: "pay", kind: .server, parent: call, at: 2 * ms, duration: 30 * ms, status: .error)
-        t.span("SELECT", service: "web", kind: .client, parent: root, at: 50 * ms, duration: 5 * ms, attributes: [KeyValue("db.system", "postgresql")])
+        t.span(
+            "SELECT", service: "web", kind: .client, parent: root, at: 50 * ms, duration: 5 * ms, attributes: [KeyValue("db.system", "postgresql")])
         let producer = t.span("publish", service: "web", kind: .producer, parent: root, at: 60 * ms, duration: 1 * ms)
         t.span("process", service: "mailer", kind: .consumer, at: 70 * ms, duration: 8 * ms, links: [Span.Link(traceID: id, spanID: producer)])
         let spans = t.batch

@@ -1,8 +1,8 @@
 import AriadneEngine
 import AriadneModel
-import AriadneWorkload
 import AriadneStorage
 import AriadneTesting
+import AriadneWorkload
 import Foundation
 import Synchronization
 import Testing
@@ -443,9 +443,10 @@ final class EngineUnderTest: TraceStore {
             }
             let user = batch.span(at: batch.count - 1).attributes.first { $0.key == "user.id" }?.value.displayString
             if let user {
-                let expected = Set((0..<batch.count).filter { i in
-                    batch.span(at: i).attributes.contains { $0.key == "user.id" && $0.value.displayString == user }
-                }.map { batch.traceIDs[$0] })
+                let expected = Set(
+                    (0..<batch.count).filter { i in
+                        batch.span(at: i).attributes.contains { $0.key == "user.id" && $0.value.displayString == user }
+                    }.map { batch.traceIDs[$0] })
                 let found = try await store.findTraceIDs(TraceQuery(filter: .compare(.attribute(.span, "user.id"), .eq, .string(user)), limit: 1000))
                 #expect(Set(found) == expected)
             }

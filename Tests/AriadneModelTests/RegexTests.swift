@@ -30,7 +30,9 @@ import Testing
         }
         // Repetitions that would expand past the program limit are refused, not allocated.
         #expect(throws: LinearRegex.SyntaxError.self) { try LinearRegex("((a{1000}){1000}){1000}") }
-        #expect(throws: LinearRegex.SyntaxError.self) { try LinearRegex(String(repeating: "(", count: 5000) + "a" + String(repeating: ")", count: 5000)) }
+        #expect(throws: LinearRegex.SyntaxError.self) {
+            try LinearRegex(String(repeating: "(", count: 5000) + "a" + String(repeating: ")", count: 5000))
+        }
     }
 
     /// Patterns that take a backtracking matcher exponential time answer here at once: a

@@ -47,7 +47,8 @@ import Testing
         var slo = try #require(a.objectives.first)
         #expect(abs(slo.objective - 0.999) < 1e-12)  // written as a percentage
         slo.objective = 0.999
-        #expect(slo == ServiceLevelObjective(name: "fast", service: "checkout", objective: 0.999, latencyThresholdMs: 300, window: .seconds(720 * 3600)))
+        #expect(
+            slo == ServiceLevelObjective(name: "fast", service: "checkout", objective: 0.999, latencyThresholdMs: 300, window: .seconds(720 * 3600)))
     }
 
     @Test func mistakesAreNamedWithTheirLines() {

@@ -30,7 +30,8 @@ func sample() -> SpanBatch {
     }
 
     @Test func actionsOnSpansOfTheIncludedService() async throws {
-        let spans = try await run("""
+        let spans = try await run(
+            """
             processors:
               attributes/gw:
                 include: {services: [api-gateway], span_names: ["GET .*"]}
@@ -55,7 +56,8 @@ func sample() -> SpanBatch {
     }
 
     @Test func resourceAndEventTargetsAndDelete() async throws {
-        let spans = try await run("""
+        let spans = try await run(
+            """
             processors:
               resource:
                 actions: [{key: deployment.environment, action: upsert, value: prod}]
@@ -187,7 +189,8 @@ func sample() -> SpanBatch {
 
 @Suite struct ExporterConfigTests {
     @Test func exportersAndTheirOrder() throws {
-        let c = try PipelineConfiguration.parse("""
+        let c = try PipelineConfiguration.parse(
+            """
             exporters:
               otlp/gw: {endpoint: "gw:4317", sending_queue: {queue_size_spans: 1000, num_consumers: 4}, retry_on_failure: {max_elapsed_time: 1m}}
               otlphttp/vendor: {endpoint: "https://vendor.example/v1/traces", compression: gzip}
@@ -198,7 +201,8 @@ func sample() -> SpanBatch {
         #expect(gw.transport == .grpc && gw.queueSpans == 1000 && gw.consumers == 4 && gw.maxElapsed == .seconds(60))
         #expect(try PipelineConfiguration.parse("").exporters.map(\.name) == ["store"])
         do {
-            _ = try PipelineConfiguration.parse("""
+            _ = try PipelineConfiguration.parse(
+                """
                 exporters:
                   otlp/a: {endpoint: "http://x:4317"}
                   otlphttp/b: {endpoint: "x:4318"}
@@ -218,7 +222,8 @@ func sample() -> SpanBatch {
 
 @Suite struct ReceiverConfigTests {
     @Test func onlyNamedReceiversAndProtocolsListen() throws {
-        let c = try PipelineConfiguration.parse("""
+        let c = try PipelineConfiguration.parse(
+            """
             receivers:
               otlp:
                 protocols:
@@ -234,7 +239,8 @@ func sample() -> SpanBatch {
         #expect(try PipelineConfiguration.parse("").receivers.enabled == nil)
         #expect(ReceiverSettings.endpoint("[::1]:4317") == .init(host: "::1", port: 4317))
         do {
-            _ = try PipelineConfiguration.parse("""
+            _ = try PipelineConfiguration.parse(
+                """
                 receivers:
                   otlp: {protocols: {grpc: {endpoint: "localhost"}, thrift: {}}}
                   jaeger: {}

@@ -51,7 +51,8 @@ import Testing
     }
 
     @Test func strategiesFileInJaegersFormat() throws {
-        let s = try StaticSamplingStrategies.parse("""
+        let s = try StaticSamplingStrategies.parse(
+            """
             {
               "service_strategies": [
                 {"service": "checkout", "type": "probabilistic", "param": 0.5,
@@ -68,7 +69,8 @@ import Testing
         #expect(checkout.operations?.perOperation.first?.operation == "GET /health")
         #expect(checkout.operations?.perOperation.first?.probability == 0)
         do {
-            _ = try StaticSamplingStrategies.parse("""
+            _ = try StaticSamplingStrategies.parse(
+                """
                 {"service_strategies": [{"service": "a", "type": "probabilistic", "param": 2},
                                         {"type": "ratelimiting", "param": 1}],
                  "default_strategy": {"type": "sometimes", "param": 0.1}}

@@ -73,7 +73,9 @@ func tracesIn(_ sink: Collect) -> Set<UInt64> { Set(sink.spans.map(\.traceID.low
 
     @Test func decidesTheOldestEarlyWhenFullAndEverythingOnFlush() async throws {
         let clock = ManualClock(), sink = Collect()
-        let (s, metrics) = try sampler(Self.errorsAndSlow.split(separator: "\n").map { $0.contains("num_traces") ? "    num_traces: 2" : String($0) }.joined(separator: "\n"), clock: clock, sink: sink)
+        let (s, metrics) = try sampler(
+            Self.errorsAndSlow.split(separator: "\n").map { $0.contains("num_traces") ? "    num_traces: 2" : String($0) }.joined(separator: "\n"),
+            clock: clock, sink: sink)
         try await s.consume(trace(1, error: true))
         try await s.consume(trace(2, error: true))
         try await s.consume(trace(3, error: true))
@@ -85,7 +87,8 @@ func tracesIn(_ sink: Collect) -> Set<UInt64> { Set(sink.spans.map(\.traceID.low
 
     @Test func probabilisticKeepsItsShareByTraceID() async throws {
         let clock = ManualClock(), sink = Collect()
-        let (s, _) = try sampler("""
+        let (s, _) = try sampler(
+            """
             processors:
               tail_sampling:
                 num_traces: 100000
@@ -101,7 +104,8 @@ func tracesIn(_ sink: Collect) -> Set<UInt64> { Set(sink.spans.map(\.traceID.low
         #expect(abs(kept - 2000) < 5 * 43, "kept \(kept)")
         // The same ids decide the same way on another sampler (another agent).
         let sink2 = Collect()
-        let (s2, _) = try sampler("""
+        let (s2, _) = try sampler(
+            """
             processors:
               tail_sampling: {policies: [{name: ten, type: probabilistic, sampling_percentage: 10}], num_traces: 100000}
             """, clock: clock, sink: sink2)
@@ -112,7 +116,8 @@ func tracesIn(_ sink: Collect) -> Set<UInt64> { Set(sink.spans.map(\.traceID.low
 
     @Test func rateLimitsPerRootServiceAndSharesACompositeBudget() async throws {
         let clock = ManualClock(), sink = Collect()
-        let (s, _) = try sampler("""
+        let (s, _) = try sampler(
+            """
             processors:
               tail_sampling:
                 policies: [{name: five, type: rate_limiting, traces_per_second: 5}]
@@ -126,7 +131,8 @@ func tracesIn(_ sink: Collect) -> Set<UInt64> { Set(sink.spans.map(\.traceID.low
 
         // Composite: 20 spans/s, errors may use 50% (5 two-span traces), everything else the rest.
         let sink2 = Collect()
-        let (c, _) = try sampler("""
+        let (c, _) = try sampler(
+            """
             processors:
               tail_sampling:
                 policies:
@@ -148,7 +154,8 @@ func tracesIn(_ sink: Collect) -> Set<UInt64> { Set(sink.spans.map(\.traceID.low
 
     @Test func attributeAndSpanCountPolicies() async throws {
         let clock = ManualClock(), sink = Collect()
-        let (s, _) = try sampler("""
+        let (s, _) = try sampler(
+            """
             processors:
               tail_sampling:
                 policies:
@@ -174,7 +181,8 @@ func tracesIn(_ sink: Collect) -> Set<UInt64> { Set(sink.spans.map(\.traceID.low
 
     @Test func configMistakesAreNamed() {
         do {
-            _ = try PipelineConfiguration.parse("""
+            _ = try PipelineConfiguration.parse(
+                """
                 processors:
                   tail_sampling:
                     decision_wait: soon

@@ -67,8 +67,10 @@ import Testing
                 }
             }
             // 100,000 nested parentheses and a 100,000-character filter, in a body.
-            for q in [String(repeating: "(", count: 100_000) + "duration > 1ms" + String(repeating: ")", count: 100_000),
-                String(repeating: "a", count: 100_000)] {
+            for q in [
+                String(repeating: "(", count: 100_000) + "duration > 1ms" + String(repeating: ")", count: 100_000),
+                String(repeating: "a", count: 100_000),
+            ] {
                 let body = Array(#"{"service": "x", "q": "\#(q)"}"#.utf8)
                 let r = try await http(.POST, "http://\(addr.query)/api/admin/delete", body: body)
                 #expect(r.status == 400)

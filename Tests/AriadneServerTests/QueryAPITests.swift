@@ -132,7 +132,9 @@ import Testing
             // OTLP JSON: hex ids, integer kinds, nanosecond timestamps as strings.
             #expect(spans?.first?["traceId"] == .string(a.hex))
             #expect(spans?.first?["kind"] == .number("2"))
-            if case .string(let start)? = spans?.first?["startTimeUnixNano"] { #expect(start.count == 19) } else {
+            if case .string(let start)? = spans?.first?["startTimeUnixNano"] {
+                #expect(start.count == 19)
+            } else {
                 Issue.record("startTimeUnixNano is not a string")
             }
 

@@ -1,16 +1,17 @@
 import AriadneExport
 import AriadneLoadgen
 import AriadneModel
-import AriadneWorkload
 import AriadnePipeline
-@testable import AriadneServer
 import AriadneStorage
 import AriadneTesting
 import AriadneWire
+import AriadneWorkload
 import GRPCCore
 import HTTPTypes
 import NIOHTTP1
 import Testing
+
+@testable import AriadneServer
 
 @Suite(.serialized) struct ReceiverTests {
     static let t0: UInt64 = 1_700_000_000_000_000_000
@@ -138,7 +139,8 @@ import Testing
             let trace = try await http(.GET, "http://\(addr.query)/api/traces/5af7183fb1d4cf5f")
             let doc = try JSONValue.parse(trace.body)
             #expect(doc["data"]?.arrayValue?.first?["spans"]?.arrayValue?.count == 2)
-            let bad = try await http(.POST, "http://\(addr.zipkin)/api/v2/spans", body: Array("{}".utf8), headers: [("Content-Type", "application/json")])
+            let bad = try await http(
+                .POST, "http://\(addr.zipkin)/api/v2/spans", body: Array("{}".utf8), headers: [("Content-Type", "application/json")])
             #expect(bad.status == 400)
         }
     }

@@ -17,13 +17,15 @@ import Testing
                         .compare(.duration, .gt, .int(1_500_000)),
                     ]),
                 ]))
-        #expect(try FilterParser.parse(#"event."exception type" =~ "Time.*" && status = error"#).filter
-            == .and([
-                .compare(.attribute(.event, "exception type"), .regex, .string("Time.*")),
-                .compare(.status, .eq, .string("error")),
-            ]))
-        #expect(try FilterParser.parse("span.ratio <= -0.25 && span.ok = false").filter
-            == .and([.compare(.attribute(.span, "ratio"), .le, .double(-0.25)), .compare(.attribute(.span, "ok"), .eq, .bool(false))]))
+        #expect(
+            try FilterParser.parse(#"event."exception type" =~ "Time.*" && status = error"#).filter
+                == .and([
+                    .compare(.attribute(.event, "exception type"), .regex, .string("Time.*")),
+                    .compare(.status, .eq, .string("error")),
+                ]))
+        #expect(
+            try FilterParser.parse("span.ratio <= -0.25 && span.ok = false").filter
+                == .and([.compare(.attribute(.span, "ratio"), .le, .double(-0.25)), .compare(.attribute(.span, "ok"), .eq, .bool(false))]))
         #expect(try FilterParser.parse("").filter == nil)
         #expect(try FilterParser.parse("{}").filter == nil)
     }

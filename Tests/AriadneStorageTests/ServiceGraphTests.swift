@@ -20,7 +20,9 @@ import Testing
         t.span(
             "SELECT", service: "shop", kind: .client, parent: root, at: 42 * ms, duration: 9 * ms,
             attributes: [KeyValue("db.system", "postgresql"), KeyValue("server.address", "orders-db")])
-        t.span("POST", service: "shop", kind: .client, parent: root, at: 52 * ms, duration: 20 * ms, attributes: [KeyValue("server.address", "api.stripe.com")])
+        t.span(
+            "POST", service: "shop", kind: .client, parent: root, at: 52 * ms, duration: 20 * ms,
+            attributes: [KeyValue("server.address", "api.stripe.com")])
         // A queue: the consumer's parent is elsewhere, its link names the producer.
         let producer = t.span(
             "orders publish", service: "shop", kind: .producer, parent: root, at: 80 * ms, duration: 1 * ms,
@@ -30,7 +32,9 @@ import Testing
             links: [Span.Link(traceID: TraceID(high: 7, low: 1), spanID: producer)])
         var counter = DependencyCounter(window: 0...UInt64.max / 2)
         counter.add(t.batch)
-        let links = counter.links().map { "\($0.parent)→\($0.child) \($0.connectionType) calls=\($0.callCount) errors=\($0.errorCount) p95=\($0.p95Duration / ms)" }
+        let links = counter.links().map {
+            "\($0.parent)→\($0.child) \($0.connectionType) calls=\($0.callCount) errors=\($0.errorCount) p95=\($0.p95Duration / ms)"
+        }
         #expect(
             links == [
                 "shop→api.stripe.com external calls=1 errors=0 p95=20",

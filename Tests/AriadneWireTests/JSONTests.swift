@@ -1,7 +1,7 @@
 import AriadneModel
-import AriadneWorkload
 import AriadneTesting
 import AriadneWire
+import AriadneWorkload
 import Testing
 
 @Suite struct OTLPJSONTests {

@@ -1,7 +1,7 @@
 import AriadneModel
-import AriadneWorkload
 import AriadneTesting
 import AriadneWire
+import AriadneWorkload
 import Testing
 
 /// Hand-built protobuf, so that tests state the wire bytes they mean.
@@ -39,9 +39,11 @@ struct PB {
     /// A request with one span whose fields `span` appends.
     static func request(span: (inout PB) -> Void) -> [UInt8] {
         message { r in
-            r.len(1, message { rs in
-                rs.len(2, message { ss in ss.len(2, message(span)) })
-            })
+            r.len(
+                1,
+                message { rs in
+                    rs.len(2, message { ss in ss.len(2, message(span)) })
+                })
         }
     }
 
@@ -75,10 +77,16 @@ struct PB {
             s.len(100, [1, 2, 3])  // unknown bytes
             s.tag(101, 5)
             s.bytes += [0, 0, 0, 0]  // unknown fixed32
-            s.len(9, PB.message { kv in
-                kv.len(1, Array("k".utf8))
-                kv.len(2, PB.message { v in v.tag(3, 0); v.varint(UInt64(bitPattern: -5)) })
-            })
+            s.len(
+                9,
+                PB.message { kv in
+                    kv.len(1, Array("k".utf8))
+                    kv.len(
+                        2,
+                        PB.message { v in
+                            v.tag(3, 0); v.varint(UInt64(bitPattern: -5))
+                        })
+                })
         }
         let (batch, rejections) = try OTLPProtobuf.decodeExportRequest(bytes)
         #expect(rejections.isEmpty)
@@ -115,8 +123,18 @@ struct PB {
                 s.len(5, [0x66, 0xFF, 0xFE])
             }
         ),
-        ("wrong wire type inside span", PB.request { s in s.tag(7, 0); s.varint(5) }),
-        ("truncated fixed64", PB.request { s in s.tag(7, 1); s.bytes += [1, 2, 3] }),
+        (
+            "wrong wire type inside span",
+            PB.request { s in
+                s.tag(7, 0); s.varint(5)
+            }
+        ),
+        (
+            "truncated fixed64",
+            PB.request { s in
+                s.tag(7, 1); s.bytes += [1, 2, 3]
+            }
+        ),
     ]
 
     @Test(arguments: malformed.map(\.0))
@@ -126,14 +144,20 @@ struct PB {
     }
 
     @Test func deeplyNestedValuesAreRefused() {
-        var value = PB.message { v in v.tag(2, 0); v.varint(1) }
+        var value = PB.message { v in
+            v.tag(2, 0); v.varint(1)
+        }
         for _ in 0..<100 {
             let inner = value
             value = PB.message { v in v.len(5, PB.message { a in a.len(1, inner) }) }
         }
         let bytes = PB.request { s in
             PB.validSpanFields(&s)
-            s.len(9, PB.message { kv in kv.len(1, Array("deep".utf8)); kv.len(2, value) })
+            s.len(
+                9,
+                PB.message { kv in
+                    kv.len(1, Array("deep".utf8)); kv.len(2, value)
+                })
         }
         #expect(throws: DecodeError.self) { try OTLPProtobuf.decodeExportRequest(bytes) }
     }

@@ -148,9 +148,11 @@ public final class AlertEngine: Sendable {
                 let (holds, value, threshold, window) = check(rule, service: service, now: now)
                 let id = rule.name + "\u{0}" + service
                 let notification: Notification? = alerts.withLock { all in
-                    var a = all[id] ?? Alert(
-                        rule: rule.name, service: service, operation: rule.operation, state: .inactive, value: 0, threshold: threshold,
-                        lastEvaluation: now, summary: "")
+                    var a =
+                        all[id]
+                        ?? Alert(
+                            rule: rule.name, service: service, operation: rule.operation, state: .inactive, value: 0, threshold: threshold,
+                            lastEvaluation: now, summary: "")
                     a.value = value
                     a.threshold = threshold
                     a.lastEvaluation = now
@@ -225,7 +227,8 @@ public final class AlertEngine: Sendable {
         let target = service + (rule.operation.map { " \($0)" } ?? "")
         switch rule.condition {
         case .latency(let q, _):
-            return "\(target): p\(formatted(q * 100)) latency \(formatted(value)) ms over \(formatted(threshold)) ms in the last \(rule.window.goText)"
+            return
+                "\(target): p\(formatted(q * 100)) latency \(formatted(value)) ms over \(formatted(threshold)) ms in the last \(rule.window.goText)"
         case .errorRate:
             return "\(target): error rate \(formatted(value * 100))% over \(formatted(threshold * 100))% in the last \(rule.window.goText)"
         case .anomaly(let m):

@@ -167,7 +167,8 @@ public final class ServiceGraphMetrics: Sendable {
 
     private static func count(_ s: inout State, caller: Half, callee: Half) {
         let messaging = caller.kind == .producer || callee.kind == .consumer
-        let edge = Edge(client: s.names[Int(caller.service)], server: s.names[Int(callee.service)], connectionType: messaging ? "messaging_system" : "")
+        let edge = Edge(
+            client: s.names[Int(caller.service)], server: s.names[Int(callee.service)], connectionType: messaging ? "messaging_system" : "")
         s.edges[edge, default: Totals()].requests += 1
         if caller.failed || callee.failed { s.edges[edge]!.failed += 1 }
         s.edges[edge]!.server.record(nanoseconds: callee.duration)

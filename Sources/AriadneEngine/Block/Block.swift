@@ -1,12 +1,12 @@
 import AriadneModel
 import AriadneStorage
 import AriadneWire
+internal import CZlib
 import Foundation
 import Synchronization
-internal import CZlib
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Immutable block files, format version 3 (version 2 is still read).
@@ -98,7 +98,9 @@ enum BlockWriter {
     /// compaction writes it: should the process stop before they are deleted, the next start
     /// deletes them.
     /// `level` is the zstd level of the chunks: cuts write fast, compaction writes small.
-    static func write(_ batches: [SpanBatch], to path: String, level: Int32 = 3, replaces: [String] = []) throws
+    static func write(
+        _ batches: [SpanBatch], to path: String, level: Int32 = 3, replaces: [String] = []
+    ) throws
         -> BlockMeta?
     {
         // Locate every span, grouped by trace, traces in id order.
@@ -253,8 +255,10 @@ struct ChunkRun: Sendable {
             chunk.append(contentsOf: encoded)
             chunkSpanCount += trace.count
             entries.append(
-                (ordinal,
-                 BlockIndexEntry(traceID: id, chunk: UInt32(chunks.count), offset: offset, minStart: minStart, maxEnd: maxEnd)))
+                (
+                    ordinal,
+                    BlockIndexEntry(traceID: id, chunk: UInt32(chunks.count), offset: offset, minStart: minStart, maxEnd: maxEnd)
+                ))
             if chunkSpanCount >= BlockWriter.chunkSpans {
                 chunks.append(Zstd.compress(chunk, level: level))
                 chunk.removeAll(keepingCapacity: true)

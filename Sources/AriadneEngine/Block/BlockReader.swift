@@ -4,7 +4,7 @@ import AriadneWire
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An open block: its index, bloom filter and meta in memory, chunks read on demand with their

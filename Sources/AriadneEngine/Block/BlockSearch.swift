@@ -2,7 +2,7 @@ import AriadneModel
 import AriadneStorage
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The search data of a block (format v3): a term index and per-trace summaries.
@@ -372,7 +372,11 @@ enum BlockSearch {
         var i = 0
         var j = 0
         while i < a.count, j < b.count {
-            if a[i] < b[j] { i += 1 } else if a[i] > b[j] { j += 1 } else {
+            if a[i] < b[j] {
+                i += 1
+            } else if a[i] > b[j] {
+                j += 1
+            } else {
                 out.append(a[i])
                 i += 1
                 j += 1

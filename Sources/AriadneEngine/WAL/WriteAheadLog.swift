@@ -1,11 +1,11 @@
 public import AriadneModel
+internal import CZlib
 import Dispatch
 import Foundation
-internal import CZlib
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// How a write becomes durable before it is acknowledged.

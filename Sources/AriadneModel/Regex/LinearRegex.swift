@@ -659,7 +659,8 @@ struct RegexCompiler {
     mutating func emit(_ node: RegexNode) throws(LinearRegex.SyntaxError) {
         // Checked as it grows, so that `(a{1000}){1000}` stops early instead of allocating.
         guard program.count <= LinearRegex.maxInstructions else {
-            throw LinearRegex.SyntaxError(description: "pattern too large (more than \(LinearRegex.maxInstructions) instructions once repetitions are expanded)")
+            throw LinearRegex.SyntaxError(
+                description: "pattern too large (more than \(LinearRegex.maxInstructions) instructions once repetitions are expanded)")
         }
         switch node {
         case .empty: break

@@ -22,16 +22,25 @@ extension ConfigReader {
             switch k.string ?? "" {
             case "interval": if let d = duration(v, "interval"), positive(d, v, "interval") { a.interval = d }
             case "retention": if let d = duration(v, "retention") { a.retention = d }
-            case "evaluation_interval": if let d = duration(v, "evaluation_interval"), positive(d, v, "evaluation_interval") { a.evaluationInterval = d }
+            case "evaluation_interval":
+                if let d = duration(v, "evaluation_interval"), positive(d, v, "evaluation_interval") { a.evaluationInterval = d }
             case "duration_unit":
-                guard let u = v.string.flatMap(AnalyticsSettings.DurationUnit.init(rawValue:)) else { fail(v, "duration_unit must be s or ms"); continue }
+                guard let u = v.string.flatMap(AnalyticsSettings.DurationUnit.init(rawValue:)) else {
+                    fail(v, "duration_unit must be s or ms"); continue
+                }
                 a.durationUnit = u
             case "external_url":
-                guard let u = v.string, u.hasPrefix("http://") || u.hasPrefix("https://") else { fail(v, "external_url must start with http:// or https://"); continue }
+                guard let u = v.string, u.hasPrefix("http://") || u.hasPrefix("https://") else {
+                    fail(v, "external_url must start with http:// or https://"); continue
+                }
                 a.externalURL = u.hasSuffix("/") ? String(u.dropLast()) : u
             case "webhooks":
                 for (url, n) in zip(strings(v, "webhooks") ?? [], v.sequence.map(Array.init) ?? []) {
-                    if url.hasPrefix("http://") || url.hasPrefix("https://") { a.webhooks.append(url) } else { fail(n, "a webhook must be an http:// or https:// URL") }
+                    if url.hasPrefix("http://") || url.hasPrefix("https://") {
+                        a.webhooks.append(url)
+                    } else {
+                        fail(n, "a webhook must be an http:// or https:// URL")
+                    }
                 }
             case "alerts":
                 guard let list = v.sequence else { fail(v, "alerts must be a list"); continue }
@@ -48,11 +57,14 @@ extension ConfigReader {
                     case "threshold": if let x = number(av, "threshold", above: 0) { a.anomaly.threshold = x }
                     case "min_relative_change": if let x = number(av, "min_relative_change", above: 0) { a.anomaly.minRelativeChange = x }
                     case "min_calls": if let n = positiveInt(av, "min_calls") { a.anomaly.minCalls = UInt64(n) }
-                    default: unknownKey(ak, in: "anomaly", expected: "baseline_windows, min_baseline_windows, threshold, min_relative_change, min_calls")
+                    default:
+                        unknownKey(ak, in: "anomaly", expected: "baseline_windows, min_baseline_windows, threshold, min_relative_change, min_calls")
                     }
                 }
             default:
-                unknownKey(k, in: "analytics", expected: "interval, retention, evaluation_interval, duration_unit, external_url, webhooks, alerts, slos, anomaly")
+                unknownKey(
+                    k, in: "analytics",
+                    expected: "interval, retention, evaluation_interval, duration_unit, external_url, webhooks, alerts, slos, anomaly")
             }
         }
         // Alerts last: a burn-rate alert names an objective, wherever the file defines it.
@@ -111,11 +123,15 @@ extension ConfigReader {
             case "threshold_ms": if let x = number(v, "threshold_ms", above: 0) { thresholdMs = x } else { ok = false }
             case "threshold": if let x = number(v, "threshold", above: 0) { threshold = x } else { ok = false }
             case "metric":
-                guard let s = v.string, let mm = SeriesMetric(rawValue: s) else { fail(v, "metric must be latency, error_rate or throughput"); ok = false; continue }
+                guard let s = v.string, let mm = SeriesMetric(rawValue: s) else {
+                    fail(v, "metric must be latency, error_rate or throughput"); ok = false; continue
+                }
                 metric = mm
             case "slo": slo = v.string.map { ($0, v) }
             default:
-                unknownKey(k, in: "an alert", expected: "name, type, service, operation, span_kind, window, for, min_calls, quantile, threshold_ms, threshold, metric, slo")
+                unknownKey(
+                    k, in: "an alert",
+                    expected: "name, type, service, operation, span_kind, window, for, min_calls, quantile, threshold_ms, threshold, metric, slo")
             }
         }
         guard let name, !name.isEmpty else { fail(node, "an alert needs a name"); return nil }
@@ -126,7 +142,9 @@ extension ConfigReader {
             guard let thresholdMs else { fail(node, "alert '\(name)' needs threshold_ms"); return nil }
             rule.condition = .latency(quantile: quantile, thresholdMs: thresholdMs)
         case "error_rate":
-            guard let threshold, threshold < 1 else { fail(node, "alert '\(name)' needs a threshold between 0 and 1 (0.05: five percent)"); return nil }
+            guard let threshold, threshold < 1 else {
+                fail(node, "alert '\(name)' needs a threshold between 0 and 1 (0.05: five percent)"); return nil
+            }
             rule.condition = .errorRate(threshold: threshold)
         case "anomaly":
             rule.condition = .anomaly(metric)
@@ -156,7 +174,9 @@ extension ConfigReader {
             case "span_kind": if let kind = spanKind(v) { slo.spanKind = kind } else { ok = false }
             case "objective":
                 // Percent, as people write objectives (99.9); a fraction (0.999) is read as such.
-                guard let x = number(v, "objective", above: 0, atMost: 100), x < 100 else { fail(v, "objective must be a percentage below 100, such as 99.9"); ok = false; continue }
+                guard let x = number(v, "objective", above: 0, atMost: 100), x < 100 else {
+                    fail(v, "objective must be a percentage below 100, such as 99.9"); ok = false; continue
+                }
                 objective = x > 1 ? x / 100 : x
             case "latency_threshold_ms": if let x = number(v, "latency_threshold_ms", above: 0) { slo.latencyThresholdMs = x } else { ok = false }
             case "window": if let d = duration(v, "window"), positive(d, v, "window") { slo.window = d } else { ok = false }

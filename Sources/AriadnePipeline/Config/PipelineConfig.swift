@@ -1,5 +1,5 @@
-public import AriadneModel
 public import AriadneAnalysis
+public import AriadneModel
 import Yams
 
 /// Built processors: the consumer receivers feed, and what runs beside it.
@@ -222,10 +222,14 @@ struct ConfigReader {
                         guard let traces = mapping(pv, "the traces pipeline") else { continue }
                         for (tk, tv) in traces {
                             switch tk.string ?? "" {
-                            case "processors": order = strings(tv, "processors").map { names in zip(names, tv.sequence.map(Array.init) ?? []).map { ($0, $1) } }
-                            case "exporters": exporterOrder = strings(tv, "exporters").map { names in zip(names, tv.sequence.map(Array.init) ?? []).map { ($0, $1) } }
+                            case "processors":
+                                order = strings(tv, "processors").map { names in zip(names, tv.sequence.map(Array.init) ?? []).map { ($0, $1) } }
+                            case "exporters":
+                                exporterOrder = strings(tv, "exporters").map { names in zip(names, tv.sequence.map(Array.init) ?? []).map { ($0, $1) }
+                                }
                             case "receivers":
-                                receiverOrder = strings(tv, "receivers").map { names in zip(names, tv.sequence.map(Array.init) ?? []).map { ($0, $1) } }
+                                receiverOrder = strings(tv, "receivers").map { names in zip(names, tv.sequence.map(Array.init) ?? []).map { ($0, $1) }
+                                }
                             default: fail(tk, "unknown key '\(tk.string ?? "")' in the traces pipeline: expected receivers, processors or exporters")
                             }
                         }
@@ -468,7 +472,8 @@ struct ConfigReader {
                 var set = Set<PIIKind>()
                 for (text, node) in zip(strings(v, "detectors") ?? [], v.sequence.map(Array.init) ?? []) {
                     guard let d = PIIKind(rawValue: text) else {
-                        fail(node, "unknown detector '\(text)': expected \(PIIKind.allCases.map(\.rawValue).joined(separator: ", "))"); ok = false; continue
+                        fail(node, "unknown detector '\(text)': expected \(PIIKind.allCases.map(\.rawValue).joined(separator: ", "))"); ok = false;
+                        continue
                     }
                     set.insert(d)
                 }
@@ -479,7 +484,9 @@ struct ConfigReader {
             case "sql_keys": p.sqlKeys = Set(strings(v, "sql_keys") ?? [])
             case "count_attribute": p.countKey = v.string ?? p.countKey
             default:
-                unknownKey(k, in: processor, expected: "mode, hash_key, hash_key_env, detectors, allowed_keys, blocked_keys, url_keys, sql_keys, count_attribute")
+                unknownKey(
+                    k, in: processor,
+                    expected: "mode, hash_key, hash_key_env, detectors, allowed_keys, blocked_keys, url_keys, sql_keys, count_attribute")
             }
         }
         switch mode {
@@ -550,14 +557,20 @@ struct ConfigReader {
             case "initial_probability": if let p = probability(v, "initial_probability") { a.initialProbability = p }
             case "min_probability": if let p = probability(v, "min_probability") { a.minProbability = p }
             case "lower_bound_traces_per_second":
-                guard let t = v.float ?? v.int.map(Double.init), t >= 0 else { fail(v, "lower_bound_traces_per_second must be non-negative"); continue }
+                guard let t = v.float ?? v.int.map(Double.init), t >= 0 else {
+                    fail(v, "lower_bound_traces_per_second must be non-negative"); continue
+                }
                 a.lowerBoundTracesPerSecond = t
             case "delta_tolerance":
                 guard let t = v.float, t >= 0, t < 1 else { fail(v, "delta_tolerance must be in [0, 1)"); continue }
                 a.deltaTolerance = t
             case "buckets": if let n = positiveInt(v, "buckets") { a.buckets = n }
             default:
-                unknownKey(k, in: "adaptive", expected: "target_traces_per_second, interval, initial_probability, min_probability, lower_bound_traces_per_second, delta_tolerance, buckets")
+                unknownKey(
+                    k, in: "adaptive",
+                    expected:
+                        "target_traces_per_second, interval, initial_probability, min_probability, lower_bound_traces_per_second, delta_tolerance, buckets"
+                )
             }
         }
         return a
@@ -582,7 +595,9 @@ struct ConfigReader {
                 switch k.string ?? "" {
                 case "endpoint": endpoint = v.string
                 case "protocol":
-                    guard let t = v.string.flatMap(OTLPExportSettings.Transport.init(rawValue:)) else { fail(v, "protocol must be grpc or http"); return nil }
+                    guard let t = v.string.flatMap(OTLPExportSettings.Transport.init(rawValue:)) else {
+                        fail(v, "protocol must be grpc or http"); return nil
+                    }
                     transport = t
                 case "compression":
                     guard let c = v.string, c == "gzip" || c == "none" else { fail(v, "compression must be gzip or none"); return nil }
@@ -692,7 +707,9 @@ struct ConfigReader {
         switch type {
         case "always_sample": rule = .always
         case "status_code":
-            guard let v = fields["status_codes"], let codes = strings(v, "status_codes") else { fail(node, "policy '\(name)' needs status_codes"); return nil }
+            guard let v = fields["status_codes"], let codes = strings(v, "status_codes") else {
+                fail(node, "policy '\(name)' needs status_codes"); return nil
+            }
             var set = Set<StatusCode>()
             for c in codes {
                 switch c.uppercased() {
@@ -725,8 +742,9 @@ struct ConfigReader {
                     patterns.append(r)
                 }
             }
-            rule = .stringAttribute(key: k, values: patterns.isEmpty ? Set(values) : [], patterns: patterns,
-                                    invert: fields["invert_match"]?.bool ?? false)
+            rule = .stringAttribute(
+                key: k, values: patterns.isEmpty ? Set(values) : [], patterns: patterns,
+                invert: fields["invert_match"]?.bool ?? false)
         case "numeric_attribute":
             guard let k = key() else { return nil }
             let lo = fields["min_value"].flatMap { $0.float ?? $0.int.map(Double.init) }

@@ -1,8 +1,9 @@
 public import AriadneModel
 import CMalloc
 import Synchronization
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Refuses spans while the process's heap in use is above a soft limit (the limit minus the
@@ -93,10 +94,10 @@ public final class MemoryLimiter: SpanConsumer {
     /// Bytes allocated and not freed: glibc's heap in use plus its mmapped blocks.
     @Sendable public static func heapInUse() -> Int {
         #if canImport(Glibc)
-        let info = mallinfo2()
-        return Int(info.uordblks) + Int(info.hblkhd)
+            let info = mallinfo2()
+            return Int(info.uordblks) + Int(info.hblkhd)
         #else
-        return residentBytes()
+            return residentBytes()
         #endif
     }
 

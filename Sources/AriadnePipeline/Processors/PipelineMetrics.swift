@@ -66,7 +66,10 @@ public final class PipelineMetrics: Sendable {
                 out += "\(name)_sum \(sum)\n\(name)_count \(snapshot[Key(name: name + "_count", labels: "")] ?? 0)\n"
                 continue
             }
-            let values = h.type == "gauge" ? readers.filter { $0.key.name == name }.map { ($0.key, $0.value()) } : snapshot.filter { $0.key.name == name }.map { ($0.key, $0.value) }
+            let values =
+                h.type == "gauge"
+                ? readers.filter { $0.key.name == name }.map { ($0.key, $0.value()) }
+                : snapshot.filter { $0.key.name == name }.map { ($0.key, $0.value) }
             for (key, v) in values.sorted(by: { $0.0.labels < $1.0.labels }) {
                 out += key.labels.isEmpty ? "\(name) \(v)\n" : "\(name){\(key.labels)} \(v)\n"
             }

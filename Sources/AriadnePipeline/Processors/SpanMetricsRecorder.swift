@@ -1,6 +1,5 @@
 import AriadneAnalysis
 import AriadneModel
-
 import Foundation
 
 /// The pipeline's first stage: counts RED metrics and service-graph calls of every span before any

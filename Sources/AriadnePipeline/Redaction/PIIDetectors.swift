@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Kinds of personal or secret data found inside text, each by a hand-written scanner (no regular
@@ -295,7 +295,8 @@ enum PIIScan {
         var i = 0
         while i < s.count {
             let b = s[i]
-            guard b == 0x2B || b == 0x28 || isDigit(b), startsWord(s, i), !(i > 0 && (s[i - 1] == 0x2B || s[i - 1] == 0x2D || s[i - 1] == 0x2E)) else {
+            guard b == 0x2B || b == 0x28 || isDigit(b), startsWord(s, i), !(i > 0 && (s[i - 1] == 0x2B || s[i - 1] == 0x2D || s[i - 1] == 0x2E))
+            else {
                 i += 1
                 continue
             }

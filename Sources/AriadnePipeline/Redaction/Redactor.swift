@@ -203,7 +203,9 @@ public struct Redactor: Sendable {
             for kind in detectorOrder { found += kind.find(in: s).map { ($0, kind) } }
             if !found.isEmpty {
                 // Earliest first, longest first at one start; a later match inside an earlier one is dropped.
-                found.sort { $0.range.lowerBound != $1.range.lowerBound ? $0.range.lowerBound < $1.range.lowerBound : $0.range.count > $1.range.count }
+                found.sort {
+                    $0.range.lowerBound != $1.range.lowerBound ? $0.range.lowerBound < $1.range.lowerBound : $0.range.count > $1.range.count
+                }
                 var out = [UInt8]()
                 var at = 0
                 for f in found where f.range.lowerBound >= at {

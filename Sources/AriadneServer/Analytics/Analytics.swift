@@ -46,7 +46,8 @@ final class Analytics: Sendable {
     func exposition() -> String {
         let seconds = settings.durationUnit == .seconds
         let duration = seconds ? "traces_span_metrics_duration_seconds" : "traces_span_metrics_duration_milliseconds"
-        var calls = Self.family("traces_span_metrics_calls_total", "counter", "Spans received, by service, span name, kind and status (before sampling).")
+        var calls = Self.family(
+            "traces_span_metrics_calls_total", "counter", "Spans received, by service, span name, kind and status (before sampling).")
         var hist = Self.family(duration, "histogram", "Span durations, by service, span name, kind and status (before sampling).")
         for (key, h) in metrics.totals() {
             let labels =
@@ -55,7 +56,8 @@ final class Analytics: Sendable {
             hist += Self.histogram(duration, labels: labels, h, scale: seconds ? 0.001 : 1)
         }
         let edges = serviceGraph.totals()
-        var requests = Self.family("traces_service_graph_request_total", "counter", "Calls between services, and to databases, caches and queues (before sampling).")
+        var requests = Self.family(
+            "traces_service_graph_request_total", "counter", "Calls between services, and to databases, caches and queues (before sampling).")
         var failed = Self.family("traces_service_graph_request_failed_total", "counter", "Calls where the caller's or the callee's span failed.")
         var server = Self.family("traces_service_graph_request_server_seconds", "histogram", "Call durations as the callee's span measured them.")
         var client = Self.family("traces_service_graph_request_client_seconds", "histogram", "Call durations as the caller's span measured them.")
@@ -129,7 +131,9 @@ struct AnalyticsService: Service {
         analytics.serviceGraph.expire(now: now)
         if final { return }
         for n in analytics.alerts.evaluate(now: now) {
-            logger.info("alert \(n.status) name=\(n.alert.rule) service=\(n.alert.service) value=\(n.alert.value) threshold=\(n.alert.threshold): \(n.alert.summary)")
+            logger.info(
+                "alert \(n.status) name=\(n.alert.rule) service=\(n.alert.service) value=\(n.alert.value) threshold=\(n.alert.threshold): \(n.alert.summary)"
+            )
             let examples = (try? await exampleTraces(n)) ?? []
             let body = Self.payload(n, examples: examples, baseURL: baseURL(), now: now)
             for url in analytics.settings.webhooks { await post(body, to: url, client: client) }

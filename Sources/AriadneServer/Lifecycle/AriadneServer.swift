@@ -1,10 +1,10 @@
-public import AriadneStorage
-public import AriadneEngine
 import AriadneAnalysis
+public import AriadneEngine
 import AriadneExport
 import AriadneModel
-public import AriadneQuery
 public import AriadnePipeline
+public import AriadneQuery
+public import AriadneStorage
 import AriadneWire
 import CMalloc
 import Foundation
@@ -14,8 +14,8 @@ import Hummingbird
 public import Logging
 import NIOCore
 import ServiceLifecycle
-import UnixSignals
 import Synchronization
+import UnixSignals
 
 /// Settings of `ariadne serve`. Every port may be 0 to pick a free one.
 public struct ServerConfiguration: Sendable {
@@ -180,7 +180,11 @@ public struct AriadneServer: Sendable {
                 b[keyPath: key] = address
                 return b.isComplete ? b : nil
             }
-            guard let snapshot, started.withLock({ s in defer { s = true }; return !s }) else { return }
+            guard let snapshot,
+                started.withLock({ s in
+                    defer { s = true }; return !s
+                })
+            else { return }
             logger.info(
                 "ariadne serve started otlp_grpc=\(snapshot.otlpGRPC) otlp_http=\(snapshot.otlpHTTP) zipkin=\(snapshot.zipkin) query=\(snapshot.query) sampling=\(snapshot.sampling) data_dir=\(config.dataDirectory) store=\(config.store.rawValue)"
             )

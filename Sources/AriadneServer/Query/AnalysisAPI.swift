@@ -4,8 +4,8 @@ import AriadneQuery
 import AriadneStorage
 import AriadneWire
 import Foundation
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import HummingbirdCore
 import NIOCore
 
@@ -15,117 +15,127 @@ import NIOCore
 /// durations are nanoseconds as numbers.
 extension QueryAPI {
     func addAnalysisRoutes(to router: Router<BasicRequestContext>) {
-        router.get("/api/analysis/traces/:traceID", use: route(.v3) { _, context in
-            let trace = try await service.trace(try traceID(try context.parameters.require("traceID")))
-            return Self.json { w in Self.writeTraceView(trace, into: &w) }
-        })
+        router.get(
+            "/api/analysis/traces/:traceID",
+            use: route(.v3) { _, context in
+                let trace = try await service.trace(try traceID(try context.parameters.require("traceID")))
+                return Self.json { w in Self.writeTraceView(trace, into: &w) }
+            })
         // A trace file (OTLP JSON, or Jaeger JSON as Jaeger's UI downloads it) analysed, not stored.
-        router.post("/api/analysis/traces", use: route(.v3) { request, _ in
-            let bytes: [UInt8]
-            do {
-                bytes = Array(buffer: try await request.body.collect(upTo: Self.maxFileBytes))
-            } catch {
-                return Self.v3Error(.contentTooLarge, "a trace file may be at most \(Self.maxFileBytes >> 20) MiB")
-            }
-            let batch: SpanBatch
-            do { batch = try Self.decodeTraceFile(bytes) } catch { throw QueryError.badRequest("not a trace file: \(error)") }
-            let traces = Self.splitByTrace(batch)
-            return Self.json { w in
-                w.beginObject()
-                w.key("traces")
-                w.beginArray()
-                for t in traces.prefix(Self.maxFileTraces) { Self.writeTraceView(t, into: &w) }
-                w.endArray()
-                w.key("truncated")
-                w.bool(traces.count > Self.maxFileTraces)
-                w.endObject()
-            }
-        })
-        router.get("/api/analysis/compare", use: route(.v3) { request, _ in
-            let q = request.uri.formParameters
-            guard let a = q["a"].flatMap({ TraceID(hex: String($0)) }), let b = q["b"].flatMap({ TraceID(hex: String($0)) }) else {
-                throw QueryError.badRequest("parameters 'a' and 'b' must be hex trace ids")
-            }
-            let (ta, tb, nodes) = try await service.compare(a, b)
-            return Self.json { w in
-                w.beginObject()
-                for (name, trace) in [("a", ta), ("b", tb)] {
-                    w.key(name)
-                    Self.writeSummary(TraceSummary(of: trace), into: &w)
+        router.post(
+            "/api/analysis/traces",
+            use: route(.v3) { request, _ in
+                let bytes: [UInt8]
+                do {
+                    bytes = Array(buffer: try await request.body.collect(upTo: Self.maxFileBytes))
+                } catch {
+                    return Self.v3Error(.contentTooLarge, "a trace file may be at most \(Self.maxFileBytes >> 20) MiB")
                 }
-                w.key("nodes")
-                w.beginArray()
-                for n in nodes {
+                let batch: SpanBatch
+                do { batch = try Self.decodeTraceFile(bytes) } catch { throw QueryError.badRequest("not a trace file: \(error)") }
+                let traces = Self.splitByTrace(batch)
+                return Self.json { w in
                     w.beginObject()
-                    w.field("depth", n.depth)
-                    w.field("service", n.service)
-                    w.field("operation", n.operation)
-                    for (k, v) in [("countA", n.countA), ("countB", n.countB), ("errorsA", n.errorsA), ("errorsB", n.errorsB)] {
-                        w.field(k, v)
-                    }
-                    w.field("meanNanosA", n.meanA)
-                    w.field("meanNanosB", n.meanB)
-                    w.field("change", n.change.rawValue)
-                    w.endObject()
-                }
-                w.endArray()
-                w.endObject()
-            }
-        })
-        router.get("/api/analysis/bottlenecks", use: route(.v3) { request, _ in
-            let q = request.uri.formParameters
-            guard let endpoint = q["service"].map(String.init), !endpoint.isEmpty, let operation = q["operation"].map(String.init),
-                !operation.isEmpty
-            else { throw QueryError.badRequest("parameters 'service' and 'operation' (the endpoint) are required") }
-            let query = try analysisQuery(q, service: endpoint, operation: operation, filter: nil)
-            let (traces, rows) = try await service.bottlenecks(query, service: endpoint, operation: operation)
-            return Self.json { w in
-                w.beginObject()
-                w.field("service", endpoint)
-                w.field("operation", operation)
-                w.field("traces", traces)
-                w.key("bottlenecks")
-                w.beginArray()
-                for r in rows {
-                    w.beginObject()
-                    w.field("service", r.service)
-                    w.field("operation", r.operation)
-                    w.field("traces", r.traces)
-                    w.field("p50Nanos", r.p50)
-                    w.field("p95Nanos", r.p95)
-                    w.field("share", r.share)
-                    w.endObject()
-                }
-                w.endArray()
-                w.endObject()
-            }
-        })
-        router.get("/api/analysis/error-origins", use: route(.v3) { request, _ in
-            let q = request.uri.formParameters
-            let failing = q["service"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
-            let query = try analysisQuery(q, service: failing, operation: nil, filter: .compare(.status, .eq, .string("error")))
-            let (traces, origins) = try await service.errorOrigins(query)
-            return Self.json { w in
-                w.beginObject()
-                w.field("traces", traces)
-                w.key("origins")
-                w.beginArray()
-                for o in origins {
-                    w.beginObject()
-                    w.field("service", o.service)
-                    w.field("operation", o.operation)
-                    w.field("exceptionType", o.exceptionType)
-                    w.field("count", o.count)
-                    w.key("exampleTraceIDs")
+                    w.key("traces")
                     w.beginArray()
-                    for id in o.exampleTraces { w.string(id.hex) }
+                    for t in traces.prefix(Self.maxFileTraces) { Self.writeTraceView(t, into: &w) }
+                    w.endArray()
+                    w.key("truncated")
+                    w.bool(traces.count > Self.maxFileTraces)
+                    w.endObject()
+                }
+            })
+        router.get(
+            "/api/analysis/compare",
+            use: route(.v3) { request, _ in
+                let q = request.uri.formParameters
+                guard let a = q["a"].flatMap({ TraceID(hex: String($0)) }), let b = q["b"].flatMap({ TraceID(hex: String($0)) }) else {
+                    throw QueryError.badRequest("parameters 'a' and 'b' must be hex trace ids")
+                }
+                let (ta, tb, nodes) = try await service.compare(a, b)
+                return Self.json { w in
+                    w.beginObject()
+                    for (name, trace) in [("a", ta), ("b", tb)] {
+                        w.key(name)
+                        Self.writeSummary(TraceSummary(of: trace), into: &w)
+                    }
+                    w.key("nodes")
+                    w.beginArray()
+                    for n in nodes {
+                        w.beginObject()
+                        w.field("depth", n.depth)
+                        w.field("service", n.service)
+                        w.field("operation", n.operation)
+                        for (k, v) in [("countA", n.countA), ("countB", n.countB), ("errorsA", n.errorsA), ("errorsB", n.errorsB)] {
+                            w.field(k, v)
+                        }
+                        w.field("meanNanosA", n.meanA)
+                        w.field("meanNanosB", n.meanB)
+                        w.field("change", n.change.rawValue)
+                        w.endObject()
+                    }
                     w.endArray()
                     w.endObject()
                 }
-                w.endArray()
-                w.endObject()
-            }
-        })
+            })
+        router.get(
+            "/api/analysis/bottlenecks",
+            use: route(.v3) { request, _ in
+                let q = request.uri.formParameters
+                guard let endpoint = q["service"].map(String.init), !endpoint.isEmpty, let operation = q["operation"].map(String.init),
+                    !operation.isEmpty
+                else { throw QueryError.badRequest("parameters 'service' and 'operation' (the endpoint) are required") }
+                let query = try analysisQuery(q, service: endpoint, operation: operation, filter: nil)
+                let (traces, rows) = try await service.bottlenecks(query, service: endpoint, operation: operation)
+                return Self.json { w in
+                    w.beginObject()
+                    w.field("service", endpoint)
+                    w.field("operation", operation)
+                    w.field("traces", traces)
+                    w.key("bottlenecks")
+                    w.beginArray()
+                    for r in rows {
+                        w.beginObject()
+                        w.field("service", r.service)
+                        w.field("operation", r.operation)
+                        w.field("traces", r.traces)
+                        w.field("p50Nanos", r.p50)
+                        w.field("p95Nanos", r.p95)
+                        w.field("share", r.share)
+                        w.endObject()
+                    }
+                    w.endArray()
+                    w.endObject()
+                }
+            })
+        router.get(
+            "/api/analysis/error-origins",
+            use: route(.v3) { request, _ in
+                let q = request.uri.formParameters
+                let failing = q["service"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+                let query = try analysisQuery(q, service: failing, operation: nil, filter: .compare(.status, .eq, .string("error")))
+                let (traces, origins) = try await service.errorOrigins(query)
+                return Self.json { w in
+                    w.beginObject()
+                    w.field("traces", traces)
+                    w.key("origins")
+                    w.beginArray()
+                    for o in origins {
+                        w.beginObject()
+                        w.field("service", o.service)
+                        w.field("operation", o.operation)
+                        w.field("exceptionType", o.exceptionType)
+                        w.field("count", o.count)
+                        w.key("exampleTraceIDs")
+                        w.beginArray()
+                        for id in o.exampleTraces { w.string(id.hex) }
+                        w.endArray()
+                        w.endObject()
+                    }
+                    w.endArray()
+                    w.endObject()
+                }
+            })
         // The service graph: services and the leaf nodes they call, edges with rate, errors and
         // latency quantiles, and with `step` (a Go duration) calls and errors per step.
         let serviceGraph: Handler = route(.v3) { request, _ in
@@ -197,9 +207,10 @@ extension QueryAPI {
     ) throws(QueryError) -> ClosedRange<UInt64> {
         let now = UInt64(Date().timeIntervalSince1970 * 1e9)
         let end = try parseMicros(q["end"], "end").map { $0 * 1000 } ?? now
-        let lookback = try q["lookback"].flatMap { $0.isEmpty ? nil : $0 }.map { t throws(QueryError) in
-            try parseGoDuration(String(t), "lookback")
-        } ?? defaultLookback
+        let lookback =
+            try q["lookback"].flatMap { $0.isEmpty ? nil : $0 }.map { t throws(QueryError) in
+                try parseGoDuration(String(t), "lookback")
+            } ?? defaultLookback
         let start = try parseMicros(q["start"], "start").map { $0 * 1000 } ?? (end - min(end, lookback))
         guard start <= end else { throw QueryError.badRequest("'start' is after 'end'") }
         return start...end

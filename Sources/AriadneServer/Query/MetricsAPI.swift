@@ -4,8 +4,8 @@ import AriadneQuery
 import AriadneStorage
 import AriadneWire
 import Foundation
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import HummingbirdCore
 
 /// RED metrics, anomalies, forecasts, population comparisons, alerts and objectives: Jaeger's
@@ -15,218 +15,236 @@ extension QueryAPI {
     func addMetricsRoutes(to router: Router<BasicRequestContext>) {
         guard let analytics else { return }
         let metrics = analytics.metrics
-        router.get("/api/metrics/minstep", use: route(.jaeger) { _, _ in
-            Self.json { w in
-                w.beginObject()
-                w.field("minStep", Int(metrics.interval / 1_000_000))
-                w.endObject()
-            }
-        })
-        router.get("/api/metrics/:kind", use: route(.jaeger) { request, context in
-            let kind = try context.parameters.require("kind")
-            guard ["latencies", "calls", "errors"].contains(kind) else {
-                throw QueryError.notFound("unknown metric '\(kind)': expected latencies, calls or errors")
-            }
-            let q = request.uri.formParameters
-            return try jaegerMetrics(kind, q, metrics)
-        })
-        router.get("/api/analysis/red", use: route(.v3) { request, _ in
-            let q = request.uri.formParameters
-            return try red(q, metrics)
-        })
-        router.get("/api/analysis/anomalies", use: route(.v3) { request, _ in
-            let q = request.uri.formParameters
-            let window: ClosedRange<UInt64>
-            window = try analysisWindow(q, defaultLookback: 6 * 3_600_000_000_000)
-            let only = q["service"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
-            let detector = analytics.alerts.detector
-            let series = metrics.series(
-                from: window.lowerBound, to: metrics.windowStart(window.upperBound),
-                include: { k in only == nil || k.service == only }, groupOf: { [$0.service, $0.operation] })
-            var found = [(service: String, operation: String, anomaly: Anomaly)]()
-            for (group, points) in series {
-                for metric in [SeriesMetric.latency, .errorRate] {
-                    for a in detector.detect(points, metric: metric, interval: metrics.interval) {
-                        found.append((group[0], group[1], a))
-                    }
-                }
-            }
-            found.sort { ($0.anomaly.start, $0.service, $0.operation) > ($1.anomaly.start, $1.service, $1.operation) }
-            var examples = [[TraceID]]()
-            for f in found.prefix(50) {
-                let failed = f.anomaly.metric == .errorRate
-                let tq = TraceQuery.examples(
-                    // Windows hold spans by end time: a slow span of the first window may start before it.
-                    service: f.service, operation: f.operation,
-                    starting: (f.anomaly.start > metrics.interval ? f.anomaly.start - metrics.interval : 0)...f.anomaly.end,
-                    slowerThan: !failed && f.anomaly.observed > f.anomaly.baseline ? UInt64(f.anomaly.baseline * 1e6) : nil, failed: failed)
-                examples.append((try? await service.findTraceIDs(tq)) ?? [])
-            }
-            return Self.json { w in
-                w.beginObject()
-                w.field("intervalSeconds", Double(metrics.interval) / 1e9)
-                w.key("anomalies")
-                w.beginArray()
-                for (f, ex) in zip(found.prefix(50), examples) {
+        router.get(
+            "/api/metrics/minstep",
+            use: route(.jaeger) { _, _ in
+                Self.json { w in
                     w.beginObject()
-                    w.field("service", f.service)
-                    w.field("operation", f.operation)
-                    w.field("metric", f.anomaly.metric.rawValue)
-                    w.field("start", String(f.anomaly.start))
-                    w.field("end", String(f.anomaly.end))
-                    w.field("baseline", f.anomaly.baseline)
-                    w.field("observed", f.anomaly.observed)
-                    w.field("ratio", f.anomaly.ratio)
-                    w.field("score", f.anomaly.score)
-                    w.key("ongoing")
-                    w.bool(f.anomaly.ongoing)
-                    w.key("exampleTraceIDs")
-                    w.beginArray()
-                    for id in ex { w.string(id.hex) }
-                    w.endArray()
+                    w.field("minStep", Int(metrics.interval / 1_000_000))
                     w.endObject()
                 }
-                w.endArray()
-                w.endObject()
-            }
-        })
-        router.get("/api/analysis/forecast", use: route(.v3) { request, _ in
-            let q = request.uri.formParameters
-            guard let forecastService = q["service"].map(String.init), !forecastService.isEmpty else {
-                throw QueryError.badRequest("parameter 'service' is required")
-            }
-            let operation = q["operation"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
-            let window: ClosedRange<UInt64>
-            window = try analysisWindow(q, defaultLookback: 3_600_000_000_000)
-            guard (q["horizon"] ?? "").utf8.count <= 4, let horizon = Int(q["horizon"] ?? "10"), (1...1000).contains(horizon) else {
-                throw QueryError.badRequest("'horizon' must be 1 to 1000 windows")
-            }
-            // Complete windows only, and every window in the range (none means no calls).
-            let end = metrics.windowStart(window.upperBound)
-            let start = metrics.windowStart(window.lowerBound)
-            guard (end - start) / metrics.interval <= 100_000 else {
-                throw QueryError.badRequest("the window holds more than 100,000 rollup windows: shorten 'lookback'")
-            }
-            let points = metrics.series(
-                from: start, to: end, include: { $0.service == forecastService && (operation == nil || $0.operation == operation) }, groupOf: { _ in 0 })[0] ?? []
-            var byWindow = [UInt64: REDPoint]()
-            for p in points { byWindow[p.start] = p }
-            let windows = Array(stride(from: start, to: end, by: Int(metrics.interval)))
-            let seconds = Double(metrics.interval) / 1e9
-            let throughput = windows.map { Double(byWindow[$0]?.calls ?? 0) / seconds }
-            // Latency of windows without calls is carried from the last that had some.
-            var last = 0.0
-            let p95 = windows.map { w -> Double in
-                if let p = byWindow[w], p.calls > 0 { last = p.latency.quantile(0.95) }
-                return last
-            }
-            let lastTime = windows.last ?? start
-            return Self.json { w in
-                w.beginObject()
-                w.field("service", forecastService)
-                if let operation { w.field("operation", operation) }
-                w.field("intervalSeconds", seconds)
-                for (name, values) in [("throughput", throughput), ("p95Ms", p95)] {
-                    w.key(name)
-                    w.beginObject()
-                    w.key("history")
-                    w.beginArray()
-                    for (t, v) in zip(windows, values) {
-                        w.beginObject()
-                        w.field("time", String(t))
-                        w.field("value", v)
-                        w.endObject()
+            })
+        router.get(
+            "/api/metrics/:kind",
+            use: route(.jaeger) { request, context in
+                let kind = try context.parameters.require("kind")
+                guard ["latencies", "calls", "errors"].contains(kind) else {
+                    throw QueryError.notFound("unknown metric '\(kind)': expected latencies, calls or errors")
+                }
+                let q = request.uri.formParameters
+                return try jaegerMetrics(kind, q, metrics)
+            })
+        router.get(
+            "/api/analysis/red",
+            use: route(.v3) { request, _ in
+                let q = request.uri.formParameters
+                return try red(q, metrics)
+            })
+        router.get(
+            "/api/analysis/anomalies",
+            use: route(.v3) { request, _ in
+                let q = request.uri.formParameters
+                let window: ClosedRange<UInt64>
+                window = try analysisWindow(q, defaultLookback: 6 * 3_600_000_000_000)
+                let only = q["service"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+                let detector = analytics.alerts.detector
+                let series = metrics.series(
+                    from: window.lowerBound, to: metrics.windowStart(window.upperBound),
+                    include: { k in only == nil || k.service == only }, groupOf: { [$0.service, $0.operation] })
+                var found = [(service: String, operation: String, anomaly: Anomaly)]()
+                for (group, points) in series {
+                    for metric in [SeriesMetric.latency, .errorRate] {
+                        for a in detector.detect(points, metric: metric, interval: metrics.interval) {
+                            found.append((group[0], group[1], a))
+                        }
                     }
-                    w.endArray()
-                    w.key("forecast")
+                }
+                found.sort { ($0.anomaly.start, $0.service, $0.operation) > ($1.anomaly.start, $1.service, $1.operation) }
+                var examples = [[TraceID]]()
+                for f in found.prefix(50) {
+                    let failed = f.anomaly.metric == .errorRate
+                    let tq = TraceQuery.examples(
+                        // Windows hold spans by end time: a slow span of the first window may start before it.
+                        service: f.service, operation: f.operation,
+                        starting: (f.anomaly.start > metrics.interval ? f.anomaly.start - metrics.interval : 0)...f.anomaly.end,
+                        slowerThan: !failed && f.anomaly.observed > f.anomaly.baseline ? UInt64(f.anomaly.baseline * 1e6) : nil, failed: failed)
+                    examples.append((try? await service.findTraceIDs(tq)) ?? [])
+                }
+                return Self.json { w in
+                    w.beginObject()
+                    w.field("intervalSeconds", Double(metrics.interval) / 1e9)
+                    w.key("anomalies")
                     w.beginArray()
-                    for p in Forecast.holt(values, lastTime: lastTime, step: metrics.interval, horizon: horizon)?.points ?? [] {
+                    for (f, ex) in zip(found.prefix(50), examples) {
                         w.beginObject()
-                        w.field("time", String(p.time))
-                        w.field("value", p.value)
-                        w.field("lower", max(0, p.lower))
-                        w.field("upper", p.upper)
+                        w.field("service", f.service)
+                        w.field("operation", f.operation)
+                        w.field("metric", f.anomaly.metric.rawValue)
+                        w.field("start", String(f.anomaly.start))
+                        w.field("end", String(f.anomaly.end))
+                        w.field("baseline", f.anomaly.baseline)
+                        w.field("observed", f.anomaly.observed)
+                        w.field("ratio", f.anomaly.ratio)
+                        w.field("score", f.anomaly.score)
+                        w.key("ongoing")
+                        w.bool(f.anomaly.ongoing)
+                        w.key("exampleTraceIDs")
+                        w.beginArray()
+                        for id in ex { w.string(id.hex) }
+                        w.endArray()
                         w.endObject()
                     }
                     w.endArray()
                     w.endObject()
                 }
-                w.endObject()
-            }
-        })
-        router.get("/api/analysis/populations", use: route(.v3) { request, _ in
-            let q = request.uri.formParameters
-            let queries: (TraceQuery, TraceQuery)
-            queries = try populationQueries(q)
-            let c = try await service.populations(queries.0, queries.1)
-            return Self.json { w in Self.writePopulations(c, into: &w) }
-        })
-        router.get("/api/alerts", use: route(.v3) { _, _ in
-            let now = UInt64(Date().timeIntervalSince1970 * 1e9)
-            let states = analytics.alerts.states()
-            return Self.json { w in
-                w.beginObject()
-                w.field("evaluatedAt", String(now))
-                w.key("rules")
-                w.beginArray()
-                for r in analytics.settings.alerts {
+            })
+        router.get(
+            "/api/analysis/forecast",
+            use: route(.v3) { request, _ in
+                let q = request.uri.formParameters
+                guard let forecastService = q["service"].map(String.init), !forecastService.isEmpty else {
+                    throw QueryError.badRequest("parameter 'service' is required")
+                }
+                let operation = q["operation"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+                let window: ClosedRange<UInt64>
+                window = try analysisWindow(q, defaultLookback: 3_600_000_000_000)
+                guard (q["horizon"] ?? "").utf8.count <= 4, let horizon = Int(q["horizon"] ?? "10"), (1...1000).contains(horizon) else {
+                    throw QueryError.badRequest("'horizon' must be 1 to 1000 windows")
+                }
+                // Complete windows only, and every window in the range (none means no calls).
+                let end = metrics.windowStart(window.upperBound)
+                let start = metrics.windowStart(window.lowerBound)
+                guard (end - start) / metrics.interval <= 100_000 else {
+                    throw QueryError.badRequest("the window holds more than 100,000 rollup windows: shorten 'lookback'")
+                }
+                let points =
+                    metrics.series(
+                        from: start, to: end, include: { $0.service == forecastService && (operation == nil || $0.operation == operation) },
+                        groupOf: { _ in 0 })[0] ?? []
+                var byWindow = [UInt64: REDPoint]()
+                for p in points { byWindow[p.start] = p }
+                let windows = Array(stride(from: start, to: end, by: Int(metrics.interval)))
+                let seconds = Double(metrics.interval) / 1e9
+                let throughput = windows.map { Double(byWindow[$0]?.calls ?? 0) / seconds }
+                // Latency of windows without calls is carried from the last that had some.
+                var last = 0.0
+                let p95 = windows.map { w -> Double in
+                    if let p = byWindow[w], p.calls > 0 { last = p.latency.quantile(0.95) }
+                    return last
+                }
+                let lastTime = windows.last ?? start
+                return Self.json { w in
                     w.beginObject()
-                    w.field("name", r.name)
-                    w.field("service", r.service ?? "")
-                    w.field("operation", r.operation ?? "")
-                    w.field("window", r.window.goText)
-                    w.field("for", r.pendingFor.goText)
+                    w.field("service", forecastService)
+                    if let operation { w.field("operation", operation) }
+                    w.field("intervalSeconds", seconds)
+                    for (name, values) in [("throughput", throughput), ("p95Ms", p95)] {
+                        w.key(name)
+                        w.beginObject()
+                        w.key("history")
+                        w.beginArray()
+                        for (t, v) in zip(windows, values) {
+                            w.beginObject()
+                            w.field("time", String(t))
+                            w.field("value", v)
+                            w.endObject()
+                        }
+                        w.endArray()
+                        w.key("forecast")
+                        w.beginArray()
+                        for p in Forecast.holt(values, lastTime: lastTime, step: metrics.interval, horizon: horizon)?.points ?? [] {
+                            w.beginObject()
+                            w.field("time", String(p.time))
+                            w.field("value", p.value)
+                            w.field("lower", max(0, p.lower))
+                            w.field("upper", p.upper)
+                            w.endObject()
+                        }
+                        w.endArray()
+                        w.endObject()
+                    }
                     w.endObject()
                 }
-                w.endArray()
-                w.key("alerts")
-                w.beginArray()
-                for a in states {
+            })
+        router.get(
+            "/api/analysis/populations",
+            use: route(.v3) { request, _ in
+                let q = request.uri.formParameters
+                let queries: (TraceQuery, TraceQuery)
+                queries = try populationQueries(q)
+                let c = try await service.populations(queries.0, queries.1)
+                return Self.json { w in Self.writePopulations(c, into: &w) }
+            })
+        router.get(
+            "/api/alerts",
+            use: route(.v3) { _, _ in
+                let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+                let states = analytics.alerts.states()
+                return Self.json { w in
                     w.beginObject()
-                    w.field("name", a.rule)
-                    w.field("service", a.service)
-                    if let op = a.operation { w.field("operation", op) }
-                    w.field("state", a.state.rawValue)
-                    w.field("value", a.value)
-                    w.field("threshold", a.threshold)
-                    if let t = a.activeSince { w.field("activeSince", String(t)) }
-                    if let t = a.firedAt { w.field("firedAt", String(t)) }
-                    w.field("summary", a.summary)
+                    w.field("evaluatedAt", String(now))
+                    w.key("rules")
+                    w.beginArray()
+                    for r in analytics.settings.alerts {
+                        w.beginObject()
+                        w.field("name", r.name)
+                        w.field("service", r.service ?? "")
+                        w.field("operation", r.operation ?? "")
+                        w.field("window", r.window.goText)
+                        w.field("for", r.pendingFor.goText)
+                        w.endObject()
+                    }
+                    w.endArray()
+                    w.key("alerts")
+                    w.beginArray()
+                    for a in states {
+                        w.beginObject()
+                        w.field("name", a.rule)
+                        w.field("service", a.service)
+                        if let op = a.operation { w.field("operation", op) }
+                        w.field("state", a.state.rawValue)
+                        w.field("value", a.value)
+                        w.field("threshold", a.threshold)
+                        if let t = a.activeSince { w.field("activeSince", String(t)) }
+                        if let t = a.firedAt { w.field("firedAt", String(t)) }
+                        w.field("summary", a.summary)
+                        w.endObject()
+                    }
+                    w.endArray()
                     w.endObject()
                 }
-                w.endArray()
-                w.endObject()
-            }
-        })
-        router.get("/api/slos", use: route(.v3) { _, _ in
-            let now = UInt64(Date().timeIntervalSince1970 * 1e9)
-            let statuses = analytics.alerts.objectivesStatus(now: now)
-            return Self.json { w in
-                w.beginObject()
-                w.key("slos")
-                w.beginArray()
-                for s in statuses {
+            })
+        router.get(
+            "/api/slos",
+            use: route(.v3) { _, _ in
+                let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+                let statuses = analytics.alerts.objectivesStatus(now: now)
+                return Self.json { w in
                     w.beginObject()
-                    w.field("name", s.slo.name)
-                    w.field("service", s.slo.service)
-                    if let op = s.slo.operation { w.field("operation", op) }
-                    w.field("objective", s.slo.objective)
-                    if let ms = s.slo.latencyThresholdMs { w.field("latencyThresholdMs", ms) }
-                    w.field("window", s.slo.window.goText)
-                    w.field("calls", s.calls)
-                    w.field("good", s.good)
-                    w.field("compliance", s.compliance)
-                    w.field("errorBudgetRemaining", s.errorBudgetRemaining)
-                    w.key("burnRates")
-                    w.beginObject()
-                    for (label, rate) in s.burnRates { w.field(label, rate) }
-                    w.endObject()
+                    w.key("slos")
+                    w.beginArray()
+                    for s in statuses {
+                        w.beginObject()
+                        w.field("name", s.slo.name)
+                        w.field("service", s.slo.service)
+                        if let op = s.slo.operation { w.field("operation", op) }
+                        w.field("objective", s.slo.objective)
+                        if let ms = s.slo.latencyThresholdMs { w.field("latencyThresholdMs", ms) }
+                        w.field("window", s.slo.window.goText)
+                        w.field("calls", s.calls)
+                        w.field("good", s.good)
+                        w.field("compliance", s.compliance)
+                        w.field("errorBudgetRemaining", s.errorBudgetRemaining)
+                        w.key("burnRates")
+                        w.beginObject()
+                        for (label, rate) in s.burnRates { w.field(label, rate) }
+                        w.endObject()
+                        w.endObject()
+                    }
+                    w.endArray()
                     w.endObject()
                 }
-                w.endArray()
-                w.endObject()
-            }
-        })
+            })
     }
 
     /// Jaeger's `GET /api/metrics/{latencies,calls,errors}`: one series per service (or per service
@@ -269,7 +287,11 @@ extension QueryAPI {
             switch kind {
             case "latencies": ("\(scope)_latencies", "\(quantile)th quantile latency, grouped by \(byOperation ? "service & operation" : "service")")
             case "calls": ("\(scope)_call_rate", "calls/sec, grouped by \(byOperation ? "service & operation" : "service")")
-            default: ("\(scope)_error_rate", "error rate, computed as a fraction of errors/sec over calls/sec, grouped by \(byOperation ? "service & operation" : "service")")
+            default:
+                (
+                    "\(scope)_error_rate",
+                    "error rate, computed as a fraction of errors/sec over calls/sec, grouped by \(byOperation ? "service & operation" : "service")"
+                )
             }
         return Self.json { w in
             w.beginObject()

@@ -3,9 +3,9 @@ import AriadneQuery
 import AriadneStorage
 import AriadneWire
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdCore
-import HTTPTypes
 import Logging
 import NIOCore
 import Synchronization
@@ -99,163 +99,190 @@ struct QueryAPI {
         addMetricsRoutes(to: router)
 
         // MARK: Search summaries (Grafana Tempo's /api/search shape)
-        router.get("/api/search", use: route(.v3) { request, _ in
-            let summaries = try await service.findSummaries(try tempoSearchQuery(request.uri.formParameters))
-            return Self.json { w in
-                w.beginObject()
-                w.key("traces")
-                w.beginArray()
-                for t in summaries { Self.writeSummary(t, into: &w) }
-                w.endArray()
-                w.endObject()
-            }
-        })
+        router.get(
+            "/api/search",
+            use: route(.v3) { request, _ in
+                let summaries = try await service.findSummaries(try tempoSearchQuery(request.uri.formParameters))
+                return Self.json { w in
+                    w.beginObject()
+                    w.key("traces")
+                    w.beginArray()
+                    for t in summaries { Self.writeSummary(t, into: &w) }
+                    w.endArray()
+                    w.endObject()
+                }
+            })
 
         // MARK: Admin
-        router.post("/api/admin/delete", use: route(.v3) { request, _ in
-            guard service.canDelete else { throw QueryError(.permanent, "this store cannot delete traces (use --store engine)") }
-            let body: JSONValue
-            do {
-                let buffer = try await request.body.collect(upTo: 1 << 20)
-                body = try JSONValue.parse(Array(buffer: buffer))
-            } catch {
-                throw QueryError.badRequest("body must be a JSON object of at most 1 MiB: \(error)")
-            }
-            let (query, ids) = try deleteRequest(body)
-            let deleted = try await service.delete(matching: query, ids: ids)
-            logger.info("deleted \(deleted.count) traces")
-            return Self.json { w in
-                w.beginObject()
-                w.key("deleted")
-                w.int(Int64(deleted.count))
-                w.key("traceIDs")
-                w.beginArray()
-                for id in deleted.prefix(1000) { w.string(id.hex) }
-                w.endArray()
-                w.endObject()
-            }
-        })
+        router.post(
+            "/api/admin/delete",
+            use: route(.v3) { request, _ in
+                guard service.canDelete else { throw QueryError(.permanent, "this store cannot delete traces (use --store engine)") }
+                let body: JSONValue
+                do {
+                    let buffer = try await request.body.collect(upTo: 1 << 20)
+                    body = try JSONValue.parse(Array(buffer: buffer))
+                } catch {
+                    throw QueryError.badRequest("body must be a JSON object of at most 1 MiB: \(error)")
+                }
+                let (query, ids) = try deleteRequest(body)
+                let deleted = try await service.delete(matching: query, ids: ids)
+                logger.info("deleted \(deleted.count) traces")
+                return Self.json { w in
+                    w.beginObject()
+                    w.key("deleted")
+                    w.int(Int64(deleted.count))
+                    w.key("traceIDs")
+                    w.beginArray()
+                    for id in deleted.prefix(1000) { w.string(id.hex) }
+                    w.endArray()
+                    w.endObject()
+                }
+            })
     }
 
     // MARK: Jaeger v1
 
     func addJaegerRoutes(to router: Router<BasicRequestContext>) {
-        router.get("/api/services", use: route(.jaeger) { _, _ in
-            let services = try await service.services()
-            return Self.envelope(total: services.count) { w in
-                w.beginArray()
-                for s in services { w.string(s) }
-                w.endArray()
-            }
-        })
-        router.get("/api/services/:service/operations", use: route(.jaeger) { _, context in
-            let name = try context.parameters.require("service")
-            let ops = Set(try await service.operations(service: name, kind: nil).map(\.name)).sorted()
-            return Self.envelope(total: ops.count) { w in
-                w.beginArray()
-                for o in ops { w.string(o) }
-                w.endArray()
-            }
-        })
-        router.get("/api/operations", use: route(.jaeger) { request, _ in
-            let q = request.uri.formParameters
-            guard let name = q["service"].map(String.init), !name.isEmpty else { throw QueryError.badRequest("parameter 'service' is required") }
-            let ops = try await service.operations(service: name, kind: try parseKind(q["spanKind"].map(String.init)))
-            return Self.envelope(total: ops.count) { w in Self.writeOperations(ops, into: &w) }
-        })
-        router.get("/api/traces/:traceID", use: route(.jaeger) { request, context in
-            let text = try context.parameters.require("traceID")
-            let id = try traceID(text)
-            let q = request.uri.formParameters
-            // µs on the wire, ns in the store.
-            let window = try timeWindow(try parseMicros(q["start"], "start").map { $0 * 1000 }, try parseMicros(q["end"], "end").map { $0 * 1000 })
-            let trace: SpanBatch
-            do throws(QueryError) { trace = try await service.trace(id, window: window) } catch { return Self.render(error, .jaeger, traceID: text) }
-            return Self.envelope(total: 1) { w in
-                w.beginArray()
-                JaegerJSON.writeTrace(trace, into: &w)
-                w.endArray()
-            }
-        })
-        router.get("/api/traces", use: route(.jaeger) { request, _ in
-            let q = request.uri.formParameters
-            let ids = q[values: "traceID"].map(String.init)
-            let traces: [SpanBatch]
-            if !ids.isEmpty {
-                guard ids.count <= 1000 else { throw QueryError.badRequest("at most 1000 'traceID' parameters") }
-                traces = try await service.traces(try ids.map { t throws(QueryError) in try traceID(t) })
-            } else {
-                traces = try await service.findTraces(try jaegerQuery(q))
-            }
-            return Self.envelope(total: traces.count) { w in
-                w.beginArray()
-                for t in traces { JaegerJSON.writeTrace(t, into: &w) }
-                w.endArray()
-            }
-        })
-        router.get("/api/dependencies", use: route(.jaeger) { request, _ in
-            let q = request.uri.formParameters
-            let nowMs = UInt64(Date().timeIntervalSince1970 * 1000)
-            let endTs = try parseInteger(q["endTs"], "endTs", max: UInt64.max / 1_000_000) ?? nowMs
-            let lookback = try parseInteger(q["lookback"], "lookback", max: UInt64.max / 1_000_000) ?? 86_400_000
-            let window = (endTs > lookback ? endTs - lookback : 0) * 1_000_000...endTs * 1_000_000
-            let links = try await service.dependencies(window: window)
-            return Self.envelope(total: links.count) { w in
-                w.beginArray()
-                for l in links {
-                    w.beginObject()
-                    w.field("parent", l.parent)
-                    w.field("child", l.child)
-                    w.key("callCount")
-                    w.int(Int64(l.callCount))
-                    w.endObject()
+        router.get(
+            "/api/services",
+            use: route(.jaeger) { _, _ in
+                let services = try await service.services()
+                return Self.envelope(total: services.count) { w in
+                    w.beginArray()
+                    for s in services { w.string(s) }
+                    w.endArray()
                 }
-                w.endArray()
-            }
-        })
+            })
+        router.get(
+            "/api/services/:service/operations",
+            use: route(.jaeger) { _, context in
+                let name = try context.parameters.require("service")
+                let ops = Set(try await service.operations(service: name, kind: nil).map(\.name)).sorted()
+                return Self.envelope(total: ops.count) { w in
+                    w.beginArray()
+                    for o in ops { w.string(o) }
+                    w.endArray()
+                }
+            })
+        router.get(
+            "/api/operations",
+            use: route(.jaeger) { request, _ in
+                let q = request.uri.formParameters
+                guard let name = q["service"].map(String.init), !name.isEmpty else { throw QueryError.badRequest("parameter 'service' is required") }
+                let ops = try await service.operations(service: name, kind: try parseKind(q["spanKind"].map(String.init)))
+                return Self.envelope(total: ops.count) { w in Self.writeOperations(ops, into: &w) }
+            })
+        router.get(
+            "/api/traces/:traceID",
+            use: route(.jaeger) { request, context in
+                let text = try context.parameters.require("traceID")
+                let id = try traceID(text)
+                let q = request.uri.formParameters
+                // µs on the wire, ns in the store.
+                let window = try timeWindow(
+                    try parseMicros(q["start"], "start").map { $0 * 1000 }, try parseMicros(q["end"], "end").map { $0 * 1000 })
+                let trace: SpanBatch
+                do throws(QueryError) { trace = try await service.trace(id, window: window) } catch {
+                    return Self.render(error, .jaeger, traceID: text)
+                }
+                return Self.envelope(total: 1) { w in
+                    w.beginArray()
+                    JaegerJSON.writeTrace(trace, into: &w)
+                    w.endArray()
+                }
+            })
+        router.get(
+            "/api/traces",
+            use: route(.jaeger) { request, _ in
+                let q = request.uri.formParameters
+                let ids = q[values: "traceID"].map(String.init)
+                let traces: [SpanBatch]
+                if !ids.isEmpty {
+                    guard ids.count <= 1000 else { throw QueryError.badRequest("at most 1000 'traceID' parameters") }
+                    traces = try await service.traces(try ids.map { t throws(QueryError) in try traceID(t) })
+                } else {
+                    traces = try await service.findTraces(try jaegerQuery(q))
+                }
+                return Self.envelope(total: traces.count) { w in
+                    w.beginArray()
+                    for t in traces { JaegerJSON.writeTrace(t, into: &w) }
+                    w.endArray()
+                }
+            })
+        router.get(
+            "/api/dependencies",
+            use: route(.jaeger) { request, _ in
+                let q = request.uri.formParameters
+                let nowMs = UInt64(Date().timeIntervalSince1970 * 1000)
+                let endTs = try parseInteger(q["endTs"], "endTs", max: UInt64.max / 1_000_000) ?? nowMs
+                let lookback = try parseInteger(q["lookback"], "lookback", max: UInt64.max / 1_000_000) ?? 86_400_000
+                let window = (endTs > lookback ? endTs - lookback : 0) * 1_000_000...endTs * 1_000_000
+                let links = try await service.dependencies(window: window)
+                return Self.envelope(total: links.count) { w in
+                    w.beginArray()
+                    for l in links {
+                        w.beginObject()
+                        w.field("parent", l.parent)
+                        w.field("child", l.child)
+                        w.key("callCount")
+                        w.int(Int64(l.callCount))
+                        w.endObject()
+                    }
+                    w.endArray()
+                }
+            })
     }
 
     // MARK: Jaeger api/v3 (OTLP JSON with nanosecond timestamps)
 
     func addV3Routes(to router: Router<BasicRequestContext>) {
-        router.get("/api/v3/services", use: route(.v3) { _, _ in
-            let services = try await service.services()
-            return Self.json { w in
-                w.beginObject()
-                w.key("services")
-                w.beginArray()
-                for s in services { w.string(s) }
-                w.endArray()
-                w.endObject()
-            }
-        })
-        router.get("/api/v3/operations", use: route(.v3) { request, _ in
-            let q = request.uri.formParameters
-            guard let name = (q["service"] ?? q["query.service_name"]).map(String.init), !name.isEmpty else {
-                throw QueryError.badRequest("parameter 'service' is required")
-            }
-            let ops = try await service.operations(service: name, kind: try parseKind((q["spanKind"] ?? q["span_kind"]).map(String.init)))
-            return Self.json { w in
-                w.beginObject()
-                w.key("operations")
-                Self.writeOperations(ops, into: &w)
-                w.endObject()
-            }
-        })
-        router.get("/api/v3/traces/:traceID", use: route(.v3) { request, context in
-            let id = try traceID(try context.parameters.require("traceID"))
-            let q = request.uri.formParameters
-            let start = try parseRFC3339(q["start_time"] ?? q["startTime"], "start_time")
-            let end = try parseRFC3339(q["end_time"] ?? q["endTime"], "end_time")
-            return Self.v3Result(try await service.trace(id, window: try timeWindow(start, end)))
-        })
-        router.get("/api/v3/traces", use: route(.v3) { request, _ in
-            var all = SpanBatch()
-            for t in try await service.findTraces(try v3Query(request.uri.formParameters)) { all.append(contentsOf: t) }
-            // As Jaeger answers a search that finds nothing.
-            guard !all.isEmpty else { throw QueryError.notFound("No traces found") }
-            return Self.v3Result(all)
-        })
+        router.get(
+            "/api/v3/services",
+            use: route(.v3) { _, _ in
+                let services = try await service.services()
+                return Self.json { w in
+                    w.beginObject()
+                    w.key("services")
+                    w.beginArray()
+                    for s in services { w.string(s) }
+                    w.endArray()
+                    w.endObject()
+                }
+            })
+        router.get(
+            "/api/v3/operations",
+            use: route(.v3) { request, _ in
+                let q = request.uri.formParameters
+                guard let name = (q["service"] ?? q["query.service_name"]).map(String.init), !name.isEmpty else {
+                    throw QueryError.badRequest("parameter 'service' is required")
+                }
+                let ops = try await service.operations(service: name, kind: try parseKind((q["spanKind"] ?? q["span_kind"]).map(String.init)))
+                return Self.json { w in
+                    w.beginObject()
+                    w.key("operations")
+                    Self.writeOperations(ops, into: &w)
+                    w.endObject()
+                }
+            })
+        router.get(
+            "/api/v3/traces/:traceID",
+            use: route(.v3) { request, context in
+                let id = try traceID(try context.parameters.require("traceID"))
+                let q = request.uri.formParameters
+                let start = try parseRFC3339(q["start_time"] ?? q["startTime"], "start_time")
+                let end = try parseRFC3339(q["end_time"] ?? q["endTime"], "end_time")
+                return Self.v3Result(try await service.trace(id, window: try timeWindow(start, end)))
+            })
+        router.get(
+            "/api/v3/traces",
+            use: route(.v3) { request, _ in
+                var all = SpanBatch()
+                for t in try await service.findTraces(try v3Query(request.uri.formParameters)) { all.append(contentsOf: t) }
+                // As Jaeger answers a search that finds nothing.
+                guard !all.isEmpty else { throw QueryError.notFound("No traces found") }
+                return Self.v3Result(all)
+            })
     }
 
     static func writeOperations(_ ops: [SpanOperation], into w: inout JSONWriter) {
@@ -402,7 +429,9 @@ struct QueryAPI {
         var query = TraceQuery(service: param("query.service_name", "query.serviceName"))
         query.operation = param("query.operation_name", "query.operationName")
         let now = UInt64(Date().timeIntervalSince1970 * 1e9)
-        query.startMin = try parseRFC3339(param("query.start_time_min", "query.startTimeMin").map { Substring($0) }, "query.start_time_min") ?? (now - min(now, 2 * 86_400_000_000_000))
+        query.startMin =
+            try parseRFC3339(param("query.start_time_min", "query.startTimeMin").map { Substring($0) }, "query.start_time_min")
+            ?? (now - min(now, 2 * 86_400_000_000_000))
         query.startMax = try parseRFC3339(param("query.start_time_max", "query.startTimeMax").map { Substring($0) }, "query.start_time_max") ?? now
         if let d = param("query.duration_min", "query.durationMin") { query.durationMin = try parseGoDuration(d, "query.duration_min") }
         if let d = param("query.duration_max", "query.durationMax") { query.durationMax = try parseGoDuration(d, "query.duration_max") }
@@ -462,7 +491,9 @@ struct QueryAPI {
     }
 
     func traceID(_ text: String) throws(QueryError) -> TraceID {
-        guard let id = TraceID(hex: text) else { throw QueryError.badRequest("malformed trace id '\(text.prefix(64))': expected up to 32 hex digits") }
+        guard let id = TraceID(hex: text) else {
+            throw QueryError.badRequest("malformed trace id '\(text.prefix(64))': expected up to 32 hex digits")
+        }
         return id
     }
 

@@ -1,7 +1,7 @@
 import AriadnePipeline
 import AriadneWire
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import NIOCore
 
 /// Jaeger remote-sampling endpoint (`GET /?service=NAME`, `GET /sampling?service=NAME`, the

@@ -1,7 +1,7 @@
 import AriadneUI
 import Foundation
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import NIOCore
 
 /// The web UI: `/` and its files under `/ui/`. The files are compiled in; `directory` (the

@@ -1,8 +1,8 @@
-import AriadnePipeline
 import AriadneModel
+import AriadnePipeline
 import AriadneWire
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import NIOCore
 
 /// OTLP/HTTP (`POST /v1/traces`, protobuf or JSON) and Zipkin v2 (`POST /api/v2/spans`, JSON).
@@ -55,7 +55,9 @@ struct HTTPReceivers {
                 let outcome = try await receive(request, format: .zipkinJSON, receiver: "zipkin", transport: "http")
                 if outcome.rejected > 0 {
                     // Zipkin has no partial success: say which spans were dropped, still 202.
-                    return response(.accepted, Array("{\"rejected\":\(outcome.rejected),\"message\":\(JSONText.quote(outcome.message))}".utf8), contentType: "application/json")
+                    return response(
+                        .accepted, Array("{\"rejected\":\(outcome.rejected),\"message\":\(JSONText.quote(outcome.message))}".utf8),
+                        contentType: "application/json")
                 }
                 return Response(status: .accepted)
             } catch {

@@ -80,7 +80,8 @@ public enum JaegerJSON {
             // A link that says it is a child-of reference (OpenTracing's `opentracing.ref_type`,
             // as Jaeger's model→OTLP translation marks extra parents) stays one.
             let childOf = t.attributes[l.attributes.indices].contains {
-                t.equals($0.key, "opentracing.ref_type") && { if case .string(let r) = $0.value { return t.equals(r, "child_of") } else { return false } }($0)
+                t.equals($0.key, "opentracing.ref_type")
+                    && { if case .string(let r) = $0.value { return t.equals(r, "child_of") } else { return false } }($0)
             }
             writeReference(childOf ? "CHILD_OF" : "FOLLOWS_FROM", traceIDString(l.traceID), l.spanID, into: &w)
         }

@@ -125,7 +125,8 @@ extension JaegerJSON {
         let type = tag["type"]?.stringValue?.lowercased()
         switch (type, tag["value"]) {
         case (_, .bool(let b)?): return KeyValue(key, .bool(b))
-        case ("int64", .number(let n)?), (nil, .number(let n)?) where Int64(n) != nil:
+        case ("int64", .number(let n)?),
+            (nil, .number(let n)?) where Int64(n) != nil:
             guard let i = Int64(n) else { throw DecodeError("tag '\(key)': \(n) is not an int64") }
             return KeyValue(key, .int(i))
         case ("int64", .string(let n)?):

@@ -207,13 +207,17 @@ struct Decoder {
             switch field {
             case 1:
                 let b = try r.bytes(wt, field, "Span")
-                if let id = TraceID(bytes: b) { traceID = id } else {
+                if let id = TraceID(bytes: b) {
+                    traceID = id
+                } else {
                     traceID = .zero
                     problem = "trace_id must be 16 bytes, got \(b.count)"
                 }
             case 2:
                 let b = try r.bytes(wt, field, "Span")
-                if let id = SpanID(bytes: b) { spanID = id } else {
+                if let id = SpanID(bytes: b) {
+                    spanID = id
+                } else {
                     spanID = .zero
                     problem = "span_id must be 8 bytes, got \(b.count)"
                 }
