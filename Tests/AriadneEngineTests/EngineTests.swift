@@ -275,6 +275,23 @@ final class EngineUnderTest: TraceStore {
             #expect(reopened.headSpanCount == batches.reduce(0) { $0 + $1.count })
         }
     }
+
+    /// Concurrent appends share writes and fsyncs: fewer group writes than records, and every
+    /// record is durable when its append returns.
+    @Test func concurrentAppendsShareFsyncs() async throws {
+        try await withTemporaryDirectory { dir in
+            let wal = try WriteAheadLog(directory: dir)
+            let n = 200
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for k in 0..<n { group.addTask { try await wal.append(Array("record \(k)".utf8)) } }
+                try await group.waitForAll()
+            }
+            let (records, writes) = wal.counts
+            #expect(records == n)
+            #expect(writes < n, "\(writes) fsyncs for \(n) concurrent appends: no group commit")
+            print("group commit: \(n) concurrent appends in \(writes) fsyncs")
+        }
+    }
 }
 
 @Suite struct EngineFuzzFindings {

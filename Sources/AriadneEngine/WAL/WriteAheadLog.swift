@@ -56,6 +56,8 @@ public final class WriteAheadLog: Sendable {
         var segment: Int = 0
         var segmentSize: Int = 0
         var failed: EngineError? = nil
+        var records = 0
+        var syncs = 0
     }
 
     public let directory: String
@@ -109,6 +111,10 @@ public final class WriteAheadLog: Sendable {
     /// The segment new records go to.
     public var currentSegment: Int { state.withLock { $0.segment } }
 
+    /// Records appended and group writes (each one `write` and, with `.always`, one fsync) so
+    /// far: group commit shows as fewer writes than records.
+    public var counts: (records: Int, groupWrites: Int) { state.withLock { ($0.records, $0.syncs) } }
+
     /// Appends one record; returns when it is durable (per `syncMode`).
     public func append(_ payload: [UInt8]) async throws {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
@@ -145,6 +151,8 @@ public final class WriteAheadLog: Sendable {
                     throw EngineError("\(path): fsync failed: \(String(cString: strerror(errno)))")
                 }
                 let rotate: Bool = state.withLock { s in
+                    s.records += batch.count
+                    s.syncs += 1
                     s.segmentSize += buffer.count
                     return s.segmentSize >= segmentBytes
                 }
