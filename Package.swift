@@ -43,7 +43,7 @@ let package = Package(
 
         // The one edge type between stages, and the processors.
         .target(
-            name: "AriadnePipeline", dependencies: ["AriadneModel", "AriadneAnalysis", "CMalloc", .product(name: "Yams", package: "Yams")],
+            name: "AriadnePipeline", dependencies: ["AriadneModel", "CMalloc", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
 
@@ -109,6 +109,7 @@ let package = Package(
             dependencies: [
                 "AriadneModel", "AriadneWire", "AriadnePipeline", "AriadneStorage", "AriadneEngine",
                 "AriadneAnalysis", "AriadneQuery", "AriadneUI", "AriadneExport", "CMalloc",
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

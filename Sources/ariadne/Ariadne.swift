@@ -77,7 +77,9 @@ func loadPipeline(_ path: String) throws -> PipelineConfiguration {
     }
     var pipeline: PipelineConfiguration
     do {
-        pipeline = try PipelineConfiguration.parse(String(decoding: data, as: UTF8.self), environment: ProcessInfo.processInfo.environment)
+        pipeline = try PipelineConfiguration.parse(
+            String(decoding: data, as: UTF8.self), environment: ProcessInfo.processInfo.environment,
+            sections: ServerConfiguration.configSections)
     } catch {
         throw report(path, error.errors)
     }
@@ -112,7 +114,7 @@ struct Config: ParsableCommand {
                 [receivers.joined(separator: "+")] + pipeline.processors.map(\.name)
                 + [pipeline.exporters.map(\.name).joined(separator: "+")]
             print("\(file): valid; traces pipeline: \(stages.joined(separator: " → "))")
-            let a = pipeline.analytics
+            let a = pipeline.section(AnalyticsSection.self).settings
             print(
                 "analytics: \(a.interval.goText) windows kept \(a.retention.goText); \(a.alerts.count) alert(s), \(a.objectives.count) objective(s), \(a.webhooks.count) webhook(s)"
             )

@@ -1,6 +1,5 @@
-public import AriadneAnalysis
 public import AriadneModel
-import Yams
+public import Yams
 
 /// Built processors: the consumer receivers feed, and what runs beside it.
 public struct Pipeline: Sendable {
@@ -107,8 +106,13 @@ public struct PipelineConfiguration: Sendable {
     public var sampling: SamplingSetup = .none
     /// Listener addresses and which receivers run.
     public var receivers = ReceiverSettings()
-    /// RED rollups, alerts and objectives.
-    public var analytics = AnalyticsSettings()
+    /// Top-level sections read by the components they configure (``ConfigSection``), by key.
+    public var sections: [String: any ConfigSection] = [:]
+
+    /// The section of type `S` as the file set it, or its defaults.
+    public func section<S: ConfigSection>(_ type: S.Type) -> S {
+        sections[S.key] as? S ?? S()
+    }
 
     public enum SamplingSetup: Sendable {
         /// Every SDK is told to sample everything.
@@ -123,11 +127,11 @@ public struct PipelineConfiguration: Sendable {
     public init(processors: [ProcessorSpec] = []) { self.processors = processors }
 
     /// The processors built in order in front of `next`.
-    /// `relieveMemory` is what the memory limiter asks for when over its soft limit; `spanMetrics`
-    /// and `serviceGraph` count RED metrics and calls between services of what enters, before any sampling.
+    /// `relieveMemory` is what the memory limiter asks for when over its soft limit; `observers`
+    /// see every span that enters, before any sampling (RED metrics, the service graph).
     public func build(
-        next: any SpanConsumer, metrics: PipelineMetrics = PipelineMetrics(), spanMetrics: SpanMetrics? = nil,
-        serviceGraph: ServiceGraphMetrics? = nil, relieveMemory: (@Sendable () async -> Void)? = nil
+        next: any SpanConsumer, metrics: PipelineMetrics = PipelineMetrics(), observers: [any SpanObserver] = [],
+        relieveMemory: (@Sendable () async -> Void)? = nil
     ) -> Pipeline {
         var samplers = [TailSampler]()
         var consumer = processors.reversed().reduce(next) { next, spec -> any SpanConsumer in
@@ -154,29 +158,54 @@ public struct PipelineConfiguration: Sendable {
             adaptive = a
             strategies = a
         }
-        if let spanMetrics { consumer = SpanMetricsRecorder(metrics: spanMetrics, serviceGraph: serviceGraph, next: consumer) }
+        if !observers.isEmpty { consumer = ObservingConsumer(observers: observers, next: consumer) }
         return Pipeline(
             consumer: TimedConsumer(next: consumer, metrics: metrics), metrics: metrics, samplers: samplers, adaptive: adaptive,
             strategies: strategies)
     }
 
-    /// Reads a configuration file's text; `environment` resolves `hash_key_env`.
-    public static func parse(_ yaml: String, environment: [String: String] = [:]) throws(ConfigErrors) -> PipelineConfiguration {
+    /// Reads a configuration file's text; `environment` resolves `hash_key_env`; `sections` are
+    /// the top-level sections other components read (each next to the component it configures).
+    public static func parse(
+        _ yaml: String, environment: [String: String] = [:], sections: [any ConfigSection.Type] = []
+    ) throws(ConfigErrors) -> PipelineConfiguration {
         var r = ConfigReader(environment: environment)
+        r.sectionTypes = sections
         let config = r.read(yaml)
         if !r.errors.isEmpty { throw ConfigErrors(errors: r.errors) }
         return config
     }
 }
 
+/// A top-level section of the configuration file that a component outside the pipeline reads
+/// (the analytics section, read next to the analytics), with the same line-numbered errors.
+public protocol ConfigSection: Sendable {
+    /// The section's key at the top of the file.
+    static var key: String { get }
+    /// The defaults, when the file has no such section.
+    init()
+    /// Reads the section; mistakes go to `reader.fail(node, message)`, and nil means it had some.
+    init?(reading node: Node, with reader: inout ConfigReader)
+}
+
 /// Walks the YAML tree, collecting every error with its line instead of stopping at the first.
-struct ConfigReader {
+public struct ConfigReader {
     var errors: [ConfigError] = []
     let environment: [String: String]
+    var sectionTypes: [any ConfigSection.Type] = []
 
     init(environment: [String: String]) { self.environment = environment }
 
-    mutating func fail(_ node: Node?, _ message: String) {
+    static func key<S: ConfigSection>(of type: S.Type) -> String { S.key }
+
+    mutating func readSection<S: ConfigSection>(_ type: S.Type, _ node: Node) -> (any ConfigSection)? {
+        var reader = self
+        let section = S(reading: node, with: &reader)
+        self = reader
+        return section
+    }
+
+    public mutating func fail(_ node: Node?, _ message: String) {
         let mark = node?.mark
         errors.append(ConfigError(line: mark?.line ?? 1, column: mark?.column ?? 1, message: message))
     }
@@ -203,7 +232,7 @@ struct ConfigReader {
         var defined = [String: (Node, ProcessorSpec)]()
         var invalid = Set<String>()  // defined with mistakes, already reported
         var order: [(String, Node)]? = nil
-        var analyticsSettings = AnalyticsSettings()
+        var sections = [String: any ConfigSection]()
         for (k, v) in top {
             switch k.string ?? "" {
             case "processors":
@@ -258,15 +287,19 @@ struct ConfigReader {
             case "receivers":
                 guard let m = mapping(v, "receivers") else { continue }
                 for (name, body) in m { receiver(name, body, into: &receivers, defined: &definedReceivers) }
-            case "analytics":
-                if let a = analytics(v) { analyticsSettings = a }
             default:
-                fail(k, "unknown section '\(k.string ?? "")': expected receivers, processors, exporters, sampling, analytics or service")
+                let keys = sectionTypes.map { Self.key(of: $0) }
+                if let n = keys.firstIndex(of: k.string ?? "") {
+                    if let section = readSection(sectionTypes[n], v) { sections[keys[n]] = section }
+                    continue
+                }
+                let known = ["receivers", "processors", "exporters", "sampling"] + keys
+                fail(k, "unknown section '\(k.string ?? "")': expected \(known.joined(separator: ", ")) or service")
             }
         }
         var config = PipelineConfiguration()
         config.sampling = sampling
-        config.analytics = analyticsSettings
+        config.sections = sections
         if !definedReceivers.isEmpty || receiverOrder != nil {
             // As in the Collector: only the receivers (and protocols) the file names listen.
             var enabled = Set<String>()
@@ -781,12 +814,12 @@ struct ConfigReader {
 
     // MARK: values
 
-    mutating func mapping(_ node: Node, _ what: String) -> Node.Mapping? {
+    public mutating func mapping(_ node: Node, _ what: String) -> Node.Mapping? {
         guard let m = node.mapping else { fail(node, "\(what) must be a mapping of keys to values"); return nil }
         return m
     }
 
-    mutating func strings(_ node: Node, _ what: String) -> [String]? {
+    public mutating func strings(_ node: Node, _ what: String) -> [String]? {
         guard let seq = node.sequence else { fail(node, "\(what) must be a list"); return nil }
         var out = [String]()
         for item in seq {
@@ -796,12 +829,12 @@ struct ConfigReader {
         return out
     }
 
-    mutating func positiveInt(_ node: Node, _ what: String) -> Int? {
+    public mutating func positiveInt(_ node: Node, _ what: String) -> Int? {
         guard let i = node.int, i > 0 else { fail(node, "\(what) must be a positive integer"); return nil }
         return i
     }
 
-    mutating func duration(_ node: Node, _ what: String) -> Duration? {
+    public mutating func duration(_ node: Node, _ what: String) -> Duration? {
         guard let text = node.string, let ns = GoDuration.parse(text) else {
             fail(node, "\(what) must be a duration such as 100ms, 1s or 2m")
             return nil
@@ -809,14 +842,14 @@ struct ConfigReader {
         return .nanoseconds(Int64(ns))
     }
 
-    mutating func regex(_ text: String, at node: Node) -> CompiledRegex? {
+    public mutating func regex(_ text: String, at node: Node) -> CompiledRegex? {
         do { return try CompiledRegex(text) } catch {
             fail(node, "invalid regular expression \"\(text)\": \(error)")
             return nil
         }
     }
 
-    func attributeValue(_ node: Node) -> AttributeValue? {
+    public func attributeValue(_ node: Node) -> AttributeValue? {
         guard let scalar = node.scalar else { return nil }
         if scalar.style == .plain {
             if let b = node.bool { return .bool(b) }
@@ -826,7 +859,7 @@ struct ConfigReader {
         return .string(scalar.string)
     }
 
-    mutating func unknownKey(_ k: Node, in what: String, expected: String) {
+    public mutating func unknownKey(_ k: Node, in what: String, expected: String) {
         fail(k, "unknown key '\(k.string ?? "")' in \(what): expected \(expected)")
     }
 

@@ -1,5 +1,6 @@
 import AriadneAnalysis
 import AriadneModel
+import AriadnePipeline
 import AriadneQuery
 import AriadneStorage
 import AriadneWire
@@ -223,4 +224,16 @@ extension TraceQuery {
         if failed { q.tags = ["error": "true"] }
         return q
     }
+}
+
+/// RED metrics counted from every span entering the pipeline.
+struct REDObserver: SpanObserver {
+    let metrics: SpanMetrics
+    func observe(_ batch: SpanBatch, now: UInt64) { metrics.record(batch, now: now) }
+}
+
+/// Service-graph calls paired from every span entering the pipeline.
+struct ServiceGraphObserver: SpanObserver {
+    let graph: ServiceGraphMetrics
+    func observe(_ batch: SpanBatch, now: UInt64) { graph.record(batch, now: now) }
 }

@@ -1,4 +1,4 @@
-import AriadneAnalysis
+public import AriadneAnalysis
 public import AriadneEngine
 import AriadneExport
 import AriadneModel
@@ -32,6 +32,12 @@ public struct ServerConfiguration: Sendable {
     public var maxInFlightBytes = 64 << 20
     /// Deadline and concurrency of queries on the query port.
     public var queryLimits = QueryLimits()
+
+    /// The configuration file's sections read outside the pipeline, each next to what it configures.
+    public static let configSections: [any ConfigSection.Type] = [AnalyticsSection.self]
+
+    /// RED rollups, alerts and objectives, from the file's `analytics` section.
+    public var analytics: AnalyticsSettings { pipeline.section(AnalyticsSection.self).settings }
     /// Which store holds the spans: the embedded engine (durable, default) or memory.
     public var store: StoreKind = .engine
     /// Spans the in-memory store keeps before it drops the oldest batches.
@@ -112,7 +118,7 @@ public struct AriadneServer: Sendable {
             engine = e
         }
         analytics = try Analytics(
-            settings: configuration.pipeline.analytics,
+            settings: configuration.analytics,
             dataDirectory: configuration.store == .engine ? configuration.dataDirectory : nil, logger: logger)
     }
 
@@ -158,8 +164,8 @@ public struct AriadneServer: Sendable {
         }
         let engine = self.engine
         let pipeline = config.pipeline.build(
-            next: ends.count == 1 ? ends[0] : FanOutConsumer(ends), metrics: metrics.pipeline, spanMetrics: analytics.metrics,
-            serviceGraph: analytics.serviceGraph,
+            next: ends.count == 1 ? ends[0] : FanOutConsumer(ends), metrics: metrics.pipeline,
+            observers: [REDObserver(metrics: analytics.metrics), ServiceGraphObserver(graph: analytics.serviceGraph)],
             relieveMemory: {
                 // The head is the memory that grows with accepted spans: write it as a block, then
                 // hand freed pages back (glibc keeps up to M_TRIM_THRESHOLD otherwise).
@@ -250,7 +256,7 @@ public struct AriadneServer: Sendable {
         // Stopped in reverse order: the receivers first, then the pipeline (which decides the traces
         // it holds), then the exporters (which send what is queued).
         // Analytics first, so that it stops last and writes every rollup the pipeline counted.
-        let externalURL = config.pipeline.analytics.externalURL
+        let externalURL = config.analytics.externalURL
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(
                 service: AnalyticsService(

@@ -1,12 +1,13 @@
 import AriadneAnalysis
 import AriadneModel
 import AriadnePipeline
+import AriadneServer
 import Testing
 
 @Suite struct AnalyticsConfigTests {
     func errors(_ yaml: String) -> [String] {
         do {
-            _ = try PipelineConfiguration.parse(yaml)
+            _ = try PipelineConfiguration.parse(yaml, sections: ServerConfiguration.configSections)
             return []
         } catch {
             return error.errors.map { "\($0.line):\($0.column) \($0.message)" }
@@ -28,8 +29,8 @@ import Testing
                 - {name: burn, type: slo_burn_rate, slo: fast, window: 1h}
               slos:
                 - {name: fast, service: checkout, objective: 99.9, latency_threshold_ms: 300, window: 720h}
-            """)
-        let a = c.analytics
+            """, sections: ServerConfiguration.configSections)
+        let a = c.section(AnalyticsSection.self).settings
         #expect(a.interval == .seconds(30))
         #expect(a.durationUnit == .milliseconds)
         #expect(a.externalURL == "http://tracing.example:16686")

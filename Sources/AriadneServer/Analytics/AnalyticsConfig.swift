@@ -1,6 +1,20 @@
-import AriadneAnalysis
+public import AriadneAnalysis
 import AriadneModel
-import Yams
+public import AriadnePipeline
+public import Yams
+
+/// The configuration file's `analytics` section, read here beside the analytics it configures.
+public struct AnalyticsSection: ConfigSection {
+    public static let key = "analytics"
+    public var settings: AnalyticsSettings
+
+    public init() { settings = AnalyticsSettings() }
+
+    public init?(reading node: Node, with reader: inout ConfigReader) {
+        guard let settings = reader.analytics(node) else { return nil }
+        self.settings = settings
+    }
+}
 
 /// The `analytics` section:
 ///
