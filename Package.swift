@@ -14,6 +14,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "ariadne", targets: ["ariadne"]),
+        .executable(name: "ariadne-bench", targets: ["AriadneBench"]),
         .library(name: "AriadneModel", targets: ["AriadneModel"]),
         .library(name: "AriadneWire", targets: ["AriadneWire"]),
         .library(name: "AriadneStorage", targets: ["AriadneStorage"]),
@@ -138,6 +139,16 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // The benchmarks behind the README's figures (scripts/bench.sh), apart from the server.
+        .executableTarget(
+            name: "AriadneBench",
+            dependencies: [
+                "AriadneEngine", "AriadneStorage", "AriadnePipeline", "AriadneWire", "AriadneWorkload", "AriadneAnalysis",
+                "AriadneModel", "CMalloc", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -6,9 +6,9 @@
 # Installs clickhouse-server from Debian if missing, starts it on 127.0.0.1:18123 with a data
 # directory under a temporary folder, creates a span table the way the OpenTelemetry Collector's
 # ClickHouse exporter lays it out (ordered by service, span name and time, partitioned by day;
-# attributes as key/value arrays, as 18.16 has no Map), inserts bench-store's spans as RowBinary
+# attributes as key/value arrays, as 18.16 has no Map), inserts `ariadne-bench store`'s spans as RowBinary
 # over HTTP, merges the parts, and prints rows/s and bytes per row. Then runs
-# `ariadne bench-store` on the same spans and prints the ratios. Stops the server it started.
+# `ariadne-bench store` on the same spans and prints the ratios. Stops the server it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SPANS=${1:-2000000}
@@ -75,7 +75,7 @@ q "CREATE TABLE spans (
 ) ENGINE = MergeTree() PARTITION BY Date ORDER BY (ServiceName, SpanName, Timestamp)"
 
 echo "bench-clickhouse: generating $SPANS spans as RowBinary"
-.build/release/ariadne bench-rows --spans "$SPANS" --out "$WORK/rows.bin" 2>/dev/null
+.build/release/ariadne-bench rows --spans "$SPANS" --out "$WORK/rows.bin" 2>/dev/null
 ROWS_MB=$(du -m "$WORK/rows.bin" | cut -f1)
 echo "bench-clickhouse: inserting ($ROWS_MB MB of RowBinary) over HTTP"
 T0=$(date +%s.%N)
@@ -88,7 +88,7 @@ ROWS=$(q "SELECT count() FROM spans")
 BYTES=$(q "SELECT sum(bytes) FROM system.parts WHERE table = 'spans' AND active")
 CH_RATE=$(python3 -c "print(round($ROWS / ($T1 - $T0)))")
 CH_BPR=$(python3 -c "print(round($BYTES / $ROWS, 1))")
-# Trace by id (no lookup table: the table is ordered by service) and the search bench-store times.
+# Trace by id (no lookup table: the table is ordered by service) and the search `ariadne-bench store` times.
 TID=$(q "SELECT TraceIdHigh, TraceIdLow FROM spans LIMIT 1 FORMAT TSV")
 read -r HI LO <<<"$TID"
 TQ0=$(date +%s.%N); q "SELECT count() FROM spans WHERE TraceIdHigh = $HI AND TraceIdLow = $LO" >/dev/null; TQ1=$(date +%s.%N)
@@ -101,7 +101,7 @@ echo "clickhouse 18.16: $ROWS rows inserted at $CH_RATE rows/s (RowBinary over H
 python3 -c "print('clickhouse 18.16: trace by id (full scan, no lookup table) %.1f ms; search service + attribute %.1f ms' % (($TQ1-$TQ0)*1000, ($SQ1-$SQ0)*1000))"
 
 echo "bench-clickhouse: the same spans into Ariadne's engine"
-OUT=$(.build/release/ariadne bench-store --spans "$SPANS" --queries 100 2>/dev/null)
+OUT=$(.build/release/ariadne-bench store --spans "$SPANS" --queries 100 2>/dev/null)
 echo "$OUT"
 AR_RATE=$(echo "$OUT" | sed -n 's/^ingest until every span is in a block: .* \([0-9]*\) spans\/s$/\1/p')
 AR_ACK=$(echo "$OUT" | sed -n 's/^ingest: .* \([0-9]*\) spans\/s .*/\1/p')

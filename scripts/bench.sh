@@ -14,9 +14,10 @@ SPANS=${1:-1000000}
 # STORE_ARGS="--store memory" for the in-memory store; the default is the engine, durable acks.
 STORE_ARGS=${STORE_ARGS:-}
 [ -x "$BIN" ] || swift build -c release --product ariadne
+[ -x .build/release/ariadne-bench ] || swift build -c release --product ariadne-bench
 
 echo "== decode (one core)"
-taskset -c 0 "$BIN" bench-decode --seconds 5 2>/dev/null
+taskset -c 0 .build/release/ariadne-bench decode --seconds 5 2>/dev/null
 
 # Starts a fresh server on free ports in a new data directory; sets PID, DATA, GRPC, HTTP, QUERY.
 DIRS=()
