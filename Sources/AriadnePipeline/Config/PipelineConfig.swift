@@ -34,7 +34,7 @@ struct TimedConsumer: SpanConsumer {
         self.metrics = metrics
         metrics.describe(
             "ariadne_pipeline_batch_duration_seconds", "Time from a receiver's hand-off to the pipeline's acknowledgement, per batch.",
-            type: "histogram")
+            type: .histogram)
     }
 
     func consume(_ batch: SpanBatch) async throws {

@@ -13,7 +13,7 @@ import ServiceLifecycle
 
 /// RED metrics, their rollups on disk, and the alerts evaluated on them: what sits beside the
 /// query side of the server.
-final class Analytics: Sendable {
+final class Analytics: MetricsSource {
     let settings: AnalyticsSettings
     let metrics: SpanMetrics
     /// Calls between services paired at ingest, for Tempo's service-graph series.
@@ -42,63 +42,41 @@ final class Analytics: Sendable {
         if !cells.isEmpty { try files.append(cells) }
     }
 
-    /// The span metrics and service-graph metrics in the Prometheus text format, under the names
-    /// of the spanmetrics connector and of Tempo's metrics-generator.
-    func exposition() -> String {
+    /// The span metrics and service-graph metrics, under the names of the spanmetrics connector
+    /// and of Tempo's metrics-generator.
+    func collect(into out: inout PrometheusExposition) {
         let seconds = settings.durationUnit == .seconds
         let duration = seconds ? "traces_span_metrics_duration_seconds" : "traces_span_metrics_duration_milliseconds"
-        var calls = Self.family(
-            "traces_span_metrics_calls_total", "counter", "Spans received, by service, span name, kind and status (before sampling).")
-        var hist = Self.family(duration, "histogram", "Span durations, by service, span name, kind and status (before sampling).")
-        for (key, h) in metrics.totals() {
-            let labels =
-                "service_name=\"\(Self.escape(key.service))\",span_name=\"\(Self.escape(key.operation))\",span_kind=\"\(key.kind.otlpName)\",status_code=\"\(key.status.otlpName)\""
-            calls += "traces_span_metrics_calls_total{\(labels)} \(h.count)\n"
-            hist += Self.histogram(duration, labels: labels, h, scale: seconds ? 0.001 : 1)
+        let totals = metrics.totals()
+        let labels = totals.map { key, _ in
+            [("service_name", key.service), ("span_name", key.operation), ("span_kind", key.kind.otlpName), ("status_code", key.status.otlpName)]
         }
+        out.family("traces_span_metrics_calls_total", .counter, help: "Spans received, by service, span name, kind and status (before sampling).")
+        for ((_, h), l) in zip(totals, labels) { out.sample("traces_span_metrics_calls_total", l, Int(h.count)) }
+        out.family(duration, .histogram, help: "Span durations, by service, span name, kind and status (before sampling).")
+        for ((_, h), l) in zip(totals, labels) { Self.histogram(duration, l, h, scale: seconds ? 0.001 : 1, into: &out) }
+
         let edges = serviceGraph.totals()
-        var requests = Self.family(
-            "traces_service_graph_request_total", "counter", "Calls between services, and to databases, caches and queues (before sampling).")
-        var failed = Self.family("traces_service_graph_request_failed_total", "counter", "Calls where the caller's or the callee's span failed.")
-        var server = Self.family("traces_service_graph_request_server_seconds", "histogram", "Call durations as the callee's span measured them.")
-        var client = Self.family("traces_service_graph_request_client_seconds", "histogram", "Call durations as the caller's span measured them.")
-        for (edge, t) in edges {
-            let labels = "client=\"\(Self.escape(edge.client))\",server=\"\(Self.escape(edge.server))\",connection_type=\"\(edge.connectionType)\""
-            requests += "traces_service_graph_request_total{\(labels)} \(t.requests)\n"
-            failed += "traces_service_graph_request_failed_total{\(labels)} \(t.failed)\n"
-            server += Self.histogram("traces_service_graph_request_server_seconds", labels: labels, t.server, scale: 0.001)
-            client += Self.histogram("traces_service_graph_request_client_seconds", labels: labels, t.client, scale: 0.001)
+        let edgeLabels = edges.map { e, _ in [("client", e.client), ("server", e.server), ("connection_type", e.connectionType)] }
+        out.family(
+            "traces_service_graph_request_total", .counter, help: "Calls between services, and to databases, caches and queues (before sampling).")
+        for ((_, t), l) in zip(edges, edgeLabels) { out.sample("traces_service_graph_request_total", l, Int(t.requests)) }
+        out.family("traces_service_graph_request_failed_total", .counter, help: "Calls where the caller's or the callee's span failed.")
+        for ((_, t), l) in zip(edges, edgeLabels) { out.sample("traces_service_graph_request_failed_total", l, Int(t.failed)) }
+        out.family("traces_service_graph_request_server_seconds", .histogram, help: "Call durations as the callee's span measured them.")
+        for ((_, t), l) in zip(edges, edgeLabels) {
+            Self.histogram("traces_service_graph_request_server_seconds", l, t.server, scale: 0.001, into: &out)
         }
-        return calls + hist + requests + failed + server + client
-    }
-
-    static func family(_ name: String, _ type: String, _ help: String) -> String {
-        "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
-    }
-
-    /// A histogram's bucket, sum and count lines; bounds and sum scaled from milliseconds.
-    static func histogram(_ name: String, labels: String, _ h: LatencyHistogram, scale: Double) -> String {
-        var out = ""
-        var cumulative: UInt64 = 0
-        for (i, bound) in LatencyHistogram.boundsMs.enumerated() {
-            cumulative += UInt64(h.buckets[i])
-            out += "\(name)_bucket{\(labels),le=\"\(number(bound * scale))\"} \(cumulative)\n"
+        out.family("traces_service_graph_request_client_seconds", .histogram, help: "Call durations as the caller's span measured them.")
+        for ((_, t), l) in zip(edges, edgeLabels) {
+            Self.histogram("traces_service_graph_request_client_seconds", l, t.client, scale: 0.001, into: &out)
         }
-        out += "\(name)_bucket{\(labels),le=\"+Inf\"} \(h.count)\n"
-        out += "\(name)_sum{\(labels)} \(number(h.sumMs * scale))\n"
-        out += "\(name)_count{\(labels)} \(h.count)\n"
-        return out
     }
 
-    static func number(_ x: Double) -> String {
-        x == x.rounded() && abs(x) < 1e15 ? String(Int64(x)) : "\(x)"
-    }
-
-    /// A label value in the text format: backslash, quote and newline escaped.
-    static func escape(_ s: String) -> String {
-        guard s.contains(where: { $0 == "\\" || $0 == "\"" || $0 == "\n" }) else { return s }
-        return s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-            .replacingOccurrences(of: "\n", with: "\\n")
+    /// A latency histogram's samples; bounds and sum scaled from milliseconds.
+    static func histogram(_ name: String, _ labels: [(String, String)], _ h: LatencyHistogram, scale: Double, into out: inout PrometheusExposition) {
+        out.histogram(
+            name, labels, bounds: LatencyHistogram.boundsMs.map { $0 * scale }, counts: h.buckets.map(Int.init), sum: h.sumMs * scale)
     }
 }
 

@@ -222,7 +222,12 @@ public struct AriadneServer: Sendable {
         let server = self
         let queryRouter = Router()
         let queries = TraceQueryService(reader: store, deleter: engine, limits: config.queryLimits)
-        var queryAPI = QueryAPI(service: queries, metrics: metrics, extraGauges: { server.gauges() })
+        let registry = MetricsRegistry()
+        registry.register(metrics)
+        registry.register(GaugeSource { server.gauges() })
+        registry.register(metrics.pipeline)
+        registry.register(analytics)
+        var queryAPI = QueryAPI(service: queries, registry: registry)
         queryAPI.analytics = analytics
         queryAPI.logger = logger
         queryAPI.addRoutes(to: queryRouter)

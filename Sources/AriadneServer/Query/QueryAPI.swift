@@ -1,4 +1,5 @@
 import AriadneModel
+import AriadnePipeline
 import AriadneQuery
 import AriadneStorage
 import AriadneWire
@@ -16,8 +17,8 @@ import Synchronization
 /// meet is a ``QueryError`` rendered in the dialect's own shape by ``Dialect``.
 struct QueryAPI {
     let service: TraceQueryService
-    let metrics: ServerMetrics
-    let extraGauges: @Sendable () -> [(name: String, help: String, value: Int)]
+    /// Everything `/metrics` shows.
+    let registry: MetricsRegistry
     /// RED metrics, alerts and objectives; nil: their routes are absent.
     var analytics: Analytics? = nil
     var logger = Logger(label: "ariadne.query")
@@ -90,7 +91,7 @@ struct QueryAPI {
         router.get("/metrics") { _, _ in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            let text = metrics.render(extraGauges: extraGauges()) + (analytics?.exposition() ?? "")
+            let text = registry.render()
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
         addJaegerRoutes(to: router)
@@ -336,8 +337,8 @@ struct QueryAPI {
         if let lo = query.durationMin, let hi = query.durationMax, hi < lo {
             throw QueryError.badRequest("'maxDuration' must be greater than or equal to 'minDuration'")
         }
-        let limit = try parseInteger(q["limit"], "limit", max: UInt64(Self.maxLimit)) ?? 0
-        query.limit = limit == 0 ? 100 : Int(limit)
+        let limit = try parseLimit(q["limit"], "limit") ?? 0
+        query.limit = limit == 0 ? 100 : limit
         return query
     }
 
@@ -381,9 +382,9 @@ struct QueryAPI {
         guard query.startMin! <= query.startMax! else { throw QueryError.badRequest("'start' is after 'end'") }
         if let t = q["minDuration"], !t.isEmpty { query.traceDurationMin = try parseGoDuration(String(t), "minDuration") }
         if let t = q["maxDuration"], !t.isEmpty { query.traceDurationMax = try parseGoDuration(String(t), "maxDuration") }
-        if let n = try parseInteger(q["limit"], "limit", max: UInt64(Self.maxLimit)) {
+        if let n = try parseLimit(q["limit"], "limit") {
             guard n > 0 else { throw QueryError.badRequest("'limit' must be a positive integer") }
-            query.limit = Int(n)
+            query.limit = n
         }
         return query
     }
@@ -437,10 +438,10 @@ struct QueryAPI {
         if let d = param("query.duration_max", "query.durationMax") { query.durationMax = try parseGoDuration(d, "query.duration_max") }
         guard query.startMin! <= query.startMax! else { throw QueryError.badRequest("'query.start_time_min' is after 'query.start_time_max'") }
         if let n = param("query.search_depth", "query.searchDepth", "query.num_traces", "query.numTraces") {
-            guard let limit = try parseInteger(Substring(n), "query.search_depth", max: UInt64(Self.maxLimit)), limit > 0 else {
+            guard let limit = try parseLimit(Substring(n), "query.search_depth"), limit > 0 else {
                 throw QueryError.badRequest("'query.search_depth' must be a positive integer")
             }
-            query.limit = Int(limit)
+            query.limit = limit
         } else {
             query.limit = 100
         }
@@ -471,8 +472,13 @@ struct QueryAPI {
         return k
     }
 
-    /// The most traces one search may ask for.
-    static let maxLimit = 100_000
+    /// The most traces one search returns: larger limits are taken as this many.
+    static let maxLimit = 1_000_000
+
+    /// A limit: a non-negative integer, clamped to ``maxLimit``.
+    func parseLimit(_ text: Substring?, _ name: String) throws(QueryError) -> Int? {
+        try parseInteger(text, name, max: UInt64.max).map { Int(min($0, UInt64(Self.maxLimit))) }
+    }
 
     func parseMicros(_ text: Substring?, _ name: String) throws(QueryError) -> UInt64? {
         // Bounded so that the conversion to nanoseconds cannot overflow.

@@ -3,7 +3,7 @@ import Synchronization
 
 /// Counters behind /metrics, labelled by receiver and transport. Rendered in the Prometheus
 /// text exposition format.
-public final class ServerMetrics: Sendable {
+public final class ServerMetrics: MetricsSource {
     public enum Counter: String, CaseIterable, Sendable {
         case spansReceived = "ariadne_receiver_spans_received_total"
         case spansAccepted = "ariadne_receiver_spans_accepted_total"
@@ -31,7 +31,7 @@ public final class ServerMetrics: Sendable {
     }
 
     private let values = Mutex([Key: Int]())
-    /// The processors' own counters and gauges, rendered after the receivers'.
+    /// The processors' own counters and gauges.
     public let pipeline = PipelineMetrics()
 
     public init() {}
@@ -49,22 +49,15 @@ public final class ServerMetrics: Sendable {
         values.withLock { $0[Key(counter: counter, receiver: receiver, transport: transport)] ?? 0 }
     }
 
-    /// Prometheus text format 0.0.4; every counter family is present, even at zero.
-    public func render(extraGauges: [(name: String, help: String, value: Int)] = []) -> String {
+    /// The receivers' counters; every family is present, even at zero.
+    public func collect(into out: inout PrometheusExposition) {
         let snapshot = values.withLock { $0 }
-        var out = ""
         for counter in Counter.allCases {
-            out += "# HELP \(counter.rawValue) \(counter.help)\n# TYPE \(counter.rawValue) counter\n"
+            out.family(counter.rawValue, .counter, help: counter.help)
             let rows = snapshot.filter { $0.key.counter == counter }.sorted {
                 ($0.key.receiver, $0.key.transport) < ($1.key.receiver, $1.key.transport)
             }
-            for (key, v) in rows {
-                out += "\(counter.rawValue){receiver=\"\(key.receiver)\",transport=\"\(key.transport)\"} \(v)\n"
-            }
+            for (key, v) in rows { out.sample(counter.rawValue, [("receiver", key.receiver), ("transport", key.transport)], v) }
         }
-        for g in extraGauges {
-            out += "# HELP \(g.name) \(g.help)\n# TYPE \(g.name) gauge\n\(g.name) \(g.value)\n"
-        }
-        return out + pipeline.render()
     }
 }
