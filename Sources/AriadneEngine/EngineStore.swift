@@ -387,6 +387,38 @@ public final class EngineStore: TraceStore, TraceDeleter {
         return trace.removingExactDuplicates()
     }
 
+    /// The named traces from one snapshot of the store, each chunk of a block decompressed once
+    /// however many of the traces it holds (search results often sit in the same chunks).
+    public func traces(_ ids: [TraceID]) async throws -> [SpanBatch] {
+        let (heads, blocks) = sources()
+        let deleted = state.withLock { $0.deleted }
+        var parts = [TraceID: [SpanBatch]]()
+        for h in heads {
+            for id in ids where h.contains(id) {
+                if let t = try await h.trace(id: id, window: nil) { parts[id, default: []].append(t) }
+            }
+        }
+        for b in blocks {
+            try Task.checkCancellation()
+            let wanted = ids.compactMap { id in b.entry(for: id).map { (id, $0) } }.sorted { ($0.1.chunk, $0.1.offset) < ($1.1.chunk, $1.1.offset) }
+            guard !wanted.isEmpty else { continue }
+            let found: [(TraceID, SpanBatch)]? = try readOrQuarantine(b) { b in
+                var chunk: (n: UInt32, raw: [UInt8])? = nil
+                return try wanted.map { id, e in
+                    if chunk?.n != e.chunk { chunk = (e.chunk, try b.rawChunk(Int(e.chunk))) }
+                    return (id, try b.frame(chunk!.raw, at: Int(e.offset)).0)
+                }
+            }
+            for (id, t) in found ?? [] { parts[id, default: []].append(t) }
+        }
+        return ids.compactMap { id in
+            guard !deleted.contains(id), let p = parts[id] else { return nil }
+            var trace = SpanBatch()
+            for part in p { trace.append(contentsOf: part) }
+            return trace.isEmpty ? nil : trace.removingExactDuplicates()
+        }
+    }
+
     public func findTraceIDs(matching matcher: SpanMatcher) async throws -> [TraceID] {
         let query = matcher.query
         let (heads, blocks) = sources()

@@ -60,6 +60,27 @@ public enum StorageConformance {
             let read = try await store.trace(id: batch.traceIDs[0], window: nil)
             try expect(read?.count == 3, "expected each span once, got \(read?.count ?? 0) spans")
         },
+        Case(name: "spans that only share a span id are all kept; exact copies once") { store in
+            let batch = sampleTrace(30, start: t0)
+            var other = batch.span(at: 1)
+            other.startTime += 1_000
+            var shared = SpanBatch()
+            shared.append(other)
+            try await store.write(batch)
+            try await store.write(shared)
+            try await store.write(shared)
+            let read = try await store.trace(id: batch.traceIDs[0], window: nil)
+            try expect(read?.count == 4, "expected 4 spans (two sharing an id), got \(read?.count ?? 0)")
+        },
+        Case(name: "several traces are read in one call, in the order asked") { store in
+            let a = sampleTrace(31, start: t0)
+            let b = sampleTrace(32, start: t0 + 1_000)
+            try await store.write(a)
+            try await store.write(b)
+            let read = try await store.traces([b.traceIDs[0], TraceID(high: 99, low: 99), a.traceIDs[0]])
+            try expect(read.map { $0.traceIDs[0] } == [b.traceIDs[0], a.traceIDs[0]], "expected b then a, missing left out")
+            try expect(read.map(\.count) == [3, 3], "expected whole traces, got \(read.map(\.count)) spans")
+        },
         Case(name: "unknown trace id is nil") { store in
             try await store.write(sampleTrace(4, start: t0))
             let read = try await store.trace(id: TraceID(high: 99, low: 99), window: nil)

@@ -62,7 +62,7 @@ import Testing
     /// Random patterns over a small alphabet, compared with Swift's own (backtracking) Regex on
     /// short inputs, where backtracking is still fast.
     @Test func agreesWithSwiftRegexOnRandomPatterns() throws {
-        var rng = SplitMix(seed: 0x5EED)
+        var rng = SplitMix64(seed: 0x5EED)
         func atom(_ depth: Int) -> String {
             switch rng.next() % 9 {
             case 0: return "."
@@ -100,18 +100,5 @@ import Testing
             }
         }
         #expect(compared == 3200)
-    }
-}
-
-/// A small seeded generator, so that a failure names a reproducible case.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -168,7 +168,7 @@ struct PB {
     @Test func mutatedRequestsAreRefusedOrDecodeConsistently() throws {
         var w = Workload(seed: 3)
         let good = OTLPProtobuf.encodeExportRequest(w.batch(spans: 50, start: 1))
-        var rng = SeededGenerator(seed: 0xA11CE)
+        var rng = SplitMix64(seed: 0xA11CE)
         var refused = 0
         var decoded = 0
         for _ in 0..<2000 {
@@ -194,18 +194,5 @@ struct PB {
         let (n, m) = try OTLPProtobuf.decodeExportResponse(bytes)
         #expect(n == 3 && m == "bad ids")
         #expect(OTLPProtobuf.encodeExportResponse(rejectedSpans: 0, errorMessage: "").isEmpty)
-    }
-}
-
-/// SplitMix64: a seeded generator, so that random tests name reproducible cases.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

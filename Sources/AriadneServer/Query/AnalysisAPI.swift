@@ -14,7 +14,9 @@ import NIOCore
 /// the service map. Times are nanoseconds since the epoch as decimal strings (as in OTLP JSON);
 /// durations are nanoseconds as numbers.
 extension QueryAPI {
-    func addAnalysisRoutes(to router: Router<BasicRequestContext>) {
+    /// Ariadne's trace analyses.
+    func analysisRoutes() -> RouteCollection<BasicRequestContext> {
+        let router = RouteCollection(context: BasicRequestContext.self)
         router.get(
             "/api/analysis/traces/:traceID",
             use: route(.v3) { _, context in
@@ -54,28 +56,7 @@ extension QueryAPI {
                 }
                 let (ta, tb, nodes) = try await service.compare(a, b)
                 return Self.json { w in
-                    w.beginObject()
-                    for (name, trace) in [("a", ta), ("b", tb)] {
-                        w.key(name)
-                        Self.writeSummary(TraceSummary(of: trace), into: &w)
-                    }
-                    w.key("nodes")
-                    w.beginArray()
-                    for n in nodes {
-                        w.beginObject()
-                        w.field("depth", n.depth)
-                        w.field("service", n.service)
-                        w.field("operation", n.operation)
-                        for (k, v) in [("countA", n.countA), ("countB", n.countB), ("errorsA", n.errorsA), ("errorsB", n.errorsB)] {
-                            w.field(k, v)
-                        }
-                        w.field("meanNanosA", n.meanA)
-                        w.field("meanNanosB", n.meanB)
-                        w.field("change", n.change.rawValue)
-                        w.endObject()
-                    }
-                    w.endArray()
-                    w.endObject()
+                    w.object(["a": TraceSummary(of: ta).json, "b": TraceSummary(of: tb).json, "nodes": .array(nodes.map(\.json))])
                 }
             })
         router.get(
@@ -88,24 +69,10 @@ extension QueryAPI {
                 let query = try analysisQuery(q, service: endpoint, operation: operation, filter: nil)
                 let (traces, rows) = try await service.bottlenecks(query, service: endpoint, operation: operation)
                 return Self.json { w in
-                    w.beginObject()
-                    w.field("service", endpoint)
-                    w.field("operation", operation)
-                    w.field("traces", traces)
-                    w.key("bottlenecks")
-                    w.beginArray()
-                    for r in rows {
-                        w.beginObject()
-                        w.field("service", r.service)
-                        w.field("operation", r.operation)
-                        w.field("traces", r.traces)
-                        w.field("p50Nanos", r.p50)
-                        w.field("p95Nanos", r.p95)
-                        w.field("share", r.share)
-                        w.endObject()
-                    }
-                    w.endArray()
-                    w.endObject()
+                    w.object([
+                        "service": .string(endpoint), "operation": .string(operation), "traces": .int(traces),
+                        "bottlenecks": .array(rows.map(\.json)),
+                    ])
                 }
             })
         router.get(
@@ -115,26 +82,7 @@ extension QueryAPI {
                 let failing = q["service"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
                 let query = try analysisQuery(q, service: failing, operation: nil, filter: .compare(.status, .eq, .string("error")))
                 let (traces, origins) = try await service.errorOrigins(query)
-                return Self.json { w in
-                    w.beginObject()
-                    w.field("traces", traces)
-                    w.key("origins")
-                    w.beginArray()
-                    for o in origins {
-                        w.beginObject()
-                        w.field("service", o.service)
-                        w.field("operation", o.operation)
-                        w.field("exceptionType", o.exceptionType)
-                        w.field("count", o.count)
-                        w.key("exampleTraceIDs")
-                        w.beginArray()
-                        for id in o.exampleTraces { w.string(id.hex) }
-                        w.endArray()
-                        w.endObject()
-                    }
-                    w.endArray()
-                    w.endObject()
-                }
+                return Self.json { w in w.object(["traces": .int(traces), "origins": .array(origins.map(\.json))]) }
             })
         // The service graph: services and the leaf nodes they call, edges with rate, errors and
         // latency quantiles, and with `step` (a Go duration) calls and errors per step.
@@ -151,54 +99,15 @@ extension QueryAPI {
             }
             let graph = try await service.serviceGraph(window: window, step: step)
             return Self.json { w in
-                w.beginObject()
-                w.field("start", String(window.lowerBound))
-                w.field("end", String(window.upperBound))
-                w.key("nodes")
-                w.beginArray()
-                for n in graph.nodes {
-                    w.beginObject()
-                    w.field("service", n.service)
-                    w.field("type", n.type)
-                    w.field("callsIn", n.callsIn)
-                    w.field("callsOut", n.callsOut)
-                    w.endObject()
-                }
-                w.endArray()
-                w.key("edges")
-                w.beginArray()
-                for l in graph.edges {
-                    w.beginObject()
-                    w.field("parent", l.parent)
-                    w.field("child", l.child)
-                    w.field("connectionType", l.connectionType)
-                    w.field("callCount", l.callCount)
-                    w.field("errorCount", l.errorCount)
-                    w.field("errorRate", l.callCount > 0 ? Double(l.errorCount) / Double(l.callCount) : 0)
-                    w.field("ratePerSecond", Double(l.callCount) / graph.seconds)
-                    w.field("p50Nanos", l.p50Duration)
-                    w.field("p95Nanos", l.p95Duration)
-                    w.field("p99Nanos", l.p99Duration)
-                    if step != nil {
-                        w.key("series")
-                        w.beginArray()
-                        for c in l.series {
-                            w.beginObject()
-                            w.field("start", String(c.start))
-                            w.field("calls", c.calls)
-                            w.field("errors", c.errors)
-                            w.endObject()
-                        }
-                        w.endArray()
-                    }
-                    w.endObject()
-                }
-                w.endArray()
-                w.endObject()
+                w.object([
+                    "start": .nanos(window.lowerBound), "end": .nanos(window.upperBound), "nodes": .array(graph.nodes.map(\.json)),
+                    "edges": .array(graph.edges.map { $0.edgeJSON(seconds: graph.seconds, series: step != nil) }),
+                ])
             }
         }
         router.get("/api/analysis/service-map", use: serviceGraph)
         router.get("/api/analysis/service-graph", use: serviceGraph)
+        return router
     }
 
     /// `start`/`end` (µs) or `lookback` (Go duration, default 1h) ending now.
@@ -258,57 +167,21 @@ extension QueryAPI {
         return order.map { batch.selecting(spans[$0]!) }
     }
 
-    /// A trace summary in Grafana Tempo's search-result shape, plus span and error counts and services.
-    static func writeSummary(_ s: TraceSummary, into w: inout JSONWriter) {
-        w.beginObject()
-        w.field("traceID", s.traceID.hex)
-        w.field("rootServiceName", s.rootService)
-        w.field("rootTraceName", s.rootName)
-        w.field("startTimeUnixNano", String(s.start))
-        let duration = s.end >= s.start ? s.end - s.start : 0
-        w.field("durationMs", Int(duration / 1_000_000))
-        w.field("durationNanos", duration)
-        w.field("spanCount", s.spanCount)
-        w.field("errorCount", s.errorCount)
-        w.key("services")
-        w.beginArray()
-        for name in s.services { w.string(name) }
-        w.endArray()
-        w.endObject()
-    }
-
     /// `{"summary", "trace": OTLP JSON, "criticalPath": [{spanID, startTimeUnixNano, endTimeUnixNano}],
     /// "statistics": [...]}`.
     static func writeTraceView(_ trace: SpanBatch, into w: inout JSONWriter) {
         let tree = TraceTree(trace)
         w.beginObject()
         w.key("summary")
-        writeSummary(TraceSummary(of: trace), into: &w)
+        w.value(TraceSummary(of: trace).json)
         w.key("criticalPath")
-        w.beginArray()
-        for s in CriticalPath.compute(tree) {
-            w.beginObject()
-            w.field("spanID", trace.spanIDs[s.span].hex)
-            w.field("startTimeUnixNano", String(s.start))
-            w.field("endTimeUnixNano", String(s.end))
-            w.endObject()
-        }
-        w.endArray()
+        w.value(
+            .array(
+                CriticalPath.compute(tree).map {
+                    .object(["spanID": .string(trace.spanIDs[$0.span].hex), "startTimeUnixNano": .nanos($0.start), "endTimeUnixNano": .nanos($0.end)])
+                }))
         w.key("statistics")
-        w.beginArray()
-        for r in TraceStatistics.compute(tree) {
-            w.beginObject()
-            w.field("service", r.service)
-            w.field("operation", r.operation)
-            w.field("count", r.count)
-            w.field("errorCount", r.errorCount)
-            w.field("totalNanos", r.total)
-            w.field("selfNanos", r.selfTime)
-            w.field("minNanos", r.min)
-            w.field("maxNanos", r.max)
-            w.endObject()
-        }
-        w.endArray()
+        w.value(.array(TraceStatistics.compute(tree).map(\.json)))
         w.key("trace")
         OTLPJSON.encodeTracesData(trace, into: &w)
         w.endObject()

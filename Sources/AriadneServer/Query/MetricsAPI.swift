@@ -12,8 +12,10 @@ import HummingbirdCore
 /// `/api/metrics/*` (the Monitor tab's shape) and Ariadne's `/api/analysis/*`, `/api/alerts`,
 /// `/api/slos`. All read the rollups kept at ingest, except comparisons, which read traces.
 extension QueryAPI {
-    func addMetricsRoutes(to router: Router<BasicRequestContext>) {
-        guard let analytics else { return }
+    /// Jaeger's Monitor endpoints and the rollup analyses; empty without analytics.
+    func metricsRoutes() -> RouteCollection<BasicRequestContext> {
+        let router = RouteCollection(context: BasicRequestContext.self)
+        guard let analytics else { return router }
         let metrics = analytics.metrics
         router.get(
             "/api/metrics/minstep",
@@ -47,19 +49,7 @@ extension QueryAPI {
                 let window: ClosedRange<UInt64>
                 window = try analysisWindow(q, defaultLookback: 6 * 3_600_000_000_000)
                 let only = q["service"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
-                let detector = analytics.alerts.detector
-                let series = metrics.series(
-                    from: window.lowerBound, to: metrics.windowStart(window.upperBound),
-                    include: { k in only == nil || k.service == only }, groupOf: { [$0.service, $0.operation] })
-                var found = [(service: String, operation: String, anomaly: Anomaly)]()
-                for (group, points) in series {
-                    for metric in [SeriesMetric.latency, .errorRate] {
-                        for a in detector.detect(points, metric: metric, interval: metrics.interval) {
-                            found.append((group[0], group[1], a))
-                        }
-                    }
-                }
-                found.sort { ($0.anomaly.start, $0.service, $0.operation) > ($1.anomaly.start, $1.service, $1.operation) }
+                let found = metrics.anomalies(in: window, service: only, detector: analytics.alerts.detector)
                 var examples = [[TraceID]]()
                 for f in found.prefix(50) {
                     let failed = f.anomaly.metric == .errorRate
@@ -71,31 +61,18 @@ extension QueryAPI {
                     examples.append((try? await service.findTraceIDs(tq)) ?? [])
                 }
                 return Self.json { w in
-                    w.beginObject()
-                    w.field("intervalSeconds", Double(metrics.interval) / 1e9)
-                    w.key("anomalies")
-                    w.beginArray()
-                    for (f, ex) in zip(found.prefix(50), examples) {
-                        w.beginObject()
-                        w.field("service", f.service)
-                        w.field("operation", f.operation)
-                        w.field("metric", f.anomaly.metric.rawValue)
-                        w.field("start", String(f.anomaly.start))
-                        w.field("end", String(f.anomaly.end))
-                        w.field("baseline", f.anomaly.baseline)
-                        w.field("observed", f.anomaly.observed)
-                        w.field("ratio", f.anomaly.ratio)
-                        w.field("score", f.anomaly.score)
-                        w.key("ongoing")
-                        w.bool(f.anomaly.ongoing)
-                        w.key("exampleTraceIDs")
-                        w.beginArray()
-                        for id in ex { w.string(id.hex) }
-                        w.endArray()
-                        w.endObject()
-                    }
-                    w.endArray()
-                    w.endObject()
+                    w.object([
+                        "intervalSeconds": .double(Double(metrics.interval) / 1e9),
+                        "anomalies": .array(
+                            zip(found.prefix(50), examples).map { f, ex in
+                                .object([
+                                    "service": .string(f.service), "operation": .string(f.operation), "metric": .string(f.anomaly.metric.rawValue),
+                                    "start": .nanos(f.anomaly.start), "end": .nanos(f.anomaly.end), "baseline": .double(f.anomaly.baseline),
+                                    "observed": .double(f.anomaly.observed), "ratio": .double(f.anomaly.ratio), "score": .double(f.anomaly.score),
+                                    "ongoing": .bool(f.anomaly.ongoing), "exampleTraceIDs": .strings(ex.map(\.hex)),
+                                ])
+                            }),
+                    ])
                 }
             })
         router.get(
@@ -112,58 +89,29 @@ extension QueryAPI {
                     throw QueryError.badRequest("'horizon' must be 1 to 1000 windows")
                 }
                 // Complete windows only, and every window in the range (none means no calls).
-                let end = metrics.windowStart(window.upperBound)
-                let start = metrics.windowStart(window.lowerBound)
-                guard (end - start) / metrics.interval <= 100_000 else {
+                guard let f = metrics.forecast(service: forecastService, operation: operation, in: window, horizon: horizon) else {
                     throw QueryError.badRequest("the window holds more than 100,000 rollup windows: shorten 'lookback'")
                 }
-                let points =
-                    metrics.series(
-                        from: start, to: end, include: { $0.service == forecastService && (operation == nil || $0.operation == operation) },
-                        groupOf: { _ in 0 })[0] ?? []
-                var byWindow = [UInt64: REDPoint]()
-                for p in points { byWindow[p.start] = p }
-                let windows = Array(stride(from: start, to: end, by: Int(metrics.interval)))
-                let seconds = Double(metrics.interval) / 1e9
-                let throughput = windows.map { Double(byWindow[$0]?.calls ?? 0) / seconds }
-                // Latency of windows without calls is carried from the last that had some.
-                var last = 0.0
-                let p95 = windows.map { w -> Double in
-                    if let p = byWindow[w], p.calls > 0 { last = p.latency.quantile(0.95) }
-                    return last
+                func series(_ values: [Double], _ ahead: [Forecast.Point]) -> JSONField {
+                    .object([
+                        "history": .array(zip(f.windows, values).map { .object(["time": .nanos($0), "value": .double($1)]) }),
+                        "forecast": .array(
+                            ahead.map {
+                                .object([
+                                    "time": .nanos($0.time), "value": .double($0.value), "lower": .double(max(0, $0.lower)),
+                                    "upper": .double($0.upper),
+                                ])
+                            }),
+                    ])
                 }
-                let lastTime = windows.last ?? start
+                let seconds = Double(metrics.interval) / 1e9
                 return Self.json { w in
-                    w.beginObject()
-                    w.field("service", forecastService)
-                    if let operation { w.field("operation", operation) }
-                    w.field("intervalSeconds", seconds)
-                    for (name, values) in [("throughput", throughput), ("p95Ms", p95)] {
-                        w.key(name)
-                        w.beginObject()
-                        w.key("history")
-                        w.beginArray()
-                        for (t, v) in zip(windows, values) {
-                            w.beginObject()
-                            w.field("time", String(t))
-                            w.field("value", v)
-                            w.endObject()
-                        }
-                        w.endArray()
-                        w.key("forecast")
-                        w.beginArray()
-                        for p in Forecast.holt(values, lastTime: lastTime, step: metrics.interval, horizon: horizon)?.points ?? [] {
-                            w.beginObject()
-                            w.field("time", String(p.time))
-                            w.field("value", p.value)
-                            w.field("lower", max(0, p.lower))
-                            w.field("upper", p.upper)
-                            w.endObject()
-                        }
-                        w.endArray()
-                        w.endObject()
-                    }
-                    w.endObject()
+                    w.value(
+                        .object(
+                            [
+                                "service": .string(forecastService), "intervalSeconds": .double(seconds),
+                                "throughput": series(f.throughput, f.throughputForecast), "p95Ms": series(f.p95Ms, f.p95Forecast),
+                            ], then: operation.map { ["operation": .string($0)] } ?? [:]))
                 }
             })
         router.get(
@@ -245,6 +193,7 @@ extension QueryAPI {
                     w.endObject()
                 }
             })
+        return router
     }
 
     /// Jaeger's `GET /api/metrics/{latencies,calls,errors}`: one series per service (or per service
@@ -314,15 +263,7 @@ extension QueryAPI {
                 w.endArray()
                 w.key("metricPoints")
                 w.beginArray()
-                // Points are in time order: each step's windows are a slice found by moving two bounds.
-                var t = start
-                var lo = 0
-                var hi = 0
-                while t <= end {
-                    let from = t > ratePer ? t - ratePer : 0
-                    while lo < points.count && points[lo].start + metrics.interval <= from { lo += 1 }
-                    while hi < points.count && points[hi].start < t { hi += 1 }
-                    let p = REDPoint(start: t, merging: points[lo..<max(lo, hi)])
+                for p in metrics.steps(points, from: start, to: end, step: step, ratePer: ratePer) {
                     let value: Double? =
                         switch kind {
                         case "latencies": p.calls > 0 ? p.latency.quantile(quantile) : nil
@@ -330,17 +271,8 @@ extension QueryAPI {
                         default: p.calls > 0 ? p.errorRate : nil
                         }
                     if let value {
-                        w.beginObject()
-                        w.key("gaugeValue")
-                        w.beginObject()
-                        w.field("doubleValue", value)
-                        w.endObject()
-                        w.field("timestamp", RFC3339.format(t))
-                        w.endObject()
+                        w.object(["gaugeValue": .object(["doubleValue": .double(value)]), "timestamp": .string(RFC3339.format(p.start))])
                     }
-                    let (next, overflow) = t.addingReportingOverflow(step)
-                    if overflow { break }
-                    t = next
                 }
                 w.endArray()
                 w.endObject()
@@ -449,49 +381,10 @@ extension QueryAPI {
     }
 
     static func writePopulations(_ c: PopulationComparison, into w: inout JSONWriter) {
-        func side(_ s: PopulationComparison.Side) {
-            w.beginObject()
-            w.field("spans", s.spans)
-            w.field("errors", s.errors)
-            w.field("errorRate", s.errorRate)
-            w.field("p50Nanos", s.p50)
-            w.field("p95Nanos", s.p95)
-            w.field("p99Nanos", s.p99)
-            w.field("meanNanos", s.mean)
-            w.endObject()
-        }
-        w.beginObject()
-        for (name, traces, spans) in [("a", c.traces.a, c.spansPerTrace.a), ("b", c.traces.b, c.spansPerTrace.b)] {
-            w.key(name)
-            w.beginObject()
-            w.field("traces", traces)
-            w.field("spansPerTrace", spans)
-            w.endObject()
-        }
-        w.key("operations")
-        w.beginArray()
-        for op in c.operations {
-            w.beginObject()
-            w.field("service", op.service)
-            w.field("operation", op.operation)
-            w.key("a")
-            side(op.a)
-            w.key("b")
-            side(op.b)
-            w.key("latencyPValue")
-            if let p = op.latencyPValue { w.double(p) } else { w.null() }
-            w.key("errorPValue")
-            if let p = op.errorPValue { w.double(p) } else { w.null() }
-            w.key("change")
-            w.beginObject()
-            for qn in ["p50", "p95", "p99"] {
-                w.key(qn)
-                if let ch = op.change(qn) { w.double(ch) } else { w.null() }
-            }
-            w.endObject()
-            w.endObject()
-        }
-        w.endArray()
-        w.endObject()
+        w.object([
+            "a": .object(["traces": .int(c.traces.a), "spansPerTrace": .double(c.spansPerTrace.a)]),
+            "b": .object(["traces": .int(c.traces.b), "spansPerTrace": .double(c.spansPerTrace.b)]),
+            "operations": .array(c.operations.map(\.json)),
+        ])
     }
 }

@@ -94,24 +94,14 @@ struct QueryAPI {
             let text = registry.render()
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
-        addJaegerRoutes(to: router)
-        addV3Routes(to: router)
-        addAnalysisRoutes(to: router)
-        addMetricsRoutes(to: router)
+        for dialect in [jaegerRoutes(), v3Routes(), analysisRoutes(), metricsRoutes()] { router.addRoutes(dialect) }
 
         // MARK: Search summaries (Grafana Tempo's /api/search shape)
         router.get(
             "/api/search",
             use: route(.v3) { request, _ in
                 let summaries = try await service.findSummaries(try tempoSearchQuery(request.uri.formParameters))
-                return Self.json { w in
-                    w.beginObject()
-                    w.key("traces")
-                    w.beginArray()
-                    for t in summaries { Self.writeSummary(t, into: &w) }
-                    w.endArray()
-                    w.endObject()
-                }
+                return Self.json { w in w.object(["traces": .array(summaries.map(\.json))]) }
             })
 
         // MARK: Admin
@@ -129,42 +119,27 @@ struct QueryAPI {
                 let (query, ids) = try deleteRequest(body)
                 let deleted = try await service.delete(matching: query, ids: ids)
                 logger.info("deleted \(deleted.count) traces")
-                return Self.json { w in
-                    w.beginObject()
-                    w.key("deleted")
-                    w.int(Int64(deleted.count))
-                    w.key("traceIDs")
-                    w.beginArray()
-                    for id in deleted.prefix(1000) { w.string(id.hex) }
-                    w.endArray()
-                    w.endObject()
-                }
+                return Self.json { w in w.object(["deleted": .int(deleted.count), "traceIDs": .strings(deleted.prefix(1000).map(\.hex))]) }
             })
     }
 
     // MARK: Jaeger v1
 
-    func addJaegerRoutes(to router: Router<BasicRequestContext>) {
+    /// Jaeger v1 JSON: what Jaeger's UI, Grafana's Jaeger data source and scripts call.
+    func jaegerRoutes() -> RouteCollection<BasicRequestContext> {
+        let router = RouteCollection(context: BasicRequestContext.self)
         router.get(
             "/api/services",
             use: route(.jaeger) { _, _ in
                 let services = try await service.services()
-                return Self.envelope(total: services.count) { w in
-                    w.beginArray()
-                    for s in services { w.string(s) }
-                    w.endArray()
-                }
+                return Self.envelope(total: services.count) { w in w.value(.strings(services)) }
             })
         router.get(
             "/api/services/:service/operations",
             use: route(.jaeger) { _, context in
                 let name = try context.parameters.require("service")
                 let ops = Set(try await service.operations(service: name, kind: nil).map(\.name)).sorted()
-                return Self.envelope(total: ops.count) { w in
-                    w.beginArray()
-                    for o in ops { w.string(o) }
-                    w.endArray()
-                }
+                return Self.envelope(total: ops.count) { w in w.value(.strings(ops)) }
             })
         router.get(
             "/api/operations",
@@ -172,7 +147,7 @@ struct QueryAPI {
                 let q = request.uri.formParameters
                 guard let name = q["service"].map(String.init), !name.isEmpty else { throw QueryError.badRequest("parameter 'service' is required") }
                 let ops = try await service.operations(service: name, kind: try parseKind(q["spanKind"].map(String.init)))
-                return Self.envelope(total: ops.count) { w in Self.writeOperations(ops, into: &w) }
+                return Self.envelope(total: ops.count) { w in w.value(.array(ops.map(\.json))) }
             })
         router.get(
             "/api/traces/:traceID",
@@ -220,36 +195,21 @@ struct QueryAPI {
                 let lookback = try parseInteger(q["lookback"], "lookback", max: UInt64.max / 1_000_000) ?? 86_400_000
                 let window = (endTs > lookback ? endTs - lookback : 0) * 1_000_000...endTs * 1_000_000
                 let links = try await service.dependencies(window: window)
-                return Self.envelope(total: links.count) { w in
-                    w.beginArray()
-                    for l in links {
-                        w.beginObject()
-                        w.field("parent", l.parent)
-                        w.field("child", l.child)
-                        w.key("callCount")
-                        w.int(Int64(l.callCount))
-                        w.endObject()
-                    }
-                    w.endArray()
-                }
+                return Self.envelope(total: links.count) { w in w.value(.array(links.map(\.jaegerJSON))) }
             })
+        return router
     }
 
     // MARK: Jaeger api/v3 (OTLP JSON with nanosecond timestamps)
 
-    func addV3Routes(to router: Router<BasicRequestContext>) {
+    /// Jaeger api/v3: OTLP JSON.
+    func v3Routes() -> RouteCollection<BasicRequestContext> {
+        let router = RouteCollection(context: BasicRequestContext.self)
         router.get(
             "/api/v3/services",
             use: route(.v3) { _, _ in
                 let services = try await service.services()
-                return Self.json { w in
-                    w.beginObject()
-                    w.key("services")
-                    w.beginArray()
-                    for s in services { w.string(s) }
-                    w.endArray()
-                    w.endObject()
-                }
+                return Self.json { w in w.object(["services": .strings(services)]) }
             })
         router.get(
             "/api/v3/operations",
@@ -259,12 +219,7 @@ struct QueryAPI {
                     throw QueryError.badRequest("parameter 'service' is required")
                 }
                 let ops = try await service.operations(service: name, kind: try parseKind((q["spanKind"] ?? q["span_kind"]).map(String.init)))
-                return Self.json { w in
-                    w.beginObject()
-                    w.key("operations")
-                    Self.writeOperations(ops, into: &w)
-                    w.endObject()
-                }
+                return Self.json { w in w.object(["operations": .array(ops.map(\.json))]) }
             })
         router.get(
             "/api/v3/traces/:traceID",
@@ -284,17 +239,7 @@ struct QueryAPI {
                 guard !all.isEmpty else { throw QueryError.notFound("No traces found") }
                 return Self.v3Result(all)
             })
-    }
-
-    static func writeOperations(_ ops: [SpanOperation], into w: inout JSONWriter) {
-        w.beginArray()
-        for o in ops {
-            w.beginObject()
-            w.field("name", o.name)
-            w.field("spanKind", o.kind.jaegerName)
-            w.endObject()
-        }
-        w.endArray()
+        return router
     }
 
     // MARK: parameters

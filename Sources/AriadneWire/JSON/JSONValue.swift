@@ -353,3 +353,64 @@ public struct JSONWriter {
 
     public var text: String { String(decoding: out, as: UTF8.self) }
 }
+
+/// A value for ``JSONWriter/object(_:)``: a response lists its fields once, as data, instead of
+/// a run of `key`/`value` calls per endpoint.
+public indirect enum JSONField {
+    case string(String)
+    case int(Int)
+    case uint(UInt64)
+    case double(Double)
+    case bool(Bool)
+    /// `null` when nil.
+    case optionalDouble(Double?)
+    case strings([String])
+    case array([JSONField])
+    /// The fields, then more (for a field only some answers have).
+    case object(KeyValuePairs<String, JSONField>, then: KeyValuePairs<String, JSONField> = [:])
+    /// Unix nanoseconds as a decimal string, as OTLP JSON writes 64-bit times.
+    case nanos(UInt64)
+}
+
+extension JSONWriter {
+    public mutating func value(_ v: JSONField) {
+        switch v {
+        case .string(let s): string(s)
+        case .int(let i): int(Int64(i))
+        case .uint(let u): uint(u)
+        case .double(let d): double(d)
+        case .bool(let b): bool(b)
+        case .optionalDouble(let d): if let d { double(d) } else { null() }
+        case .strings(let list):
+            beginArray()
+            for s in list { string(s) }
+            endArray()
+        case .array(let list):
+            beginArray()
+            for e in list { value(e) }
+            endArray()
+        case .object(let fields, let more):
+            beginObject()
+            for (k, v) in fields {
+                key(k)
+                value(v)
+            }
+            for (k, v) in more {
+                key(k)
+                value(v)
+            }
+            endObject()
+        case .nanos(let ns): string(String(ns))
+        }
+    }
+
+    /// `{"k": v, ...}` in the order given.
+    public mutating func object(_ fields: KeyValuePairs<String, JSONField>) { value(.object(fields)) }
+
+    /// `[...]`, one element per item.
+    public mutating func array<S: Sequence>(_ items: S, _ element: (inout JSONWriter, S.Element) -> Void) {
+        beginArray()
+        for item in items { element(&self, item) }
+        endArray()
+    }
+}
