@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Prints Ariadne's Foundation figures on this machine (release build):
-#   1. OTLP protobuf decode throughput on one core (loadgen workload);
+# Every figure is measured on PROFILE (default realistic: values that vary as real ones do; set
+# PROFILE=loadgen for the repetitive shop traces).
+#   1. OTLP protobuf decode throughput on one core;
 #   2. end-to-end ingest into the store (default: the engine with fsync'd acks) over OTLP/gRPC and
 #      OTLP/HTTP, loadgen on the same machine (so client and server share the cores), with the
 #      server's own CPU time, peak RSS and block bytes per span;
@@ -13,11 +15,12 @@ BIN=.build/release/ariadne
 SPANS=${1:-1000000}
 # STORE_ARGS="--store memory" for the in-memory store; the default is the engine, durable acks.
 STORE_ARGS=${STORE_ARGS:-}
+PROFILE=${PROFILE:-realistic}
 [ -x "$BIN" ] || swift build -c release --product ariadne
 [ -x .build/release/ariadne-bench ] || swift build -c release --product ariadne-bench
 
 echo "== decode (one core)"
-taskset -c 0 .build/release/ariadne-bench decode --seconds 5 2>/dev/null
+taskset -c 0 .build/release/ariadne-bench decode --profile "$PROFILE" --seconds 5 2>/dev/null
 
 # Starts a fresh server on free ports in a new data directory; sets PID, DATA, GRPC, HTTP, QUERY.
 DIRS=()
@@ -44,7 +47,7 @@ run() {
     echo "== end to end, $name, $SPANS spans"
     local before after
     before=$(server_cpu)
-    "$BIN" loadgen "$@" --spans "$SPANS" --batch-spans 1000 --concurrency 4 2>/dev/null
+    "$BIN" loadgen "$@" --profile "$PROFILE" --spans "$SPANS" --batch-spans 1000 --concurrency 4 2>/dev/null
     after=$(server_cpu)
     awk -v a="$after" -v b="$before" -v n="$SPANS" \
         'BEGIN { printf "server CPU: %.2f s, %.0f spans per server CPU second\n", a - b, n / (a - b) }'
@@ -70,7 +73,7 @@ start_server
       sleep 0.5
   done ) > "$DATA/rss.samples" &
 SAMPLER=$!
-"$BIN" loadgen --protocol grpc --endpoint "$GRPC" --rate "$RATE" --duration "$DURATION" --batch-spans 1000 \
+"$BIN" loadgen --profile "$PROFILE" --protocol grpc --endpoint "$GRPC" --rate "$RATE" --duration "$DURATION" --batch-spans 1000 \
     --concurrency 4 2>/dev/null | tail -1
 sleep 3
 echo "server peak RSS while taking $RATE spans/s: $(grep VmHWM /proc/$PID/status | awk '{print $2, $3}')" \

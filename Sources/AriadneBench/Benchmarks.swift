@@ -1,11 +1,11 @@
-import ArgumentParser
+public import ArgumentParser
 import AriadneAnalysis
 import AriadneEngine
 import AriadneModel
 import AriadnePipeline
 import AriadneStorage
 import AriadneWire
-import AriadneWorkload
+public import AriadneWorkload
 import Foundation
 
 #if canImport(Glibc)
@@ -47,13 +47,14 @@ struct BenchDecode: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "decode", abstract: "Measure OTLP protobuf decode throughput (one core).")
 
+    @OptionGroup var workload: ProfileOption
     @Option(help: "Spans per request.") var batchSpans = 1000
     @Option(help: "Seconds to measure.") var seconds = 5.0
     @Option(help: "Decode exactly this many requests instead (repeatable instruction counts under callgrind).")
     var requests: Int?
 
     func run() throws {
-        var workload = Workload(seed: 7)
+        var workload = Workload(seed: 7, profile: self.workload.profile)
         let encoded = (0..<20).map { _ in
             OTLPProtobuf.encodeExportRequest(workload.batch(spans: batchSpans, start: 1_700_000_000_000_000_000))
         }
@@ -96,9 +97,17 @@ func benchLoop(
     return (k, spans, (clock.now - start).inSeconds)
 }
 
-/// Twenty batches of the loadgen workload (seed 7), cycled through by the in-process benches.
-func benchBatches(spans: Int, start: UInt64) -> [SpanBatch] {
-    var workload = Workload(seed: 7)
+/// The workload a benchmark measures: realistic by default, as every benchmark should be.
+struct ProfileOption: ParsableArguments {
+    @Option(help: "realistic (values that vary as real ones do; the default) or loadgen (the repetitive shop traces).")
+    var profile: Workload.Profile = .realistic
+}
+
+extension Workload.Profile: ExpressibleByArgument {}
+
+/// Twenty batches of the workload (seed 7), cycled through by the in-process benches.
+func benchBatches(spans: Int, start: UInt64, profile: Workload.Profile = .loadgen) -> [SpanBatch] {
+    var workload = Workload(seed: 7, profile: profile)
     return (0..<20).map { _ in workload.batch(spans: spans, start: start) }
 }
 
@@ -107,11 +116,12 @@ struct BenchRedact: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "redact", abstract: "Measure PII redaction throughput with the default policy (one core).")
 
+    @OptionGroup var workload: ProfileOption
     @Option(help: "Spans per batch.") var batchSpans = 1000
     @Option(help: "Seconds to measure.") var seconds = 5.0
 
     func run() throws {
-        let batches = benchBatches(spans: batchSpans, start: 1_700_000_000_000_000_000)
+        let batches = benchBatches(spans: batchSpans, start: 1_700_000_000_000_000_000, profile: workload.profile)
         let redactor = Redactor(RedactionPolicy())
         var redacted = 0
         let run = benchLoop("bench-redact", seconds: seconds) { k in
@@ -131,12 +141,13 @@ struct BenchRED: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "red", abstract: "Measure RED metrics and service-graph counting throughput (one core).")
 
+    @OptionGroup var workload: ProfileOption
     @Option(help: "Spans per batch.") var batchSpans = 1000
     @Option(help: "Seconds to measure.") var seconds = 5.0
 
     func run() throws {
         let now = UInt64(Date().timeIntervalSince1970 * 1e9)
-        let batches = benchBatches(spans: batchSpans, start: now - 60_000_000_000)
+        let batches = benchBatches(spans: batchSpans, start: now - 60_000_000_000, profile: workload.profile)
         let metrics = SpanMetrics(interval: .seconds(60))
         let run = benchLoop("bench-red", seconds: seconds) { k in
             metrics.record(batches[k % batches.count], now: now)
@@ -179,6 +190,7 @@ struct BenchStore: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "store", abstract: "Measure the embedded engine: ingest, size, lookups and searches.")
 
+    @OptionGroup var workload: ProfileOption
     @Option(help: "Spans to write.") var spans = 1_000_000
     @Option(help: "Spans per write.") var batchSpans = 1000
     @Option(help: "Concurrent writers.") var concurrency = 4
@@ -203,7 +215,7 @@ struct BenchStore: AsyncParsableCommand {
         let now = UInt64(Date().timeIntervalSince1970 * 1e9)
         let hour: UInt64 = 3_600_000_000_000
         // Generate first, so that the timing is the engine's alone.
-        let work = Self.generate(spans: spans, batchSpans: batchSpans, writers: concurrency, now: now) { done in
+        let work = Self.generate(spans: spans, batchSpans: batchSpans, writers: concurrency, now: now, profile: workload.profile) { done in
             FileHandle.standardError.write(Data("bench-store: generated \(done) spans\n".utf8))
         }
         let sample = work.flatMap { $0.map { $0.traceIDs[0] } }
@@ -323,14 +335,16 @@ struct BenchStore: AsyncParsableCommand {
         print("peak RSS: \(Self.peakRSS())")
     }
 
-    /// The benchmark's spans: per writer, loadgen batches (seeded, so `bench-rows` writes the
+    /// The benchmark's spans: per writer, workload batches (seeded, so `rows` writes the
     /// same spans for ClickHouse) whose traces start evenly over the hour before `now`.
-    static func generate(spans: Int, batchSpans: Int, writers: Int, now: UInt64, progress: (Int) -> Void) -> [[SpanBatch]] {
+    static func generate(
+        spans: Int, batchSpans: Int, writers: Int, now: UInt64, profile: Workload.Profile, progress: (Int) -> Void
+    ) -> [[SpanBatch]] {
         let hour: UInt64 = 3_600_000_000_000
         let perWriter = spans / max(1, writers)
         var work = [[SpanBatch]]()
         for w in 0..<writers {
-            var workload = Workload(seed: 1000 + UInt64(w))
+            var workload = Workload(seed: 1000 + UInt64(w), profile: profile)
             var batches = [SpanBatch]()
             var generated = 0
             while generated < perWriter {
@@ -364,6 +378,7 @@ struct BenchRows: AsyncParsableCommand {
         commandName: "rows", abstract: "Write the benchmark spans as ClickHouse RowBinary (see scripts/bench-clickhouse.sh).",
         shouldDisplay: false)
 
+    @OptionGroup var workload: ProfileOption
     @Option(help: "Spans to write.") var spans = 1_000_000
     @Option(help: "Spans per batch.") var batchSpans = 1000
     @Option(help: "Writers (as bench-store's --concurrency).") var concurrency = 4
@@ -423,7 +438,9 @@ struct BenchRows: AsyncParsableCommand {
 
     func run() async throws {
         let now = UInt64(Date().timeIntervalSince1970 * 1e9)
-        let work = BenchStore.generate(spans: spans, batchSpans: batchSpans, writers: concurrency, now: now) { done in
+        let work = BenchStore.generate(
+            spans: spans, batchSpans: batchSpans, writers: concurrency, now: now, profile: workload.profile
+        ) { done in
             FileHandle.standardError.write(Data("bench-rows: generated \(done) spans\n".utf8))
         }
         guard

@@ -1,7 +1,7 @@
 public import AriadneExport
 import AriadneModel
 import AriadneWire
-import AriadneWorkload
+public import AriadneWorkload
 import AsyncHTTPClient
 import Foundation
 import NIOCore
@@ -17,6 +17,8 @@ public struct LoadgenOptions: Sendable {
     public var batchSpans = 500
     public var concurrency = 4
     public var seed: UInt64 = 42
+    /// The traces sent: the repetitive loadgen shop (default) or realistic, high-cardinality ones.
+    public var profile: Workload.Profile = .loadgen
     /// A Jaeger remote-sampling URL (`http://host:5778/sampling`): when set, the loadgen samples
     /// traces at their head as an SDK would, with the per-operation probabilities it reads there
     /// each second, and `rate` paces the traffic generated rather than sent.
@@ -74,7 +76,7 @@ public enum Loadgen {
             if let head { group.addTask { await head.refreshEverySecond() } }
             for worker in 0..<max(1, options.concurrency) {
                 group.addTask {
-                    var workload = Workload(seed: options.seed &+ UInt64(worker) &* 7919)
+                    var workload = Workload(seed: options.seed &+ UInt64(worker) &* 7919, profile: options.profile)
                     while !Task.isCancelled {
                         if let deadline, ContinuousClock.now >= deadline { return }
                         let now = UInt64(Date().timeIntervalSince1970 * 1e9)

@@ -10,11 +10,19 @@ public struct Workload: Sendable {
     public var errorRate = 0.03
     /// Fraction of traces with a slow database query.
     public var slowRate = 0.05
+    /// Which traces: the loadgen's repetitive ones (default) or realistic ones (see ``Profile``).
+    public var profile: Profile
     private var rng: SplitMix64
+    /// The realistic profile's (service, pod) → scope index in the batch being built.
+    var podScopes: [String: UInt32] = [:]
 
-    public init(seed: UInt64 = 42) {
+    public init(seed: UInt64 = 42, profile: Profile = .loadgen) {
         self.rng = SplitMix64(seed: seed)
+        self.profile = profile
     }
+
+    mutating func rng64() -> UInt64 { rng.next() }
+    mutating func rngDouble() -> Double { rng.nextDouble() }
 
     static let services = [
         "auth", "users", "orders", "payments", "inventory", "shipping", "recommendations", "search", "pricing",
@@ -54,6 +62,7 @@ public struct Workload: Sendable {
     /// Appends one trace to `batch`, starting at `start` (Unix ns); returns its span count.
     @discardableResult
     public mutating func appendTrace(to batch: inout SpanBatch, start: UInt64) -> Int {
+        if profile == .realistic { return appendRealisticTrace(to: &batch, start: start) }
         let traceID = TraceID(high: id64(), low: id64())
         let (method, route) = Self.routes[Int(rng.next() % UInt64(Self.routes.count))]
         let fanOut = Int(between(5, 9))
@@ -185,6 +194,7 @@ public struct Workload: Sendable {
     /// A batch of about `spans` spans (whole traces), starting near `start`.
     public mutating func batch(spans target: Int, start: UInt64) -> SpanBatch {
         var batch = SpanBatch()
+        podScopes.removeAll(keepingCapacity: true)
         var t = start
         while batch.count < target {
             appendTrace(to: &batch, start: t)

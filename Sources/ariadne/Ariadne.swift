@@ -218,6 +218,7 @@ struct Loadgen: AsyncParsableCommand {
     @Option(help: "Concurrent senders.") var concurrency = 4
     @Flag(help: "gzip HTTP request bodies.") var gzip = false
     @Option(help: "Workload seed.") var seed: UInt64 = 42
+    @Option(help: "loadgen (repetitive shop traces) or realistic (values that vary as real ones do).") var profile = "loadgen"
     @Option(
         help:
             "Sample traces at their head as an SDK would, with the strategies of this Jaeger remote-sampling URL (e.g. http://127.0.0.1:5778/sampling); --rate then paces the traffic generated."
@@ -235,6 +236,8 @@ struct Loadgen: AsyncParsableCommand {
         options.batchSpans = batchSpans
         options.concurrency = concurrency
         options.seed = seed
+        guard let p = Workload.Profile(rawValue: profile) else { throw ValidationError("--profile must be loadgen or realistic") }
+        options.profile = p
         options.remoteSampling = remoteSampling
         let progress: @Sendable (LoadgenSummary) -> Void = { s in
             FileHandle.standardError.write(Data("loadgen: \(s)\n".utf8))
