@@ -11,16 +11,27 @@ public enum DependencyPeer {
     public static func of(_ batch: SpanBatch, _ i: Int) -> (name: String, type: String)? {
         let kind = batch.kinds[i]
         guard kind == .client || kind == .producer else { return nil }
-        func attribute(_ key: String) -> String? {
-            var found: String? = nil
-            for a in batch.spanAttributes[batch.attributeRanges[i].indices] where batch.equals(a.key, key) {
-                found = batch.attributeValue(a.value).displayString
+        // One pass over the attributes (the last of each key wins), and a string built only for
+        // the values used: this runs for every client span at ingest.
+        var last: (peer: Int, server: Int, db: Int, messaging: Int) = (-1, -1, -1, -1)
+        for k in batch.attributeRanges[i].indices {
+            let key = batch.spanAttributes[k].key
+            switch key.count {
+            case 12 where batch.equals(key, "peer.service"): last.peer = k
+            case 14 where batch.equals(key, "server.address"): last.server = k
+            case 9 where batch.equals(key, "db.system"): last.db = k
+            case 16 where batch.equals(key, "messaging.system"): last.messaging = k
+            default: break
             }
-            return found.flatMap { $0.isEmpty ? nil : $0 }
         }
-        let db = attribute("db.system")
-        let messaging = attribute("messaging.system")
-        guard let name = attribute("peer.service") ?? attribute("server.address") ?? db ?? messaging else { return nil }
+        func value(_ k: Int) -> String? {
+            guard k >= 0 else { return nil }
+            let text = batch.attributeValue(batch.spanAttributes[k].value).displayString
+            return text.isEmpty ? nil : text
+        }
+        let db = value(last.db)
+        let messaging = value(last.messaging)
+        guard let name = value(last.peer) ?? value(last.server) ?? db ?? messaging else { return nil }
         return (name, db.map { caches.contains($0) ? "cache" : "database" } ?? (messaging != nil ? "messaging" : "external"))
     }
 }

@@ -26,6 +26,13 @@ public final class ServiceGraphMetrics: Sendable {
         public var server = LatencyHistogram()
         /// The caller's span durations.
         public var client = LatencyHistogram()
+
+        mutating func add(failed f: Bool, server s: UInt64, client c: UInt64) {
+            requests += 1
+            if f { failed += 1 }
+            server.record(nanoseconds: s)
+            client.record(nanoseconds: c)
+        }
     }
 
     /// One span waiting for its other half. Every span is held for `wait`, so it is kept small:
@@ -49,15 +56,35 @@ public final class ServiceGraphMetrics: Sendable {
         var span: SpanID
     }
 
+    /// An edge by interned names: counted without hashing strings.
+    struct EdgeID: Hashable {
+        var client: UInt32
+        var server: UInt32
+        var connectionType: UInt32
+    }
+
     struct State {
-        var names: [String] = []
-        var nameIndex: [String: UInt32] = [:]
+        /// The two connection types of calls between services come first: 0 "" and 1 "messaging_system".
+        var names: [String] = ["", "messaging_system"]
+        var nameIndex: [String: UInt32] = ["": 0, "messaging_system": 1]
         /// Spans that may still be a caller, by their id.
         var callers: [Key: Half] = [:]
         /// Spans whose parent (or linked producer) has not arrived, by that parent's id.
         var waiting: [Key: [Half]] = [:]
         var waitingCount = 0
-        var edges: [Edge: Totals] = [:]
+        var edges: [EdgeID: Totals] = [:]
+
+        mutating func intern(_ name: String) -> UInt32 {
+            if let i = nameIndex[name] { return i }
+            names.append(name)
+            nameIndex[name] = UInt32(names.count - 1)
+            return UInt32(names.count - 1)
+        }
+
+        /// One lookup per call counted, in place.
+        mutating func count(_ edge: EdgeID, failed: Bool, server: UInt64, client: UInt64) {
+            edges[edge, default: Totals()].add(failed: failed, server: server, client: client)
+        }
     }
 
     /// How long a half waits for the other (the connector's `store.ttl`).
@@ -94,20 +121,14 @@ public final class ServiceGraphMetrics: Sendable {
                 ))
         }
         state.withLock { s in
-            func intern(_ name: String) -> UInt32 {
-                if let i = s.nameIndex[name] { return i }
-                s.names.append(name)
-                s.nameIndex[name] = UInt32(s.names.count - 1)
-                return UInt32(s.names.count - 1)
-            }
             // Interned once per scope, not per span: hashing names would cost more than the pairing.
-            let serviceOfScope = services.map(intern)
+            let serviceOfScope = services.map { s.intern($0) }
             for (key, parentKey, half, scope, peer) in halves {
                 var me = half
                 me.service = serviceOfScope[scope]
                 if let peer {
-                    me.peerName = intern(peer.name)
-                    me.peerType = intern(peer.type)
+                    me.peerName = s.intern(peer.name)
+                    me.peerType = s.intern(peer.type)
                 }
                 // Children that arrived first.
                 if let children = s.waiting.removeValue(forKey: key) {
@@ -151,11 +172,9 @@ public final class ServiceGraphMetrics: Sendable {
         }
         for (key, half) in s.callers where half.arrived < limit {
             if !half.paired, half.kind == .client || half.kind == .producer, half.peerName != Half.none, half.peerName != half.service {
-                let edge = Edge(client: s.names[Int(half.service)], server: s.names[Int(half.peerName)], connectionType: s.names[Int(half.peerType)])
-                s.edges[edge, default: Totals()].requests += 1
-                if half.failed { s.edges[edge]!.failed += 1 }
-                s.edges[edge]!.server.record(nanoseconds: half.duration)
-                s.edges[edge]!.client.record(nanoseconds: half.duration)
+                s.count(
+                    EdgeID(client: half.service, server: half.peerName, connectionType: half.peerType), failed: half.failed,
+                    server: half.duration, client: half.duration)
             }
             s.callers[key] = nil
         }
@@ -167,17 +186,17 @@ public final class ServiceGraphMetrics: Sendable {
 
     private static func count(_ s: inout State, caller: Half, callee: Half) {
         let messaging = caller.kind == .producer || callee.kind == .consumer
-        let edge = Edge(
-            client: s.names[Int(caller.service)], server: s.names[Int(callee.service)], connectionType: messaging ? "messaging_system" : "")
-        s.edges[edge, default: Totals()].requests += 1
-        if caller.failed || callee.failed { s.edges[edge]!.failed += 1 }
-        s.edges[edge]!.server.record(nanoseconds: callee.duration)
-        s.edges[edge]!.client.record(nanoseconds: caller.duration)
+        s.count(
+            EdgeID(client: caller.service, server: callee.service, connectionType: messaging ? 1 : 0), failed: caller.failed || callee.failed,
+            server: callee.duration, client: caller.duration)
     }
 
     /// Calls per edge since this process started.
     public func totals() -> [(edge: Edge, totals: Totals)] {
-        state.withLock { $0.edges }.map { ($0.key, $0.value) }.sorted { $0.edge < $1.edge }
+        let (edges, names) = state.withLock { ($0.edges, $0.names) }
+        return edges.map { id, t in
+            (Edge(client: names[Int(id.client)], server: names[Int(id.server)], connectionType: names[Int(id.connectionType)]), t)
+        }.sorted { $0.edge < $1.edge }
     }
 
     /// Spans held waiting for their other half.
