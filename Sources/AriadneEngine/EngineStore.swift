@@ -369,26 +369,14 @@ public final class EngineStore: TraceStore, TraceDeleter {
     }
 
     public func trace(id: TraceID, window: ClosedRange<UInt64>?) async throws -> SpanBatch? {
-        if state.withLock({ $0.deleted.contains(id) }) { return nil }
-        let (heads, blocks) = sources()
-        var parts = [SpanBatch]()
-        for h in heads { if let t = try await h.trace(id: id, window: nil) { parts.append(t) } }
-        for b in blocks where b.entry(for: id) != nil {
-            if let t = try readOrQuarantine(b, { try $0.trace(id) }) ?? nil { parts.append(t) }
-        }
-        guard !parts.isEmpty else { return nil }
-        if let window {
-            let inside = parts.contains { p in p.startTimes.contains { window.contains($0) } }
-            guard inside else { return nil }
-        }
-        var trace = SpanBatch()
-        for p in parts { trace.append(contentsOf: p) }
-        // A span written twice (a retry, a replayed WAL record) shows once; spans that only share an id all show.
-        return trace.removingExactDuplicates()
+        guard let trace = try await traces([id]).first else { return nil }
+        if let window, !trace.startTimes.contains(where: { window.contains($0) }) { return nil }
+        return trace
     }
 
     /// The named traces from one snapshot of the store, each chunk of a block decompressed once
-    /// however many of the traces it holds (search results often sit in the same chunks).
+    /// however many of the traces it holds (search results often sit in the same chunks). A span
+    /// written twice (a retry, a replayed WAL record) shows once; spans that only share an id all show.
     public func traces(_ ids: [TraceID]) async throws -> [SpanBatch] {
         let (heads, blocks) = sources()
         let deleted = state.withLock { $0.deleted }

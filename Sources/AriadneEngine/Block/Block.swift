@@ -247,7 +247,7 @@ struct ChunkRun: Sendable {
             }
             // A span written twice (a retried export, a WAL record replayed) is kept once; spans
             // that only share an id are all kept.
-            if let distinct = trace.distinctSpanIndices() { trace = trace.selecting(distinct) }
+            trace = trace.removingExactDuplicates()
             search.add(trace: trace, ordinal: UInt32(ordinal))
             let offset = UInt32(chunk.count)
             let encoded = OTLPProtobuf.encodeExportRequest(trace)
