@@ -4,8 +4,13 @@ public import AriadneStorage
 
 /// The one way from an API dialect to a store (Jaeger's `querysvc`): every route of the query
 /// port asks this service and never a store directly, so that what every read must go through —
-/// validation, the deadline and the bound on concurrent queries, the adjusters, and later access
-/// control — is applied once.
+/// validation, the deadline and the bound on concurrent queries, and later access control — is
+/// applied once.
+///
+/// No adjuster rewrites traces here. Exact duplicate spans are removed by the stores, as the
+/// storage contract requires and the conformance suite checks, so they are not removed twice;
+/// clock skew is left alone, as Jaeger's query does by default
+/// (`--query.max-clock-skew-adjustment=0s`): the UI draws what the services reported.
 ///
 /// Every method throws ``QueryError`` only: bad filters are `.badRequest`, unknown traces
 /// `.notFound`, a busy store or a query past its deadline `.unavailable`, too many queries
@@ -38,20 +43,20 @@ public final class TraceQueryService: Sendable {
 
     // MARK: traces
 
-    /// One trace, adjusted; `.notFound` when the store has none (in `window`, if given).
+    /// One trace; `.notFound` when the store has none (in `window`, if given).
     public func trace(_ id: TraceID, window: ClosedRange<UInt64>? = nil) async throws(QueryError) -> SpanBatch {
         let reader = reader
         let found = try await limiter.run { try await reader.trace(id: id, window: window) }
         guard let found, !found.isEmpty else { throw .notFound("trace not found") }
-        return Self.adjust(found)
+        return found
     }
 
-    /// The named traces that exist, adjusted, in the order asked, each once.
+    /// The named traces that exist, in the order asked, each once.
     public func traces(_ ids: [TraceID]) async throws(QueryError) -> [SpanBatch] {
         var seen = Set<TraceID>()
         let unique = ids.filter { seen.insert($0).inserted }
         let reader = reader
-        return try await limiter.run { try await reader.traces(unique) }.map(Self.adjust)
+        return try await limiter.run { try await reader.traces(unique) }
     }
 
     /// Ids of the traces a search finds, best first. The filter is compiled once here and the
@@ -62,14 +67,14 @@ public final class TraceQueryService: Sendable {
         return try await limiter.run { try await reader.findTraceIDs(matching: matcher) }
     }
 
-    /// The traces a search finds, fetched in one call to the store, adjusted.
+    /// The traces a search finds, fetched in one call to the store.
     public func findTraces(_ query: TraceQuery) async throws(QueryError) -> [SpanBatch] {
         let matcher = try Self.prepare(query)
         let reader = reader
         return try await limiter.run {
             let ids = try await reader.findTraceIDs(matching: matcher)
             return try await reader.traces(ids)
-        }.map(Self.adjust)
+        }
     }
 
     /// Summaries of the traces a search finds, without reading their spans where the store
@@ -85,14 +90,6 @@ public final class TraceQueryService: Sendable {
     /// Checks that a query can run (its regular expressions compile) and compiles it.
     public static func prepare(_ query: TraceQuery) throws(QueryError) -> SpanMatcher {
         do { return try SpanMatcher(query) } catch { throw QueryError.classify(error) }
-    }
-
-    /// What every trace goes through before it is shown: exact copies of a span (a retried
-    /// export, a redelivered message) are removed, spans that merely share an id are kept.
-    /// Clock skew is left alone, as Jaeger's query does by default
-    /// (`--query.max-clock-skew-adjustment=0s`): the UI draws what the services reported.
-    static func adjust(_ trace: SpanBatch) -> SpanBatch {
-        trace.removingExactDuplicates()
     }
 
     // MARK: dependencies
@@ -138,9 +135,12 @@ public final class TraceQueryService: Sendable {
 
     // MARK: deletion
 
-    /// Deletes the traces matching `query` and those named; `.permanent` when the store cannot.
+    /// What `delete` throws when the store cannot delete.
+    public static let cannotDelete = QueryError(.permanent, "this store cannot delete traces (use --store engine)")
+
+    /// Deletes the traces matching `query` and those named; ``cannotDelete`` when the store cannot.
     public func delete(matching query: TraceQuery?, ids: [TraceID]) async throws(QueryError) -> [TraceID] {
-        guard let deleter else { throw QueryError(.permanent, "this store cannot delete traces (use --store engine)") }
+        guard let deleter else { throw Self.cannotDelete }
         if let query { _ = try Self.prepare(query) }
         return try await limiter.run { try await deleter.delete(matching: query, ids: ids) }
     }

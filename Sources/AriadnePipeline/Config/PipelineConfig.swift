@@ -196,6 +196,8 @@ public struct ConfigReader {
 
     init(environment: [String: String]) { self.environment = environment }
 
+    // Generic helpers open the existential metatype: calling `type.key` or `type.init` on
+    // `any ConfigSection.Type` directly crashes Swift 6.3's SILGen.
     static func key<S: ConfigSection>(of type: S.Type) -> String { S.key }
 
     mutating func readSection<S: ConfigSection>(_ type: S.Type, _ node: Node) -> (any ConfigSection)? {

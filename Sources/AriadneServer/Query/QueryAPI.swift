@@ -108,7 +108,8 @@ struct QueryAPI {
         router.post(
             "/api/admin/delete",
             use: route(.v3) { request, _ in
-                guard service.canDelete else { throw QueryError(.permanent, "this store cannot delete traces (use --store engine)") }
+                // Refused before the body is read, as the store would refuse it after.
+                guard service.canDelete else { throw TraceQueryService.cannotDelete }
                 let body: JSONValue
                 do {
                     let buffer = try await request.body.collect(upTo: 1 << 20)
