@@ -5,7 +5,9 @@
 #   - with --python: a Python venv in .venv with the real OpenTelemetry clients and selenium used
 #     by the end-to-end tests, and headless Chromium with its driver (Debian chromium,
 #     chromium-driver) for the web UI test, and Prometheus (Debian prometheus: promtool and a
-#     server that scrapes /metrics in the analytics test).
+#     server that scrapes /metrics in the analytics test); and a second venv, .venv-legacy, with
+#     the legacy Jaeger clients (jaeger-client, the OTel Jaeger Thrift exporter), which need an
+#     older OpenTelemetry SDK.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,5 +41,12 @@ if [ "${1:-}" = "--python" ]; then
         python3 -m venv .venv
         .venv/bin/pip install -q --disable-pip-version-check -r Tests/e2e/requirements.txt
         cp Tests/e2e/requirements.txt "$stamp"
+    fi
+    stamp=.venv-legacy/.requirements-installed
+    if [ ! -f "$stamp" ] || ! cmp -s Tests/e2e/requirements-legacy.txt "$stamp"; then
+        echo "setup: installing legacy Jaeger clients into .venv-legacy"
+        python3 -m venv .venv-legacy
+        .venv-legacy/bin/pip install -q --disable-pip-version-check -r Tests/e2e/requirements-legacy.txt
+        cp Tests/e2e/requirements-legacy.txt "$stamp"
     fi
 fi

@@ -108,7 +108,7 @@ struct Config: ParsableCommand {
 
         func run() throws {
             let pipeline = try loadPipeline(file)
-            let receivers = (pipeline.receivers.enabled.map { Array($0) } ?? ["otlp_grpc", "otlp_http", "zipkin"]).sorted()
+            let receivers = (pipeline.receivers.enabled.map { Array($0) } ?? Array(ServerConfiguration().enabledReceivers)).sorted()
             let stages =
                 [receivers.joined(separator: "+")] + pipeline.processors.map(\.name)
                 + [pipeline.exporters.map(\.name).joined(separator: "+")]
@@ -132,6 +132,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "OTLP/gRPC port, default 4317 (0 picks a free port).") var otlpGrpcPort: Int?
     @Option(help: "OTLP/HTTP port, default 4318.") var otlpHttpPort: Int?
     @Option(help: "Zipkin v2 port, default 9411.") var zipkinPort: Int?
+    // Jaeger's legacy receivers listen only when flagged (or named in the configuration file).
+    @Option(help: "Jaeger gRPC (api_v2 PostSpans) port, usually 14250; given, it listens.") var jaegerGrpcPort: Int?
+    @Option(help: "Jaeger Thrift over HTTP (POST /api/traces) port, usually 14268; given, it listens.") var jaegerThriftHttpPort: Int?
+    @Option(help: "Jaeger agent UDP port, Thrift compact, usually 6831; given, it listens.") var jaegerThriftCompactPort: Int?
+    @Option(help: "Jaeger agent UDP port, Thrift binary, usually 6832; given, it listens.") var jaegerThriftBinaryPort: Int?
     @Option(help: "Query API port.") var queryPort = 16686
     @Option(help: "Jaeger remote-sampling port.") var samplingPort = 5778
     @Option(help: "Largest request body in bytes, after decompression.") var maxBodyBytes = 64 << 20
@@ -165,6 +170,16 @@ struct Serve: AsyncParsableCommand {
             "otlp_grpc": receivers.otlpGRPC?.host, "otlp_http": receivers.otlpHTTP?.host, "zipkin": receivers.zipkin?.host,
         ].compactMapValues { $0 }
         if let enabled = receivers.enabled { c.enabledReceivers = enabled }
+        let jaeger: [(String, Int?, WritableKeyPath<ServerConfiguration, Int>)] = [
+            ("jaeger_grpc", jaegerGrpcPort, \.jaegerGRPCPort), ("jaeger_thrift_http", jaegerThriftHttpPort, \.jaegerThriftHTTPPort),
+            ("jaeger_thrift_compact", jaegerThriftCompactPort, \.jaegerCompactPort),
+            ("jaeger_thrift_binary", jaegerThriftBinaryPort, \.jaegerBinaryPort),
+        ]
+        for (name, flag, key) in jaeger {
+            if let port = flag ?? receivers.jaeger[name]?.port { c[keyPath: key] = port }
+            if let host = receivers.jaeger[name]?.host { c.receiverHosts[name] = host }
+            if flag != nil { c.enabledReceivers.insert(name) }
+        }
         c.queryPort = queryPort
         c.samplingPort = samplingPort
         c.maxBodyBytes = maxBodyBytes

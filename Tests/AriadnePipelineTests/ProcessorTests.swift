@@ -238,12 +238,22 @@ func sample() -> SpanBatch {
         #expect(c.receivers.zipkin == .init(host: nil, port: 19411))
         #expect(try PipelineConfiguration.parse("").receivers.enabled == nil)
         #expect(ReceiverSettings.endpoint("[::1]:4317") == .init(host: "::1", port: 4317))
+        // Jaeger's protocols, as the Collector names them; each listens, on its default port unless given one.
+        let j = try PipelineConfiguration.parse(
+            """
+            receivers:
+              jaeger: {protocols: {grpc: , thrift_compact: {endpoint: ":16831"}}}
+            service: {pipelines: {traces: {receivers: [jaeger]}}}
+            """)
+        #expect(j.receivers.enabled == ["jaeger_grpc", "jaeger_thrift_compact"])
+        #expect(j.receivers.jaeger == ["jaeger_thrift_compact": .init(host: nil, port: 16831)])
         do {
             _ = try PipelineConfiguration.parse(
                 """
                 receivers:
                   otlp: {protocols: {grpc: {endpoint: "localhost"}, thrift: {}}}
                   jaeger: {}
+                  kafka: {}
                 service: {pipelines: {traces: {receivers: [zipkin]}}}
                 """)
             Issue.record("accepted")
@@ -251,8 +261,9 @@ func sample() -> SpanBatch {
             let text = error.errors.map { "\($0.line): \($0.message)" }
             #expect(text.contains { $0.hasPrefix("2: endpoint must be host:port") })
             #expect(text.contains { $0.hasPrefix("2: unknown key 'thrift' in protocols") })
-            #expect(text.contains { $0.hasPrefix("3: unknown receiver 'jaeger'") })
-            #expect(text.contains { $0.hasPrefix("4: receiver 'zipkin' is not defined") })
+            #expect(text.contains { $0.hasPrefix("3: jaeger needs protocols") })
+            #expect(text.contains { $0.hasPrefix("4: unknown receiver 'kafka'") })
+            #expect(text.contains { $0.hasPrefix("5: receiver 'zipkin' is not defined") })
         }
     }
 }

@@ -13,9 +13,7 @@ import requests
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BINARY = os.environ.get("ARIADNE_BIN", os.path.join(ROOT, ".build", "debug", "ariadne"))
-START_LINE = re.compile(
-    r"ariadne serve started otlp_grpc=(\S+) otlp_http=(\S+) zipkin=(\S+) query=(\S+) sampling=(\S+) data_dir=(\S+)"
-)
+START_LINE = re.compile(r"ariadne serve started ((?:\w+=\S+ ?)+)")
 
 
 class Server:
@@ -44,7 +42,11 @@ class Server:
         if match is None:
             self.stop()
             raise RuntimeError(f"no start line within 30 s:\n{self.output()}")
-        self.grpc, self.http, self.zipkin, self.query, self.sampling = match.groups()[:5]
+        # Every listener's address (or `off`), by the names the start line gives them.
+        self.addresses = dict(pair.split("=", 1) for pair in match.group(1).split())
+        self.grpc, self.http, self.zipkin, self.query, self.sampling = (
+            self.addresses[k] for k in ("otlp_grpc", "otlp_http", "zipkin", "query", "sampling")
+        )
 
     def output(self):
         with open(self.log_path) as f:

@@ -56,7 +56,10 @@ public struct ReceiverSettings: Sendable, Equatable {
     public var otlpGRPC: Endpoint?
     public var otlpHTTP: Endpoint?
     public var zipkin: Endpoint?
-    /// Which of otlp_grpc, otlp_http, zipkin listen; nil: all.
+    /// Jaeger's listeners that name an endpoint, by listener: jaeger_grpc, jaeger_thrift_http,
+    /// jaeger_thrift_compact, jaeger_thrift_binary.
+    public var jaeger: [String: Endpoint] = [:]
+    /// Which of otlp_grpc, otlp_http, zipkin (and the jaeger_* listeners) listen; nil: the first three.
     public var enabled: Set<String>?
 
     public init() {}

@@ -310,7 +310,7 @@ public struct ConfigReader {
                 guard let listeners = definedReceivers[name] else { fail(node, "receiver '\(name)' is not defined under receivers"); continue }
                 enabled.formUnion(listeners)
             }
-            if enabled.isEmpty { fail(nil, "no receiver would listen: define otlp or zipkin under receivers") }
+            if enabled.isEmpty { fail(nil, "no receiver would listen: define otlp, zipkin or jaeger under receivers") }
             receivers.enabled = enabled
         }
         config.receivers = receivers
@@ -571,8 +571,27 @@ public struct ConfigReader {
             guard let e = endpoint(fields, "zipkin") else { return }
             r.zipkin = e
             defined[name] = ["zipkin"]
+        case "jaeger":
+            // The Collector's jaeger receiver: each protocol named listens, on its default port
+            // unless an endpoint is given.
+            var listeners = Set<String>()
+            let known = ["grpc", "thrift_http", "thrift_compact", "thrift_binary"]
+            for (k, v) in fields {
+                guard k.string == "protocols" else { unknownKey(k, in: "jaeger", expected: "protocols"); continue }
+                guard let protocols = mapping(v, "protocols") else { continue }
+                for (pk, pv) in protocols {
+                    let proto = pk.string ?? ""
+                    guard known.contains(proto) else { unknownKey(pk, in: "protocols", expected: known.joined(separator: ", ")); continue }
+                    let m = pv.null != nil ? Node.Mapping([]) : mapping(pv, proto)
+                    guard let m, let e = endpoint(m, proto) else { continue }
+                    r.jaeger["jaeger_" + proto] = e
+                    listeners.insert("jaeger_" + proto)
+                }
+            }
+            if listeners.isEmpty { fail(nameNode, "jaeger needs protocols: grpc, thrift_http, thrift_compact and/or thrift_binary") }
+            defined[name] = listeners
         default:
-            fail(nameNode, "unknown receiver '\(name)': expected otlp or zipkin")
+            fail(nameNode, "unknown receiver '\(name)': expected otlp, zipkin or jaeger")
         }
     }
 

@@ -23,6 +23,12 @@ public struct ServerConfiguration: Sendable {
     public var otlpGRPCPort = 4317
     public var otlpHTTPPort = 4318
     public var zipkinPort = 9411
+    /// Jaeger's legacy receivers, each off unless enabled: gRPC `PostSpans`, Thrift over HTTP,
+    /// and the agent's UDP ports (compact, binary).
+    public var jaegerGRPCPort = 14250
+    public var jaegerThriftHTTPPort = 14268
+    public var jaegerCompactPort = 6831
+    public var jaegerBinaryPort = 6832
     public var queryPort = 16686
     public var samplingPort = 5778
     public var dataDirectory = "./ariadne-data"
@@ -48,7 +54,9 @@ public struct ServerConfiguration: Sendable {
     public var uiDirectory: String?
     /// The processors spans pass through between the receivers and the store.
     public var pipeline = PipelineConfiguration()
-    /// Receivers that listen: otlp_grpc, otlp_http, zipkin. A disabled one shows as `off` in the start line.
+    /// Receivers that listen: otlp_grpc, otlp_http, zipkin, and (off by default) jaeger_grpc,
+    /// jaeger_thrift_http, jaeger_thrift_compact, jaeger_thrift_binary. A disabled one shows as
+    /// `off` in the start line.
     public var enabledReceivers: Set<String> = ["otlp_grpc", "otlp_http", "zipkin"]
     /// Per-receiver listening address, where it differs from `host`.
     public var receiverHosts: [String: String] = [:]
@@ -66,14 +74,21 @@ public struct BoundAddresses: Sendable, Equatable {
     public var otlpGRPC = ""
     public var otlpHTTP = ""
     public var zipkin = ""
+    public var jaegerGRPC = ""
+    public var jaegerThriftHTTP = ""
+    public var jaegerCompact = ""
+    public var jaegerBinary = ""
     public var query = ""
     public var sampling = ""
     /// The query port's routes, `METHOD /path` (`:name` for a path parameter): what tests
     /// enumerate to reach every route.
     public var queryRoutes: [String] = []
 
+    /// One listener's field, for the closures that fill it in when it is up.
+    typealias Key = any WritableKeyPath<BoundAddresses, String> & Sendable
+
     var isComplete: Bool {
-        ![otlpGRPC, otlpHTTP, zipkin, query, sampling].contains("")
+        ![otlpGRPC, otlpHTTP, zipkin, jaegerGRPC, jaegerThriftHTTP, jaegerCompact, jaegerBinary, query, sampling].contains("")
     }
 }
 
@@ -181,7 +196,7 @@ public struct AriadneServer: Sendable {
         let bound = Mutex(BoundAddresses())
         let logger = self.logger
         let started = Mutex(false)
-        let announce: @Sendable (WritableKeyPath<BoundAddresses, String>, String) -> Void = { key, address in
+        let announce: @Sendable (BoundAddresses.Key, String) -> Void = { key, address in
             let snapshot: BoundAddresses? = bound.withLock { b in
                 b[keyPath: key] = address
                 return b.isComplete ? b : nil
@@ -192,7 +207,7 @@ public struct AriadneServer: Sendable {
                 })
             else { return }
             logger.info(
-                "ariadne serve started otlp_grpc=\(snapshot.otlpGRPC) otlp_http=\(snapshot.otlpHTTP) zipkin=\(snapshot.zipkin) query=\(snapshot.query) sampling=\(snapshot.sampling) data_dir=\(config.dataDirectory) store=\(config.store.rawValue)"
+                "ariadne serve started otlp_grpc=\(snapshot.otlpGRPC) otlp_http=\(snapshot.otlpHTTP) zipkin=\(snapshot.zipkin) jaeger_grpc=\(snapshot.jaegerGRPC) jaeger_thrift_http=\(snapshot.jaegerThriftHTTP) jaeger_compact=\(snapshot.jaegerCompact) jaeger_binary=\(snapshot.jaegerBinary) query=\(snapshot.query) sampling=\(snapshot.sampling) data_dir=\(config.dataDirectory) store=\(config.store.rawValue)"
             )
             onStarted(snapshot)
         }
@@ -218,6 +233,26 @@ public struct AriadneServer: Sendable {
             configuration: .init(
                 address: .hostname(config.receiverHosts["zipkin"] ?? config.host, port: config.zipkinPort), serverName: "ariadne"),
             onServerRunning: { announce(\.zipkin, address($0)) }, logger: quiet(logger))
+
+        let jaegerRouter = Router()
+        receivers.addJaegerThriftRoutes(to: jaegerRouter)
+        let jaegerHTTPApp = Application(
+            router: jaegerRouter,
+            configuration: .init(
+                address: .hostname(config.receiverHosts["jaeger_thrift_http"] ?? config.host, port: config.jaegerThriftHTTPPort),
+                serverName: "ariadne"),
+            onServerRunning: { announce(\.jaegerThriftHTTP, address($0)) }, logger: quiet(logger))
+        let jaegerUDP = [
+            (
+                JaegerThrift.ThriftProtocol.compact, "jaeger_thrift_compact", config.jaegerCompactPort,
+                \BoundAddresses.jaegerCompact as BoundAddresses.Key
+            ),
+            (.binary, "jaeger_thrift_binary", config.jaegerBinaryPort, \.jaegerBinary),
+        ].map { p, name, port, key in
+            JaegerUDPReceiver(
+                ingestor: ingestor, host: config.receiverHosts[name] ?? config.host, port: port, thriftProtocol: p, logger: logger,
+                onListening: { announce(key, $0) })
+        }
 
         let server = self
         let queryRouter = Router()
@@ -246,17 +281,21 @@ public struct AriadneServer: Sendable {
             configuration: .init(address: .hostname(config.host, port: config.samplingPort), serverName: "ariadne"),
             onServerRunning: { announce(\.sampling, address($0)) }, logger: quiet(logger))
 
-        let transport = HTTP2ServerTransport.Posix(
-            address: .ipv4(host: config.receiverHosts["otlp_grpc"] ?? config.host, port: config.otlpGRPCPort),
-            transportSecurity: .plaintext,
-            config: .defaults { c in
-                c.rpc.maxRequestPayloadSize = config.maxBodyBytes
-                c.compression.enabledAlgorithms = .all
-            })
-        let grpc = GRPCService(
-            server: GRPCServer(transport: transport, services: [OTLPGRPCReceiver(ingestor: ingestor)]),
-            transport: transport,
-            onListening: { announce(\.otlpGRPC, $0) })
+        func grpcService(
+            _ name: String, port: Int, _ service: any RegistrableRPCService, _ key: BoundAddresses.Key
+        ) -> GRPCService {
+            let transport = HTTP2ServerTransport.Posix(
+                address: .ipv4(host: config.receiverHosts[name] ?? config.host, port: port),
+                transportSecurity: .plaintext,
+                config: .defaults { c in
+                    c.rpc.maxRequestPayloadSize = config.maxBodyBytes
+                    c.compression.enabledAlgorithms = .all
+                })
+            return GRPCService(
+                server: GRPCServer(transport: transport, services: [service]), transport: transport, onListening: { announce(key, $0) })
+        }
+        let grpc = grpcService("otlp_grpc", port: config.otlpGRPCPort, OTLPGRPCReceiver(ingestor: ingestor), \.otlpGRPC)
+        let jaegerGRPC = grpcService("jaeger_grpc", port: config.jaegerGRPCPort, JaegerGRPCReceiver(ingestor: ingestor), \.jaegerGRPC)
 
         // Stopped in reverse order: the receivers first, then the pipeline (which decides the traces
         // it holds), then the exporters (which send what is queued).
@@ -273,7 +312,9 @@ public struct AriadneServer: Sendable {
         // A receiver the configuration leaves out does not listen: announced as off.
         for (name, service, key) in [
             ("otlp_grpc", grpc as any Service, \BoundAddresses.otlpGRPC), ("otlp_http", otlpApp, \.otlpHTTP), ("zipkin", zipkinApp, \.zipkin),
-        ] as [(String, any Service, WritableKeyPath<BoundAddresses, String>)] {
+            ("jaeger_grpc", jaegerGRPC, \.jaegerGRPC), ("jaeger_thrift_http", jaegerHTTPApp, \.jaegerThriftHTTP),
+            ("jaeger_thrift_compact", jaegerUDP[0], \.jaegerCompact), ("jaeger_thrift_binary", jaegerUDP[1], \.jaegerBinary),
+        ] as [(String, any Service, BoundAddresses.Key)] {
             if config.enabledReceivers.contains(name) { services.append(.init(service: service)) } else { announce(key, "off") }
         }
         services += [.init(service: queryApp), .init(service: samplingApp)]

@@ -5,7 +5,8 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// OTLP/HTTP (`POST /v1/traces`, protobuf or JSON) and Zipkin v2 (`POST /api/v2/spans`, JSON).
+/// OTLP/HTTP (`POST /v1/traces`, protobuf or JSON), Zipkin v2 (`POST /api/v2/spans`, JSON) and
+/// Jaeger's collector (`POST /api/traces`, Thrift).
 ///
 /// Both read the body up to the size limit, inflate `Content-Encoding: gzip` with the same
 /// limit (so a gzip bomb is a 413, not an out-of-memory), admit it against the in-flight budget,
@@ -53,17 +54,43 @@ struct HTTPReceivers {
             }
             do throws(IngestError) {
                 let outcome = try await receive(request, format: .zipkinJSON, receiver: "zipkin", transport: "http")
-                if outcome.rejected > 0 {
-                    // Zipkin has no partial success: say which spans were dropped, still 202.
-                    return response(
-                        .accepted, Array("{\"rejected\":\(outcome.rejected),\"message\":\(JSONText.quote(outcome.message))}".utf8),
-                        contentType: "application/json")
-                }
-                return Response(status: .accepted)
+                return accepted(outcome)
             } catch {
                 return errorResponse(error, json: true)
             }
         }
+    }
+
+    /// Jaeger's collector endpoint (`POST /api/traces` on 14268): a Thrift `Batch` in the binary
+    /// protocol, as jaeger-client's HTTP senders and the OTel Jaeger exporter post it; 202 when taken.
+    func addJaegerThriftRoutes(to router: Router<BasicRequestContext>) {
+        router.post("/api/traces") { request, _ -> Response in
+            let contentType = request.headers[.contentType]?.lowercased() ?? ""
+            guard contentType.hasPrefix("application/x-thrift") || contentType.hasPrefix("application/vnd.apache.thrift.binary") else {
+                return errorResponse(
+                    IngestError(
+                        .unsupportedMediaType,
+                        "unsupported content type '\(contentType)': use application/x-thrift or application/vnd.apache.thrift.binary"),
+                    json: true)
+            }
+            if let format = request.uri.queryParameters["format"], format != "jaeger.thrift" {
+                return errorResponse(IngestError(.invalidData, "unsupported format '\(format)': use jaeger.thrift"), json: true)
+            }
+            do throws(IngestError) {
+                let outcome = try await receive(request, format: .jaegerThriftBatch, receiver: "jaeger", transport: "thrift_http")
+                return accepted(outcome)
+            } catch {
+                return errorResponse(error, json: true)
+            }
+        }
+    }
+
+    /// 202, saying which spans were dropped when some were (neither Zipkin nor Jaeger has partial success).
+    func accepted(_ outcome: IngestOutcome) -> Response {
+        guard outcome.rejected > 0 else { return Response(status: .accepted) }
+        return response(
+            .accepted, Array("{\"rejected\":\(outcome.rejected),\"message\":\(JSONText.quote(outcome.message))}".utf8),
+            contentType: "application/json")
     }
 
     /// Collects, inflates, admits and ingests one body.

@@ -8,6 +8,12 @@ public enum IngestFormat: Sendable {
     case otlpProtobuf
     case otlpJSON
     case zipkinJSON
+    /// Jaeger's collector body: one Thrift `Batch` (binary protocol).
+    case jaegerThriftBatch
+    /// A Jaeger agent UDP packet: an `emitBatch` call in the compact or binary protocol.
+    case jaegerAgent(JaegerThrift.ThriftProtocol)
+    /// `jaeger.api_v2.CollectorService/PostSpans`: a protobuf `PostSpansRequest`.
+    case jaegerProtobuf
 }
 
 /// What a receiver answers after a successful ingest: OTLP partial success when spans were refused.
@@ -62,6 +68,9 @@ public final class Ingestor: Sendable {
             case .otlpProtobuf: try OTLPProtobuf.decodeExportRequest(body, into: &batch, rejections: &findings)
             case .otlpJSON: try OTLPJSON.decodeExportRequest(body, into: &batch, rejections: &findings)
             case .zipkinJSON: try ZipkinJSON.decodeSpans(body, into: &batch, rejections: &findings)
+            case .jaegerThriftBatch: try JaegerThrift.decodeBatch(body, protocol: .binary, into: &batch, rejections: &findings)
+            case .jaegerAgent(let p): try JaegerThrift.decodeAgentMessage(body, protocol: p, into: &batch, rejections: &findings)
+            case .jaegerProtobuf: try JaegerProtobuf.decodePostSpansRequest(body, into: &batch, rejections: &findings)
             }
         } catch {
             metrics.count(.requestsMalformed, receiver: receiver, transport: transport)

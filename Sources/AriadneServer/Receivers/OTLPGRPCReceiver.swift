@@ -24,23 +24,43 @@ struct OTLPGRPCReceiver: RegistrableRPCService {
     let ingestor: Ingestor
 
     func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
-        router.registerHandler(
-            forMethod: Self.export, deserializer: RawBytesDeserializer(), serializer: RawBytesSerializer()
-        ) { request, _ in
+        ingestor.registerUnary(Self.export, format: .otlpProtobuf, receiver: "otlp", with: &router) { outcome in
+            OTLPProtobuf.encodeExportResponse(rejectedSpans: Int64(outcome.rejected), errorMessage: outcome.message)
+        }
+    }
+}
+
+/// `jaeger.api_v2.CollectorService/PostSpans` (port 14250): Jaeger's protobuf batch, answered with
+/// an empty `PostSpansResponse`. Errors as for OTLP/gRPC.
+struct JaegerGRPCReceiver: RegistrableRPCService {
+    static let postSpans = MethodDescriptor(fullyQualifiedService: "jaeger.api_v2.CollectorService", method: "PostSpans")
+
+    let ingestor: Ingestor
+
+    func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
+        ingestor.registerUnary(Self.postSpans, format: .jaegerProtobuf, receiver: "jaeger", with: &router) { _ in [] }
+    }
+}
+
+extension Ingestor {
+    /// One unary ingest method: admit, decode, store, answer with `response(outcome)` or a gRPC error.
+    func registerUnary<Transport: ServerTransport>(
+        _ method: MethodDescriptor, format: IngestFormat, receiver: String, with router: inout RPCRouter<Transport>,
+        response: @escaping @Sendable (IngestOutcome) -> [UInt8]
+    ) {
+        router.registerHandler(forMethod: method, deserializer: RawBytesDeserializer(), serializer: RawBytesSerializer()) {
+            request, _ in
             let single = try await ServerRequest(stream: request)
-            let response: ServerResponse<[UInt8]>
+            let answer: ServerResponse<[UInt8]>
             do throws(IngestError) {
-                try ingestor.admit(bytes: single.message.count, receiver: "otlp", transport: "grpc")
-                defer { ingestor.release(bytes: single.message.count) }
-                let outcome = try await ingestor.ingest(
-                    single.message, format: .otlpProtobuf, receiver: "otlp", transport: "grpc")
-                response = ServerResponse(
-                    message: OTLPProtobuf.encodeExportResponse(
-                        rejectedSpans: Int64(outcome.rejected), errorMessage: outcome.message))
+                try self.admit(bytes: single.message.count, receiver: receiver, transport: "grpc")
+                defer { self.release(bytes: single.message.count) }
+                let outcome = try await self.ingest(single.message, format: format, receiver: receiver, transport: "grpc")
+                answer = ServerResponse(message: response(outcome))
             } catch {
-                response = ServerResponse(error: ErrorMapping.rpcError(error))
+                answer = ServerResponse(error: ErrorMapping.rpcError(error))
             }
-            return StreamingServerResponse(single: response)
+            return StreamingServerResponse(single: answer)
         }
     }
 }

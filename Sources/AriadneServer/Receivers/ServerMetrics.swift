@@ -31,6 +31,8 @@ public final class ServerMetrics: MetricsSource {
     }
 
     private let values = Mutex([Key: Int]())
+    /// Datagrams dropped by the UDP receivers, by (receiver, transport, reason).
+    private let drops = Mutex([[String]: Int]())
     /// The processors' own counters and gauges.
     public let pipeline = PipelineMetrics()
 
@@ -43,6 +45,15 @@ public final class ServerMetrics: MetricsSource {
 
     public func count(_ counter: Counter, receiver: String, transport: String) {
         add(counter, 1, receiver: receiver, transport: transport)
+    }
+
+    /// A UDP packet that was not taken: UDP has no answer to carry the error, so it is counted.
+    public func countDrop(_ reason: String, receiver: String, transport: String) {
+        drops.withLock { $0[[receiver, transport, reason], default: 0] += 1 }
+    }
+
+    public func drops(_ reason: String, receiver: String, transport: String) -> Int {
+        drops.withLock { $0[[receiver, transport, reason]] ?? 0 }
     }
 
     public func value(_ counter: Counter, receiver: String, transport: String) -> Int {
@@ -58,6 +69,11 @@ public final class ServerMetrics: MetricsSource {
                 ($0.key.receiver, $0.key.transport) < ($1.key.receiver, $1.key.transport)
             }
             for (key, v) in rows { out.sample(counter.rawValue, [("receiver", key.receiver), ("transport", key.transport)], v) }
+        }
+        let dropped = "ariadne_receiver_packets_dropped_total"
+        out.family(dropped, .counter, help: "UDP packets dropped: too_large, malformed, throttled or refused.")
+        for (key, v) in drops.withLock({ $0 }).sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+            out.sample(dropped, [("receiver", key[0]), ("transport", key[1]), ("reason", key[2])], v)
         }
     }
 }
