@@ -29,6 +29,7 @@ public enum UIAssets {
         "compare.js": PackageResources.compare_js,
         "index.html": PackageResources.index_html,
         "insights.js": PackageResources.insights_js,
+        "links.js": PackageResources.links_js,
         "map.js": PackageResources.map_js,
         "monitor.js": PackageResources.monitor_js,
         "search.js": PackageResources.search_js,

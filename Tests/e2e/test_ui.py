@@ -335,3 +335,60 @@ def test_ten_thousand_span_trace_opens_and_scrolls(filled, browser):
     with open(os.path.join(SHOTS, "figures.txt"), "w") as f:
         f.write(figures + "\n")
     assert console_errors(d) == []
+
+
+def test_links_out_of_the_ui(browser, tmp_path):
+    """`ui.links` in the configuration file: trace, span and service links, variables URL-encoded."""
+    config = tmp_path / "ui.yaml"
+    config.write_text(
+        "ui:\n"
+        "  link_time_padding: 1s\n"
+        "  links:\n"
+        "    - {scope: trace, text: Trace logs, url: 'https://logs.example/q?trace=${traceId}&from=${startMs}&to=${endMs}'}\n"
+        "    - {scope: span, text: Span logs, url: 'https://logs.example/q?span=${spanId}&op=${operation}'}\n"
+        "    - {scope: service, text: Runbook, url: 'https://wiki.example/runbooks/${service}'}\n"
+    )
+    s = Server(extra_args=["--config", str(config)])
+    try:
+        trace_id = "%032x" % random.getrandbits(128)
+        start_us = 1_750_000_000_000_000 + random.randrange(10**9)
+        spans = [
+            {"traceId": trace_id, "id": "00000000000000a1", "name": "GET /pay", "timestamp": start_us, "duration": 5000,
+             "localEndpoint": {"serviceName": "pay & bill"}},
+            {"traceId": trace_id, "id": "00000000000000a2", "parentId": "00000000000000a1", "name": "db query",
+             "timestamp": start_us + 1000, "duration": 2000, "localEndpoint": {"serviceName": "ledger"}},
+        ]
+        r = requests.post(f"http://{s.zipkin}/api/v2/spans", json=spans, timeout=10)
+        assert r.status_code == 202
+        s.wait_for_trace(trace_id, 2)
+        d = browser
+        d.get(s.url(f"/#/trace/{trace_id}?span=00000000000000a2"))
+        wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#trace-links a"))
+        trace_link = d.find_element(By.CSS_SELECTOR, "#trace-links a")
+        assert trace_link.text == "Trace logs"
+        from_ms, to_ms = start_us // 1000 - 1000, (start_us + 5000 + 999) // 1000 + 1000
+        assert trace_link.get_attribute("href") == f"https://logs.example/q?trace={trace_id}&from={from_ms}&to={to_ms}"
+        wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#detail-span-links a"))
+        assert d.find_element(By.CSS_SELECTOR, "#detail-span-links a").get_attribute("href") == (
+            "https://logs.example/q?span=00000000000000a2&op=db%20query")
+        assert d.find_element(By.CSS_SELECTOR, "#detail-service-links a").get_attribute("href") == (
+            "https://wiki.example/runbooks/ledger")
+        d.get(s.url(f"/#/trace/{trace_id}?span=00000000000000a1"))
+        wait(d, lambda d: "pay" in d.find_element(By.ID, "detail-title").text)
+        wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#detail-service-links a"))
+        assert d.find_element(By.CSS_SELECTOR, "#detail-service-links a").get_attribute("href") == (
+            "https://wiki.example/runbooks/pay%20%26%20bill")
+        assert d.find_element(By.CSS_SELECTOR, "#trace-links a").get_attribute("target") == "_blank"
+        shot(d, "links-out")
+        assert not console_errors(d)
+    finally:
+        s.stop()
+
+    # A template that is not http(s), or names an unknown variable, is refused with its line.
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("ui:\n  links:\n    - {scope: trace, text: x, url: 'javascript:alert(1)'}\n"
+                   "    - {scope: span, text: y, url: 'https://x/${secret}'}\n")
+    out = subprocess.run([BINARY, "config", "validate", str(bad)], capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0
+    assert "3:" in out.stderr and "http:// or https://" in out.stderr
+    assert "4:" in out.stderr and "unknown variable ${secret}" in out.stderr

@@ -98,3 +98,29 @@ test('a trace view becomes a span tree in depth-first order with the critical pa
   assert.equal(anyValue({ arrayValue: { values: [{ intValue: '1' }, { boolValue: true }] } }), '[1, true]');
   assert.equal(anyValue({ kvlistValue: { values: [{ key: 'k', value: { stringValue: 'v' } }] } }), '{k: v}');
 });
+
+import { expandLink, linkVars, linksFor } from '../../Sources/AriadneUI/Assets/links.js';
+
+test('link templates fill every variable, URL-encoded, and keep unknown ones', () => {
+  const vars = linkVars({ traceId: 'abc', spanId: '01', service: 'pay&x=1/../evil', operation: 'GET /a b', startUs: 1_700_000_000_123_456, endUs: 1_700_000_000_223_456 });
+  assert.equal(expandLink('https://logs/?q=${traceId}&s=${service}&op=${operation}', vars),
+    'https://logs/?q=abc&s=pay%26x%3D1%2F..%2Fevil&op=GET%20%2Fa%20b');
+  assert.equal(expandLink('https://l/${startMs}-${endMs}/${startUs}/${nope}', vars), 'https://l/1700000000123-1700000000224/1700000000123456/${nope}');
+  assert.equal(vars.startISO, '2023-11-14T22:13:20.123Z');
+});
+
+test('link time padding widens the window on both sides', () => {
+  const v = linkVars({ traceId: 't', startUs: 10_000_000, endUs: 11_000_000 }, 60_000_000);
+  assert.equal(v.startMs, -50_000);
+  assert.equal(v.endMs, 71_000);
+});
+
+test('linksFor keeps one scope and only http(s) results', () => {
+  const config = { links: [
+    { scope: 'trace', text: 'Logs', url: 'https://logs/${traceId}' },
+    { scope: 'span', text: 'Span', url: 'https://logs/${spanId}' },
+    { scope: 'trace', text: 'Bad', url: '${traceId}' },
+  ] };
+  assert.deepEqual(linksFor(config, 'trace', { traceId: 'javascript:alert(1)' }), [{ text: 'Logs', href: 'https://logs/javascript%3Aalert(1)' }]);
+  assert.deepEqual(linksFor(undefined, 'trace', {}), []);
+});

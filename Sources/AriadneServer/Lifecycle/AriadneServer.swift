@@ -40,7 +40,7 @@ public struct ServerConfiguration: Sendable {
     public var queryLimits = QueryLimits()
 
     /// The configuration file's sections read outside the pipeline, each next to what it configures.
-    public static let configSections: [any ConfigSection.Type] = [AnalyticsSection.self]
+    public static let configSections: [any ConfigSection.Type] = [AnalyticsSection.self, UISection.self]
 
     /// RED rollups, alerts and objectives, from the file's `analytics` section.
     public var analytics: AnalyticsSettings { pipeline.section(AnalyticsSection.self).settings }
@@ -267,6 +267,7 @@ public struct AriadneServer: Sendable {
         queryAPI.logger = logger
         queryAPI.addRoutes(to: queryRouter)
         UIRoutes(directory: config.uiDirectory).addRoutes(to: queryRouter)
+        UIConfigRoutes(section: config.pipeline.section(UISection.self)).addRoutes(to: queryRouter)
         let routes = queryRouter.routes.map { "\($0.method) \($0.path)" }
         bound.withLock { $0.queryRoutes = routes }
         let queryApp = Application(

@@ -26,6 +26,8 @@ const app = {
   },
   onEscape: null,
   focusSearch: false,
+  /** The server's UI settings (links out); filled in before the first view is drawn. */
+  ui: { links: [] },
 };
 
 async function route() {
@@ -121,4 +123,6 @@ if (jaegerLink && !location.hash) {
   history.replaceState(null, '', '/#/' + jaegerLink[1] + (jaegerLink[2] ? '/' + jaegerLink[2] : '') + location.search);
 }
 window.addEventListener('hashchange', route);
-route();
+// The UI settings first (a view drawn without them would lack its links); a server that cannot
+// answer leaves the defaults.
+getJSON('/api/ui/config').then(ui => { app.ui = ui; }, () => {}).finally(route);

@@ -1,6 +1,7 @@
 // The trace page: summary, timeline (virtualised waterfall with minimap), span detail,
 // critical path, statistics and flame graph.
 import { el, clear, formatDuration, formatTime, serviceColor } from './util.js';
+import { linkVars, linksFor } from './links.js';
 
 const ROW = 26;        // px per timeline row: fixed, so that only visible rows need to exist
 const OVERSCAN = 10;   // rows drawn above and below the visible ones
@@ -19,7 +20,10 @@ export function renderTrace(root, trace, app, { spanId, tab = 'timeline', base }
       fact('Start', formatTime(trace.startMicros)), fact('Duration', formatDuration(trace.duration)),
       fact('Spans', String(trace.spans.length), 'trace-span-count'), fact('Services', String(trace.services.length)),
       fact('Depth', String(trace.maxDepth + 1)), fact('Errors', String(errors), 'trace-error-count'),
-      fact('Critical path', `${trace.criticalPath.length} segments · ${formatDuration(cpTotal)}`, 'trace-critical-summary')));
+      fact('Critical path', `${trace.criticalPath.length} segments · ${formatDuration(cpTotal)}`, 'trace-critical-summary')),
+    outLinks(app, 'trace', {
+      traceId: trace.id, service: s.rootServiceName, startUs: trace.startMicros, endUs: trace.startMicros + trace.duration,
+    }, 'trace-links'));
   const tabBar = el('nav', { class: 'tabs', role: 'tablist' }, TABS.map(([id, label]) =>
     el('button', { role: 'tab', id: `tab-${id}`, 'aria-selected': String(id === state.tab), onclick: () => showTab(id) }, label)));
   const body = el('div', { class: 'trace-body' });
@@ -203,6 +207,14 @@ function labelPlace(left, width) {
   return { class: 'tl-label inside', style: { right: `${100 - left - width + 0.5}%` } };
 }
 
+/** The configured links of a scope as a row of anchors that open in a new tab, or nothing. */
+function outLinks(app, scope, what, id) {
+  const links = linksFor(app.ui, scope, linkVars(what, app.ui?.linkTimePaddingMicros || 0));
+  if (!links.length) return null;
+  return el('nav', { class: 'out-links', id }, links.map(l =>
+    el('a', { href: l.href, target: '_blank', rel: 'noopener noreferrer', class: 'out-link' }, l.text)));
+}
+
 function renderDetail(panel, s, trace, close, app) {
   const table = (rows, id) => rows.length
     ? el('table', { class: 'kv', id }, el('tbody', {}, rows.map(([k, v]) => el('tr', {}, el('th', {}, k), el('td', {}, v)))))
@@ -223,6 +235,7 @@ function renderDetail(panel, s, trace, close, app) {
       ['Scope', s.scope || '–'],
       ...(s.traceState ? [['Trace state', s.traceState]] : []),
       ['Link', el('a', { href: link, id: 'detail-link' }, 'deep link to this span')],
+      ...linkRows(app, s, trace),
     ]),
     el('h4', {}, `Attributes (${s.attributes.length})`), table(s.attributes, 'detail-attributes'),
     el('h4', {}, `Resource (${s.resource.length})`), table(s.resource, 'detail-resource'),
@@ -232,6 +245,16 @@ function renderDetail(panel, s, trace, close, app) {
     el('h4', {}, `Links (${s.links.length})`),
     s.links.length ? el('ul', { class: 'links', id: 'detail-links' }, s.links.map(l =>
       el('li', {}, el('a', { href: `#/trace/${l.traceId}?span=${l.spanId}` }, `${l.traceId} / ${l.spanId}`), l.attributes.length ? table(l.attributes) : null))) : el('p', { class: 'hint' }, 'none'));
+}
+
+/** The span's and its service's configured links, as detail rows. */
+function linkRows(app, s, trace) {
+  const what = {
+    traceId: trace.id, spanId: s.id, service: s.service, operation: s.name,
+    startUs: trace.startMicros + s.start, endUs: trace.startMicros + s.end,
+  };
+  return [['span', 'Span links', 'detail-span-links'], ['service', `${s.service} links`, 'detail-service-links']]
+    .map(([scope, label, id]) => [label, outLinks(app, scope, what, id)]).filter(([, nav]) => nav);
 }
 
 function renderCriticalPath(container, trace, select) {
