@@ -154,10 +154,10 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        // Fuzz harness for the block reader and WAL replay (scripts/fuzz.sh).
+        // Fuzz harness for every wire decoder and the engine's files (scripts/fuzz.sh).
         .executableTarget(
             name: "AriadneFuzz",
-            dependencies: ["AriadneEngine", "AriadneWorkload", "AriadneModel"],
+            dependencies: ["AriadneEngine", "AriadneWorkload", "AriadneModel", "AriadneWire", "AriadnePipeline", "AriadneTesting"],
             swiftSettings: swiftSettings
         ),
 
