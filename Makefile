@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Each installs what it needs first.
-.PHONY: run test build release setup setup-python e2e bench lint
+.PHONY: run test build release setup setup-python e2e bench lint fuzz demo demo-test
 
 run: release
 	.build/release/ariadne serve $(ARGS)
@@ -8,10 +8,29 @@ test: setup-python build lint
 	node --experimental-detect-module --test Tests/ui/
 	swift test
 	ARIADNE_BIN=.build/debug/ariadne .venv/bin/pytest -q Tests/e2e
+	bash scripts/fuzz.sh 8
+
+# Coverage-guided fuzzing of every wire decoder and the engine's files, SECONDS per target.
+fuzz:
+	bash scripts/fuzz.sh $(or $(SECONDS),60)
+
+# The demo shop (Swift services on swift-otel, a Python Flask service, a NATS hop) beside
+# Ariadne, with a load driver; prints where to look. Ctrl-C stops it.
+demo: release
+	bash scripts/setup.sh --demo
+	cd demo && swift build
+	demo/.venv/bin/python demo/demo.py $(ARGS)
+
+# The demo's end-to-end test: one dispatch is one trace across Swift, Python and NATS. Apart from
+# `make test` because the demo's first build (swift-otel) takes several minutes.
+demo-test: build
+	bash scripts/setup.sh --demo
+	cd demo && swift build
+	cd demo && ARIADNE_BIN=../.build/debug/ariadne .venv/bin/pytest -q test_demo.py
 
 # One formatting for the whole repository (.swift-format); `swift format -i -r Sources Tests` fixes it.
 lint:
-	swift format lint --strict -r Sources Tests Package.swift
+	swift format lint --strict -r Sources Tests Package.swift demo/Sources demo/Package.swift
 
 build: setup
 	swift build

@@ -7,7 +7,9 @@
 #     chromium-driver) for the web UI test, and Prometheus (Debian prometheus: promtool and a
 #     server that scrapes /metrics in the analytics test); and a second venv, .venv-legacy, with
 #     the legacy Jaeger clients (jaeger-client, the OTel Jaeger Thrift exporter), which need an
-#     older OpenTelemetry SDK.
+#     older OpenTelemetry SDK;
+#   - with --demo: the NATS C client and server (Debian libnats-dev, nats-server) and demo/.venv
+#     with Flask and OpenTelemetry's zero-code instrumentation, for the demo application.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,5 +50,22 @@ if [ "${1:-}" = "--python" ]; then
         python3 -m venv .venv-legacy
         .venv-legacy/bin/pip install -q --disable-pip-version-check -r Tests/e2e/requirements-legacy.txt
         cp Tests/e2e/requirements-legacy.txt "$stamp"
+    fi
+fi
+
+if [ "${1:-}" = "--demo" ]; then
+    missing=()
+    [ -f /usr/include/nats/nats.h ] || missing+=(libnats-dev)
+    command -v nats-server >/dev/null || missing+=(nats-server)
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "setup: installing ${missing[*]} with apt-get (the demo's queue)"
+        apt_install "${missing[@]}"
+    fi
+    stamp=demo/.venv/.requirements-installed
+    if [ ! -f "$stamp" ] || ! cmp -s demo/requirements.txt "$stamp"; then
+        echo "setup: installing the demo's Python service into demo/.venv"
+        python3 -m venv demo/.venv
+        demo/.venv/bin/pip install -q --disable-pip-version-check -r demo/requirements.txt
+        cp demo/requirements.txt "$stamp"
     fi
 fi
