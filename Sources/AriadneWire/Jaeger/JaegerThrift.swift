@@ -13,32 +13,28 @@ public enum JaegerThrift {
     public static func decodeBatch(
         _ bytes: UnsafeRawBufferPointer, protocol p: ThriftProtocol, into batch: inout SpanBatch, rejections: inout [SpanRejection]
     ) throws(DecodeError) {
-        let decoded: JaegerBatch
-        switch p {
-        case .binary:
-            var r = ThriftBinaryReader(bytes)
-            decoded = try readBatch(&r)
-        case .compact:
-            var r = ThriftCompactReader(bytes)
-            decoded = try readBatch(&r)
-        }
-        decoded.append(to: &batch, rejections: &rejections)
+        try decode(bytes, p, agentMessage: false).append(to: &batch, rejections: &rejections)
     }
 
     /// Decodes an agent packet: the `emitBatch` call message whose first argument is the batch.
     public static func decodeAgentMessage(
         _ bytes: UnsafeRawBufferPointer, protocol p: ThriftProtocol, into batch: inout SpanBatch, rejections: inout [SpanRejection]
     ) throws(DecodeError) {
-        let decoded: JaegerBatch
+        try decode(bytes, p, agentMessage: true).append(to: &batch, rejections: &rejections)
+    }
+
+    static func decode(_ bytes: UnsafeRawBufferPointer, _ p: ThriftProtocol, agentMessage: Bool) throws(DecodeError) -> JaegerBatch {
+        func read<R: ThriftReader>(_ r: inout R) throws(DecodeError) -> JaegerBatch {
+            agentMessage ? try readEmitBatch(&r) : try readBatch(&r)
+        }
         switch p {
         case .binary:
             var r = ThriftBinaryReader(bytes)
-            decoded = try readEmitBatch(&r)
+            return try read(&r)
         case .compact:
             var r = ThriftCompactReader(bytes)
-            decoded = try readEmitBatch(&r)
+            return try read(&r)
         }
-        decoded.append(to: &batch, rejections: &rejections)
     }
 
     static func readEmitBatch<R: ThriftReader>(_ r: inout R) throws(DecodeError) -> JaegerBatch {

@@ -226,17 +226,15 @@ struct ThriftCompactReader: ThriftReader {
         }
     }
 
+    /// Compact varints are protobuf's (ULEB128): one reader serves both.
     private mutating func varint() throws(DecodeError) -> UInt64 {
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
-        while true {
-            guard position < base.count else { throw DecodeError("truncated thrift varint") }
-            let byte = base[position]
-            position += 1
-            result |= UInt64(byte & 0x7F) << shift
-            if byte & 0x80 == 0 { return result }
-            shift += 7
-            if shift > 63 { throw DecodeError("thrift varint longer than 10 bytes") }
+        var r = ProtoReader(base)
+        r.position = position
+        do {
+            defer { position = r.position }
+            return try r.readVarint()
+        } catch {
+            throw DecodeError("thrift \(error)")
         }
     }
 
