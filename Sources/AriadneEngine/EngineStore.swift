@@ -87,6 +87,8 @@ public final class EngineStore: TraceStore, TraceDeleter {
     public let options: EngineOptions
     let wal: WriteAheadLog
     private let state: Mutex<State>
+    /// Wakes writers waiting for head room, cuts waiting for another cut or for writes to drain.
+    let changes = StateSignal()
     private let report: @Sendable (EngineEvent) -> Void
 
     var walDirectory: String { directory + "/wal" }
@@ -252,12 +254,21 @@ public final class EngineStore: TraceStore, TraceDeleter {
             try await wal.append(record)
             head.insert(batch)
         } catch {
-            state.withLock { $0.inflight[generation, default: 1] -= 1 }
+            finishedWrite(into: generation)
             throw error
         }
-        state.withLock { $0.inflight[generation, default: 1] -= 1 }
+        finishedWrite(into: generation)
         // In the background: this write is durable and visible already.
         cutInBackgroundIfDue()
+    }
+
+    /// A write into head `generation` is over; the last one into a head being cut wakes the cut.
+    private func finishedWrite(into generation: Int) {
+        let drained = state.withLock { s -> Bool in
+            s.inflight[generation, default: 1] -= 1
+            return s.inflight[generation] == 0 && generation != s.activeGeneration
+        }
+        if drained { changes.broadcast() }
     }
 
     /// Starts one background cut if the head is due and none is running or scheduled; when it
@@ -280,13 +291,18 @@ public final class EngineStore: TraceStore, TraceDeleter {
     func waitForHeadRoom() async throws {
         let limit = options.headMaxSpans * options.headBacklogFactor
         let deadline = ContinuousClock.now + options.backpressureWait
-        while state.withLock({ $0.active.spanCount >= limit }) {
+        while true {
+            let seen = changes.generation
+            guard state.withLock({ $0.active.spanCount >= limit }) else { return }
             cutInBackgroundIfDue()
-            if ContinuousClock.now >= deadline {
+            let left = deadline - ContinuousClock.now
+            if left <= .zero {
                 throw EngineError(
                     "engine overloaded: the head holds \(limit)+ spans waiting for blocks to be written", retryable: true)
             }
-            try await Task.sleep(for: .milliseconds(5))
+            // Woken when a cut switches heads or ends.
+            await changes.wait(after: seen, timeout: left)
+            try Task.checkCancellation()
         }
     }
 
@@ -305,6 +321,7 @@ public final class EngineStore: TraceStore, TraceDeleter {
     /// a block.
     public func cut() async throws {
         while true {
+            let seen = changes.generation
             let claim = state.withLock { s -> Bool? in
                 if s.cutting { return nil }  // wait for the cut under way
                 if s.active.spanCount == 0 { return false }
@@ -313,9 +330,13 @@ public final class EngineStore: TraceStore, TraceDeleter {
             }
             if claim == true { break }
             if claim == false { return }
-            try await Task.sleep(for: .milliseconds(2))
+            await changes.wait(after: seen)
+            try Task.checkCancellation()
         }
-        defer { state.withLock { $0.cutting = false } }
+        defer {
+            state.withLock { $0.cutting = false }
+            changes.broadcast()
+        }
         // Rotate first: every record of the old head is then in a segment below `boundary`.
         let boundary = try wal.rotate()
         let (old, generation) = state.withLock { s in
@@ -326,9 +347,14 @@ public final class EngineStore: TraceStore, TraceDeleter {
             s.activeSince = nil
             return (old.1, old.0)
         }
-        // Writes that took the old head before the switch finish into it.
-        while state.withLock({ ($0.inflight[generation] ?? 0) > 0 }) {
-            try await Task.sleep(for: .milliseconds(1))
+        // The new head has room: writers waiting for it go on.
+        changes.broadcast()
+        // Writes that took the old head before the switch finish into it; the last one wakes us.
+        while true {
+            let seen = changes.generation
+            guard state.withLock({ ($0.inflight[generation] ?? 0) > 0 }) else { break }
+            await changes.wait(after: seen)
+            try Task.checkCancellation()
         }
         let deletedNow = state.withLock { $0.deleted }
         let batches = old.allBatches().map { Self.withoutDeleted($0, deletedNow) }

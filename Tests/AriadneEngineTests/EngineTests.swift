@@ -1,4 +1,3 @@
-import AriadneEngine
 import AriadneModel
 import AriadneStorage
 import AriadneTesting
@@ -6,6 +5,8 @@ import AriadneWorkload
 import Foundation
 import Synchronization
 import Testing
+
+@testable import AriadneEngine
 
 /// A fresh directory for one test, removed afterwards.
 func withTemporaryDirectory<R>(_ body: (String) async throws -> R) async throws -> R {
@@ -492,6 +493,59 @@ final class EngineUnderTest: TraceStore {
             #expect(try Self.blockFiles(dir).count == 1)
             #expect(reports.filter { $0.contains("compaction had replaced it") }.count == 2)
             #expect(reopened.spanCount == a.count + b.count)
+        }
+    }
+}
+
+@Suite struct StateSignalTests {
+    @Test func wakesWaitersAndLosesNoWakeUp() async {
+        let signal = StateSignal()
+        // A change between reading the generation and waiting ends the wait at once.
+        let seen = signal.generation
+        signal.broadcast()
+        await signal.wait(after: seen)
+        // A waiter already waiting is woken by the next change.
+        let before = signal.generation
+        async let woken: Void = signal.wait(after: before)
+        try? await Task.sleep(for: .milliseconds(20))
+        signal.broadcast()
+        await woken
+        #expect(signal.generation == before + 1)
+    }
+
+    @Test func cancellationAndTimeoutEndTheWait() async {
+        let signal = StateSignal()
+        let waiter = Task { await signal.wait(after: signal.generation) }
+        try? await Task.sleep(for: .milliseconds(20))
+        waiter.cancel()
+        await waiter.value
+        let start = ContinuousClock.now
+        await signal.wait(after: signal.generation, timeout: .milliseconds(50))
+        #expect(ContinuousClock.now - start >= .milliseconds(50))
+    }
+}
+
+@Suite struct EngineBackpressureTests {
+    /// Many writers against a small head: each waits for room (woken when a cut switches heads)
+    /// instead of polling, and every acknowledged span ends up stored.
+    @Test func writersWaitForHeadRoomAndAllLand() async throws {
+        try await withTemporaryDirectory { dir in
+            var options = EngineOptions()
+            options.headMaxSpans = 200
+            options.syncMode = .never
+            let engine = try EngineStore(directory: dir, options: options)
+            var workload = Workload(seed: 3)
+            let batches = (0..<400).map { workload.batch(spans: 50, start: 1_700_000_000_000_000_000 + UInt64($0) * 1_000_000) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for w in 0..<20 {
+                    group.addTask { for b in stride(from: w, to: batches.count, by: 20) { try await engine.write(batches[b]) } }
+                }
+                try await group.waitForAll()
+            }
+            try await engine.cut()
+            #expect(engine.spanCount == batches.reduce(0) { $0 + $1.count })
+            #expect(engine.headSpanCount == 0)
+            #expect(engine.blockCount > 10)
         }
     }
 }
