@@ -77,7 +77,7 @@ public enum EngineFuzzing {
             default: break
             }
         }
-        var wal = WriteAheadLog.magic
+        var wal = WriteAheadLog.header
         WriteAheadLog.frame(OTLPProtobuf.encodeExportRequest(batch), into: &wal)
         WriteAheadLog.frame(OTLPProtobuf.encodeExportRequest(batch.selecting([0])), into: &wal)
         return (try readWholeFile(blockPath), wal, Array(search.prefix(6)))

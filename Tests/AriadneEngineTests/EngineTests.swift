@@ -1,6 +1,7 @@
 import AriadneModel
 import AriadneStorage
 import AriadneTesting
+import AriadneWire
 import AriadneWorkload
 import Foundation
 import Synchronization
@@ -546,6 +547,51 @@ final class EngineUnderTest: TraceStore {
             #expect(engine.spanCount == batches.reduce(0) { $0 + $1.count })
             #expect(engine.headSpanCount == 0)
             #expect(engine.blockCount > 10)
+        }
+    }
+}
+
+@Suite struct WALVersionTests {
+    static func segment(header: [UInt8], _ batch: SpanBatch) -> [UInt8] {
+        var bytes = header
+        WriteAheadLog.frame(OTLPProtobuf.encodeExportRequest(batch), into: &bytes)
+        return bytes
+    }
+
+    /// Segments of the previous version (`ARDNWAL1`, no payload format) are replayed; new ones
+    /// carry version 2 and the payload format.
+    @Test func versionOneSegmentsAreReplayedAndNewOnesAreVersionTwo() async throws {
+        try await withTemporaryDirectory { dir in
+            var workload = Workload(seed: 5)
+            let batch = workload.batch(spans: 30, start: 1_700_000_000_000_000_000)
+            try FileManager.default.createDirectory(atPath: dir + "/wal", withIntermediateDirectories: true)
+            FileManager.default.createFile(
+                atPath: WriteAheadLog.path(dir + "/wal", 1), contents: Data(Self.segment(header: Array("ARDNWAL1".utf8), batch)))
+            let engine = try EngineStore(directory: dir)
+            #expect(engine.headSpanCount == batch.count)
+            try await engine.write(batch)
+            let newest = try FileManager.default.contentsOfDirectory(atPath: dir + "/wal").sorted().last!
+            let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/wal/" + newest)))
+            #expect(Array(bytes.prefix(16)) == Array("ARDNWAL2".utf8) + [1, 0, 0, 0, 0, 0, 0, 0])
+        }
+    }
+
+    /// A segment from a newer version is neither replayed nor truncated: the engine refuses to open.
+    @Test(arguments: [Array("ARDNWAL9".utf8) + [UInt8](repeating: 0, count: 8), Array("ARDNWAL2".utf8) + [7, 0, 0, 0, 0, 0, 0, 0]])
+    func unknownVersionsAreRefusedAndKept(_ header: [UInt8]) async throws {
+        try await withTemporaryDirectory { dir in
+            var workload = Workload(seed: 6)
+            let bytes = Self.segment(header: header, workload.batch(spans: 10, start: 1_700_000_000_000_000_000))
+            try FileManager.default.createDirectory(atPath: dir + "/wal", withIntermediateDirectories: true)
+            let path = WriteAheadLog.path(dir + "/wal", 1)
+            FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            do {
+                _ = try EngineStore(directory: dir)
+                Issue.record("opened")
+            } catch {
+                #expect("\(error)".contains("left as it is, not replayed"))
+            }
+            #expect(Array(try Data(contentsOf: URL(fileURLWithPath: path))) == bytes)
         }
     }
 }

@@ -33,13 +33,29 @@ public struct EngineError: RetryableError, CustomStringConvertible, Sendable {
 /// thread with group commit — every record waiting when a write starts goes out in the same
 /// `write` and the same `fsync`, and each `append` returns only after its record is durable.
 ///
-/// Segment file: the magic `ARDNWAL1`, then records of
-/// `u32 LE payload length | u32 LE CRC-32 of payload | payload`.
+/// Segment file: a header, then records of `u32 LE payload length | u32 LE CRC-32 of payload | payload`.
+/// The header is versioned, as blocks are: `ARDNWAL` and a version byte, then for version 2 a
+/// `u32 LE` payload format (1: an OTLP protobuf `ExportTraceServiceRequest` per record) and a
+/// `u32 LE` of flags (0) — 16 bytes. Version 1 (`ARDNWAL1`, 8 bytes, OTLP protobuf records,
+/// written before 0.7) is still replayed. A segment of a version or payload format this build
+/// does not know is neither replayed nor truncated: the engine refuses to start and says why, so
+/// that downgrading never destroys what a newer version wrote.
 ///
 /// Thread safety: `append` may be called concurrently; rotation and removal are serialized with
 /// writes on the log's own queue.
 public final class WriteAheadLog: Sendable {
-    public static let magic: [UInt8] = Array("ARDNWAL1".utf8)
+    /// `ARDNWAL`, then the version byte.
+    public static let magicPrefix: [UInt8] = Array("ARDNWAL".utf8)
+    public static let version: UInt8 = 2
+    /// Records are OTLP protobuf export requests.
+    public static let payloadOTLPProtobuf: UInt32 = 1
+    /// The header new segments get.
+    public static let header: [UInt8] = {
+        var h = magicPrefix + [UInt8(ascii: "0") + version]
+        withUnsafeBytes(of: payloadOTLPProtobuf.littleEndian) { h += $0 }
+        h += [0, 0, 0, 0]
+        return h
+    }()
     public static let recordHeaderSize = 8
     /// Largest record accepted on replay; anything larger is a corrupt length.
     public static let maxRecordSize = 512 << 20
@@ -98,14 +114,14 @@ public final class WriteAheadLog: Sendable {
         let path = Self.path(directory, number)
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw EngineError("\(path): cannot create WAL segment: \(String(cString: strerror(errno)))") }
-        try Self.writeAll(fd, Self.magic, path: path)
+        try Self.writeAll(fd, Self.header, path: path)
         if syncMode == .always {
             fsync(fd)
             Self.syncDirectory(directory)
         }
         s.fd = fd
         s.segment = number
-        s.segmentSize = Self.magic.count
+        s.segmentSize = Self.header.count
     }
 
     /// The segment new records go to.
@@ -231,6 +247,27 @@ public final class WriteAheadLog: Sendable {
         public var reason: String?
     }
 
+    /// The length of a segment's header, nil when there is none (a segment torn while being
+    /// created); throws for a version or payload format this build cannot read.
+    static func headerSize(_ buf: UnsafeRawBufferPointer, path: String) throws -> Int? {
+        let prefix = magicPrefix.count
+        guard buf.count > prefix, buf.prefix(prefix).elementsEqual(magicPrefix) else { return nil }
+        switch buf[prefix] {
+        case UInt8(ascii: "1"): return prefix + 1
+        case UInt8(ascii: "2"):
+            guard buf.count >= header.count else { return nil }
+            let format = UInt32(littleEndian: buf.loadUnaligned(fromByteOffset: prefix + 1, as: UInt32.self))
+            guard format == payloadOTLPProtobuf else {
+                throw EngineError("\(path): WAL payload format \(format) is unknown to this version of Ariadne; left as it is, not replayed")
+            }
+            return header.count
+        case let v:
+            throw EngineError(
+                "\(path): WAL segment version \(Character(UnicodeScalar(v))) is newer than this version of Ariadne reads; left as it is, not replayed"
+            )
+        }
+    }
+
     /// Reads every record of every segment in `directory`, oldest first. A torn or corrupt tail is
     /// cut off the segment (the file is truncated to its last valid record) and reported; records
     /// after a bad one in the same segment cannot be trusted and are dropped with it.
@@ -244,11 +281,11 @@ public final class WriteAheadLog: Sendable {
             var report = ReplayReport(segment: segment, records: 0, truncatedBytes: 0, reason: nil)
             var validEnd = 0
             try bytes.withUnsafeBytes { buf in
-                guard buf.count >= magic.count, Array(buf[0..<magic.count]) == magic else {
+                guard let headerSize = try headerSize(buf, path: path) else {
                     report.reason = "missing WAL header"
                     return
                 }
-                var offset = magic.count
+                var offset = headerSize
                 validEnd = offset
                 while offset < buf.count {
                     guard buf.count - offset >= recordHeaderSize else {
