@@ -234,9 +234,10 @@ public final class EngineStore: TraceStore, TraceDeleter {
         return dropped.map(\.path)
     }
 
-    /// Cuts the head if it is over its size or age limit.
-    public func cutIfDue() async throws {
-        if shouldCut() { try await cut() }
+    /// Cuts the head if it is over its size or age limit (never waiting for a cut under way).
+    /// `shouldStop`: see ``cut(shouldStop:)``.
+    public func cutIfDue(shouldStop: @escaping @Sendable () -> Bool = { false }) async throws {
+        if shouldCut() { try await cut(shouldStop: shouldStop) }
     }
 
     // MARK: writing
@@ -319,7 +320,12 @@ public final class EngineStore: TraceStore, TraceDeleter {
     /// Cuts the head into a block now. When a cut is already under way, waits for it and then
     /// cuts what arrived since, so that on return every write acknowledged before the call is in
     /// a block.
-    public func cut() async throws {
+    ///
+    /// `shouldStop` is asked while the block is built: when the server is stopping, the cut is
+    /// given up (``CutStopped``) — a large head, such as one just replayed from the WAL, takes
+    /// seconds to write, and stopping must not wait for it. Nothing is lost: the head's spans stay
+    /// in the WAL segments, which only a finished block lets go, and the next start replays them.
+    public func cut(shouldStop: @escaping @Sendable () -> Bool = { false }) async throws {
         while true {
             let seen = changes.generation
             let claim = state.withLock { s -> Bool? in
@@ -359,7 +365,11 @@ public final class EngineStore: TraceStore, TraceDeleter {
         let deletedNow = state.withLock { $0.deleted }
         let batches = old.allBatches().map { Self.withoutDeleted($0, deletedNow) }
         let path = nextBlockPath(for: batches)
-        _ = try BlockWriter.write(batches, to: path)
+        do {
+            _ = try BlockWriter.write(batches, to: path, shouldStop: shouldStop)
+        } catch is BlockWriter.Stopped {
+            throw CutStopped()
+        }
         let reader = try BlockReader(path: path)
         state.withLock { s in
             s.blocks.append(reader)
@@ -375,6 +385,9 @@ public final class EngineStore: TraceStore, TraceDeleter {
     private func sources() -> (heads: [InMemoryStore], blocks: [BlockReader]) {
         state.withLock { s in ([s.active] + s.flushing.map(\.head), s.blocks) }
     }
+
+    /// A cut given up because the server is stopping.
+    public struct CutStopped: Error {}
 
     public func services() async throws -> [String] {
         var all = Set<String>()

@@ -98,8 +98,11 @@ enum BlockWriter {
     /// compaction writes it: should the process stop before they are deleted, the next start
     /// deletes them.
     /// `level` is the zstd level of the chunks: cuts write fast, compaction writes small.
+    /// `shouldStop` is asked between chunks: when it says so (the server is stopping), the write
+    /// is given up with ``Stopped`` before anything reaches the disk.
     static func write(
-        _ batches: [SpanBatch], to path: String, level: Int32 = 3, replaces: [String] = []
+        _ batches: [SpanBatch], to path: String, level: Int32 = 3, replaces: [String] = [],
+        shouldStop: @Sendable () -> Bool = { false }
     ) throws
         -> BlockMeta?
     {
@@ -131,9 +134,10 @@ enum BlockWriter {
         let groups = byTrace
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             let part = chunkOrder[min(chunkOrder.count, w * per)..<min(chunkOrder.count, (w + 1) * per)]
-            let run = ChunkRun(part, traceIDs: traceIDs, byTrace: groups, batches: batches, level: level)
+            let run = ChunkRun(part, traceIDs: traceIDs, byTrace: groups, batches: batches, level: level, shouldStop: shouldStop)
             runs.withLock { $0[w] = run }
         }
+        if shouldStop() { throw Stopped() }
         var index = [BlockIndexEntry?](repeating: nil, count: traceIDs.count)
         var bloom = TraceBloom(capacity: traceIDs.count)
         var search = BlockSearch.Builder()
@@ -174,6 +178,9 @@ enum BlockWriter {
         try writeDurably(file.finish(meta), to: path)
         return meta
     }
+
+    /// A block write given up because the server is stopping; its spans are still in the WAL.
+    struct Stopped: Error {}
 
     /// Rewrites block `b` with its chunks recompressed at `level`: every other section is copied
     /// as it is, so nothing is decoded and memory stays at one chunk.
@@ -223,7 +230,7 @@ struct ChunkRun: Sendable {
 
     init(
         _ ordinals: ArraySlice<Int>, traceIDs: [TraceID], byTrace: [TraceID: [(Int, Int)]], batches: [SpanBatch],
-        level: Int32
+        level: Int32, shouldStop: () -> Bool = { false }
     ) {
         // A chunk is a run of framed traces (u32 LE length, then one trace as an OTLP request),
         // compressed together; the index points at each trace's frame inside its chunk.
@@ -263,6 +270,7 @@ struct ChunkRun: Sendable {
                 chunks.append(Zstd.compress(chunk, level: level))
                 chunk.removeAll(keepingCapacity: true)
                 chunkSpanCount = 0
+                if shouldStop() { return }  // the caller sees it too, and gives up the block
             }
         }
         if !chunk.isEmpty { chunks.append(Zstd.compress(chunk, level: level)) }

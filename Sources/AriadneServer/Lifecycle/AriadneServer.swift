@@ -368,16 +368,29 @@ struct EngineMaintenance: Service {
     let logger: Logger
 
     func run() async throws {
-        while !Task.isCancelledOrShuttingDown {
-            try? await Task.sleep(for: .seconds(1))
-            do { try await engine.cutIfDue() } catch { logger.error("engine: cutting a block failed: \(error)") }
-            engine.applyRetention()
-            do { try await engine.purge() } catch { logger.error("engine: purging deleted traces failed: \(error)") }
-            do {
-                try await engine.compact(limit: 1, shouldStop: { Task.isShuttingDownGracefully })
-            } catch is EngineStore.CompactionStopped {
-                return
-            } catch { logger.error("engine: compaction failed: \(error)") }
+        // A flag rather than `Task.isShuttingDownGracefully`: the block writer asks from its own
+        // threads, where the task's locals are not there to read.
+        let stopping = Atomic(false)
+        let shouldStop: @Sendable () -> Bool = { stopping.load(ordering: .relaxed) }
+        try await withGracefulShutdownHandler {
+            while !Task.isCancelledOrShuttingDown {
+                try? await Task.sleep(for: .seconds(1))
+                do {
+                    try await engine.cutIfDue(shouldStop: shouldStop)
+                } catch is EngineStore.CutStopped {
+                    logger.info("engine: stopping during a cut: the head's spans stay in the WAL for the next start")
+                    return
+                } catch { logger.error("engine: cutting a block failed: \(error)") }
+                engine.applyRetention()
+                do { try await engine.purge() } catch { logger.error("engine: purging deleted traces failed: \(error)") }
+                do {
+                    try await engine.compact(limit: 1, shouldStop: shouldStop)
+                } catch is EngineStore.CompactionStopped {
+                    return
+                } catch { logger.error("engine: compaction failed: \(error)") }
+            }
+        } onGracefulShutdown: {
+            stopping.store(true, ordering: .relaxed)
         }
     }
 }
