@@ -49,7 +49,7 @@ struct Ariadne: AsyncParsableCommand {
         commandName: "ariadne",
         abstract: "Distributed tracing: OTLP and Zipkin in, Jaeger-compatible queries out.",
         subcommands: [
-            Serve.self, Config.self, Loadgen.self, Diff.self, Delete.self, Version.self, Codec.self,
+            Serve.self, Config.self, Audit.self, Loadgen.self, Diff.self, Delete.self, Version.self, Codec.self,
         ],
         defaultSubcommand: Serve.self)
 }
@@ -95,6 +95,45 @@ func loadPipeline(_ path: String) throws -> PipelineConfiguration {
         }
     }
     return pipeline
+}
+
+/// The files the `auth` and `audit` sections name, relative to the configuration file; a problem
+/// is printed as `FILE:LINE: message` and ends the command.
+func loadSecurity(_ path: String, into c: inout ServerConfiguration) async throws {
+    let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+    let auth = c.pipeline.section(AuthSection.self)
+    do {
+        if auth.enabled {
+            c.authenticator = try await Authenticator.load(
+                auth, configDirectory: directory, environment: ProcessInfo.processInfo.environment)
+        }
+        if let file = c.pipeline.section(AuditSection.self).file {
+            c.audit = try AuditLog(path: file.hasPrefix("/") ? file : directory + "/" + file)
+        }
+    } catch let e as ConfigLoadError {
+        FileHandle.standardError.write(Data("\(path):\(e.line): \(e.message)\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+struct Audit: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Work with the audit log.", subcommands: [Verify.self])
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check an audit log's chain; name the first line changed, removed or reordered (exit 1).")
+        @Argument(help: "The audit log file.") var file: String
+
+        func run() throws {
+            guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("\(file) cannot be read") }
+            if let (line, reason) = AuditLog.verify(Array(data)) {
+                FileHandle.standardError.write(Data("\(file):\(line): \(reason)\n".utf8))
+                throw ExitCode(1)
+            }
+            let lines = data.split(separator: UInt8(ascii: "\n")).count
+            print("\(file): \(lines) lines, chain intact")
+        }
+    }
 }
 
 struct Config: ParsableCommand {
@@ -159,7 +198,10 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         var c = ServerConfiguration()
-        if let config { c.pipeline = try loadPipeline(config) }
+        if let config {
+            c.pipeline = try loadPipeline(config)
+            try await loadSecurity(config, into: &c)
+        }
         c.dataDirectory = dataDir
         c.host = host
         let receivers = c.pipeline.receivers

@@ -40,7 +40,7 @@ public struct ServerConfiguration: Sendable {
     public var queryLimits = QueryLimits()
 
     /// The configuration file's sections read outside the pipeline, each next to what it configures.
-    public static let configSections: [any ConfigSection.Type] = [AnalyticsSection.self, UISection.self]
+    public static let configSections: [any ConfigSection.Type] = [AnalyticsSection.self, UISection.self, AuthSection.self, AuditSection.self]
 
     /// RED rollups, alerts and objectives, from the file's `analytics` section.
     public var analytics: AnalyticsSettings { pipeline.section(AnalyticsSection.self).settings }
@@ -60,6 +60,10 @@ public struct ServerConfiguration: Sendable {
     public var enabledReceivers: Set<String> = ["otlp_grpc", "otlp_http", "zipkin"]
     /// Per-receiver listening address, where it differs from `host`.
     public var receiverHosts: [String: String] = [:]
+    /// With the file's `auth` section: who may do what (nil: every request is let through).
+    public var authenticator: Authenticator?
+    /// With the file's `audit` section: where reads, admin actions and failures are recorded.
+    public var audit: AuditLog?
 
     public init() {}
 }
@@ -217,8 +221,23 @@ public struct AriadneServer: Sendable {
             return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
         }
 
+        /// A router for one listener; with `auth` configured, every request passes access control.
+        let authenticator = config.authenticator
+        let audit = config.audit
+        func router(audited: Bool, _ requirement: @escaping @Sendable (Request) -> Role?) -> Router<AriadneRequestContext> {
+            let r = Router(context: AriadneRequestContext.self)
+            if let authenticator {
+                r.add(middleware: AccessControl(authenticator: authenticator, audit: audit, auditsActions: audited, requirement: requirement))
+            }
+            return r
+        }
+        let ingestOnly: @Sendable (Request) -> Role? = { $0.uri.path == "/health" ? nil : .ingest }
+
+        if authenticator != nil, !config.enabledReceivers.isDisjoint(with: ["jaeger_thrift_compact", "jaeger_thrift_binary"]) {
+            logger.warning("auth: Jaeger's UDP receivers cannot carry credentials: whoever reaches their ports can write spans")
+        }
         let receivers = HTTPReceivers(ingestor: ingestor)
-        let otlpRouter = Router()
+        let otlpRouter = router(audited: false, ingestOnly)
         receivers.addOTLPRoutes(to: otlpRouter)
         let otlpApp = Application(
             router: otlpRouter,
@@ -226,7 +245,7 @@ public struct AriadneServer: Sendable {
                 address: .hostname(config.receiverHosts["otlp_http"] ?? config.host, port: config.otlpHTTPPort), serverName: "ariadne"),
             onServerRunning: { announce(\.otlpHTTP, address($0)) }, logger: quiet(logger))
 
-        let zipkinRouter = Router()
+        let zipkinRouter = router(audited: false, ingestOnly)
         receivers.addZipkinRoutes(to: zipkinRouter)
         let zipkinApp = Application(
             router: zipkinRouter,
@@ -234,7 +253,7 @@ public struct AriadneServer: Sendable {
                 address: .hostname(config.receiverHosts["zipkin"] ?? config.host, port: config.zipkinPort), serverName: "ariadne"),
             onServerRunning: { announce(\.zipkin, address($0)) }, logger: quiet(logger))
 
-        let jaegerRouter = Router()
+        let jaegerRouter = router(audited: false, ingestOnly)
         receivers.addJaegerThriftRoutes(to: jaegerRouter)
         let jaegerHTTPApp = Application(
             router: jaegerRouter,
@@ -255,7 +274,7 @@ public struct AriadneServer: Sendable {
         }
 
         let server = self
-        let queryRouter = Router()
+        let queryRouter = router(audited: true, AccessControl.queryRequirement(publicMetrics: authenticator?.publicMetrics ?? false))
         let queries = TraceQueryService(reader: store, deleter: engine, limits: config.queryLimits)
         let registry = MetricsRegistry()
         registry.register(metrics)
@@ -268,6 +287,7 @@ public struct AriadneServer: Sendable {
         queryAPI.addRoutes(to: queryRouter)
         UIRoutes(directory: config.uiDirectory).addRoutes(to: queryRouter)
         UIConfigRoutes(section: config.pipeline.section(UISection.self)).addRoutes(to: queryRouter)
+        if let audit { AuditRoutes(log: audit).addRoutes(to: queryRouter) }
         let routes = queryRouter.routes.map { "\($0.method) \($0.path)" }
         bound.withLock { $0.queryRoutes = routes }
         let queryApp = Application(
@@ -275,7 +295,8 @@ public struct AriadneServer: Sendable {
             configuration: .init(address: .hostname(config.host, port: config.queryPort), serverName: "ariadne"),
             onServerRunning: { announce(\.query, address($0)) }, logger: quiet(logger))
 
-        let samplingRouter = Router()
+        // SDKs read their sampling strategies with the key they send spans with.
+        let samplingRouter = router(audited: false, ingestOnly)
         SamplingAPI(strategies: pipeline.strategies).addRoutes(to: samplingRouter)
         let samplingApp = Application(
             router: samplingRouter,
@@ -295,8 +316,10 @@ public struct AriadneServer: Sendable {
             return GRPCService(
                 server: GRPCServer(transport: transport, services: [service]), transport: transport, onListening: { announce(key, $0) })
         }
-        let grpc = grpcService("otlp_grpc", port: config.otlpGRPCPort, OTLPGRPCReceiver(ingestor: ingestor), \.otlpGRPC)
-        let jaegerGRPC = grpcService("jaeger_grpc", port: config.jaegerGRPCPort, JaegerGRPCReceiver(ingestor: ingestor), \.jaegerGRPC)
+        let grpc = grpcService(
+            "otlp_grpc", port: config.otlpGRPCPort, OTLPGRPCReceiver(ingestor: ingestor, authenticator: authenticator), \.otlpGRPC)
+        let jaegerGRPC = grpcService(
+            "jaeger_grpc", port: config.jaegerGRPCPort, JaegerGRPCReceiver(ingestor: ingestor, authenticator: authenticator), \.jaegerGRPC)
 
         // Stopped in reverse order: the receivers first, then the pipeline (which decides the traces
         // it holds), then the exporters (which send what is queued).

@@ -15,8 +15,8 @@ import NIOCore
 /// durations are nanoseconds as numbers.
 extension QueryAPI {
     /// Ariadne's trace analyses.
-    func analysisRoutes() -> RouteCollection<BasicRequestContext> {
-        let router = RouteCollection(context: BasicRequestContext.self)
+    func analysisRoutes() -> RouteCollection<AriadneRequestContext> {
+        let router = RouteCollection(context: AriadneRequestContext.self)
         router.get(
             "/api/analysis/traces/:traceID",
             use: route(.v3) { _, context in

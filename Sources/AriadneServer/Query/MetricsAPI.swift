@@ -13,8 +13,8 @@ import HummingbirdCore
 /// `/api/slos`. All read the rollups kept at ingest, except comparisons, which read traces.
 extension QueryAPI {
     /// Jaeger's Monitor endpoints and the rollup analyses; empty without analytics.
-    func metricsRoutes() -> RouteCollection<BasicRequestContext> {
-        let router = RouteCollection(context: BasicRequestContext.self)
+    func metricsRoutes() -> RouteCollection<AriadneRequestContext> {
+        let router = RouteCollection(context: AriadneRequestContext.self)
         guard let analytics else { return router }
         let metrics = analytics.metrics
         router.get(

@@ -23,7 +23,7 @@ struct QueryAPI {
     var analytics: Analytics? = nil
     var logger = Logger(label: "ariadne.query")
 
-    typealias Handler = @Sendable (Request, BasicRequestContext) async throws -> Response
+    typealias Handler = @Sendable (Request, AriadneRequestContext) async throws -> Response
 
     /// The API dialects, each with its own error shape.
     enum Dialect {
@@ -80,7 +80,7 @@ struct QueryAPI {
         return response
     }
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
+    func addRoutes(to router: Router<AriadneRequestContext>) {
         router.get("/health") { _, _ in
             Self.json { w in
                 w.beginObject()
@@ -127,8 +127,8 @@ struct QueryAPI {
     // MARK: Jaeger v1
 
     /// Jaeger v1 JSON: what Jaeger's UI, Grafana's Jaeger data source and scripts call.
-    func jaegerRoutes() -> RouteCollection<BasicRequestContext> {
-        let router = RouteCollection(context: BasicRequestContext.self)
+    func jaegerRoutes() -> RouteCollection<AriadneRequestContext> {
+        let router = RouteCollection(context: AriadneRequestContext.self)
         router.get(
             "/api/services",
             use: route(.jaeger) { _, _ in
@@ -204,8 +204,8 @@ struct QueryAPI {
     // MARK: Jaeger api/v3 (OTLP JSON with nanosecond timestamps)
 
     /// Jaeger api/v3: OTLP JSON.
-    func v3Routes() -> RouteCollection<BasicRequestContext> {
-        let router = RouteCollection(context: BasicRequestContext.self)
+    func v3Routes() -> RouteCollection<AriadneRequestContext> {
+        let router = RouteCollection(context: AriadneRequestContext.self)
         router.get(
             "/api/v3/services",
             use: route(.v3) { _, _ in

@@ -10,8 +10,8 @@ import NIOCore
 struct SamplingAPI {
     var strategies: (any SamplingStrategyProvider)?
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
-        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
+    func addRoutes(to router: Router<AriadneRequestContext>) {
+        let handler: @Sendable (Request, AriadneRequestContext) async throws -> Response = { request, _ in
             let services = request.uri.formParameters[values: "service"]
             guard services.count == 1, !services[0].isEmpty else {
                 return Response(

@@ -122,7 +122,7 @@ public struct UILink: Sendable, Equatable {
 struct UIConfigRoutes {
     let section: UISection
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
+    func addRoutes(to router: Router<AriadneRequestContext>) {
         let body = section.json()
         router.get("/api/ui/config") { _, _ in
             var headers = HTTPFields()

@@ -9,7 +9,7 @@ import NIOCore
 struct UIRoutes {
     var directory: String?
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
+    func addRoutes(to router: Router<AriadneRequestContext>) {
         router.get("/") { _, _ in file("index.html") }
         // Jaeger UI's deep links, used by Grafana and runbooks: the page turns them into its own routes.
         router.get("/trace/:traceID") { _, _ in file("index.html") }

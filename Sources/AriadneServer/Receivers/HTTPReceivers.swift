@@ -14,7 +14,7 @@ import NIOCore
 struct HTTPReceivers {
     let ingestor: Ingestor
 
-    func addOTLPRoutes(to router: Router<BasicRequestContext>) {
+    func addOTLPRoutes(to router: Router<AriadneRequestContext>) {
         router.post("/v1/traces") { request, _ -> Response in
             let contentType = request.headers[.contentType]?.lowercased() ?? ""
             let format: IngestFormat
@@ -44,7 +44,7 @@ struct HTTPReceivers {
         }
     }
 
-    func addZipkinRoutes(to router: Router<BasicRequestContext>) {
+    func addZipkinRoutes(to router: Router<AriadneRequestContext>) {
         router.post("/api/v2/spans") { request, _ -> Response in
             let contentType = request.headers[.contentType]?.lowercased() ?? "application/json"
             guard contentType.hasPrefix("application/json") || contentType.isEmpty else {
@@ -63,7 +63,7 @@ struct HTTPReceivers {
 
     /// Jaeger's collector endpoint (`POST /api/traces` on 14268): a Thrift `Batch` in the binary
     /// protocol, as jaeger-client's HTTP senders and the OTel Jaeger exporter post it; 202 when taken.
-    func addJaegerThriftRoutes(to router: Router<BasicRequestContext>) {
+    func addJaegerThriftRoutes(to router: Router<AriadneRequestContext>) {
         router.post("/api/traces") { request, _ -> Response in
             let contentType = request.headers[.contentType]?.lowercased() ?? ""
             guard contentType.hasPrefix("application/x-thrift") || contentType.hasPrefix("application/vnd.apache.thrift.binary") else {

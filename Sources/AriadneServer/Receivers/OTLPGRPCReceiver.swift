@@ -22,9 +22,10 @@ struct OTLPGRPCReceiver: RegistrableRPCService {
         fullyQualifiedService: "opentelemetry.proto.collector.trace.v1.TraceService", method: "Export")
 
     let ingestor: Ingestor
+    let authenticator: Authenticator?
 
     func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
-        ingestor.registerUnary(Self.export, format: .otlpProtobuf, receiver: "otlp", with: &router) { outcome in
+        ingestor.registerUnary(Self.export, format: .otlpProtobuf, receiver: "otlp", authenticator: authenticator, with: &router) { outcome in
             OTLPProtobuf.encodeExportResponse(rejectedSpans: Int64(outcome.rejected), errorMessage: outcome.message)
         }
     }
@@ -36,20 +37,23 @@ struct JaegerGRPCReceiver: RegistrableRPCService {
     static let postSpans = MethodDescriptor(fullyQualifiedService: "jaeger.api_v2.CollectorService", method: "PostSpans")
 
     let ingestor: Ingestor
+    let authenticator: Authenticator?
 
     func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
-        ingestor.registerUnary(Self.postSpans, format: .jaegerProtobuf, receiver: "jaeger", with: &router) { _ in [] }
+        ingestor.registerUnary(Self.postSpans, format: .jaegerProtobuf, receiver: "jaeger", authenticator: authenticator, with: &router) { _ in [] }
     }
 }
 
 extension Ingestor {
     /// One unary ingest method: admit, decode, store, answer with `response(outcome)` or a gRPC error.
     func registerUnary<Transport: ServerTransport>(
-        _ method: MethodDescriptor, format: IngestFormat, receiver: String, with router: inout RPCRouter<Transport>,
+        _ method: MethodDescriptor, format: IngestFormat, receiver: String, authenticator: Authenticator?,
+        with router: inout RPCRouter<Transport>,
         response: @escaping @Sendable (IngestOutcome) -> [UInt8]
     ) {
         router.registerHandler(forMethod: method, deserializer: RawBytesDeserializer(), serializer: RawBytesSerializer()) {
-            request, _ in
+            request, context in
+            if let authenticator { try await authenticator.checkIngest(request.metadata, remote: context.remotePeer) }
             let single = try await ServerRequest(stream: request)
             let answer: ServerResponse<[UInt8]>
             do throws(IngestError) {
