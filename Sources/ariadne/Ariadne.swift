@@ -107,6 +107,8 @@ func loadSecurity(_ path: String, into c: inout ServerConfiguration) async throw
             c.authenticator = try await Authenticator.load(
                 auth, configDirectory: directory, environment: ProcessInfo.processInfo.environment)
         }
+        let tls = c.pipeline.section(TLSSection.self)
+        if tls.enabled { c.tls = try TLSSetup.load(tls, configDirectory: directory) }
         if let file = c.pipeline.section(AuditSection.self).file {
             c.audit = try AuditLog(path: file.hasPrefix("/") ? file : directory + "/" + file)
         }

@@ -40,7 +40,9 @@ public struct ServerConfiguration: Sendable {
     public var queryLimits = QueryLimits()
 
     /// The configuration file's sections read outside the pipeline, each next to what it configures.
-    public static let configSections: [any ConfigSection.Type] = [AnalyticsSection.self, UISection.self, AuthSection.self, AuditSection.self]
+    public static let configSections: [any ConfigSection.Type] = [
+        AnalyticsSection.self, UISection.self, AuthSection.self, AuditSection.self, TLSSection.self,
+    ]
 
     /// RED rollups, alerts and objectives, from the file's `analytics` section.
     public var analytics: AnalyticsSettings { pipeline.section(AnalyticsSection.self).settings }
@@ -64,6 +66,8 @@ public struct ServerConfiguration: Sendable {
     public var authenticator: Authenticator?
     /// With the file's `audit` section: where reads, admin actions and failures are recorded.
     public var audit: AuditLog?
+    /// With the file's `tls` section: every TCP listener serves TLS (mTLS with a client CA).
+    public var tls: TLSSetup?
 
     public init() {}
 }
@@ -236,31 +240,27 @@ public struct AriadneServer: Sendable {
         if authenticator != nil, !config.enabledReceivers.isDisjoint(with: ["jaeger_thrift_compact", "jaeger_thrift_binary"]) {
             logger.warning("auth: Jaeger's UDP receivers cannot carry credentials: whoever reaches their ports can write spans")
         }
+        // Every HTTP listener: plain, or TLS from the `tls` section (certificates reloaded).
+        let httpServer = try config.tls?.httpServer() ?? .http1()
+        func app(_ router: Router<AriadneRequestContext>, _ name: String?, port: Int, _ key: BoundAddresses.Key) -> some Service {
+            Application(
+                router: router, server: httpServer,
+                configuration: .init(address: .hostname(name.flatMap { config.receiverHosts[$0] } ?? config.host, port: port), serverName: "ariadne"),
+                onServerRunning: { announce(key, address($0)) }, logger: quiet(logger))
+        }
+
         let receivers = HTTPReceivers(ingestor: ingestor)
         let otlpRouter = router(audited: false, ingestOnly)
         receivers.addOTLPRoutes(to: otlpRouter)
-        let otlpApp = Application(
-            router: otlpRouter,
-            configuration: .init(
-                address: .hostname(config.receiverHosts["otlp_http"] ?? config.host, port: config.otlpHTTPPort), serverName: "ariadne"),
-            onServerRunning: { announce(\.otlpHTTP, address($0)) }, logger: quiet(logger))
+        let otlpApp = app(otlpRouter, "otlp_http", port: config.otlpHTTPPort, \.otlpHTTP)
 
         let zipkinRouter = router(audited: false, ingestOnly)
         receivers.addZipkinRoutes(to: zipkinRouter)
-        let zipkinApp = Application(
-            router: zipkinRouter,
-            configuration: .init(
-                address: .hostname(config.receiverHosts["zipkin"] ?? config.host, port: config.zipkinPort), serverName: "ariadne"),
-            onServerRunning: { announce(\.zipkin, address($0)) }, logger: quiet(logger))
+        let zipkinApp = app(zipkinRouter, "zipkin", port: config.zipkinPort, \.zipkin)
 
         let jaegerRouter = router(audited: false, ingestOnly)
         receivers.addJaegerThriftRoutes(to: jaegerRouter)
-        let jaegerHTTPApp = Application(
-            router: jaegerRouter,
-            configuration: .init(
-                address: .hostname(config.receiverHosts["jaeger_thrift_http"] ?? config.host, port: config.jaegerThriftHTTPPort),
-                serverName: "ariadne"),
-            onServerRunning: { announce(\.jaegerThriftHTTP, address($0)) }, logger: quiet(logger))
+        let jaegerHTTPApp = app(jaegerRouter, "jaeger_thrift_http", port: config.jaegerThriftHTTPPort, \.jaegerThriftHTTP)
         let jaegerUDP = [
             (
                 JaegerThrift.ThriftProtocol.compact, "jaeger_thrift_compact", config.jaegerCompactPort,
@@ -290,25 +290,20 @@ public struct AriadneServer: Sendable {
         if let audit { AuditRoutes(log: audit).addRoutes(to: queryRouter) }
         let routes = queryRouter.routes.map { "\($0.method) \($0.path)" }
         bound.withLock { $0.queryRoutes = routes }
-        let queryApp = Application(
-            router: queryRouter,
-            configuration: .init(address: .hostname(config.host, port: config.queryPort), serverName: "ariadne"),
-            onServerRunning: { announce(\.query, address($0)) }, logger: quiet(logger))
+        let queryApp = app(queryRouter, nil, port: config.queryPort, \.query)
 
         // SDKs read their sampling strategies with the key they send spans with.
         let samplingRouter = router(audited: false, ingestOnly)
         SamplingAPI(strategies: pipeline.strategies).addRoutes(to: samplingRouter)
-        let samplingApp = Application(
-            router: samplingRouter,
-            configuration: .init(address: .hostname(config.host, port: config.samplingPort), serverName: "ariadne"),
-            onServerRunning: { announce(\.sampling, address($0)) }, logger: quiet(logger))
+        let samplingApp = app(samplingRouter, nil, port: config.samplingPort, \.sampling)
 
+        let grpcSecurity = try config.tls?.grpcSecurity() ?? .plaintext
         func grpcService(
             _ name: String, port: Int, _ service: any RegistrableRPCService, _ key: BoundAddresses.Key
         ) -> GRPCService {
             let transport = HTTP2ServerTransport.Posix(
                 address: .ipv4(host: config.receiverHosts[name] ?? config.host, port: port),
-                transportSecurity: .plaintext,
+                transportSecurity: grpcSecurity,
                 config: .defaults { c in
                     c.rpc.maxRequestPayloadSize = config.maxBodyBytes
                     c.compression.enabledAlgorithms = .all
@@ -342,6 +337,7 @@ public struct AriadneServer: Sendable {
             if config.enabledReceivers.contains(name) { services.append(.init(service: service)) } else { announce(key, "off") }
         }
         services += [.init(service: queryApp), .init(service: samplingApp)]
+        if let tls = config.tls { services.append(.init(service: CertificateReloadService(reloader: tls.reloader))) }
         if let engine { services.append(.init(service: EngineMaintenance(engine: engine, logger: logger))) }
         let group = ServiceGroup(
             configuration: .init(
