@@ -87,6 +87,7 @@ let package = Package(
             name: "AriadneExport",
             dependencies: [
                 "AriadneModel", "AriadneWire", "AriadnePipeline",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

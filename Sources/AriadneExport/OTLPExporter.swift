@@ -1,6 +1,7 @@
 public import AriadneModel
 public import AriadnePipeline
 import AriadneWire
+import Foundation
 import Synchronization
 
 /// Forwards spans to another OTLP backend (an Ariadne gateway, a Collector, any vendor), so
@@ -26,16 +27,23 @@ public final class OTLPExporter: SpanConsumer {
         self.name = name
         self.settings = settings
         self.metrics = metrics
+        var headers = settings.headers
+        if let file = settings.bearerTokenFile {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw SendFailure(message: "exporter \(name): bearer_token_file \(file) cannot be read", retryable: false)
+            }
+            headers["authorization"] = "Bearer " + String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
         switch settings.transport {
         case .grpc:
             let parts = settings.endpoint.split(separator: ":")
             guard parts.count == 2, let port = Int(parts[1]) else {
                 throw SendFailure(message: "exporter \(name): a gRPC endpoint is host:port, got \(settings.endpoint)", retryable: false)
             }
-            let g = try GRPCSender(host: String(parts[0]), port: port)
+            let g = try GRPCSender(host: String(parts[0]), port: port, tls: settings.tls, headers: headers)
             (sender, grpc, http) = (g, g, nil)
         case .http:
-            let h = HTTPSender(url: settings.endpoint, gzip: settings.gzip)
+            let h = try HTTPSender(url: settings.endpoint, gzip: settings.gzip, tls: settings.tls, headers: headers)
             (sender, grpc, http) = (h, nil, h)
         }
         for (family, help) in [

@@ -1,9 +1,12 @@
+public import AriadnePipeline
 public import AriadneWire
 import AsyncHTTPClient
+import Foundation
 public import GRPCCore
 import GRPCNIOTransportHTTP2
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// Sends ExportTraceServiceRequests to an OTLP endpoint.
 public protocol OTLPSender: Sendable {
@@ -34,11 +37,27 @@ public final class GRPCSender: OTLPSender {
     static let export = MethodDescriptor(
         fullyQualifiedService: "opentelemetry.proto.collector.trace.v1.TraceService", method: "Export")
 
-    public init(host: String, port: Int) throws {
+    let metadata: Metadata
+
+    /// `tls` nil: plaintext. `headers` go out as metadata with every request.
+    public init(host: String, port: Int, tls: OTLPExportSettings.ClientTLS? = nil, headers: [String: String] = [:]) throws {
+        var security = HTTP2ClientTransport.Posix.TransportSecurity.plaintext
+        if let tls {
+            security = .tls { c in
+                if let ca = tls.caFile { c.trustRoots = .certificates([.file(path: ca, format: .pem)]) }
+                if let cert = tls.certFile, let key = tls.keyFile {
+                    c.certificateChain = [.file(path: cert, format: .pem)]
+                    c.privateKey = .file(path: key, format: .pem)
+                }
+            }
+        }
         let transport = try HTTP2ClientTransport.Posix(
-            target: .ipv4(address: host, port: port), transportSecurity: .plaintext,
+            target: .ipv4(address: host, port: port), transportSecurity: security,
             config: .defaults { $0.connection.maxIdleTime = nil })
         client = GRPCClient(transport: transport)
+        var m = Metadata()
+        for (k, v) in headers { m.addString(v, forKey: k) }
+        metadata = m
     }
 
     /// Keeps the connections running; returns when `close` is called.
@@ -49,7 +68,7 @@ public final class GRPCSender: OTLPSender {
     public func send(_ request: [UInt8], spanCount: Int) async throws -> Int64 {
         do {
             let response = try await client.unary(
-                request: ClientRequest(message: request), descriptor: Self.export,
+                request: ClientRequest(message: request, metadata: metadata), descriptor: Self.export,
                 serializer: PassthroughSerializer(), deserializer: PassthroughDeserializer(), options: .defaults
             ) { try $0.message }
             return try OTLPProtobuf.decodeExportResponse(response).rejectedSpans
@@ -65,10 +84,24 @@ public final class HTTPSender: OTLPSender {
     let url: String
     let gzip: Bool
 
-    public init(url: String, gzip: Bool = false) {
-        self.client = HTTPClient(eventLoopGroupProvider: .singleton)
+    let headers: [String: String]
+
+    /// `tls` sets the CA (and a client certificate) for an https URL; `headers` go with every request.
+    public init(url: String, gzip: Bool = false, tls: OTLPExportSettings.ClientTLS? = nil, headers: [String: String] = [:]) throws {
+        var configuration = HTTPClient.Configuration()
+        if let tls {
+            var t = TLSConfiguration.makeClientConfiguration()
+            if let ca = tls.caFile { t.trustRoots = .file(ca) }
+            if let cert = tls.certFile, let key = tls.keyFile {
+                t.certificateChain = try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }
+                t.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+            }
+            configuration.tlsConfiguration = t
+        }
+        self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         self.url = url
         self.gzip = gzip
+        self.headers = headers
     }
 
     public func close() async throws { try await client.shutdown() }
@@ -77,6 +110,7 @@ public final class HTTPSender: OTLPSender {
         var req = HTTPClientRequest(url: url)
         req.method = .POST
         req.headers.add(name: "Content-Type", value: "application/x-protobuf")
+        for (k, v) in headers { req.headers.add(name: k, value: v) }
         if gzip {
             req.headers.add(name: "Content-Encoding", value: "gzip")
             req.body = .bytes(ByteBuffer(bytes: Gzip.compress(request)))

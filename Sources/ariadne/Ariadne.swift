@@ -97,10 +97,21 @@ func loadPipeline(_ path: String) throws -> PipelineConfiguration {
     return pipeline
 }
 
-/// The files the `auth` and `audit` sections name, relative to the configuration file; a problem
+/// The files the `tls`, `auth`, `audit` sections and the exporters name, relative to the configuration file; a problem
 /// is printed as `FILE:LINE: message` and ends the command.
 func loadSecurity(_ path: String, into c: inout ServerConfiguration) async throws {
     let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+    func resolve(_ p: String?) -> String? { p.map { $0.hasPrefix("/") ? $0 : directory + "/" + $0 } }
+    // The exporters' TLS and token files, like every file the configuration names.
+    for (n, e) in c.pipeline.exporters.enumerated() {
+        guard case .otlp(var settings) = e.kind else { continue }
+        settings.bearerTokenFile = resolve(settings.bearerTokenFile)
+        if var t = settings.tls {
+            (t.caFile, t.certFile, t.keyFile) = (resolve(t.caFile), resolve(t.certFile), resolve(t.keyFile))
+            settings.tls = t
+        }
+        c.pipeline.exporters[n].kind = .otlp(settings)
+    }
     let auth = c.pipeline.section(AuthSection.self)
     do {
         if auth.enabled {
@@ -321,7 +332,7 @@ struct Loadgen: AsyncParsableCommand {
                 return s
             }
         case "http":
-            let sender = HTTPSender(url: endpoint ?? "http://127.0.0.1:4318/v1/traces", gzip: gzip)
+            let sender = try HTTPSender(url: endpoint ?? "http://127.0.0.1:4318/v1/traces", gzip: gzip)
             summary = await AriadneLoadgen.Loadgen.run(options: options, sender: sender, progress: progress)
             try await sender.close()
         default:

@@ -131,3 +131,42 @@ def test_mtls_refuses_clients_without_a_certificate_of_the_ca(certs, tmp_path):
         channel.close()
     finally:
         s.stop()
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_agent_reaches_a_secured_gateway_with_tls_and_a_bearer_token(certs, tmp_path, protocol):
+    gateway = start(certs, tmp_path)
+    agent = None
+    try:
+        agent_config = tmp_path / "agent.yaml"
+        endpoint = gateway.grpc if protocol == "grpc" else f"https://{gateway.http}/v1/traces"
+        agent_config.write_text(
+            "exporters:\n"
+            f"  {'otlp' if protocol == 'grpc' else 'otlphttp'}/gateway:\n"
+            f"    endpoint: {endpoint}\n"
+            f"    tls: {{ca_file: {certs / 'ca.pem'}}}\n"
+            f"    bearer_token_file: {certs / 'key'}\n"
+            "    headers: {x-agent: edge-1}\n"
+            "service: {pipelines: {traces: {exporters: [otlp" + ("" if protocol == "grpc" else "http") + "/gateway]}}}\n"
+        )
+        agent = Server(extra_args=["--config", str(agent_config)])
+        provider = TracerProvider(resource=Resource.create({"service.name": f"edge-{protocol}"}))
+        provider.add_span_processor(SimpleSpanProcessor(HTTPExporter(endpoint=f"http://{agent.http}/v1/traces")))
+        with provider.get_tracer("t").start_as_current_span("through-the-agent") as span:
+            trace_id = format(span.get_span_context().trace_id, "032x")
+        provider.shutdown()
+        ca = str(certs / "ca.pem")
+        deadline = time.time() + 15
+        status = None
+        while time.time() < deadline:
+            r = requests.get(f"https://{gateway.query}/api/traces/{trace_id}", verify=ca,
+                             headers={"Authorization": f"Bearer {KEY}"}, timeout=10)
+            status = r.status_code
+            if status == 200:
+                break
+            time.sleep(0.2)
+        assert status == 200, agent.output()[-2000:]
+    finally:
+        if agent:
+            agent.stop()
+        gateway.stop()

@@ -33,6 +33,28 @@ public struct OTLPExportSettings: Sendable, Equatable {
     public var maxInterval: Duration = .seconds(30)
     /// Give up on a request after retrying this long (its spans are counted as failed).
     public var maxElapsed: Duration = .seconds(300)
+    /// TLS to the backend (nil: plaintext, or the URL's https with the system's roots).
+    public var tls: ClientTLS?
+    /// Sent with every request (gRPC metadata, HTTP headers), e.g. `authorization`.
+    public var headers: [String: String] = [:]
+    /// A file whose content (trimmed) is sent as `authorization: Bearer …`, read when the
+    /// exporter starts; relative to the configuration file.
+    public var bearerTokenFile: String?
+
+    /// Files for a TLS client, relative to the configuration file until resolved.
+    public struct ClientTLS: Sendable, Equatable {
+        /// The CA that signed the backend's certificate (nil: the system's roots).
+        public var caFile: String?
+        /// A client certificate and key, for a backend that requires mTLS.
+        public var certFile: String?
+        public var keyFile: String?
+
+        public init(caFile: String? = nil, certFile: String? = nil, keyFile: String? = nil) {
+            self.caFile = caFile
+            self.certFile = certFile
+            self.keyFile = keyFile
+        }
+    }
 
     public init(endpoint: String, transport: Transport = .grpc) {
         self.endpoint = endpoint

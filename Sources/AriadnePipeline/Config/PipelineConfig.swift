@@ -645,9 +645,32 @@ public struct ConfigReader {
             var queue: Int?
             var consumers: Int?
             var retry: [String: Duration] = [:]
+            var tls: OTLPExportSettings.ClientTLS?
+            var headers = [String: String]()
+            var bearerFile: String?
             for (k, v) in fields {
                 switch k.string ?? "" {
                 case "endpoint": endpoint = v.string
+                case "tls":
+                    guard let t = mapping(v, "tls") else { return nil }
+                    var c = OTLPExportSettings.ClientTLS()
+                    for (tk, tv) in t {
+                        switch tk.string ?? "" {
+                        case "ca_file": c.caFile = tv.string
+                        case "cert_file": c.certFile = tv.string
+                        case "key_file": c.keyFile = tv.string
+                        default: unknownKey(tk, in: "tls", expected: "ca_file, cert_file, key_file")
+                        }
+                    }
+                    if (c.certFile == nil) != (c.keyFile == nil) { fail(v, "tls: cert_file and key_file go together"); return nil }
+                    tls = c
+                case "headers":
+                    guard let h = mapping(v, "headers") else { return nil }
+                    for (hk, hv) in h {
+                        guard let name = hk.string, let value = hv.string else { fail(hv, "a header is name: value"); continue }
+                        headers[name.lowercased()] = value
+                    }
+                case "bearer_token_file": bearerFile = v.string
                 case "protocol":
                     guard let t = v.string.flatMap(OTLPExportSettings.Transport.init(rawValue:)) else {
                         fail(v, "protocol must be grpc or http"); return nil
@@ -675,7 +698,9 @@ public struct ConfigReader {
                         }
                         if let d = duration(rv, key) { retry[key] = d }
                     }
-                default: unknownKey(k, in: name, expected: "endpoint, protocol, compression, sending_queue, retry_on_failure")
+                default:
+                    unknownKey(
+                        k, in: name, expected: "endpoint, protocol, compression, sending_queue, retry_on_failure, tls, headers, bearer_token_file")
                 }
             }
             guard let endpoint, !endpoint.isEmpty else { fail(nameNode, "exporter '\(name)' needs an endpoint"); return nil }
@@ -689,6 +714,9 @@ public struct ConfigReader {
             }
             var settings = OTLPExportSettings(endpoint: endpoint, transport: transport)
             settings.gzip = gzip
+            settings.tls = tls
+            settings.headers = headers
+            settings.bearerTokenFile = bearerFile
             if let queue { settings.queueSpans = queue }
             if let consumers { settings.consumers = consumers }
             if let d = retry["initial_interval"] { settings.initialInterval = d }
