@@ -87,6 +87,8 @@ import Testing
                     .replacingOccurrences(of: "{service}", with: "svc").replacingOccurrences(of: "{kind}", with: "latencies")
                     .replacingOccurrences(of: "{file}", with: "app.js")
                 let url = "http://\(addr.query)\(path)"
+                // Signing in and out checks the credential itself (tested below).
+                if path == "/api/session" { continue }
                 let anonymous = try await http(method, url)
                 if open.contains(route) {
                     #expect(anonymous.status != 401, "\(route) must stay open")
@@ -171,5 +173,31 @@ import Testing
         #expect(check(removed) == 4)
         lines.swapAt(1, 2)
         #expect(check(lines) == 2)
+    }
+
+    @Test func theUISignsInWithASessionCookieAndChangesNeedTheCSRFHeader() async throws {
+        try await Self.withSecuredServer { addr, _ in
+            let base = "http://\(addr.query)"
+            let json = [("Content-Type", "application/json")]
+            #expect(try await http(.GET, base + "/api/session").status == 401)
+            let bad = try await http(.POST, base + "/api/session", body: Array(#"{"credential":"nope-nope-nope-nope"}"#.utf8), headers: json)
+            #expect(bad.status == 401)
+            let key = Self.keys["K_ADMIN"]!
+            let signIn = try await http(.POST, base + "/api/session", body: Array("{\"credential\":\"\(key)\"}".utf8), headers: json)
+            #expect(signIn.status == 200 && signIn.text.contains("\"user\":\"ops\""))
+            let setCookie = signIn.headers["Set-Cookie"].first ?? ""
+            #expect(setCookie.contains("HttpOnly") && setCookie.contains("SameSite=Strict") && !setCookie.contains(key))
+            let cookie = [("Cookie", String(setCookie.split(separator: ";")[0]))]
+            #expect(try await http(.GET, base + "/api/services", headers: cookie).status == 200)
+            #expect(try await http(.GET, base + "/api/session", headers: cookie).text.contains("\"role\":\"admin\""))
+            // A change carried by the cookie alone (as another site's form would send it) is refused.
+            let delete = Array(#"{"traceIDs":["0af7651916cd43dd8448eb211c80319c"]}"#.utf8)
+            #expect(try await http(.POST, base + "/api/admin/delete", body: delete, headers: cookie + json).status == 403)
+            let withHeader = try await http(
+                .POST, base + "/api/admin/delete", body: delete, headers: cookie + json + [("X-Requested-With", "ariadne")])
+            #expect(withHeader.status != 401 && withHeader.status != 403)
+            #expect(try await http(.DELETE, base + "/api/session", headers: cookie).status == 200)
+            #expect(try await http(.GET, base + "/api/services", headers: cookie).status == 401)
+        }
     }
 }

@@ -392,3 +392,38 @@ def test_links_out_of_the_ui(browser, tmp_path):
     assert out.returncode != 0
     assert "3:" in out.stderr and "http:// or https://" in out.stderr
     assert "4:" in out.stderr and "unknown variable ${secret}" in out.stderr
+
+
+def test_sign_in_with_an_api_key_and_out(browser, tmp_path):
+    """A secured server's UI: the sign-in form takes an API key, the header shows who is signed in,
+    and signing out returns to the form."""
+    key = "ui-admin-key-0123456789"
+    (tmp_path / "key").write_text(key)
+    (tmp_path / "auth.yaml").write_text(
+        "auth:\n  api_keys:\n    - {name: ops, key_file: key, tenant: shop, role: admin}\n")
+    s = Server(extra_args=["--config", str(tmp_path / "auth.yaml")])
+    try:
+        d = browser
+        d.delete_all_cookies()
+        d.get(s.url("/"))
+        wait(d, lambda d: d.find_elements(By.ID, "login-form"))
+        d.find_element(By.ID, "login-credential").send_keys("wrong-key-123456789")
+        d.find_element(By.ID, "login-submit").click()
+        wait(d, lambda d: "401" in d.find_element(By.ID, "login-error").text)
+        field = d.find_element(By.ID, "login-credential")
+        field.clear()
+        field.send_keys(key)
+        d.find_element(By.ID, "login-submit").click()
+        wait(d, lambda d: d.find_elements(By.ID, "whoami-user"))
+        assert d.find_element(By.ID, "whoami-user").text == "ops · shop · admin"
+        wait(d, lambda d: d.find_elements(By.ID, "search-service"))
+        # The session is a cookie scripts cannot read.
+        assert d.execute_script("return document.cookie") == ""
+        shot(d, "signed-in")
+        d.find_element(By.ID, "logout").click()
+        wait(d, lambda d: d.find_elements(By.ID, "login-form"))
+        assert not d.find_elements(By.ID, "whoami")
+        d.get(s.url("/#/search"))
+        wait(d, lambda d: d.find_elements(By.ID, "login-form"))
+    finally:
+        s.stop()

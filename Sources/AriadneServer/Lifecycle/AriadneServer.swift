@@ -228,10 +228,14 @@ public struct AriadneServer: Sendable {
         /// A router for one listener; with `auth` configured, every request passes access control.
         let authenticator = config.authenticator
         let audit = config.audit
+        let sessions = SessionStore()
         func router(audited: Bool, _ requirement: @escaping @Sendable (Request) -> Role?) -> Router<AriadneRequestContext> {
             let r = Router(context: AriadneRequestContext.self)
             if let authenticator {
-                r.add(middleware: AccessControl(authenticator: authenticator, audit: audit, auditsActions: audited, requirement: requirement))
+                r.add(
+                    middleware: AccessControl(
+                        authenticator: authenticator, sessions: audited ? sessions : nil, audit: audit, auditsActions: audited,
+                        requirement: requirement))
             }
             return r
         }
@@ -288,6 +292,7 @@ public struct AriadneServer: Sendable {
         UIRoutes(directory: config.uiDirectory).addRoutes(to: queryRouter)
         UIConfigRoutes(section: config.pipeline.section(UISection.self)).addRoutes(to: queryRouter)
         if let audit { AuditRoutes(log: audit).addRoutes(to: queryRouter) }
+        SessionRoutes(authenticator: authenticator, sessions: sessions, secure: config.tls != nil).addRoutes(to: queryRouter)
         let routes = queryRouter.routes.map { "\($0.method) \($0.path)" }
         bound.withLock { $0.queryRoutes = routes }
         let queryApp = app(queryRouter, nil, port: config.queryPort, \.query)

@@ -27,6 +27,8 @@ struct AccessControl: RouterMiddleware {
     typealias Context = AriadneRequestContext
 
     let authenticator: Authenticator
+    /// The UI's sessions: a signed-in browser sends the cookie instead of a credential.
+    let sessions: SessionStore?
     let audit: AuditLog?
     /// Whether reads and admin actions are recorded (the query port), not only failures.
     let auditsActions: Bool
@@ -40,6 +42,8 @@ struct AccessControl: RouterMiddleware {
         { request in
             let path = request.uri.path
             if path == "/health" || path == "/" || path == "/search" || path.hasPrefix("/ui/") || path.hasPrefix("/trace/") { return nil }
+            // Signing in and out: the session routes check the credential themselves.
+            if path == "/api/session" { return nil }
             if path == "/metrics" && publicMetrics { return nil }
             if path.hasPrefix("/api/admin/") { return .admin }
             return .viewer
@@ -52,7 +56,19 @@ struct AccessControl: RouterMiddleware {
         let target = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
         let principal: Principal
         do throws(AuthFailure) {
-            principal = try await authenticator.authenticate(authorization: request.headers[.authorization], remote: remote)
+            if request.headers[.authorization] == nil, let sessions, let token = SessionStore.token(in: request.headers[.cookie]) {
+                guard let p = sessions.principal(token) else {
+                    throw AuthFailure(status: .unauthenticated, message: "the session has ended: sign in again")
+                }
+                // CSRF: a cookie goes with any request the browser makes; a custom header only with
+                // our own scripts' (another site's form or image cannot set it).
+                if request.method != .get && request.method != .head && request.headers[Self.csrfHeader] != "ariadne" {
+                    throw AuthFailure(status: .forbidden, message: "a signed-in change needs the X-Requested-With: ariadne header")
+                }
+                principal = p
+            } else {
+                principal = try await authenticator.authenticate(authorization: request.headers[.authorization], remote: remote)
+            }
         } catch {
             record(nil, action: "auth.failure", target: target, result: error.message, remote: remote, context: context)
             return Self.refusal(error)
@@ -104,6 +120,8 @@ struct AccessControl: RouterMiddleware {
                 principal: p?.name ?? "", tenant: p?.tenant ?? "", role: p?.role.rawValue ?? "", action: action,
                 target: String(target.prefix(4096)), result: result, remote: remote, requestID: context.id))
     }
+
+    static let csrfHeader = HTTPField.Name("X-Requested-With")!
 
     static func refusal(_ failure: AuthFailure) -> Response {
         var headers = HTTPFields()

@@ -77,8 +77,37 @@ async function route() {
       await renderSearch(main, params, app);
     }
   } catch (e) {
+    if (e.status === 401) { renderLogin(); return; }
     clear(main).append(el('div', { class: 'error-page' }, el('h2', {}, 'Something went wrong'), el('p', { class: 'error', role: 'alert' }, e.message)));
   }
+}
+
+/** A secured server's sign-in: the credential is exchanged for an HttpOnly session cookie. */
+function renderLogin() {
+  document.title = 'Sign in · Ariadne';
+  const input = el('input', { id: 'login-credential', type: 'password', autocomplete: 'off', required: true, placeholder: 'API key or token' });
+  const error = el('p', { class: 'error', id: 'login-error', role: 'alert' });
+  const submit = async e => {
+    e.preventDefault();
+    try {
+      showUser(await getJSON('/api/session', { method: 'POST', body: JSON.stringify({ credential: input.value }), headers: { 'Content-Type': 'application/json' } }));
+      route();
+    } catch (err) { error.textContent = err.message; }
+  };
+  clear(main).append(el('div', { class: 'login-page' }, el('form', { id: 'login-form', class: 'login', onsubmit: submit },
+    el('h2', {}, 'Sign in to Ariadne'), el('label', {}, 'API key or token', input),
+    el('button', { type: 'submit', id: 'login-submit' }, 'Sign in'), error)));
+  input.focus();
+}
+
+/** The signed-in user and tenant in the header, with a way out. */
+function showUser(who) {
+  document.getElementById('whoami')?.remove();
+  if (!who?.auth || !who.user) return;
+  const signOut = async () => { await getJSON('/api/session', { method: 'DELETE' }).catch(() => {}); document.getElementById('whoami')?.remove(); renderLogin(); };
+  document.querySelector('header.top').append(el('div', { class: 'whoami', id: 'whoami' },
+    el('span', { id: 'whoami-user' }, `${who.user} · ${who.tenant} · ${who.role}`),
+    el('button', { id: 'logout', type: 'button', onclick: signOut }, 'Sign out')));
 }
 
 async function openFile(file) {
@@ -125,4 +154,5 @@ if (jaegerLink && !location.hash) {
 window.addEventListener('hashchange', route);
 // The UI settings first (a view drawn without them would lack its links); a server that cannot
 // answer leaves the defaults.
-getJSON('/api/ui/config').then(ui => { app.ui = ui; }, () => {}).finally(route);
+getJSON('/api/session').then(showUser, () => {})
+  .then(() => getJSON('/api/ui/config')).then(ui => { app.ui = ui; }, () => {}).finally(route);

@@ -1,0 +1,105 @@
+import AriadneModel
+import AriadneWire
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Synchronization
+
+/// The web UI's sign-in: a credential (API key or JWT) pasted once is exchanged for a session
+/// cookie — `HttpOnly` (scripts never see it), `SameSite=Strict` (other sites cannot send it),
+/// `Secure` under TLS — so the browser never stores the credential itself. Sessions live in
+/// memory for 12 hours (a restart signs everyone out) and are kept only as SHA-256 digests.
+final class SessionStore: Sendable {
+    static let cookie = "ariadne_session"
+    static let lifetime: TimeInterval = 12 * 3600
+    private let sessions = Mutex([[UInt8]: (principal: Principal, expires: Date)]())
+
+    func create(_ p: Principal) -> String {
+        var bytes = [UInt8](repeating: 0, count: 32)
+        var rng = SystemRandomNumberGenerator()
+        for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255, using: &rng) }
+        let token = bytes.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+        let now = Date()
+        sessions.withLock { s in
+            if s.count > 10_000 { s = s.filter { $0.value.expires > now } }
+            s[Self.digest(token)] = (p, now.addingTimeInterval(Self.lifetime))
+        }
+        return token
+    }
+
+    func principal(_ token: String) -> Principal? {
+        sessions.withLock { s in
+            guard let e = s[Self.digest(token)], e.expires > Date() else { return nil }
+            return e.principal
+        }
+    }
+
+    func end(_ token: String) { _ = sessions.withLock { $0.removeValue(forKey: Self.digest(token)) } }
+
+    static func digest(_ token: String) -> [UInt8] { Array(SHA256.hash(data: Array(token.utf8))) }
+
+    /// The session token of a `Cookie` header, if it has one.
+    static func token(in cookieHeader: String?) -> String? {
+        guard let cookieHeader else { return nil }
+        for part in cookieHeader.split(separator: ";") {
+            let kv = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            if kv.count == 2 && kv[0] == cookie { return kv[1] }
+        }
+        return nil
+    }
+}
+
+/// `POST /api/session` `{"credential": "..."}` signs in (sets the cookie), `GET /api/session`
+/// says who is signed in (`{"auth": false}` when the server has no `auth`), `DELETE` signs out.
+struct SessionRoutes {
+    let authenticator: Authenticator?
+    let sessions: SessionStore
+    let secure: Bool
+
+    func json(_ status: HTTPResponse.Status, _ fields: KeyValuePairs<String, JSONField>, cookie: String? = nil) -> Response {
+        var w = JSONWriter()
+        w.object(fields)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        if let cookie { headers[.setCookie] = cookie }
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: w.out)))
+    }
+
+    func who(_ p: Principal) -> KeyValuePairs<String, JSONField> {
+        ["auth": .bool(true), "user": .string(p.name), "tenant": .string(p.tenant), "role": .string(p.role.rawValue)]
+    }
+
+    func cookie(_ value: String, maxAge: Int) -> String {
+        "\(SessionStore.cookie)=\(value); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(maxAge)" + (secure ? "; Secure" : "")
+    }
+
+    func addRoutes(to router: Router<AriadneRequestContext>) {
+        router.get("/api/session") { request, _ -> Response in
+            guard authenticator != nil else { return json(.ok, ["auth": .bool(false)]) }
+            guard let token = SessionStore.token(in: request.headers[.cookie]), let p = sessions.principal(token) else {
+                return json(.unauthorized, ["auth": .bool(true), "error": .string("not signed in")])
+            }
+            return json(.ok, who(p))
+        }
+        router.post("/api/session") { request, context -> Response in
+            guard let authenticator else { return json(.notFound, ["error": .string("this server has no auth: nothing to sign in to")]) }
+            let body = try await request.body.collect(upTo: 64 << 10)
+            guard let credential = (try? JSONValue.parse(Array(buffer: body)))?["credential"]?.stringValue, !credential.isEmpty else {
+                return json(.badRequest, ["error": .string("expected {\"credential\": \"<api key or token>\"}")])
+            }
+            do throws(AuthFailure) {
+                let p = try await authenticator.authenticate(
+                    authorization: "Bearer " + credential, remote: context.remoteAddress?.ipAddress ?? "?")
+                return json(.ok, who(p), cookie: cookie(sessions.create(p), maxAge: Int(SessionStore.lifetime)))
+            } catch {
+                return AccessControl.refusal(error)
+            }
+        }
+        router.delete("/api/session") { request, _ -> Response in
+            if let token = SessionStore.token(in: request.headers[.cookie]) { sessions.end(token) }
+            return json(.ok, ["auth": .bool(authenticator != nil)], cookie: cookie("", maxAge: 0))
+        }
+    }
+}
