@@ -1,5 +1,8 @@
+import AriadneModel
 import AriadnePipeline
 import AriadneServer
+import AriadneWire
+import AriadneWorkload
 import Crypto
 import Foundation
 import NIOHTTP1
@@ -10,7 +13,7 @@ import Testing
 @Suite struct SecurityTests {
     static let keys = [
         "K_INGEST": "ingest-key-0123456789abcdef", "K_VIEWER": "viewer-key-0123456789abcdef",
-        "K_ADMIN": "admin-key-0123456789abcdef",
+        "K_ADMIN": "admin-key-0123456789abcdef", "K_SMALL": "small-tenant-key-0123456789",
     ]
     static let signing = P256.Signing.PrivateKey()
 
@@ -56,6 +59,9 @@ import Testing
             - {name: ingester, key_env: K_INGEST, tenant: shop, role: ingest}
             - {name: reader, key_env: K_VIEWER, tenant: shop, role: viewer}
             - {name: ops, key_env: K_ADMIN, tenant: shop, role: admin}
+            - {name: small-ingest, key_env: K_SMALL, tenant: small, role: ingest}
+          tenant_limits:
+            small: {spans_per_second: 10, burst: 100}
           oidc: {issuer: "https://idp.test", audience: ariadne, jwks_file: jwks.json}
         """
 
@@ -198,6 +204,25 @@ import Testing
             #expect(withHeader.status != 401 && withHeader.status != 403)
             #expect(try await http(.DELETE, base + "/api/session", headers: cookie).status == 200)
             #expect(try await http(.GET, base + "/api/services", headers: cookie).status == 401)
+        }
+    }
+
+    @Test func aTenantOverItsIngestLimitGets429WithRetryAfter() async throws {
+        try await Self.withSecuredServer { addr, _ in
+            var workload = Workload(seed: 4)
+            func request(_ n: Int) -> [UInt8] {
+                OTLPProtobuf.encodeExportRequest(workload.batch(spans: n, start: 1_700_000_000_000_000_000))
+            }
+            let url = "http://\(addr.otlpHTTP)/v1/traces"
+            let small = [("Content-Type", "application/x-protobuf")] + Self.bearer(Self.keys["K_SMALL"]!)
+            let first = request(60)
+            #expect(try await http(.POST, url, body: first, headers: small).status == 200)
+            let over = try await http(.POST, url, body: request(60), headers: small)
+            #expect(over.status == 429)
+            #expect(Int(over.headers["Retry-After"].first ?? "") ?? 0 >= 1)
+            // Another tenant is not held back by it.
+            let other = [("Content-Type", "application/x-protobuf")] + Self.bearer(Self.keys["K_INGEST"]!)
+            #expect(try await http(.POST, url, body: request(60), headers: other).status == 200)
         }
     }
 }

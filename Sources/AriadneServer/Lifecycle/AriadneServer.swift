@@ -198,9 +198,11 @@ public struct AriadneServer: Sendable {
                 }
                 malloc_trim(0)
             })
+        let limits = config.pipeline.section(AuthSection.self).tenantLimits
         let ingestor = Ingestor(
             consumer: pipeline.consumer, metrics: metrics,
-            maxBodyBytes: config.maxBodyBytes, maxInFlightBytes: config.maxInFlightBytes)
+            maxBodyBytes: config.maxBodyBytes, maxInFlightBytes: config.maxInFlightBytes,
+            tenantLimits: limits.isEmpty ? nil : TenantLimits(limits))
         let bound = Mutex(BoundAddresses())
         let logger = self.logger
         let started = Mutex(false)

@@ -15,7 +15,7 @@ struct HTTPReceivers {
     let ingestor: Ingestor
 
     func addOTLPRoutes(to router: Router<AriadneRequestContext>) {
-        router.post("/v1/traces") { request, _ -> Response in
+        router.post("/v1/traces") { request, context -> Response in
             let contentType = request.headers[.contentType]?.lowercased() ?? ""
             let format: IngestFormat
             let json: Bool
@@ -32,7 +32,7 @@ struct HTTPReceivers {
                 return errorResponse(e, json: false)
             }
             do throws(IngestError) {
-                let outcome = try await receive(request, format: format, receiver: "otlp", transport: "http")
+                let outcome = try await receive(request, format: format, receiver: "otlp", transport: "http", tenant: context.principal?.tenant)
                 let body =
                     json
                     ? OTLPJSON.encodeExportResponse(rejectedSpans: Int64(outcome.rejected), errorMessage: outcome.message)
@@ -45,7 +45,7 @@ struct HTTPReceivers {
     }
 
     func addZipkinRoutes(to router: Router<AriadneRequestContext>) {
-        router.post("/api/v2/spans") { request, _ -> Response in
+        router.post("/api/v2/spans") { request, context -> Response in
             let contentType = request.headers[.contentType]?.lowercased() ?? "application/json"
             guard contentType.hasPrefix("application/json") || contentType.isEmpty else {
                 return errorResponse(
@@ -53,7 +53,8 @@ struct HTTPReceivers {
                     json: true)
             }
             do throws(IngestError) {
-                let outcome = try await receive(request, format: .zipkinJSON, receiver: "zipkin", transport: "http")
+                let outcome = try await receive(
+                    request, format: .zipkinJSON, receiver: "zipkin", transport: "http", tenant: context.principal?.tenant)
                 return accepted(outcome)
             } catch {
                 return errorResponse(error, json: true)
@@ -64,7 +65,7 @@ struct HTTPReceivers {
     /// Jaeger's collector endpoint (`POST /api/traces` on 14268): a Thrift `Batch` in the binary
     /// protocol, as jaeger-client's HTTP senders and the OTel Jaeger exporter post it; 202 when taken.
     func addJaegerThriftRoutes(to router: Router<AriadneRequestContext>) {
-        router.post("/api/traces") { request, _ -> Response in
+        router.post("/api/traces") { request, context -> Response in
             let contentType = request.headers[.contentType]?.lowercased() ?? ""
             guard contentType.hasPrefix("application/x-thrift") || contentType.hasPrefix("application/vnd.apache.thrift.binary") else {
                 return errorResponse(
@@ -77,7 +78,8 @@ struct HTTPReceivers {
                 return errorResponse(IngestError(.invalidData, "unsupported format '\(format)': use jaeger.thrift"), json: true)
             }
             do throws(IngestError) {
-                let outcome = try await receive(request, format: .jaegerThriftBatch, receiver: "jaeger", transport: "thrift_http")
+                let outcome = try await receive(
+                    request, format: .jaegerThriftBatch, receiver: "jaeger", transport: "thrift_http", tenant: context.principal?.tenant)
                 return accepted(outcome)
             } catch {
                 return errorResponse(error, json: true)
@@ -94,7 +96,9 @@ struct HTTPReceivers {
     }
 
     /// Collects, inflates, admits and ingests one body.
-    func receive(_ request: Request, format: IngestFormat, receiver: String, transport: String) async throws(IngestError) -> IngestOutcome {
+    func receive(
+        _ request: Request, format: IngestFormat, receiver: String, transport: String, tenant: String?
+    ) async throws(IngestError) -> IngestOutcome {
         let limit = ingestor.maxBodyBytes
         if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
             throw IngestError(.tooLarge, "request body of \(length) bytes exceeds the limit of \(limit) bytes")
@@ -132,7 +136,7 @@ struct HTTPReceivers {
         }
         try ingestor.admit(bytes: body.count, receiver: receiver, transport: transport)
         defer { ingestor.release(bytes: body.count) }
-        return try await ingestor.ingest(body, format: format, receiver: receiver, transport: transport)
+        return try await ingestor.ingest(body, format: format, receiver: receiver, transport: transport, tenant: tenant)
     }
 
     func response(_ status: HTTPResponse.Status, _ body: [UInt8], contentType: String) -> Response {

@@ -34,8 +34,13 @@ public final class Ingestor: Sendable {
     public let maxBodyBytes: Int
     public let maxInFlightBytes: Int
     private let inFlight = Atomic<Int>(0)
+    /// Per-tenant rates, when the configuration sets them.
+    public let tenantLimits: TenantLimits?
 
-    public init(consumer: any SpanConsumer, metrics: ServerMetrics, maxBodyBytes: Int, maxInFlightBytes: Int) {
+    public init(
+        consumer: any SpanConsumer, metrics: ServerMetrics, maxBodyBytes: Int, maxInFlightBytes: Int, tenantLimits: TenantLimits? = nil
+    ) {
+        self.tenantLimits = tenantLimits
         self.consumer = consumer
         self.metrics = metrics
         self.maxBodyBytes = maxBodyBytes
@@ -81,10 +86,16 @@ public final class Ingestor: Sendable {
 
     /// Decodes, validates and forwards one request body held in an array.
     public func ingest(
-        _ body: [UInt8], format: IngestFormat, receiver: String, transport: String
+        _ body: [UInt8], format: IngestFormat, receiver: String, transport: String, tenant: String? = nil
     ) async throws(IngestError) -> IngestOutcome {
         let (batch, findings) = try body.withUnsafeBytesTyped { raw throws(IngestError) in
             try decode(raw, format: format, receiver: receiver, transport: transport)
+        }
+        if let tenant, let tenantLimits {
+            do throws(IngestError) { try tenantLimits.admit(batch.count, tenant: tenant) } catch {
+                metrics.count(.requestsThrottled, receiver: receiver, transport: transport)
+                throw error
+            }
         }
         return try await ingest(batch, findings: findings, receiver: receiver, transport: transport)
     }

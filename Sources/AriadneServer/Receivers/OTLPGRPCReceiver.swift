@@ -53,13 +53,14 @@ extension Ingestor {
     ) {
         router.registerHandler(forMethod: method, deserializer: RawBytesDeserializer(), serializer: RawBytesSerializer()) {
             request, context in
-            if let authenticator { try await authenticator.checkIngest(request.metadata, remote: context.remotePeer) }
+            var tenant: String?
+            if let authenticator { tenant = try await authenticator.checkIngest(request.metadata, remote: context.remotePeer) }
             let single = try await ServerRequest(stream: request)
             let answer: ServerResponse<[UInt8]>
             do throws(IngestError) {
                 try self.admit(bytes: single.message.count, receiver: receiver, transport: "grpc")
                 defer { self.release(bytes: single.message.count) }
-                let outcome = try await self.ingest(single.message, format: format, receiver: receiver, transport: "grpc")
+                let outcome = try await self.ingest(single.message, format: format, receiver: receiver, transport: "grpc", tenant: tenant)
                 answer = ServerResponse(message: response(outcome))
             } catch {
                 answer = ServerResponse(error: ErrorMapping.rpcError(error))

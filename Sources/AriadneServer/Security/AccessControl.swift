@@ -143,11 +143,13 @@ struct AccessControl: RouterMiddleware {
 
 extension Authenticator {
     /// The gRPC receivers' check: the `authorization` metadata must carry an ingest credential.
-    func checkIngest(_ metadata: Metadata, remote: String) async throws(RPCError) {
+    /// Returns the credential's tenant.
+    func checkIngest(_ metadata: Metadata, remote: String) async throws(RPCError) -> String {
         let value = metadata[stringValues: "authorization"].first { _ in true }
         do throws(AuthFailure) {
             let p = try await authenticate(authorization: value, remote: remote)
             guard p.role.allows(.ingest) else { throw AuthFailure(status: .forbidden, message: "role \(p.role.rawValue) may not write spans") }
+            return p.tenant
         } catch {
             switch error.status {
             case .unauthenticated: throw RPCError(code: .unauthenticated, message: error.message)

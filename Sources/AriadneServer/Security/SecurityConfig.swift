@@ -68,6 +68,8 @@ public struct AuthSection: ConfigSection {
     public var apiKeys: [APIKeySpec] = []
     public var oidc: OIDCSpec?
     public var publicMetrics = false
+    /// Spans per second each tenant may send (its receivers answer 429 beyond), and the burst.
+    public var tenantLimits: [String: (spansPerSecond: Double, burst: Double)] = [:]
 
     public init() {}
 
@@ -95,7 +97,30 @@ public struct AuthSection: ConfigSection {
                     continue
                 }
                 publicMetrics = b
-            default: reader.unknownKey(k, in: "auth", expected: "api_keys, oidc, public_metrics")
+            case "tenant_limits":
+                guard let tm = reader.mapping(v, "tenant_limits") else {
+                    ok = false
+                    continue
+                }
+                for (tk, tv) in tm {
+                    guard let tenant = tk.string, let lm = reader.mapping(tv, "a tenant's limits") else { continue }
+                    var rate: Double?, burst: Double?
+                    for (lk, lv) in lm {
+                        let n = lv.float ?? lv.int.map(Double.init)
+                        switch lk.string ?? "" {
+                        case "spans_per_second": rate = n
+                        case "burst": burst = n
+                        default: reader.unknownKey(lk, in: "a tenant's limits", expected: "spans_per_second, burst")
+                        }
+                    }
+                    guard let rate, rate > 0 else {
+                        reader.fail(tv, "a tenant's limits need spans_per_second > 0")
+                        ok = false
+                        continue
+                    }
+                    tenantLimits[tenant] = (rate, max(burst ?? rate, 1))
+                }
+            default: reader.unknownKey(k, in: "auth", expected: "api_keys, oidc, public_metrics, tenant_limits")
             }
         }
         let names = apiKeys.map(\.name)
