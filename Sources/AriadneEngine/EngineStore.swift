@@ -76,6 +76,8 @@ public final class EngineStore: TraceStore, TraceDeleter {
         var purgePending = true
         /// No compaction starts before this: memory is short (``holdCompaction(for:)``).
         var compactionHeldUntil: ContinuousClock.Instant? = nil
+        /// The server is stopping: cuts under way give up, no new one starts (``beginStopping()``).
+        var stopping = false
     }
 
     /// Thrown when a compaction is given up because the server is stopping; nothing was written.
@@ -282,7 +284,7 @@ public final class EngineStore: TraceStore, TraceDeleter {
         }
         guard start else { return }
         Task {
-            do { try await cut() } catch { report(EngineEvent(description: "cutting a block failed: \(error)")) }
+            do { try await cut() } catch is CutStopped {} catch { report(EngineEvent(description: "cutting a block failed: \(error)")) }
             state.withLock { $0.cutScheduled = false }
             cutInBackgroundIfDue()
         }
@@ -326,9 +328,11 @@ public final class EngineStore: TraceStore, TraceDeleter {
     /// seconds to write, and stopping must not wait for it. Nothing is lost: the head's spans stay
     /// in the WAL segments, which only a finished block lets go, and the next start replays them.
     public func cut(shouldStop: @escaping @Sendable () -> Bool = { false }) async throws {
+        let shouldStop: @Sendable () -> Bool = { [self] in shouldStop() || self.isStopping }
         while true {
             let seen = changes.generation
             let claim = state.withLock { s -> Bool? in
+                if s.stopping { return false }
                 if s.cutting { return nil }  // wait for the cut under way
                 if s.active.spanCount == 0 { return false }
                 s.cutting = true
@@ -388,6 +392,25 @@ public final class EngineStore: TraceStore, TraceDeleter {
 
     /// A cut given up because the server is stopping.
     public struct CutStopped: Error {}
+
+    /// The server is stopping: a cut under way (in the background too) gives up before it writes
+    /// its block, and none starts. Then ``waitForCutToEnd()`` lets the process end without leaving
+    /// a block written but its WAL segments not yet released (which a restart would replay again).
+    public func beginStopping() {
+        state.withLock { $0.stopping = true }
+        changes.broadcast()
+    }
+
+    var isStopping: Bool { state.withLock { $0.stopping } }
+
+    /// Returns once no cut is under way.
+    public func waitForCutToEnd() async {
+        while true {
+            let seen = changes.generation
+            guard state.withLock({ $0.cutting }) else { return }
+            await changes.wait(after: seen, timeout: .seconds(1))
+        }
+    }
 
     public func services() async throws -> [String] {
         var all = Set<String>()

@@ -417,7 +417,11 @@ struct EngineMaintenance: Service {
             }
         } onGracefulShutdown: {
             stopping.store(true, ordering: .relaxed)
+            engine.beginStopping()
         }
+        // A background cut may still be finishing: the process must not end between its block
+        // and the release of the WAL segments the block covers.
+        await engine.waitForCutToEnd()
     }
 }
 
