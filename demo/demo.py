@@ -130,6 +130,8 @@ def main():
     parser.add_argument("--query-port", type=int, default=16686)
     parser.add_argument("--free-ports", action="store_true", help="pick free ports instead of the usual ones")
     args = parser.parse_args()
+    # The services run in demo/: paths given relative to where the command ran are made absolute.
+    args.ariadne_bin, args.demo_bin = os.path.abspath(args.ariadne_bin), os.path.abspath(args.demo_bin)
     data_dir = tempfile.mkdtemp(prefix="ariadne-demo-")
     demo = Demo(args.ariadne_bin, args.demo_bin, ports(args.free_ports, args.query_port), data_dir, data_dir)
     stop = []
