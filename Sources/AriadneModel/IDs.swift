@@ -125,6 +125,16 @@ public enum Hex {
         }
     }
 
+    /// Two lowercase hex digits per byte: digests, tokens.
+    public static func string(bytes: some Sequence<UInt8>) -> String {
+        var out = [UInt8]()
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     public static func bytes(_ value: UInt64) -> [UInt8] {
         (0..<8).map { UInt8(truncatingIfNeeded: value >> UInt64((7 - $0) * 8)) }
     }

@@ -114,7 +114,7 @@ public struct AttributesProcessor: SpanConsumer {
             case .hash:
                 if let k = index(rule.key) {
                     let text = batch.attributeValue(attrs[k].value).displayString
-                    let digest = SHA256.hash(Array(text.utf8)).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+                    let digest = Hex.string(bytes: SHA256.hash(Array(text.utf8)))
                     attrs[k].value = .string(batch.intern(digest))
                     changed = true
                 }

@@ -226,7 +226,7 @@ public struct Redactor: Sendable {
         case .mask: return "[REDACTED:\(label)]"
         case .hash(let key):
             let digest = SHA256.hmac(key: key, original).prefix(8)
-            return "[\(label):" + digest.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() + "]"
+            return "[\(label):" + Hex.string(bytes: digest) + "]"
         }
     }
 

@@ -1,3 +1,4 @@
+import AriadneModel
 import AriadneWire
 import Crypto
 import Foundation
@@ -63,7 +64,7 @@ public final class AuditLog: Sendable {
     deinit { state.withLock { s in _ = close(s.fd) } }
 
     static func hash(_ line: [UInt8]) -> String {
-        SHA256.hash(data: line).map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+        Hex.string(bytes: SHA256.hash(data: line))
     }
 
     /// Appends one line and syncs it to disk.
@@ -127,8 +128,4 @@ public final class AuditLog: Sendable {
         }
         return nil
     }
-}
-
-extension String {
-    func leftPadded(to n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
 }

@@ -20,7 +20,7 @@ final class SessionStore: Sendable {
         var bytes = [UInt8](repeating: 0, count: 32)
         var rng = SystemRandomNumberGenerator()
         for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255, using: &rng) }
-        let token = bytes.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+        let token = Hex.string(bytes: bytes)
         let now = Date()
         sessions.withLock { s in
             if s.count > 10_000 { s = s.filter { $0.value.expires > now } }
