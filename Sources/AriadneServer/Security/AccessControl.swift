@@ -1,5 +1,5 @@
-import AriadneModel
 import AriadnePipeline
+import AriadneWire
 import Foundation
 import GRPCCore
 import HTTPTypes
@@ -123,21 +123,19 @@ struct AccessControl: RouterMiddleware {
 
     static let csrfHeader = HTTPField.Name("X-Requested-With")!
 
+    /// The refusal in the query API's own error shape (`{"error": {"httpCode", "message"}}`).
     static func refusal(_ failure: AuthFailure) -> Response {
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        let status: HTTPResponse.Status
         switch failure.status {
         case .unauthenticated:
-            status = .unauthorized
-            headers[.wwwAuthenticate] = "Bearer realm=\"ariadne\""
-        case .forbidden: status = .forbidden
+            var r = QueryAPI.v3Error(.unauthorized, failure.message)
+            r.headers[.wwwAuthenticate] = "Bearer realm=\"ariadne\""
+            return r
+        case .forbidden: return QueryAPI.v3Error(.forbidden, failure.message)
         case .throttled:
-            status = .tooManyRequests
-            headers[.retryAfter] = "60"
+            var r = QueryAPI.v3Error(.tooManyRequests, failure.message)
+            r.headers[.retryAfter] = "60"
+            return r
         }
-        let body = "{\"error\":{\"httpCode\":\(status.code),\"message\":\(JSONText.quote(failure.message))}}"
-        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
     }
 }
 
@@ -168,10 +166,13 @@ struct AuditRoutes {
     func addRoutes(to router: Router<AriadneRequestContext>) {
         router.get("/api/admin/audit") { request, _ -> Response in
             let limit = min(max(Int(request.uri.queryParameters["limit"] ?? "") ?? 100, 1), 10_000)
-            let body = "[" + log.tail(limit).joined(separator: ",") + "]"
-            var headers = HTTPFields()
-            headers[.contentType] = "application/json"
-            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+            let lines = log.tail(limit)
+            // Each line is already a JSON object.
+            return QueryAPI.json { w in
+                w.beginArray()
+                for line in lines { w.raw(line) }
+                w.endArray()
+            }
         }
     }
 }

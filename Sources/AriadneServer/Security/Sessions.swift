@@ -59,12 +59,9 @@ struct SessionRoutes {
     let secure: Bool
 
     func json(_ status: HTTPResponse.Status, _ fields: KeyValuePairs<String, JSONField>, cookie: String? = nil) -> Response {
-        var w = JSONWriter()
-        w.object(fields)
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        if let cookie { headers[.setCookie] = cookie }
-        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: w.out)))
+        var r = QueryAPI.json({ $0.object(fields) }, status: status)
+        if let cookie { r.headers[.setCookie] = cookie }
+        return r
     }
 
     func who(_ p: Principal) -> KeyValuePairs<String, JSONField> {
