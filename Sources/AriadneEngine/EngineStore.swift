@@ -237,9 +237,8 @@ public final class EngineStore: TraceStore, TraceDeleter {
     }
 
     /// Cuts the head if it is over its size or age limit (never waiting for a cut under way).
-    /// `shouldStop`: see ``cut(shouldStop:)``.
-    public func cutIfDue(shouldStop: @escaping @Sendable () -> Bool = { false }) async throws {
-        if shouldCut() { try await cut(shouldStop: shouldStop) }
+    public func cutIfDue() async throws {
+        if shouldCut() { try await cut() }
     }
 
     // MARK: writing
@@ -323,12 +322,11 @@ public final class EngineStore: TraceStore, TraceDeleter {
     /// cuts what arrived since, so that on return every write acknowledged before the call is in
     /// a block.
     ///
-    /// `shouldStop` is asked while the block is built: when the server is stopping, the cut is
-    /// given up (``CutStopped``) — a large head, such as one just replayed from the WAL, takes
+    /// Once the server is stopping (``beginStopping()``), the cut is given up while its block is
+    /// built (``CutStopped``) — a large head, such as one just replayed from the WAL, takes
     /// seconds to write, and stopping must not wait for it. Nothing is lost: the head's spans stay
     /// in the WAL segments, which only a finished block lets go, and the next start replays them.
-    public func cut(shouldStop: @escaping @Sendable () -> Bool = { false }) async throws {
-        let shouldStop: @Sendable () -> Bool = { [self] in shouldStop() || self.isStopping }
+    public func cut() async throws {
         while true {
             let seen = changes.generation
             let claim = state.withLock { s -> Bool? in
@@ -370,7 +368,7 @@ public final class EngineStore: TraceStore, TraceDeleter {
         let batches = old.allBatches().map { Self.withoutDeleted($0, deletedNow) }
         let path = nextBlockPath(for: batches)
         do {
-            _ = try BlockWriter.write(batches, to: path, shouldStop: shouldStop)
+            _ = try BlockWriter.write(batches, to: path, shouldStop: { [self] in isStopping })
         } catch is BlockWriter.Stopped {
             throw CutStopped()
         }
@@ -401,7 +399,7 @@ public final class EngineStore: TraceStore, TraceDeleter {
         changes.broadcast()
     }
 
-    var isStopping: Bool { state.withLock { $0.stopping } }
+    public var isStopping: Bool { state.withLock { $0.stopping } }
 
     /// Returns once no cut is under way.
     public func waitForCutToEnd() async {

@@ -394,15 +394,13 @@ struct EngineMaintenance: Service {
     let logger: Logger
 
     func run() async throws {
-        // A flag rather than `Task.isShuttingDownGracefully`: the block writer asks from its own
-        // threads, where the task's locals are not there to read.
-        let stopping = Atomic(false)
-        let shouldStop: @Sendable () -> Bool = { stopping.load(ordering: .relaxed) }
+        // The engine's own flag rather than `Task.isShuttingDownGracefully`: its block writer asks
+        // from threads of its own, where the task's locals are not there to read.
         try await withGracefulShutdownHandler {
             while !Task.isCancelledOrShuttingDown {
                 try? await Task.sleep(for: .seconds(1))
                 do {
-                    try await engine.cutIfDue(shouldStop: shouldStop)
+                    try await engine.cutIfDue()
                 } catch is EngineStore.CutStopped {
                     logger.info("engine: stopping during a cut: the head's spans stay in the WAL for the next start")
                     return
@@ -410,13 +408,12 @@ struct EngineMaintenance: Service {
                 engine.applyRetention()
                 do { try await engine.purge() } catch { logger.error("engine: purging deleted traces failed: \(error)") }
                 do {
-                    try await engine.compact(limit: 1, shouldStop: shouldStop)
+                    try await engine.compact(limit: 1, shouldStop: { engine.isStopping })
                 } catch is EngineStore.CompactionStopped {
                     return
                 } catch { logger.error("engine: compaction failed: \(error)") }
             }
         } onGracefulShutdown: {
-            stopping.store(true, ordering: .relaxed)
             engine.beginStopping()
         }
         // A background cut may still be finishing: the process must not end between its block
