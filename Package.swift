@@ -79,6 +79,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The distributed store: spans in ClickHouse over its HTTP interface.
+        .target(
+            name: "AriadneClickHouse",
+            dependencies: [
+                "AriadneModel", "AriadneStorage", "AriadneWire",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // The realistic multi-service workload: for the loadgen, benchmarks, tests and fuzzing.
         .target(name: "AriadneWorkload", dependencies: ["AriadneModel"], swiftSettings: swiftSettings),
 
@@ -113,7 +125,7 @@ let package = Package(
         .target(
             name: "AriadneServer",
             dependencies: [
-                "AriadneModel", "AriadneWire", "AriadnePipeline", "AriadneStorage", "AriadneEngine",
+                "AriadneModel", "AriadneWire", "AriadnePipeline", "AriadneStorage", "AriadneEngine", "AriadneClickHouse",
                 "AriadneAnalysis", "AriadneQuery", "AriadneUI", "AriadneExport", "CMalloc",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -141,7 +153,8 @@ let package = Package(
         .executableTarget(
             name: "ariadne",
             dependencies: [
-                "AriadneServer", "AriadneQuery", "AriadneLoadgen", "AriadneWorkload", "AriadneEngine", "AriadneStorage", "AriadnePipeline",
+                "AriadneServer", "AriadneQuery", "AriadneLoadgen", "AriadneWorkload", "AriadneEngine", "AriadneClickHouse", "AriadneStorage",
+                "AriadnePipeline",
                 "AriadneWire",
                 "AriadneAnalysis",
                 "AriadneExport", "CMalloc",
@@ -199,6 +212,11 @@ let package = Package(
         .testTarget(
             name: "AriadneStorageTests",
             dependencies: ["AriadneModel", "AriadneStorage", "AriadneTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AriadneClickHouseTests",
+            dependencies: ["AriadneModel", "AriadneStorage", "AriadneTesting", "AriadneClickHouse", "AriadneWorkload"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

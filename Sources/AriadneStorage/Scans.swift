@@ -98,6 +98,18 @@ public struct DependencyCounter {
         }
     }
 
+    /// Adds one span given by its fields, for stores that read columns rather than batches;
+    /// `linked` is the span id of its first link within the trace (zero without one).
+    public mutating func add(
+        traceID: TraceID, spanID: SpanID, parent: SpanID, linked: SpanID, service: String, kind: SpanKind, start: UInt64,
+        duration: UInt64, isError: Bool, peer: (name: String, type: String)?
+    ) {
+        guard window.contains(start) else { return }
+        spans[traceID, default: [:]][spanID] = Entry(
+            service: service, parent: parent, linked: kind == .consumer ? linked : .zero, kind: kind, start: start, duration: duration,
+            isError: isError, peer: peer)
+    }
+
     /// Links sorted by parent then child.
     public func links() -> [DependencyLink] {
         struct Key: Hashable {

@@ -27,7 +27,7 @@ public enum FilterValue: Sendable, Hashable {
     case double(Double)
     case bool(Bool)
 
-    var displayString: String {
+    public var displayString: String {
         switch self {
         case .string(let s): return s
         case .int(let i): return String(i)
@@ -36,7 +36,7 @@ public enum FilterValue: Sendable, Hashable {
         }
     }
 
-    var number: Double? {
+    public var number: Double? {
         switch self {
         case .int(let i): return Double(i)
         case .double(let d): return d

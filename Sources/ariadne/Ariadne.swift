@@ -1,5 +1,6 @@
 import ArgumentParser
 import AriadneAnalysis
+import AriadneClickHouse
 import AriadneEngine
 import AriadneExport
 import AriadneLoadgen
@@ -195,7 +196,17 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Request bytes in flight before receivers answer 429/UNAVAILABLE.") var maxInFlightBytes = 64 << 20
     @Option(help: "A query still running after this (Go duration) is cancelled and answered 503.") var queryTimeout = "30s"
     @Option(help: "Queries run at once; more wait (up to 64), then get 429.") var queryMaxConcurrent = 4
-    @Option(help: "Store: engine (durable, default) or memory.") var store = "engine"
+    @Option(help: "Store: engine (durable, default), memory, or clickhouse (shared by several nodes).") var store = "engine"
+    @Option(help: "all-in-one (default: receive, process, store and query) or query (the query API and UI over a shared store).")
+    var role = "all-in-one"
+    @Option(help: "ClickHouse HTTP interfaces, comma-separated, tried in order.") var clickhouseUrl = "http://127.0.0.1:8123"
+    @Option(help: "ClickHouse database for Ariadne's tables.") var clickhouseDatabase = "ariadne"
+    @Option(help: "ClickHouse user.") var clickhouseUser = "default"
+    @Option(help: "File holding the ClickHouse user's password.") var clickhousePasswordFile: String?
+    @Option(help: "ClickHouse cluster (remote_servers) name: DDL ON CLUSTER, Distributed tables sharded by trace id.")
+    var clickhouseCluster: String?
+    @Option(help: "ClickHouse: spans gathered into one insert.") var clickhouseBatchSpans = 10_000
+    @Option(help: "ClickHouse: longest a span waits for its insert (Go duration).") var clickhouseBatchInterval = "1s"
     @Option(help: "Engine WAL sync: always (fsync before acknowledging, default) or never.") var walSync = "always"
     @Option(help: "Engine: spans in the head before it is written as a block.") var headMaxSpans = 64_000
     @Option(help: "Engine: delete blocks older than this (Go duration, e.g. 72h; 0 keeps everything).")
@@ -245,8 +256,31 @@ struct Serve: AsyncParsableCommand {
         guard (1...1024).contains(queryMaxConcurrent) else { throw ValidationError("--query-max-concurrent must be 1 to 1024") }
         c.queryLimits = QueryLimits(timeout: .nanoseconds(Int64(timeout)), maxConcurrent: queryMaxConcurrent)
         c.memoryMaxSpans = memoryMaxSpans
-        guard let kind = StoreKind(rawValue: store) else { throw ValidationError("--store must be engine or memory") }
+        guard let kind = StoreKind(rawValue: store) else { throw ValidationError("--store must be engine, memory or clickhouse") }
         c.store = kind
+        guard let r = NodeRole(rawValue: role) else { throw ValidationError("--role must be all-in-one or query") }
+        c.role = r
+        if r == .query, kind != .clickhouse {
+            throw ValidationError("--role query answers over a shared store: give --store clickhouse")
+        }
+        c.clickhouse.urls = clickhouseUrl.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        c.clickhouse.database = clickhouseDatabase
+        c.clickhouse.user = clickhouseUser
+        if let clickhousePasswordFile {
+            guard let data = FileManager.default.contents(atPath: clickhousePasswordFile) else {
+                throw ValidationError("--clickhouse-password-file: cannot read \(clickhousePasswordFile)")
+            }
+            c.clickhouse.password = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        c.clickhouse.cluster = clickhouseCluster
+        c.clickhouse.batchSpans = clickhouseBatchSpans
+        guard let interval = GoDuration.parse(clickhouseBatchInterval), interval > 0, interval <= 60_000_000_000 else {
+            throw ValidationError("--clickhouse-batch-interval must be a duration from 1ns to 1m, such as 1s")
+        }
+        c.clickhouse.batchInterval = .nanoseconds(Int64(interval))
+        if kind == .clickhouse {
+            do { try c.clickhouse.validate() } catch { throw ValidationError(error.message) }
+        }
         guard let sync = WALSyncMode(rawValue: walSync) else { throw ValidationError("--wal-sync must be always or never") }
         c.engine.syncMode = sync
         c.engine.headMaxSpans = headMaxSpans
@@ -267,7 +301,7 @@ struct Serve: AsyncParsableCommand {
         do {
             server = try AriadneServer(configuration: c, logger: logger)
         } catch {
-            logger.critical("ariadne serve cannot open its store in \(dataDir): \(error)")
+            logger.critical("ariadne serve cannot open its store (\(store)) in \(dataDir): \(error)")
             throw ExitCode(1)
         }
         try await server.run()

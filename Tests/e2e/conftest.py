@@ -1,12 +1,15 @@
 """Fixtures that start the real `ariadne` binary on free loopback ports."""
 
+import atexit
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
+import uuid
 
 import pytest
 import requests
@@ -14,6 +17,78 @@ import requests
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BINARY = os.environ.get("ARIADNE_BIN", os.path.join(ROOT, ".build", "debug", "ariadne"))
 START_LINE = re.compile(r"ariadne serve started ((?:\w+=\S+ ?)+)")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ClickHouse:
+    """A real clickhouse-server on loopback (scripts/clickhouse-server.sh), its data in a temporary
+    directory; `databases` are made fresh per Ariadne server so that suites do not see each other."""
+
+    def __init__(self, cluster_xml=None, ports=None):
+        self.dir = tempfile.mkdtemp(prefix="ariadne-clickhouse-")
+        self.http_port, self.tcp_port = ports or (free_port(), free_port())
+        self.url = f"http://127.0.0.1:{self.http_port}"
+        args = ["bash", os.path.join(ROOT, "scripts", "clickhouse-server.sh"), self.dir, str(self.http_port), str(self.tcp_port)]
+        if cluster_xml:
+            args.append(cluster_xml)
+        self.log = open(os.path.join(self.dir, "stdout.log"), "w")
+        self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"clickhouse-server exited: see {self.dir}/server.err.log")
+            try:
+                if requests.get(self.url + "/ping", timeout=1).content.startswith(b"Ok"):
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("clickhouse-server did not answer within 60 s")
+
+    def query(self, sql):
+        r = requests.post(self.url, data=sql.encode(), timeout=30)
+        assert r.status_code == 200, f"{sql}: {r.text}"
+        return r.content.decode()
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+_clickhouse = None
+
+
+def clickhouse():
+    """The ClickHouse the end-to-end suites share, started on first use."""
+    global _clickhouse
+    if _clickhouse is None:
+        _clickhouse = ClickHouse()
+        atexit.register(_clickhouse.stop)
+    return _clickhouse
+
+
+# The stores every suite that exercises the query API runs against.
+STORES = ["engine", "clickhouse"]
+
+
+def store_args(store):
+    """Flags for `ariadne serve` to use `store`; for ClickHouse a database of its own."""
+    if store != "clickhouse":
+        return []
+    return ["--store", "clickhouse", "--clickhouse-url", clickhouse().url,
+            "--clickhouse-database", f"e2e_{uuid.uuid4().hex[:12]}", "--clickhouse-batch-interval", "20ms"]
 
 
 class Server:
@@ -92,8 +167,8 @@ class Server:
         self.log.close()
 
 
-@pytest.fixture(scope="module")
-def server():
-    s = Server()
+@pytest.fixture(scope="module", params=STORES)
+def server(request):
+    s = Server(store_args(request.param))
     yield s
     s.stop()

@@ -13,7 +13,7 @@ import urllib.parse
 import pytest
 import requests
 
-from conftest import Server
+from conftest import STORES, Server, store_args
 
 NOW_NS = int(time.time() * 1e9) - 3600 * 10**9
 TAGS = {"sameplacetag1": "sameplacevalue", "sameplacetag2": 123, "sameplacetag3": 72.5, "sameplacetag4": True}
@@ -138,9 +138,9 @@ def decoy_for(service, where, op, lo, hi):
     return shaped(service, "none", "placeholder", (hi or 5500) * 3)
 
 
-@pytest.fixture(scope="module")
-def fixture():
-    s = Server()
+@pytest.fixture(scope="module", params=STORES)
+def fixture(request):
+    s = Server(store_args(request.param))
     expected = {}
     batch = []
     for caption, service, where, op, lo, hi in CASES:

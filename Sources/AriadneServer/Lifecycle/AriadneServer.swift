@@ -1,4 +1,5 @@
 public import AriadneAnalysis
+public import AriadneClickHouse
 public import AriadneEngine
 import AriadneExport
 import AriadneModel
@@ -46,8 +47,12 @@ public struct ServerConfiguration: Sendable {
 
     /// RED rollups, alerts and objectives, from the file's `analytics` section.
     public var analytics: AnalyticsSettings { pipeline.section(AnalyticsSection.self).settings }
-    /// Which store holds the spans: the embedded engine (durable, default) or memory.
+    /// Which store holds the spans: the embedded engine (durable, default), memory, or ClickHouse.
     public var store: StoreKind = .engine
+    /// Where ClickHouse is, with `store` clickhouse.
+    public var clickhouse = ClickHouseOptions()
+    /// What this node does: everything (all-in-one), or only answer queries over a shared store.
+    public var role: NodeRole = .allInOne
     /// Spans the in-memory store keeps before it drops the oldest batches.
     public var memoryMaxSpans = 2_000_000
     /// Engine settings: WAL sync mode and when the head becomes a block.
@@ -75,6 +80,15 @@ public struct ServerConfiguration: Sendable {
 public enum StoreKind: String, Sendable, CaseIterable {
     case engine
     case memory
+    case clickhouse
+}
+
+/// The roles of the one binary (collectors and ingesters come with the buffer between them).
+public enum NodeRole: String, Sendable, CaseIterable {
+    /// Receivers, pipeline, store and query API in one process.
+    case allInOne = "all-in-one"
+    /// The query API and UI over a shared store; receives nothing.
+    case query
 }
 
 /// Addresses the server bound, known once every listener is up.
@@ -119,6 +133,8 @@ public struct AriadneServer: Sendable {
     public let store: any TraceStore
     /// The engine, when it is the store.
     public let engine: EngineStore?
+    /// ClickHouse, when it is the store.
+    public let clickhouse: ClickHouseStore?
     public let metrics = ServerMetrics()
     /// RED metrics counted at ingest (kept on disk beside the engine's files), alerts and objectives.
     let analytics: Analytics
@@ -129,20 +145,27 @@ public struct AriadneServer: Sendable {
     public init(configuration: ServerConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
+        var engine: EngineStore?
+        var clickhouse: ClickHouseStore?
         switch configuration.store {
         case .memory:
             store = InMemoryStore(maxSpans: configuration.memoryMaxSpans)
-            engine = nil
         case .engine:
             let e = try EngineStore(
                 directory: configuration.dataDirectory, options: configuration.engine,
                 report: { [logger] event in logger.warning("engine: \(event)") })
             store = e
             engine = e
+        case .clickhouse:
+            let c = try ClickHouseStore(options: configuration.clickhouse)
+            store = c
+            clickhouse = c
         }
+        self.engine = engine
+        self.clickhouse = clickhouse
         analytics = try Analytics(
             settings: configuration.analytics,
-            dataDirectory: configuration.store == .engine ? configuration.dataDirectory : nil, logger: logger)
+            dataDirectory: configuration.store == .memory ? nil : configuration.dataDirectory, logger: logger)
     }
 
     /// Store gauges for /metrics.
@@ -173,6 +196,7 @@ public struct AriadneServer: Sendable {
     ) async throws {
         let config = configuration
         try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
+        if let clickhouse { try await Self.migrate(clickhouse, logger: logger) }
         // The pipeline's ends: the store and/or OTLP exporters, each given every span.
         var ends = [any SpanConsumer]()
         var exporters = [OTLPExporter]()
@@ -217,7 +241,7 @@ public struct AriadneServer: Sendable {
                 })
             else { return }
             logger.info(
-                "ariadne serve started otlp_grpc=\(snapshot.otlpGRPC) otlp_http=\(snapshot.otlpHTTP) zipkin=\(snapshot.zipkin) jaeger_grpc=\(snapshot.jaegerGRPC) jaeger_thrift_http=\(snapshot.jaegerThriftHTTP) jaeger_compact=\(snapshot.jaegerCompact) jaeger_binary=\(snapshot.jaegerBinary) query=\(snapshot.query) sampling=\(snapshot.sampling) data_dir=\(config.dataDirectory) store=\(config.store.rawValue)"
+                "ariadne serve started otlp_grpc=\(snapshot.otlpGRPC) otlp_http=\(snapshot.otlpHTTP) zipkin=\(snapshot.zipkin) jaeger_grpc=\(snapshot.jaegerGRPC) jaeger_thrift_http=\(snapshot.jaegerThriftHTTP) jaeger_compact=\(snapshot.jaegerCompact) jaeger_binary=\(snapshot.jaegerBinary) query=\(snapshot.query) sampling=\(snapshot.sampling) data_dir=\(config.dataDirectory) store=\(config.store.rawValue)\(config.store == .clickhouse ? " clickhouse=" + config.clickhouse.urls.joined(separator: ",") + "/" + config.clickhouse.database : "") role=\(config.role.rawValue)"
             )
             onStarted(snapshot)
         }
@@ -281,7 +305,7 @@ public struct AriadneServer: Sendable {
 
         let server = self
         let queryRouter = router(audited: true, AccessControl.queryRequirement(publicMetrics: authenticator?.publicMetrics ?? false))
-        let queries = TraceQueryService(reader: store, deleter: engine, limits: config.queryLimits)
+        let queries = TraceQueryService(reader: store, deleter: engine ?? clickhouse, limits: config.queryLimits)
         let registry = MetricsRegistry()
         registry.register(metrics)
         registry.register(GaugeSource { server.gauges() })
@@ -341,11 +365,20 @@ public struct AriadneServer: Sendable {
             ("jaeger_grpc", jaegerGRPC, \.jaegerGRPC), ("jaeger_thrift_http", jaegerHTTPApp, \.jaegerThriftHTTP),
             ("jaeger_thrift_compact", jaegerUDP[0], \.jaegerCompact), ("jaeger_thrift_binary", jaegerUDP[1], \.jaegerBinary),
         ] as [(String, any Service, BoundAddresses.Key)] {
-            if config.enabledReceivers.contains(name) { services.append(.init(service: service)) } else { announce(key, "off") }
+            if config.role == .allInOne, config.enabledReceivers.contains(name) {
+                services.append(.init(service: service))
+            } else {
+                announce(key, "off")
+            }
         }
-        services += [.init(service: queryApp), .init(service: samplingApp)]
+        services.append(.init(service: queryApp))
+        // Sampling strategies are for SDKs sending spans: a query node has none to give.
+        if config.role == .allInOne { services.append(.init(service: samplingApp)) } else { announce(\.sampling, "off") }
         if let tls = config.tls { services.append(.init(service: CertificateReloadService(reloader: tls.reloader))) }
         if let engine { services.append(.init(service: EngineMaintenance(engine: engine, logger: logger))) }
+        if let clickhouse, config.role == .allInOne, let retention = config.engine.retention {
+            services.append(.init(service: ClickHouseRetention(store: clickhouse, retention: retention, logger: logger)))
+        }
         let group = ServiceGroup(
             configuration: .init(
                 services: services,
@@ -419,6 +452,50 @@ struct EngineMaintenance: Service {
         // A background cut may still be finishing: the process must not end between its block
         // and the release of the WAL segments the block covers.
         await engine.waitForCutToEnd()
+    }
+}
+
+/// Drops ClickHouse's day partitions past the retention, hourly. Query nodes leave it to the
+/// nodes that write (a DROP PARTITION already done is a no-op, so several writers are safe).
+struct ClickHouseRetention: Service {
+    let store: ClickHouseStore
+    let retention: Duration
+    let logger: Logger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+                let keep = UInt64(clamping: retention.components.seconds) * 1_000_000_000
+                do {
+                    let days = try await store.applyRetention(olderThan: now > keep ? now - keep : 0)
+                    if !days.isEmpty { logger.info("clickhouse: retention dropped the days \(days.joined(separator: ", "))") }
+                } catch { logger.error("clickhouse: applying retention failed: \(error)") }
+                try? await Task.sleep(for: .seconds(3600))
+            }
+        }
+    }
+}
+
+extension AriadneServer {
+    /// Brings ClickHouse's schema up to date, waiting up to a minute for a server that is still
+    /// starting (nodes and their database often start together).
+    static func migrate(_ store: ClickHouseStore, logger: Logger) async throws {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let result: Result<[Int], ClickHouseError>
+            do { result = .success(try await store.migrate()) } catch { result = .failure(error) }
+            switch result {
+            case .success(let applied):
+                if !applied.isEmpty { logger.info("clickhouse: applied schema migrations \(applied.map(String.init).joined(separator: ", "))") }
+                return
+            case .failure(let error):
+                guard error.isRetryable, attempt < 30 else { throw error }
+                logger.warning("clickhouse: \(error.message); trying again in 2 s")
+                try await Task.sleep(for: .seconds(2))
+            }
+        }
     }
 }
 

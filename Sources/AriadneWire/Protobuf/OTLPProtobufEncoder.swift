@@ -95,8 +95,25 @@ extension OTLPProtobuf {
     public static func encodeExportRequest(_ batch: SpanBatch) -> [UInt8] {
         var w = ProtoWriter()
         w.out.reserveCapacity(batch.arena.count + batch.count * 64 + batch.spanAttributes.count * 8)
+        encode(batch, batch.groupedByResourceAndScope(), into: &w)
+        return w.out
+    }
+
+    /// Encodes span `i` of `batch` alone, with its resource and scope, as an
+    /// ExportTraceServiceRequest: a self-contained record of one span, for stores that keep
+    /// each span apart (ClickHouse) without building a one-span batch for it.
+    public static func encodeExportRequest(_ batch: SpanBatch, span i: Int) -> [UInt8] {
+        var w = ProtoWriter()
+        let s = Int(batch.scopeIndices[i])
+        encode(batch, [(Int(batch.scopes[s].resource), [(s, [i])])], into: &w)
+        return w.out
+    }
+
+    private static func encode(
+        _ batch: SpanBatch, _ groups: [(resource: Int, scopes: [(scope: Int, spans: [Int])])], into w: inout ProtoWriter
+    ) {
         let encoder = Encoder(batch: batch)
-        for (r, scopes) in batch.groupedByResourceAndScope() {
+        for (r, scopes) in groups {
             w.message(1) { w in
                 let res = batch.resources[r]
                 w.message(1) { w in
@@ -119,7 +136,6 @@ extension OTLPProtobuf {
                 encoder.string(3, res.schemaURL, into: &w)
             }
         }
-        return w.out
     }
 
     /// Encodes an ExportTraceServiceResponse; an empty message when nothing was rejected.

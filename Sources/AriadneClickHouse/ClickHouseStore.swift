@@ -1,0 +1,324 @@
+public import AriadneModel
+public import AriadneStorage
+import AriadneWire
+import Foundation
+
+/// Spans in ClickHouse: the store of a cluster, shared by every ingester and query node.
+///
+/// Writes are gathered into inserts of at least `batchSpans` rows (or what arrived within
+/// `batchInterval`), and each write returns only once ClickHouse has answered for the insert
+/// that holds it. Reads translate searches to SQL (``SearchSQL``) and rebuild spans from the
+/// records kept whole in `traces`.
+public final class ClickHouseStore: TraceStore, TraceDeleter {
+    public let client: ClickHouseClient
+    public let schema: Schema
+    let queue: InsertQueue
+
+    public init(options: ClickHouseOptions) throws(ClickHouseError) {
+        try options.validate()
+        client = ClickHouseClient(options: options)
+        schema = Schema(database: options.database, cluster: options.cluster)
+        queue = InsertQueue(client: client, schema: schema, maxSpans: options.batchSpans, interval: options.batchInterval)
+    }
+
+    /// Creates or brings the schema up to date: migrations not yet recorded are applied in order
+    /// and recorded. Safe when several nodes start at once (every statement is idempotent).
+    /// Returns the versions applied now.
+    @discardableResult
+    public func migrate() async throws(ClickHouseError) -> [Int] {
+        for statement in schema.migrationsTable { try await client.execute(statement) }
+        var applied = Set<Int>()
+        var r = RowBinaryReader(try await client.select("SELECT DISTINCT version FROM \(schema.database).schema_migrations"))
+        do { while !r.isAtEnd { applied.insert(Int(try r.uint32())) } } catch {
+            throw ClickHouseError(message: "schema_migrations: \(error)")
+        }
+        var now = [Int]()
+        for m in schema.migrations where !applied.contains(m.version) {
+            for statement in m.statements { try await client.execute(statement) }
+            let at = UInt64(Date().timeIntervalSince1970)
+            try await client.execute(
+                "INSERT INTO \(schema.database).schema_migrations (version, description, applied_at) VALUES (\(m.version), \(SQL.string(m.description)), \(at))"
+            )
+            now.append(m.version)
+        }
+        return now
+    }
+
+    // MARK: Writing
+
+    public func write(_ batch: SpanBatch) async throws {
+        guard !batch.isEmpty else { return }
+        var rows = SpanRows()
+        rows.append(batch)
+        try await queue.add(rows)
+    }
+
+    // MARK: Reading
+
+    public func services() async throws -> [String] {
+        var r = RowBinaryReader(try await client.select("SELECT DISTINCT service FROM \(schema.table("operations")) ORDER BY service"))
+        var out = [String]()
+        while !r.isAtEnd { out.append(try r.string()) }
+        return out
+    }
+
+    public func operations(service: String, kind: SpanKind?) async throws -> [SpanOperation] {
+        var sql = "SELECT DISTINCT name, kind FROM \(schema.table("operations")) WHERE service = \(SQL.string(service))"
+        if let kind { sql += " AND kind = \(kind.rawValue)" }
+        var r = RowBinaryReader(try await client.select(sql))
+        var out = [SpanOperation]()
+        while !r.isAtEnd { out.append(SpanOperation(name: try r.string(), kind: SpanKind(rawValue: Int32(try r.int8())))) }
+        return out.sorted()
+    }
+
+    public func trace(id: TraceID, window: ClosedRange<UInt64>?) async throws -> SpanBatch? {
+        guard let trace = try await traces([id]).first else { return nil }
+        if let window, !trace.startTimes.contains(where: window.contains) { return nil }
+        return trace
+    }
+
+    public func traces(_ ids: [TraceID]) async throws -> [SpanBatch] {
+        guard !ids.isEmpty else { return [] }
+        var byTrace = [TraceID: SpanBatch]()
+        for chunk in Self.chunks(ids) {
+            try Task.checkCancellation()
+            let sql = """
+                SELECT trace_id, span_id, span_hash, span FROM \(schema.table("traces"))
+                WHERE trace_id IN \(Self.idList(chunk))
+                """
+            var r = RowBinaryReader(try await client.select(sql))
+            var seen = Set<SpanKey>()
+            var rejections = [SpanRejection]()
+            while !r.isAtEnd {
+                let traceID = try r.traceID()
+                let key = SpanKey(trace: traceID, span: try r.spanID(), hash: try r.uint64())
+                let record = try r.bytes()
+                // A copy not merged away yet (a retried or redelivered write).
+                guard seen.insert(key).inserted else { continue }
+                var batch = byTrace[traceID] ?? SpanBatch()
+                try record.withUnsafeBytes { try OTLPProtobuf.decodeExportRequest($0, into: &batch, rejections: &rejections) }
+                byTrace[traceID] = batch
+            }
+        }
+        return ids.compactMap { byTrace[$0] }
+    }
+
+    public func findTraceIDs(matching matcher: SpanMatcher) async throws -> [TraceID] {
+        let query = matcher.query
+        guard query.limit > 0 else { return [] }
+        let search = try SearchSQL(query)
+        if search.exact { return try await rankedTraces(search, query, limit: query.limit, offset: 0).map(\.0) }
+        // Widened: candidates in rank order, each checked with the matcher, page by page.
+        var out = [TraceID]()
+        let page = max(100, query.limit * 4)
+        var offset = 0
+        while out.count < query.limit {
+            try Task.checkCancellation()
+            let candidates = try await rankedTraces(search, query, limit: page, offset: offset)
+            for trace in try await traces(candidates.map(\.0)) where matcher.matchesAny(trace) {
+                out.append(trace.traceIDs[0])
+                if out.count == query.limit { break }
+            }
+            if candidates.count < page { break }
+            offset += page
+        }
+        return out
+    }
+
+    /// Traces with a span meeting `search`, with their whole bounds (from every span of the
+    /// trace), meeting the trace-duration bounds, in the query's order.
+    func rankedTraces(_ search: SearchSQL, _ query: TraceQuery, limit: Int, offset: Int) async throws -> [(TraceID, TraceBounds)] {
+        var having = [String]()
+        if let m = query.traceDurationMin { having.append("e - s >= \(m)") }
+        if let m = query.traceDurationMax { having.append("e - s <= \(m)") }
+        let order = query.order == .mostRecent ? "s DESC, trace_id" : "(e - s) DESC, trace_id"
+        // Both tables are sharded by trace id, so on a cluster each shard answers the subquery
+        // from its own rows (the `_local` table).
+        let sql = """
+            SELECT trace_id, min(start) AS s, if(max(end) > min(start), max(end), min(start)) AS e
+            FROM \(schema.table("traces"))
+            WHERE trace_id IN (SELECT trace_id FROM \(schema.local("spans")) WHERE \(search.condition))
+            GROUP BY trace_id
+            \(having.isEmpty ? "" : "HAVING " + having.joined(separator: " AND "))
+            ORDER BY \(order)
+            LIMIT \(offset), \(limit)
+            """
+        var r = RowBinaryReader(try await client.select(sql))
+        var out = [(TraceID, TraceBounds)]()
+        while !r.isAtEnd { out.append((try r.traceID(), TraceBounds(start: try r.uint64(), end: try r.uint64()))) }
+        return out
+    }
+
+    public func summaries(_ ids: [TraceID]) async throws -> [TraceSummary] {
+        guard !ids.isEmpty else { return [] }
+        var byTrace = [TraceID: [SummaryRow]]()
+        for chunk in Self.chunks(ids) {
+            let sql = """
+                SELECT trace_id, span_id, span_hash, parent_span_id, service, name, start, end, status
+                FROM \(schema.table("traces")) WHERE trace_id IN \(Self.idList(chunk))
+                """
+            var r = RowBinaryReader(try await client.select(sql))
+            var seen = Set<SpanKey>()
+            while !r.isAtEnd {
+                let traceID = try r.traceID()
+                let key = SpanKey(trace: traceID, span: try r.spanID(), hash: try r.uint64())
+                let row = SummaryRow(
+                    spanID: key.span, parent: try r.spanID(), service: try r.string(), name: try r.string(), start: try r.uint64(),
+                    end: try r.uint64(), isError: try r.int8() == Int8(StatusCode.error.rawValue))
+                if seen.insert(key).inserted { byTrace[traceID, default: []].append(row) }
+            }
+        }
+        return ids.compactMap { id in byTrace[id].map { SummaryRow.summary(id, $0) } }
+    }
+
+    public func dependencies(window: ClosedRange<UInt64>, step: UInt64?) async throws -> [DependencyLink] {
+        let sql = """
+            SELECT trace_id, span_id, parent_span_id, link_span_id, service, kind, start, duration, status, peer_name, peer_type
+            FROM \(schema.table("spans"))
+            WHERE day >= \(SearchSQL.date(window.lowerBound)) AND day <= \(SearchSQL.date(window.upperBound))
+              AND start >= \(window.lowerBound) AND start <= \(window.upperBound)
+            """
+        var r = RowBinaryReader(try await client.select(sql))
+        var counter = DependencyCounter(window: window, step: step)
+        var n = 0
+        while !r.isAtEnd {
+            n += 1
+            if n % 65_536 == 0 { try Task.checkCancellation() }
+            let traceID = try r.traceID()
+            let spanID = try r.spanID()
+            let parent = try r.spanID()
+            let linked = try r.spanID()
+            let service = try r.string()
+            let kind = SpanKind(rawValue: Int32(try r.int8()))
+            let start = try r.uint64()
+            let duration = try r.uint64()
+            let isError = try r.int8() == Int8(StatusCode.error.rawValue)
+            let peerName = try r.string()
+            let peerType = try r.string()
+            counter.add(
+                traceID: traceID, spanID: spanID, parent: parent, linked: linked, service: service, kind: kind, start: start,
+                duration: duration, isError: isError, peer: peerName.isEmpty ? nil : (peerName, peerType))
+        }
+        return counter.links()
+    }
+
+    // MARK: Deleting and retention
+
+    public func delete(matching query: TraceQuery?, ids: [TraceID]) async throws -> [TraceID] {
+        var all = ids
+        if var query {
+            query.limit = Int.max
+            all += try await findTraceIDs(query)
+        }
+        // Only traces that exist are reported deleted, as the engine reports them.
+        let existing = Set(try await summaries(Array(Set(all))).map(\.traceID))
+        let deleted = Array(Set(all).intersection(existing)).sorted()
+        for chunk in Self.chunks(deleted) {
+            for table in [schema.local("spans"), schema.local("traces")] {
+                try await client.execute("ALTER TABLE \(table)\(schema.onCluster) DELETE WHERE trace_id IN \(Self.idList(chunk))")
+            }
+        }
+        if !deleted.isEmpty { try await waitForMutations() }
+        return deleted
+    }
+
+    /// Returns once ClickHouse has rewritten every part a deletion touches: the rows are then
+    /// gone from the active parts (old parts are removed from disk after ClickHouse's
+    /// `old_parts_lifetime`).
+    func waitForMutations() async throws {
+        let sql = "SELECT count() FROM system.mutations WHERE database = \(SQL.string(schema.database)) AND is_done = 0"
+        for _ in 0..<6000 {
+            var r = RowBinaryReader(try await client.select(sql))
+            if try r.uint64() == 0 { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ClickHouseError(message: "a deletion is still being applied after 5 minutes", isRetryable: true)
+    }
+
+    /// Drops every day partition entirely older than `cutoff` (Unix ns) from every table;
+    /// returns the days dropped.
+    @discardableResult
+    public func applyRetention(olderThan cutoff: UInt64) async throws -> [String] {
+        let sql = """
+            SELECT DISTINCT partition FROM system.parts
+            WHERE database = \(SQL.string(schema.database)) AND active AND table IN \(SQL.list(["spans", "traces", "operations"].map { SQL.string(schema.cluster == nil ? $0 : $0 + "_local") }))
+            ORDER BY partition
+            """
+        var r = RowBinaryReader(try await client.select(sql))
+        var days = [String]()
+        while !r.isAtEnd { days.append(try r.string()) }
+        let keep = SearchSQL.date(cutoff).dropFirst("toDate('".count).dropLast(2)
+        let old = days.filter { $0 < keep && SearchSQL.isDay($0) }
+        for day in old {
+            for table in schema.dataTables {
+                try await client.execute("ALTER TABLE \(table)\(schema.onCluster) DROP PARTITION \(SQL.string(day))")
+            }
+        }
+        return old
+    }
+
+    /// Bytes the tables hold on disk (active parts), compressed and not: for the benchmarks and
+    /// for checking that deleted data is gone.
+    public func storedBytes() async throws -> (compressed: UInt64, uncompressed: UInt64, rows: UInt64) {
+        let sql = """
+            SELECT sum(data_compressed_bytes), sum(data_uncompressed_bytes), sum(rows) FROM system.parts
+            WHERE database = \(SQL.string(schema.database)) AND active
+            """
+        var r = RowBinaryReader(try await client.select(sql))
+        return (try r.uint64(), try r.uint64(), try r.uint64())
+    }
+
+    // MARK: Helpers
+
+    struct SpanKey: Hashable {
+        var trace: TraceID
+        var span: SpanID
+        var hash: UInt64
+    }
+
+    static func chunks<T>(_ items: [T], size: Int = 5_000) -> [ArraySlice<T>] {
+        stride(from: 0, to: items.count, by: size).map { items[$0..<min($0 + size, items.count)] }
+    }
+
+    static func idList(_ ids: ArraySlice<TraceID>) -> String {
+        var w = RowBinaryWriter()
+        return SQL.list(
+            ids.map { id in
+                w.out.removeAll(keepingCapacity: true)
+                w.traceID(id)
+                return SQL.bytes(w.out)
+            })
+    }
+}
+
+/// The fields of a span a result list needs.
+struct SummaryRow {
+    var spanID: SpanID
+    var parent: SpanID
+    var service: String
+    var name: String
+    var start: UInt64
+    var end: UInt64
+    var isError: Bool
+
+    /// As ``TraceSummary/init(of:)`` computes it from spans: the root is the earliest span whose
+    /// parent is not in the trace.
+    static func summary(_ id: TraceID, _ rows: [SummaryRow]) -> TraceSummary {
+        let ids = Set(rows.map(\.spanID))
+        var root: SummaryRow?
+        for r in rows where !r.parent.isValid || !ids.contains(r.parent) {
+            if root.map({ r.start < $0.start }) ?? true { root = r }
+        }
+        root = root ?? rows.first
+        return TraceSummary(
+            traceID: id, rootService: root?.service ?? "", rootName: root?.name ?? "", start: rows.map(\.start).min() ?? 0,
+            end: rows.map(\.end).max() ?? 0, spanCount: rows.count, errorCount: rows.filter(\.isError).count,
+            services: Set(rows.map(\.service)).sorted())
+    }
+}
+
+extension SearchSQL {
+    static func isDay(_ s: String) -> Bool {
+        s.utf8.count == 10 && s.utf8.allSatisfy { ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) || $0 == UInt8(ascii: "-") }
+    }
+}

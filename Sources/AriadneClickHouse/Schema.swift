@@ -1,0 +1,128 @@
+/// The tables Ariadne keeps in ClickHouse, and the migrations that create them.
+///
+/// Written for ClickHouse 18.16 (Debian's) and valid on current releases: no Map, TTL, skip
+/// indexes or DateTime64, so times are UInt64 nanoseconds, attributes are parallel arrays, and
+/// every table is partitioned by UTC day so that retention drops whole partitions.
+///
+/// - `spans`: one row per span for search, ordered by (service, name, start) as Jaeger's and the
+///   Collector's ClickHouse schemas are, so a search on a service reads a narrow key range.
+///   Attributes in typed arrays (string, int, float, bool, other) with the scope each came from
+///   (span, resource, instrumentation scope, event, link).
+/// - `traces`: one row per span ordered by trace id, holding the span whole (OTLP protobuf) and
+///   the fields result lists need: by-id reads and summaries are primary-key lookups.
+/// - `operations`: (service, name, kind) per day, for the service and operation lists.
+///
+/// `spans` and `traces` are ReplacingMergeTree on a key that ends with a hash of the whole
+/// span: a batch written twice collapses when parts merge, and reads remove the copies that
+/// have not merged yet.
+public struct Schema: Sendable {
+    public let database: String
+    public let cluster: String?
+
+    public init(database: String, cluster: String?) {
+        self.database = database
+        self.cluster = cluster
+    }
+
+    /// Where each attribute came from, as stored in the arrays' `scope` column.
+    public enum AttributeOrigin: UInt8, Sendable {
+        case span = 0, resource = 1, scope = 2, event = 3, link = 4
+    }
+
+    /// A table as queries name it: the table itself, or its Distributed twin on a cluster.
+    public func table(_ name: String) -> String { "\(database).\(name)" }
+
+    /// Where rows physically live: on a cluster, each shard's `_local` table.
+    func local(_ name: String) -> String { cluster == nil ? "\(database).\(name)" : "\(database).\(name)_local" }
+
+    var onCluster: String { cluster.map { " ON CLUSTER \($0)" } ?? "" }
+
+    public struct Migration: Sendable {
+        public let version: Int
+        public let description: String
+        public let statements: [String]
+    }
+
+    static let attributeColumns = ["attr_str", "attr_int", "attr_float", "attr_bool", "attr_other"]
+
+    /// In order; each statement is idempotent (IF NOT EXISTS), so two nodes starting at once,
+    /// or a node that stopped halfway, apply them safely.
+    public var migrations: [Migration] {
+        let attrs = zip(Self.attributeColumns, ["String", "Int64", "Float64", "UInt8", "String"]).map { name, type in
+            "\(name) Nested(scope UInt8, key String, value \(type))"
+        }.joined(separator: ",\n    ")
+        let spans = """
+            day Date,
+            service String,
+            name String,
+            start UInt64,
+            trace_id FixedString(16),
+            span_id FixedString(8),
+            span_hash UInt64,
+            parent_span_id FixedString(8),
+            link_span_id FixedString(8),
+            kind Int8,
+            status Int8,
+            duration UInt64,
+            status_message String,
+            scope_name String,
+            peer_name String,
+            peer_type String,
+            \(attrs)
+            """
+        let traces = """
+            day Date,
+            trace_id FixedString(16),
+            span_id FixedString(8),
+            span_hash UInt64,
+            parent_span_id FixedString(8),
+            service String,
+            name String,
+            start UInt64,
+            end UInt64,
+            status Int8,
+            span String
+            """
+        let operations = """
+            day Date,
+            service String,
+            name String,
+            kind Int8
+            """
+        var v1 = ["CREATE DATABASE IF NOT EXISTS \(database)\(onCluster)"]
+        v1 += table(
+            "spans", columns: spans, order: "service, name, start, trace_id, span_id, span_hash", shardBy: "cityHash64(trace_id)")
+        v1 += table("traces", columns: traces, order: "trace_id, span_id, span_hash", shardBy: "cityHash64(trace_id)")
+        v1 += table("operations", columns: operations, order: "service, name, kind", shardBy: "cityHash64(service)")
+        return [Migration(version: 1, description: "spans, traces and operations tables", statements: v1)]
+    }
+
+    /// The migrations table, created before any migration runs.
+    var migrationsTable: [String] {
+        [
+            "CREATE DATABASE IF NOT EXISTS \(database)\(onCluster)",
+            "CREATE TABLE IF NOT EXISTS \(database).schema_migrations\(onCluster) (version UInt32, description String, applied_at UInt64) ENGINE = ReplacingMergeTree ORDER BY version",
+        ]
+    }
+
+    /// A day-partitioned ReplacingMergeTree; on a cluster, a `_local` table on every shard and a
+    /// Distributed table over them.
+    func table(_ name: String, columns: String, order: String, shardBy: String) -> [String] {
+        var out = [
+            """
+            CREATE TABLE IF NOT EXISTS \(local(name))\(onCluster) (
+                \(columns)
+            ) ENGINE = ReplacingMergeTree PARTITION BY day ORDER BY (\(order)) SETTINGS index_granularity = 8192
+            """
+        ]
+        if let cluster {
+            out.append(
+                "CREATE TABLE IF NOT EXISTS \(database).\(name)\(onCluster) AS \(local(name)) ENGINE = Distributed(\(cluster), \(database), \(name)_local, \(shardBy))"
+            )
+        }
+        return out
+    }
+
+    /// Tables whose rows belong to traces (what deletion and retention touch), as stored.
+    var dataTables: [String] { ["spans", "traces", "operations"].map(local) }
+}
