@@ -5,7 +5,8 @@
 #   - with --python: a Python venv in .venv with the real OpenTelemetry clients and selenium used
 #     by the end-to-end tests, and headless Chromium with its driver (Debian chromium,
 #     chromium-driver) for the web UI test, and Prometheus (Debian prometheus: promtool and a
-#     server that scrapes /metrics in the analytics test); and a second venv, .venv-legacy, with
+#     server that scrapes /metrics in the analytics test), and clickhouse-server (Debian's 18.16)
+#     for the ClickHouse store's tests; and a second venv, .venv-legacy, with
 #     the legacy Jaeger clients (jaeger-client, the OTel Jaeger Thrift exporter), which need an
 #     older OpenTelemetry SDK;
 #   - with --demo: the NATS C client and server (Debian libnats-dev, nats-server) and demo/.venv
@@ -32,6 +33,10 @@ if [ "${1:-}" = "--python" ]; then
     if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
         echo "setup: installing chromium and chromium-driver with apt-get (web UI test)"
         apt_install chromium chromium-driver
+    fi
+    if ! command -v clickhouse-server >/dev/null; then
+        echo "setup: installing clickhouse-server with apt-get (the ClickHouse store's tests start it on loopback)"
+        apt_install --no-install-recommends clickhouse-server
     fi
     if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
         echo "setup: installing prometheus with apt-get (promtool and a real scrape in the analytics test)"

@@ -81,9 +81,23 @@ public final class ClickHouseClient: Sendable {
         _ = try await send(sql: sql, body: nil)
     }
 
+    /// Runs a statement on every URL: on a cluster, what each shard must do itself (its
+    /// `_local` tables' DDL, deletions, dropped partitions). Done per node rather than
+    /// `ON CLUSTER`, which needs ZooKeeper that a cluster of plain shards does not have.
+    public func executeOnEach(_ sql: String) async throws(ClickHouseError) {
+        for url in options.urls { _ = try await send(sql: sql, body: nil, urls: [url]) }
+    }
+
     /// Runs a SELECT and returns its rows in RowBinary (the statement must not name a format).
     public func select(_ sql: String) async throws(ClickHouseError) -> [UInt8] {
         try await send(sql: sql + "\nFORMAT RowBinary", body: nil)
+    }
+
+    /// A SELECT on each URL in turn (what one node's system tables say), answers in URL order.
+    public func selectOnEach(_ sql: String) async throws(ClickHouseError) -> [[UInt8]] {
+        var out = [[UInt8]]()
+        for url in options.urls { out.append(try await send(sql: sql + "\nFORMAT RowBinary", body: nil, urls: [url])) }
+        return out
     }
 
     /// Inserts RowBinary rows into `table` (`columns` in the order the rows hold them).
@@ -92,15 +106,21 @@ public final class ClickHouseClient: Sendable {
         _ = try await send(sql: sql, body: rows)
     }
 
+    /// Settings of every request: on a cluster, an insert into a Distributed table returns only
+    /// once every shard has its rows (not when they are queued on this node's disk).
+    var settings: [URLQueryItem] {
+        options.cluster == nil ? [] : [URLQueryItem(name: "insert_distributed_sync", value: "1")]
+    }
+
     /// Sends `sql` (in the URL when a body carries rows, else as the body) to the first URL that
     /// answers.
-    func send(sql: String, body: [UInt8]?) async throws(ClickHouseError) -> [UInt8] {
+    func send(sql: String, body: [UInt8]?, urls: [String]? = nil) async throws(ClickHouseError) -> [UInt8] {
         var lastError = ClickHouseError(message: "no ClickHouse URL", isRetryable: true)
-        for url in options.urls {
+        for url in urls ?? options.urls {
             var components = URLComponents(string: url)!
-            var query = [URLQueryItem(name: "database", value: body == nil ? nil : options.database)]
+            var query = settings
             if body != nil { query.append(URLQueryItem(name: "query", value: sql)) }
-            components.queryItems = query.filter { $0.value != nil }
+            components.queryItems = query.isEmpty ? nil : query
             var request = HTTPClientRequest(url: components.string!)
             request.method = .POST
             request.headers.add(name: "Authorization", value: authorization)

@@ -26,22 +26,30 @@ public final class ClickHouseStore: TraceStore, TraceDeleter {
     /// Returns the versions applied now.
     @discardableResult
     public func migrate() async throws(ClickHouseError) -> [Int] {
-        for statement in schema.migrationsTable { try await client.execute(statement) }
+        for statement in schema.migrationsTable { try await ddl(statement) }
         var applied = Set<Int>()
         var r = RowBinaryReader(try await client.select("SELECT DISTINCT version FROM \(schema.database).schema_migrations"))
         do { while !r.isAtEnd { applied.insert(Int(try r.uint32())) } } catch {
             throw ClickHouseError(message: "schema_migrations: \(error)")
         }
         var now = [Int]()
-        for m in schema.migrations where !applied.contains(m.version) {
-            for statement in m.statements { try await client.execute(statement) }
+        // On a cluster every migration runs again (each statement is idempotent): a shard added
+        // to the list since gets the tables the others have.
+        for m in schema.migrations where schema.cluster != nil || !applied.contains(m.version) {
+            for statement in m.statements { try await ddl(statement) }
+            if applied.contains(m.version) { continue }
             let at = UInt64(Date().timeIntervalSince1970)
-            try await client.execute(
+            try await ddl(
                 "INSERT INTO \(schema.database).schema_migrations (version, description, applied_at) VALUES (\(m.version), \(SQL.string(m.description)), \(at))"
             )
             now.append(m.version)
         }
         return now
+    }
+
+    /// A statement every node must run on a cluster (see ``ClickHouseClient/executeOnEach(_:)``).
+    func ddl(_ sql: String) async throws(ClickHouseError) {
+        if schema.cluster == nil { try await client.execute(sql) } else { try await client.executeOnEach(sql) }
     }
 
     // MARK: Writing
@@ -215,7 +223,7 @@ public final class ClickHouseStore: TraceStore, TraceDeleter {
         let deleted = Array(Set(all).intersection(existing)).sorted()
         for chunk in Self.chunks(deleted) {
             for table in [schema.local("spans"), schema.local("traces")] {
-                try await client.execute("ALTER TABLE \(table)\(schema.onCluster) DELETE WHERE trace_id IN \(Self.idList(chunk))")
+                try await ddl("ALTER TABLE \(table) DELETE WHERE trace_id IN \(Self.idList(chunk))")
             }
         }
         if !deleted.isEmpty { try await waitForMutations() }
@@ -228,8 +236,12 @@ public final class ClickHouseStore: TraceStore, TraceDeleter {
     func waitForMutations() async throws {
         let sql = "SELECT count() FROM system.mutations WHERE database = \(SQL.string(schema.database)) AND is_done = 0"
         for _ in 0..<6000 {
-            var r = RowBinaryReader(try await client.select(sql))
-            if try r.uint64() == 0 { return }
+            var pending: UInt64 = 0
+            for answer in try await client.selectOnEach(sql) {
+                var r = RowBinaryReader(answer)
+                pending += try r.uint64()
+            }
+            if pending == 0 { return }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw ClickHouseError(message: "a deletion is still being applied after 5 minutes", isRetryable: true)
@@ -251,21 +263,27 @@ public final class ClickHouseStore: TraceStore, TraceDeleter {
         let old = days.filter { $0 < keep && SearchSQL.isDay($0) }
         for day in old {
             for table in schema.dataTables {
-                try await client.execute("ALTER TABLE \(table)\(schema.onCluster) DROP PARTITION \(SQL.string(day))")
+                try await ddl("ALTER TABLE \(table) DROP PARTITION \(SQL.string(day))")
             }
         }
         return old
     }
 
-    /// Bytes the tables hold on disk (active parts), compressed and not: for the benchmarks and
-    /// for checking that deleted data is gone.
+    /// Bytes and rows the tables hold on disk (active parts), compressed and not, over every
+    /// shard: for the benchmarks and for checking that deleted data is gone.
     public func storedBytes() async throws -> (compressed: UInt64, uncompressed: UInt64, rows: UInt64) {
         let sql = """
             SELECT sum(data_compressed_bytes), sum(data_uncompressed_bytes), sum(rows) FROM system.parts
             WHERE database = \(SQL.string(schema.database)) AND active
             """
-        var r = RowBinaryReader(try await client.select(sql))
-        return (try r.uint64(), try r.uint64(), try r.uint64())
+        var total: (compressed: UInt64, uncompressed: UInt64, rows: UInt64) = (0, 0, 0)
+        for answer in try await (schema.cluster == nil ? [client.select(sql)] : client.selectOnEach(sql)) {
+            var r = RowBinaryReader(answer)
+            total.compressed += try r.uint64()
+            total.uncompressed += try r.uint64()
+            total.rows += try r.uint64()
+        }
+        return total
     }
 
     // MARK: Helpers

@@ -11,6 +11,7 @@
 /// - `traces`: one row per span ordered by trace id, holding the span whole (OTLP protobuf) and
 ///   the fields result lists need: by-id reads and summaries are primary-key lookups.
 /// - `operations`: (service, name, kind) per day, for the service and operation lists.
+/// - `schema_migrations`: the versions applied.
 ///
 /// `spans` and `traces` are ReplacingMergeTree on a key that ends with a hash of the whole
 /// span: a batch written twice collapses when parts merge, and reads remove the copies that
@@ -35,8 +36,6 @@ public struct Schema: Sendable {
     /// Where rows physically live: on a cluster, each shard's `_local` table.
     func local(_ name: String) -> String { cluster == nil ? "\(database).\(name)" : "\(database).\(name)_local" }
 
-    var onCluster: String { cluster.map { " ON CLUSTER \($0)" } ?? "" }
-
     public struct Migration: Sendable {
         public let version: Int
         public let description: String
@@ -46,7 +45,8 @@ public struct Schema: Sendable {
     static let attributeColumns = ["attr_str", "attr_int", "attr_float", "attr_bool", "attr_other"]
 
     /// In order; each statement is idempotent (IF NOT EXISTS), so two nodes starting at once,
-    /// or a node that stopped halfway, apply them safely.
+    /// or a node that stopped halfway, apply them safely. On a cluster every statement runs on
+    /// every node given (each shard holds its `_local` tables and a Distributed table over all).
     public var migrations: [Migration] {
         let attrs = zip(Self.attributeColumns, ["String", "Int64", "Float64", "UInt8", "String"]).map { name, type in
             "\(name) Nested(scope UInt8, key String, value \(type))"
@@ -89,7 +89,7 @@ public struct Schema: Sendable {
             name String,
             kind Int8
             """
-        var v1 = ["CREATE DATABASE IF NOT EXISTS \(database)\(onCluster)"]
+        var v1 = ["CREATE DATABASE IF NOT EXISTS \(database)"]
         v1 += table(
             "spans", columns: spans, order: "service, name, start, trace_id, span_id, span_hash", shardBy: "cityHash64(trace_id)")
         v1 += table("traces", columns: traces, order: "trace_id, span_id, span_hash", shardBy: "cityHash64(trace_id)")
@@ -100,8 +100,8 @@ public struct Schema: Sendable {
     /// The migrations table, created before any migration runs.
     var migrationsTable: [String] {
         [
-            "CREATE DATABASE IF NOT EXISTS \(database)\(onCluster)",
-            "CREATE TABLE IF NOT EXISTS \(database).schema_migrations\(onCluster) (version UInt32, description String, applied_at UInt64) ENGINE = ReplacingMergeTree ORDER BY version",
+            "CREATE DATABASE IF NOT EXISTS \(database)",
+            "CREATE TABLE IF NOT EXISTS \(database).schema_migrations (version UInt32, description String, applied_at UInt64) ENGINE = ReplacingMergeTree ORDER BY version",
         ]
     }
 
@@ -110,14 +110,14 @@ public struct Schema: Sendable {
     func table(_ name: String, columns: String, order: String, shardBy: String) -> [String] {
         var out = [
             """
-            CREATE TABLE IF NOT EXISTS \(local(name))\(onCluster) (
+            CREATE TABLE IF NOT EXISTS \(local(name)) (
                 \(columns)
             ) ENGINE = ReplacingMergeTree PARTITION BY day ORDER BY (\(order)) SETTINGS index_granularity = 8192
             """
         ]
         if let cluster {
             out.append(
-                "CREATE TABLE IF NOT EXISTS \(database).\(name)\(onCluster) AS \(local(name)) ENGINE = Distributed(\(cluster), \(database), \(name)_local, \(shardBy))"
+                "CREATE TABLE IF NOT EXISTS \(database).\(name) AS \(local(name)) ENGINE = Distributed(\(cluster), \(database), \(name)_local, \(shardBy))"
             )
         }
         return out

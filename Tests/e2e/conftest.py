@@ -83,12 +83,13 @@ def clickhouse():
 STORES = ["engine", "clickhouse"]
 
 
-def store_args(store):
-    """Flags for `ariadne serve` to use `store`; for ClickHouse a database of its own."""
+def store_args(store, database=None, urls=None):
+    """Flags for `ariadne serve` to use `store`; for ClickHouse a database of its own unless
+    `database` names one that other nodes share."""
     if store != "clickhouse":
         return []
-    return ["--store", "clickhouse", "--clickhouse-url", clickhouse().url,
-            "--clickhouse-database", f"e2e_{uuid.uuid4().hex[:12]}", "--clickhouse-batch-interval", "20ms"]
+    return ["--store", "clickhouse", "--clickhouse-url", urls or clickhouse().url,
+            "--clickhouse-database", database or f"e2e_{uuid.uuid4().hex[:12]}", "--clickhouse-batch-interval", "20ms"]
 
 
 class Server:

@@ -138,7 +138,9 @@ struct QueryAPI {
         router.get(
             "/api/services/:service/operations",
             use: route(.jaeger) { _, context in
-                let name = try context.parameters.require("service")
+                // Path parameters arrive as sent: a service named "my svc" is "my%20svc" here.
+                let raw = try context.parameters.require("service")
+                let name = raw.removingPercentEncoding ?? raw
                 let ops = Set(try await service.operations(service: name, kind: nil).map(\.name)).sorted()
                 return Self.envelope(total: ops.count) { w in w.value(.strings(ops)) }
             })
