@@ -1,114 +1,84 @@
 #!/usr/bin/env bash
-# Ariadne's embedded engine beside ClickHouse on the same spans, in one run.
-#
-#   bash scripts/bench-clickhouse.sh [SPANS]      (default 2000000)
-#
-# Installs clickhouse-server from Debian if missing, starts it on 127.0.0.1:18123 with a data
-# directory under a temporary folder, creates a span table the way the OpenTelemetry Collector's
-# ClickHouse exporter lays it out (ordered by service, span name and time, partitioned by day;
-# attributes as key/value arrays, as 18.16 has no Map), inserts `ariadne-bench store`'s spans as RowBinary
-# over HTTP, merges the parts, and prints rows/s and bytes per row. Then runs
-# `ariadne-bench store` on the same spans and prints the ratios. Stops the server it started.
+# Prints Ariadne's figures on ClickHouse on this machine (release build, one clickhouse-server
+# started here on loopback, both sharing the machine's cores with the load generator):
+#   1. spans/s end to end (OTLP/gRPC in → acknowledged once in ClickHouse), Ariadne's CPU
+#      seconds per span, and ClickHouse's;
+#   2. bytes per span on disk (system.parts, after merges), per table, against a plain table of
+#      the same spans with every attribute as key/value string arrays (the shape most
+#      ClickHouse trace schemas take) filled from ours in the same run;
+#   3. trace by id and searches (service + attribute, attribute only, duration range), p50/p99
+#      over the query API.
+# Usage: scripts/bench-clickhouse.sh [SPANS]   (default 1,000,000; PROFILE=loadgen for the repetitive traces)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SPANS=${1:-2000000}
-PORT=18123
+BIN=.build/release/ariadne
+SPANS=${1:-1000000}
+PROFILE=${PROFILE:-realistic}
+[ -x "$BIN" ] || swift build -c release --product ariadne
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-if ! command -v clickhouse-server >/dev/null; then
-    echo "bench-clickhouse: installing clickhouse-server with apt-get"
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clickhouse-server >/dev/null
-fi
-[ -x .build/release/ariadne ] || swift build -c release --product ariadne
-
-WORK=$(mktemp -d /tmp/ariadne-bench-ch.XXXXXX)
-CH_PID=""
-cleanup() {
-    if [ -n "$CH_PID" ]; then kill "$CH_PID" 2>/dev/null || true; wait "$CH_PID" 2>/dev/null || true; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-mkdir -p "$WORK/data" "$WORK/tmp" "$WORK/user_files" "$WORK/format_schemas" "$WORK/log"
-cat >"$WORK/config.xml" <<EOF
-<?xml version="1.0"?>
-<yandex>
-    <logger><level>warning</level><log>$WORK/log/server.log</log><errorlog>$WORK/log/error.log</errorlog></logger>
-    <http_port>$PORT</http_port>
-    <tcp_port>19000</tcp_port>
-    <listen_host>127.0.0.1</listen_host>
-    <max_connections>64</max_connections>
-    <uncompressed_cache_size>1073741824</uncompressed_cache_size>
-    <mark_cache_size>1073741824</mark_cache_size>
-    <path>$WORK/data/</path>
-    <tmp_path>$WORK/tmp/</tmp_path>
-    <user_files_path>$WORK/user_files/</user_files_path>
-    <format_schema_path>$WORK/format_schemas/</format_schema_path>
-    <users_config>/etc/clickhouse-server/users.xml</users_config>
-    <default_profile>default</default_profile>
-    <default_database>default</default_database>
-</yandex>
-EOF
-clickhouse-server --config-file="$WORK/config.xml" >"$WORK/log/stdout.log" 2>&1 &
+CH_DIR=$(mktemp -d) DATA=$(mktemp -d)
+CH_HTTP=$(port) CH_TCP=$(port)
+CH=http://127.0.0.1:$CH_HTTP
+PID="" CH_PID=""
+trap 'kill $PID $CH_PID 2>/dev/null || true; wait 2>/dev/null; rm -rf "$CH_DIR" "$DATA"' EXIT
+bash scripts/clickhouse-server.sh "$CH_DIR" "$CH_HTTP" "$CH_TCP" > "$CH_DIR/stdout.log" 2>&1 &
 CH_PID=$!
-echo "bench-clickhouse: clickhouse-server pid $CH_PID on 127.0.0.1:$PORT, data $WORK/data"
-for _ in $(seq 1 60); do
-    curl -sf "http://127.0.0.1:$PORT/ping" >/dev/null 2>&1 && break
-    sleep 0.5
-done
-curl -sf "http://127.0.0.1:$PORT/ping" >/dev/null || { echo "clickhouse-server did not start:"; tail -20 "$WORK/log/error.log"; exit 1; }
+for _ in $(seq 300); do curl -s "$CH/ping" 2>/dev/null | grep -q Ok && break; sleep 0.1; done
+q() { curl -s --data-binary "$1" "$CH/"; }
 
-q() { curl -sS --fail-with-body "http://127.0.0.1:$PORT/" --data-binary "$1"; }
-q "CREATE TABLE spans (
-    Date Date,
-    Timestamp UInt64,
-    TraceIdHigh UInt64, TraceIdLow UInt64,
-    SpanId UInt64, ParentSpanId UInt64,
-    ServiceName String, SpanName String, SpanKind UInt8,
-    Duration UInt64, StatusCode UInt8, StatusMessage String,
-    SpanAttrKeys Array(String), SpanAttrValues Array(String),
-    ResourceAttrKeys Array(String), ResourceAttrValues Array(String),
-    EventTimes Array(UInt64), EventNames Array(String),
-    EventAttrKeys Array(Array(String)), EventAttrValues Array(Array(String)),
-    LinkTraceIds Array(String), LinkSpanIds Array(String)
-) ENGINE = MergeTree() PARTITION BY Date ORDER BY (ServiceName, SpanName, Timestamp)"
+"$BIN" serve --data-dir "$DATA" --otlp-grpc-port 0 --otlp-http-port 0 --zipkin-port 0 --query-port 0 --sampling-port 0 \
+    --store clickhouse --clickhouse-url "$CH" --clickhouse-database bench > "$DATA/server.log" 2>&1 &
+PID=$!
+for _ in $(seq 300); do grep -q "serve started" "$DATA/server.log" && break; sleep 0.1; done
+GRPC=$(grep -o 'otlp_grpc=[^ ]*' "$DATA/server.log" | cut -d= -f2)
+QUERY=$(grep -o 'query=[^ ]*' "$DATA/server.log" | cut -d= -f2)
+# CH_SERVER: the clickhouse-server process itself (the script's child).
+CH_SERVER=$(pgrep -f "clickhouse-server --config-file=$CH_DIR/config.xml" | head -1)
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
 
-echo "bench-clickhouse: generating $SPANS spans as RowBinary"
-.build/release/ariadne-bench rows --spans "$SPANS" --out "$WORK/rows.bin" 2>/dev/null
-ROWS_MB=$(du -m "$WORK/rows.bin" | cut -f1)
-echo "bench-clickhouse: inserting ($ROWS_MB MB of RowBinary) over HTTP"
-T0=$(date +%s.%N)
-# -T streams the file (--data-binary @file would read it all into memory first).
-curl -sS --fail-with-body -X POST -H "Transfer-Encoding: chunked" -T "$WORK/rows.bin" \
-    "http://127.0.0.1:$PORT/?query=INSERT%20INTO%20spans%20FORMAT%20RowBinary"
-T1=$(date +%s.%N)
-q "OPTIMIZE TABLE spans FINAL" >/dev/null
-ROWS=$(q "SELECT count() FROM spans")
-BYTES=$(q "SELECT sum(bytes) FROM system.parts WHERE table = 'spans' AND active")
-CH_RATE=$(python3 -c "print(round($ROWS / ($T1 - $T0)))")
-CH_BPR=$(python3 -c "print(round($BYTES / $ROWS, 1))")
-# Trace by id (no lookup table: the table is ordered by service) and the search `ariadne-bench store` times.
-TID=$(q "SELECT TraceIdHigh, TraceIdLow FROM spans LIMIT 1 FORMAT TSV")
-read -r HI LO <<<"$TID"
-TQ0=$(date +%s.%N); q "SELECT count() FROM spans WHERE TraceIdHigh = $HI AND TraceIdLow = $LO" >/dev/null; TQ1=$(date +%s.%N)
-SQ0=$(date +%s.%N)
-q "SELECT TraceIdHigh, TraceIdLow, max(Timestamp) AS t FROM spans WHERE ServiceName = 'auth'
-   AND arrayExists((k, v) -> k = 'http.response.status_code' AND v = '500', SpanAttrKeys, SpanAttrValues)
-   GROUP BY TraceIdHigh, TraceIdLow ORDER BY t DESC LIMIT 20 FORMAT Null" >/dev/null
-SQ1=$(date +%s.%N)
-echo "clickhouse 18.16: $ROWS rows inserted at $CH_RATE rows/s (RowBinary over HTTP, one stream); $CH_BPR bytes/row after OPTIMIZE FINAL"
-python3 -c "print('clickhouse 18.16: trace by id (full scan, no lookup table) %.1f ms; search service + attribute %.1f ms' % (($TQ1-$TQ0)*1000, ($SQ1-$SQ0)*1000))"
+echo "== end to end, OTLP/gRPC → ClickHouse, $SPANS $PROFILE spans"
+a0=$(cpu $PID) c0=$(cpu $CH_SERVER) t0=$(date +%s.%N)
+"$BIN" loadgen --protocol grpc --endpoint "$GRPC" --profile "$PROFILE" --spans "$SPANS" --batch-spans 1000 --concurrency 16 2>/dev/null | tail -1
+t1=$(date +%s.%N) a1=$(cpu $PID) c1=$(cpu $CH_SERVER)
+awk -v n="$SPANS" -v t="$(echo "$t1 - $t0" | bc)" -v a="$(echo "$a1 - $a0" | bc)" -v c="$(echo "$c1 - $c0" | bc)" 'BEGIN {
+    printf "%.0f spans/s end to end (%.1f s); Ariadne CPU %.1f s = %.0f spans per CPU second; ClickHouse CPU %.1f s\n", n / t, t, a, n / a, c }'
+echo "Ariadne peak RSS: $(grep VmHWM /proc/$PID/status | awk '{print $2, $3}')"
 
-echo "bench-clickhouse: the same spans into Ariadne's engine"
-OUT=$(.build/release/ariadne-bench store --spans "$SPANS" --queries 100 2>/dev/null)
-echo "$OUT"
-AR_RATE=$(echo "$OUT" | sed -n 's/^ingest until every span is in a block: .* \([0-9]*\) spans\/s$/\1/p')
-AR_ACK=$(echo "$OUT" | sed -n 's/^ingest: .* \([0-9]*\) spans\/s .*/\1/p')
-AR_BPS=$(echo "$OUT" | sed -n 's/^compaction: .* \([0-9.]*\) bytes\/span .*/\1/p')
-python3 - <<EOF
-ack, sustained, ch = $AR_ACK, $AR_RATE, $CH_RATE
-bps, chb = $AR_BPS, $CH_BPR
-print("ratio: Ariadne acknowledged %.2fx and sustained (into blocks) %.2fx ClickHouse's insert rate" % (ack / ch, sustained / ch))
-print("ratio: Ariadne stores a span in %.2fx ClickHouse's bytes per row (%.1f vs %.1f)" % (bps / chb, bps, chb))
-EOF
+echo "== bytes on disk (after OPTIMIZE FINAL)"
+q "CREATE TABLE bench.plain (trace_id String, span_id String, parent_span_id String, service String, name String, kind Int8, status Int8, start UInt64, duration UInt64, keys Array(String), values Array(String), span String) ENGINE = MergeTree PARTITION BY toDate(intDiv(start, 1000000000)) ORDER BY (service, name, start)"
+q "INSERT INTO bench.plain SELECT hex(s.trace_id), hex(s.span_id), hex(s.parent_span_id), s.service, s.name, s.kind, s.status, s.start, s.duration, arrayConcat(s.attr_str.key, s.attr_int.key, s.attr_float.key, s.attr_bool.key), arrayConcat(s.attr_str.value, arrayMap(x -> toString(x), s.attr_int.value), arrayMap(x -> toString(x), s.attr_float.value), arrayMap(x -> toString(x), s.attr_bool.value)), '' FROM bench.spans AS s"
+for t in spans traces operations plain; do q "OPTIMIZE TABLE bench.$t FINAL"; done
+q "SELECT table, sum(rows) AS rows, sum(data_compressed_bytes) AS bytes, round(sum(data_compressed_bytes) / $SPANS, 1) AS per_span FROM system.parts WHERE database = 'bench' AND active GROUP BY table ORDER BY table FORMAT PrettyCompactMonoBlock"
+q "SELECT round(sum(data_compressed_bytes) / $SPANS, 1) FROM system.parts WHERE database = 'bench' AND active AND table != 'plain'" | awk '{print "Ariadne (spans + traces + operations): " $1 " B/span"}'
+q "SELECT table, name, round(sum(data_compressed_bytes) / $SPANS, 1) AS per_span FROM system.columns WHERE database = 'bench' AND table IN ('spans', 'traces') GROUP BY table, name ORDER BY per_span DESC LIMIT 8 FORMAT PrettyCompactMonoBlock"
+
+echo "== queries over the query API (p50 / p99 of 200 each)"
+IDS=$(q "SELECT lower(hex(trace_id)) FROM (SELECT DISTINCT trace_id FROM bench.traces LIMIT 100000) ORDER BY rand() LIMIT 200")
+SERVICE=$(q "SELECT service FROM bench.operations GROUP BY service ORDER BY count() DESC LIMIT 1")
+USERS=$(q "SELECT DISTINCT a.value FROM bench.spans ARRAY JOIN attr_str AS a WHERE a.key = 'user.id' LIMIT 200")
+python3 - "$QUERY" "$SERVICE" <<PY
+import sys, time, urllib.request, urllib.parse, json, random
+query, service = sys.argv[1:3]
+ids = """$IDS""".split()
+users = """$USERS""".split()
+def timed(paths):
+    out = []
+    for p in paths:
+        t = time.perf_counter()
+        with urllib.request.urlopen(f"http://{query}{p}", timeout=60) as r:
+            body = r.read()
+        out.append((time.perf_counter() - t) * 1000)
+    out.sort()
+    return out[len(out) // 2], out[int(len(out) * 0.99) - 1], body
+def show(name, paths, jaeger):
+    p50, p99, body = timed(paths)
+    n = len(json.loads(body).get("data", []))
+    print(f"{name}: p50 {p50:.1f} ms, p99 {p99:.1f} ms (last answer: {n} traces){'   Jaeger v2 on ClickHouse: ' + jaeger if jaeger else ''}")
+q = urllib.parse.quote
+show("trace by id", [f"/api/traces/{i}" for i in ids], "~101 ms")
+tags = [q(json.dumps({"user.id": u})) for u in users]
+show("search service + attribute", [f"/api/traces?service={q(service)}&tags={t}&lookback=24h&limit=20" for t in tags], "37-139 ms")
+show("search attribute only", [f"/api/traces?tags={t}&lookback=24h&limit=20" for t in tags], "~1.8 s")
+show("search service + duration range", [f"/api/traces?service={q(service)}&minDuration=50ms&maxDuration=2s&lookback=24h&limit=20"] * 200, "37-139 ms")
+PY

@@ -91,20 +91,35 @@ public final class ClickHouseStore: TraceStore, TraceDeleter {
         for chunk in Self.chunks(ids) {
             try Task.checkCancellation()
             let sql = """
-                SELECT trace_id, span_id, span_hash, span FROM \(schema.table("traces"))
-                WHERE trace_id IN \(Self.idList(chunk))
+                SELECT trace_id, span_id, span_hash, parent_span_id, name, kind, start, end, span
+                FROM \(schema.table("traces")) WHERE \(Self.traceCondition(chunk))
                 """
             var r = RowBinaryReader(try await client.select(sql))
             var seen = Set<SpanKey>()
             var rejections = [SpanRejection]()
             while !r.isAtEnd {
                 let traceID = try r.traceID()
-                let key = SpanKey(trace: traceID, span: try r.spanID(), hash: try r.uint64())
+                let key = SpanKey(trace: traceID, span: try r.spanID(), hash: try r.uint32())
+                let parent = try r.spanID()
+                let name = try r.bytes()
+                let kind = SpanKind(rawValue: Int32(try r.int8()))
+                let start = try r.uint64()
+                let end = try r.uint64()
                 let record = try r.bytes()
                 // A copy not merged away yet (a retried or redelivered write).
                 guard seen.insert(key).inserted else { continue }
                 var batch = byTrace[traceID] ?? SpanBatch()
                 try record.withUnsafeBytes { try OTLPProtobuf.decodeExportRequest($0, into: &batch, rejections: &rejections) }
+                // The record left out what the columns hold (it decodes with empty ids): put it back.
+                let k = batch.count - 1
+                guard k >= 0 else { throw ClickHouseError(message: "a span record in traces decodes to no span") }
+                batch.traceIDs[k] = traceID
+                batch.spanIDs[k] = key.span
+                batch.parentSpanIDs[k] = parent
+                batch.names[k] = name.withUnsafeBytes { batch.appendBytes($0) }
+                batch.kinds[k] = kind
+                batch.startTimes[k] = start
+                batch.endTimes[k] = end
                 byTrace[traceID] = batch
             }
         }
@@ -140,12 +155,13 @@ public final class ClickHouseStore: TraceStore, TraceDeleter {
         if let m = query.traceDurationMin { having.append("e - s >= \(m)") }
         if let m = query.traceDurationMax { having.append("e - s <= \(m)") }
         let order = query.order == .mostRecent ? "s DESC, trace_id" : "(e - s) DESC, trace_id"
-        // Both tables are sharded by trace id, so on a cluster each shard answers the subquery
-        // from its own rows (the `_local` table).
+        // Both tables are sharded by trace key, so on a cluster each shard answers the subquery
+        // from its own rows (the `_local` table). A trace sharing its key with a matching one
+        // (two ids alike in their low 64 bits) would be listed too: for random ids, never.
         let sql = """
             SELECT trace_id, min(start) AS s, if(max(end) > min(start), max(end), min(start)) AS e
             FROM \(schema.table("traces"))
-            WHERE trace_id IN (SELECT trace_id FROM \(schema.local("spans")) WHERE \(search.condition))
+            WHERE trace_key IN (SELECT trace_key FROM \(schema.local("spans")) WHERE \(search.condition))
             GROUP BY trace_id
             \(having.isEmpty ? "" : "HAVING " + having.joined(separator: " AND "))
             ORDER BY \(order)
@@ -163,13 +179,13 @@ public final class ClickHouseStore: TraceStore, TraceDeleter {
         for chunk in Self.chunks(ids) {
             let sql = """
                 SELECT trace_id, span_id, span_hash, parent_span_id, service, name, start, end, status
-                FROM \(schema.table("traces")) WHERE trace_id IN \(Self.idList(chunk))
+                FROM \(schema.table("traces")) WHERE \(Self.traceCondition(chunk))
                 """
             var r = RowBinaryReader(try await client.select(sql))
             var seen = Set<SpanKey>()
             while !r.isAtEnd {
                 let traceID = try r.traceID()
-                let key = SpanKey(trace: traceID, span: try r.spanID(), hash: try r.uint64())
+                let key = SpanKey(trace: traceID, span: try r.spanID(), hash: try r.uint32())
                 let row = SummaryRow(
                     spanID: key.span, parent: try r.spanID(), service: try r.string(), name: try r.string(), start: try r.uint64(),
                     end: try r.uint64(), isError: try r.int8() == Int8(StatusCode.error.rawValue))
@@ -181,8 +197,9 @@ public final class ClickHouseStore: TraceStore, TraceDeleter {
 
     public func dependencies(window: ClosedRange<UInt64>, step: UInt64?) async throws -> [DependencyLink] {
         let sql = """
-            SELECT trace_id, span_id, parent_span_id, link_span_id, service, kind, start, duration, status, peer_name, peer_type
-            FROM \(schema.table("spans"))
+            SELECT trace_id, span_id, parent_span_id, link_span_id, service, kind, start, if(end > start, end - start, 0), status,
+                peer_name, peer_type
+            FROM \(schema.table("traces"))
             WHERE day >= \(SearchSQL.date(window.lowerBound)) AND day <= \(SearchSQL.date(window.upperBound))
               AND start >= \(window.lowerBound) AND start <= \(window.upperBound)
             """
@@ -222,9 +239,10 @@ public final class ClickHouseStore: TraceStore, TraceDeleter {
         let existing = Set(try await summaries(Array(Set(all))).map(\.traceID))
         let deleted = Array(Set(all).intersection(existing)).sorted()
         for chunk in Self.chunks(deleted) {
-            for table in [schema.local("spans"), schema.local("traces")] {
-                try await ddl("ALTER TABLE \(table) DELETE WHERE trace_id IN \(Self.idList(chunk))")
-            }
+            // Search rows go by key: a trace sharing the low half of its id (never, for random
+            // ids) would lose its search rows with these.
+            try await ddl("ALTER TABLE \(schema.local("spans")) DELETE WHERE trace_key IN \(Self.keyList(chunk))")
+            try await ddl("ALTER TABLE \(schema.local("traces")) DELETE WHERE \(Self.traceCondition(chunk))")
         }
         if !deleted.isEmpty { try await waitForMutations() }
         return deleted
@@ -291,11 +309,20 @@ public final class ClickHouseStore: TraceStore, TraceDeleter {
     struct SpanKey: Hashable {
         var trace: TraceID
         var span: SpanID
-        var hash: UInt64
+        var hash: UInt32
     }
 
     static func chunks<T>(_ items: [T], size: Int = 5_000) -> [ArraySlice<T>] {
         stride(from: 0, to: items.count, by: size).map { items[$0..<min($0 + size, items.count)] }
+    }
+
+    /// Rows of these traces in `traces`: by key (the primary index) and then by whole id.
+    static func traceCondition(_ ids: ArraySlice<TraceID>) -> String {
+        "trace_key IN \(keyList(ids)) AND trace_id IN \(idList(ids))"
+    }
+
+    static func keyList(_ ids: ArraySlice<TraceID>) -> String {
+        SQL.list(Set(ids.map(\.low)).sorted().map { SQL.number($0) })
     }
 
     static func idList(_ ids: ArraySlice<TraceID>) -> String {

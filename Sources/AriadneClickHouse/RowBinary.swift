@@ -16,6 +16,10 @@ public struct RowBinaryWriter: Sendable {
         out.append(UInt8(truncatingIfNeeded: v >> 8))
     }
 
+    @inline(__always) public mutating func uint32(_ v: UInt32) {
+        withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) }
+    }
+
     @inline(__always) public mutating func uint64(_ v: UInt64) {
         withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) }
     }

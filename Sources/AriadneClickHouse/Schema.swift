@@ -7,15 +7,18 @@
 /// - `spans`: one row per span for search, ordered by (service, name, start) as Jaeger's and the
 ///   Collector's ClickHouse schemas are, so a search on a service reads a narrow key range.
 ///   Attributes in typed arrays (string, int, float, bool, other) with the scope each came from
-///   (span, resource, instrumentation scope, event, link).
-/// - `traces`: one row per span ordered by trace id, holding the span whole (OTLP protobuf) and
-///   the fields result lists need: by-id reads and summaries are primary-key lookups.
+///   (span, resource, instrumentation scope, event, link). It names its trace by `trace_key`,
+///   the low 64 bits of the trace id (all of a Jaeger 64-bit id): half the bytes of the id, in
+///   the column that compresses worst.
+/// - `traces`: one row per span ordered by trace key, holding the fields result lists and the
+///   service graph need and the rest of the span as OTLP protobuf without the fields in columns:
+///   by-id reads and summaries are primary-key lookups.
 /// - `operations`: (service, name, kind) per day, for the service and operation lists.
 /// - `schema_migrations`: the versions applied.
 ///
-/// `spans` and `traces` are ReplacingMergeTree on a key that ends with a hash of the whole
-/// span: a batch written twice collapses when parts merge, and reads remove the copies that
-/// have not merged yet.
+/// `traces` is a ReplacingMergeTree on a key that ends with a hash of the whole span: a batch
+/// written twice collapses when parts merge, and reads remove the copies not merged yet.
+/// `spans` may hold copies; searches answer distinct traces, so copies cost only bytes.
 public struct Schema: Sendable {
     public let database: String
     public let cluster: String?
@@ -56,31 +59,30 @@ public struct Schema: Sendable {
             service String,
             name String,
             start UInt64,
-            trace_id FixedString(16),
-            span_id FixedString(8),
-            span_hash UInt64,
-            parent_span_id FixedString(8),
-            link_span_id FixedString(8),
+            trace_key UInt64,
             kind Int8,
             status Int8,
             duration UInt64,
             status_message String,
             scope_name String,
-            peer_name String,
-            peer_type String,
             \(attrs)
             """
         let traces = """
             day Date,
+            trace_key UInt64,
             trace_id FixedString(16),
             span_id FixedString(8),
-            span_hash UInt64,
+            span_hash UInt32,
             parent_span_id FixedString(8),
+            link_span_id FixedString(8),
             service String,
             name String,
+            kind Int8,
+            status Int8,
             start UInt64,
             end UInt64,
-            status Int8,
+            peer_name String,
+            peer_type String,
             span String
             """
         let operations = """
@@ -90,10 +92,10 @@ public struct Schema: Sendable {
             kind Int8
             """
         var v1 = ["CREATE DATABASE IF NOT EXISTS \(database)"]
+        v1 += table("spans", engine: "MergeTree", columns: spans, order: "service, name, start", shardBy: "cityHash64(trace_key)")
         v1 += table(
-            "spans", columns: spans, order: "service, name, start, trace_id, span_id, span_hash", shardBy: "cityHash64(trace_id)")
-        v1 += table("traces", columns: traces, order: "trace_id, span_id, span_hash", shardBy: "cityHash64(trace_id)")
-        v1 += table("operations", columns: operations, order: "service, name, kind", shardBy: "cityHash64(service)")
+            "traces", engine: "ReplacingMergeTree", columns: traces, order: "trace_key, trace_id, span_id, span_hash", shardBy: "cityHash64(trace_key)")
+        v1 += table("operations", engine: "ReplacingMergeTree", columns: operations, order: "service, name, kind", shardBy: "cityHash64(service)")
         return [Migration(version: 1, description: "spans, traces and operations tables", statements: v1)]
     }
 
@@ -105,14 +107,14 @@ public struct Schema: Sendable {
         ]
     }
 
-    /// A day-partitioned ReplacingMergeTree; on a cluster, a `_local` table on every shard and a
+    /// A day-partitioned MergeTree; on a cluster, a `_local` table on every shard and a
     /// Distributed table over them.
-    func table(_ name: String, columns: String, order: String, shardBy: String) -> [String] {
+    func table(_ name: String, engine: String, columns: String, order: String, shardBy: String) -> [String] {
         var out = [
             """
             CREATE TABLE IF NOT EXISTS \(local(name)) (
                 \(columns)
-            ) ENGINE = ReplacingMergeTree PARTITION BY day ORDER BY (\(order)) SETTINGS index_granularity = 8192
+            ) ENGINE = \(engine) PARTITION BY day ORDER BY (\(order)) SETTINGS index_granularity = 8192
             """
         ]
         if let cluster {

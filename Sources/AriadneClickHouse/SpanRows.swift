@@ -9,15 +9,13 @@ struct SpanRows {
     var count = 0
 
     static let spanColumns: [String] = {
-        var c = [
-            "day", "service", "name", "start", "trace_id", "span_id", "span_hash", "parent_span_id", "link_span_id", "kind",
-            "status", "duration", "status_message", "scope_name", "peer_name", "peer_type",
-        ]
+        var c = ["day", "service", "name", "start", "trace_key", "kind", "status", "duration", "status_message", "scope_name"]
         for a in Schema.attributeColumns { c += ["\(a).scope", "\(a).key", "\(a).value"] }
         return c
     }()
     static let traceColumns = [
-        "day", "trace_id", "span_id", "span_hash", "parent_span_id", "service", "name", "start", "end", "status", "span",
+        "day", "trace_key", "trace_id", "span_id", "span_hash", "parent_span_id", "link_span_id", "service", "name", "kind", "status",
+        "start", "end", "peer_name", "peer_type", "span",
     ]
     static let operationColumns = ["day", "service", "name", "kind"]
 
@@ -65,42 +63,40 @@ struct SpanRows {
             let scopeIndex = Int(batch.scopeIndices[i])
             let scope = batch.scopes[scopeIndex]
             let service = services[scopeIndex]
-            let record = OTLPProtobuf.encodeExportRequest(batch, span: i)
-            let hash = Self.fnv1a(record)
+            // The identity lives in columns; the record holds the rest of the span.
+            let record = OTLPProtobuf.encodeExportRequest(batch, span: i, withoutIdentity: true)
             let start = batch.startTimes[i]
-            let end = batch.endTimes[i]
             let traceID = batch.traceIDs[i]
             let links = batch.links[batch.linkRanges[i].indices]
+            let peer = DependencyPeer.of(batch, i)
 
             traces.day(ofNanoseconds: start)
+            traces.uint64(traceID.low)
             traces.traceID(traceID)
             traces.spanID(batch.spanIDs[i])
-            traces.uint64(hash)
+            traces.uint32(Self.spanHash(batch, i, record))
             traces.spanID(batch.parentSpanIDs[i])
+            traces.spanID(links.first { $0.traceID == traceID }?.spanID ?? .zero)
             traces.string(service)
             batch.withBytes(batch.names[i]) { traces.bytes($0) }
-            traces.uint64(start)
-            traces.uint64(end)
+            traces.int8(Int8(clamping: batch.kinds[i].rawValue))
             traces.int8(Int8(clamping: batch.statusCodes[i].rawValue))
+            traces.uint64(start)
+            traces.uint64(batch.endTimes[i])
+            traces.string(peer?.name ?? "")
+            traces.string(peer?.type ?? "")
             traces.bytes(record)
 
             spans.day(ofNanoseconds: start)
             spans.string(service)
             batch.withBytes(batch.names[i]) { spans.bytes($0) }
             spans.uint64(start)
-            spans.traceID(traceID)
-            spans.spanID(batch.spanIDs[i])
-            spans.uint64(hash)
-            spans.spanID(batch.parentSpanIDs[i])
-            spans.spanID(links.first { $0.traceID == traceID }?.spanID ?? .zero)
+            spans.uint64(traceID.low)
             spans.int8(Int8(clamping: batch.kinds[i].rawValue))
             spans.int8(Int8(clamping: batch.statusCodes[i].rawValue))
             spans.uint64(batch.duration(ofSpan: i))
             batch.withBytes(batch.statusMessages[i]) { spans.bytes($0) }
             batch.withBytes(scope.name) { spans.bytes($0) }
-            let peer = DependencyPeer.of(batch, i)
-            spans.string(peer?.name ?? "")
-            spans.string(peer?.type ?? "")
 
             attrs.removeAll()
             attrs.add(batch, batch.spanAttributes, batch.attributeRanges[i], .span)
@@ -135,11 +131,20 @@ struct SpanRows {
         for item in items { value(&spans, item.2) }
     }
 
-    /// FNV-1a over the span's record: the same in every process, so that a span written by two
-    /// nodes gets one key.
-    static func fnv1a(_ bytes: [UInt8]) -> UInt64 {
+    /// FNV-1a over the whole span (its record and the fields kept beside it), folded to 32 bits:
+    /// the same in every process, so that a span written by two nodes gets one key. Only spans
+    /// of one trace with one span id are told apart by it.
+    static func spanHash(_ batch: SpanBatch, _ i: Int, _ record: [UInt8]) -> UInt32 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return h
+        func mix(_ v: UInt64) {
+            for k in 0..<8 { h = (h ^ ((v >> (8 * UInt64(k))) & 0xFF)) &* 0x100_0000_01b3 }
+        }
+        for b in record { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        mix(batch.parentSpanIDs[i].value)
+        mix(batch.startTimes[i])
+        mix(batch.endTimes[i])
+        mix(UInt64(bitPattern: Int64(batch.kinds[i].rawValue)))
+        batch.withBytes(batch.names[i]) { for b in $0 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 } }
+        return UInt32(truncatingIfNeeded: h ^ (h >> 32))
     }
 }

@@ -65,10 +65,8 @@ func freshStore(_ name: String) async throws -> ClickHouseStore {
         #expect(deleted == [gone.batch.traceIDs[0]])
         #expect(try await store.trace(id: gone.batch.traceIDs[0], window: nil) == nil)
         #expect(try await store.trace(id: keep.batch.traceIDs[0], window: nil)?.count == 1)
-        for t in ["spans", "traces"] {
-            var r = RowBinaryReader(
-                try await store.client.select(
-                    "SELECT count() FROM \(store.schema.database).\(t) WHERE trace_id = unhex('00000000000000010000000000000002')"))
+        for (t, condition) in [("spans", "trace_key = 2"), ("traces", "trace_id = unhex('00000000000000010000000000000002')")] {
+            var r = RowBinaryReader(try await store.client.select("SELECT count() FROM \(store.schema.database).\(t) WHERE \(condition)"))
             #expect(try r.uint64() == 0, "rows of the deleted trace left in \(t)")
         }
     }

@@ -100,19 +100,22 @@ extension OTLPProtobuf {
     }
 
     /// Encodes span `i` of `batch` alone, with its resource and scope, as an
-    /// ExportTraceServiceRequest: a self-contained record of one span, for stores that keep
-    /// each span apart (ClickHouse) without building a one-span batch for it.
-    public static func encodeExportRequest(_ batch: SpanBatch, span i: Int) -> [UInt8] {
+    /// ExportTraceServiceRequest: a record of one span, for stores that keep each span apart
+    /// (ClickHouse) without building a one-span batch for it. With `withoutIdentity`, the fields
+    /// such a store keeps in columns of their own are left out — trace, span and parent ids,
+    /// name, kind, start and end — and the reader puts them back after decoding.
+    public static func encodeExportRequest(_ batch: SpanBatch, span i: Int, withoutIdentity: Bool = false) -> [UInt8] {
         var w = ProtoWriter()
         let s = Int(batch.scopeIndices[i])
-        encode(batch, [(Int(batch.scopes[s].resource), [(s, [i])])], into: &w)
+        encode(batch, [(Int(batch.scopes[s].resource), [(s, [i])])], into: &w, withoutIdentity: withoutIdentity)
         return w.out
     }
 
     private static func encode(
-        _ batch: SpanBatch, _ groups: [(resource: Int, scopes: [(scope: Int, spans: [Int])])], into w: inout ProtoWriter
+        _ batch: SpanBatch, _ groups: [(resource: Int, scopes: [(scope: Int, spans: [Int])])], into w: inout ProtoWriter,
+        withoutIdentity: Bool = false
     ) {
-        let encoder = Encoder(batch: batch)
+        let encoder = Encoder(batch: batch, withoutIdentity: withoutIdentity)
         for (r, scopes) in groups {
             w.message(1) { w in
                 let res = batch.resources[r]
@@ -198,8 +201,12 @@ extension OTLPProtobuf {
 /// closures of nested messages capture one reference instead of copying every column array.
 final class Encoder {
     let batch: SpanBatch
+    let withoutIdentity: Bool
 
-    init(batch: SpanBatch) { self.batch = batch }
+    init(batch: SpanBatch, withoutIdentity: Bool = false) {
+        self.batch = batch
+        self.withoutIdentity = withoutIdentity
+    }
 
     func string(_ field: UInt32, _ ref: StrRef, into w: inout ProtoWriter) {
         guard ref.count > 0 else { return }
@@ -247,14 +254,18 @@ final class Encoder {
     }
 
     func span(_ i: Int, into w: inout ProtoWriter) {
-        w.idField(1, batch.traceIDs[i])
-        w.idField(2, batch.spanIDs[i])
+        if !withoutIdentity {
+            w.idField(1, batch.traceIDs[i])
+            w.idField(2, batch.spanIDs[i])
+        }
         string(3, batch.traceStates[i], into: &w)
-        if batch.parentSpanIDs[i].isValid { w.idField(4, batch.parentSpanIDs[i]) }
-        string(5, batch.names[i], into: &w)
-        w.varintField(6, UInt64(bitPattern: Int64(batch.kinds[i].rawValue)))
-        w.fixed64Field(7, batch.startTimes[i])
-        w.fixed64Field(8, batch.endTimes[i])
+        if !withoutIdentity {
+            if batch.parentSpanIDs[i].isValid { w.idField(4, batch.parentSpanIDs[i]) }
+            string(5, batch.names[i], into: &w)
+            w.varintField(6, UInt64(bitPattern: Int64(batch.kinds[i].rawValue)))
+            w.fixed64Field(7, batch.startTimes[i])
+            w.fixed64Field(8, batch.endTimes[i])
+        }
         attributes(batch.spanAttributes, batch.attributeRanges[i], field: 9, into: &w)
         w.varintField(10, UInt64(batch.droppedAttributesCounts[i]))
         for e in batch.events[batch.eventRanges[i].indices] {
