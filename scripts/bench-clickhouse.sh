@@ -46,8 +46,11 @@ awk -v n="$SPANS" -v t="$(echo "$t1 - $t0" | bc)" -v a="$(echo "$a1 - $a0" | bc)
 echo "Ariadne peak RSS: $(grep VmHWM /proc/$PID/status | awk '{print $2, $3}')"
 
 echo "== bytes on disk (after OPTIMIZE FINAL)"
-q "CREATE TABLE bench.plain (trace_id String, span_id String, parent_span_id String, service String, name String, kind Int8, status Int8, start UInt64, duration UInt64, keys Array(String), values Array(String), span String) ENGINE = MergeTree PARTITION BY toDate(intDiv(start, 1000000000)) ORDER BY (service, name, start)"
-q "INSERT INTO bench.plain SELECT hex(s.trace_id), hex(s.span_id), hex(s.parent_span_id), s.service, s.name, s.kind, s.status, s.start, s.duration, arrayConcat(s.attr_str.key, s.attr_int.key, s.attr_float.key, s.attr_bool.key), arrayConcat(s.attr_str.value, arrayMap(x -> toString(x), s.attr_int.value), arrayMap(x -> toString(x), s.attr_float.value), arrayMap(x -> toString(x), s.attr_bool.value)), '' FROM bench.spans AS s"
+# The plain table: the Collector's otel_traces shape (hex ids, one row per span, every span and
+# resource attribute as key/value strings, no events or links), filled from ours by joining the
+# search rows to their ids on the search table's key.
+q "CREATE TABLE bench.plain (TraceId String, SpanId String, ParentSpanId String, ServiceName String, SpanName String, SpanKind Int8, StatusCode Int8, Timestamp UInt64, Duration UInt64, AttrKeys Array(String), AttrValues Array(String)) ENGINE = MergeTree PARTITION BY toDate(intDiv(Timestamp, 1000000000)) ORDER BY (ServiceName, SpanName, Timestamp)"
+q "INSERT INTO bench.plain SELECT tid, sid, pid, service, name, kind, status, start, duration, arrayConcat(attr_str.key, attr_int.key, attr_float.key, attr_bool.key), arrayConcat(attr_str.value, arrayMap(x -> toString(x), attr_int.value), arrayMap(x -> toString(x), attr_float.value), arrayMap(x -> toString(x), attr_bool.value)) FROM bench.spans ANY LEFT JOIN (SELECT trace_key, start, name, service, lower(hex(trace_id)) AS tid, lower(hex(span_id)) AS sid, lower(hex(parent_span_id)) AS pid FROM bench.traces) USING (trace_key, start, name, service)"
 for t in spans traces operations plain; do q "OPTIMIZE TABLE bench.$t FINAL"; done
 q "SELECT table, sum(rows) AS rows, sum(data_compressed_bytes) AS bytes, round(sum(data_compressed_bytes) / $SPANS, 1) AS per_span FROM system.parts WHERE database = 'bench' AND active GROUP BY table ORDER BY table FORMAT PrettyCompactMonoBlock"
 q "SELECT round(sum(data_compressed_bytes) / $SPANS, 1) FROM system.parts WHERE database = 'bench' AND active AND table != 'plain'" | awk '{print "Ariadne (spans + traces + operations): " $1 " B/span"}'

@@ -271,7 +271,7 @@ public final class ClickHouseStore: TraceStore, TraceDeleter {
     public func applyRetention(olderThan cutoff: UInt64) async throws -> [String] {
         let sql = """
             SELECT DISTINCT partition FROM system.parts
-            WHERE database = \(SQL.string(schema.database)) AND active AND table IN \(SQL.list(["spans", "traces", "operations"].map { SQL.string(schema.cluster == nil ? $0 : $0 + "_local") }))
+            WHERE database = \(SQL.string(schema.database)) AND active AND table IN \(SQL.list(["spans", "traces", "operations", "rollups"].map { SQL.string(schema.cluster == nil ? $0 : $0 + "_local") }))
             ORDER BY partition
             """
         var r = RowBinaryReader(try await client.select(sql))
@@ -302,6 +302,84 @@ public final class ClickHouseStore: TraceStore, TraceDeleter {
             total.rows += try r.uint64()
         }
         return total
+    }
+
+    // MARK: RED rollups
+
+    /// One window's counts for one key, as a node wrote them.
+    public struct RollupRow: Sendable, Equatable {
+        public var window: UInt64
+        public var service: String
+        public var operation: String
+        public var kind: SpanKind
+        public var status: StatusCode
+        public var sumMs: Double
+        public var maxMs: Double
+        public var buckets: [UInt32]
+
+        public init(
+            window: UInt64, service: String, operation: String, kind: SpanKind, status: StatusCode, sumMs: Double, maxMs: Double,
+            buckets: [UInt32]
+        ) {
+            self.window = window
+            self.service = service
+            self.operation = operation
+            self.kind = kind
+            self.status = status
+            self.sumMs = sumMs
+            self.maxMs = maxMs
+            self.buckets = buckets
+        }
+    }
+
+    /// Appends `rows` counted by `node` (an id unique to the process), stamped with the time.
+    public func appendRollups(_ rows: [RollupRow], node: String) async throws {
+        guard !rows.isEmpty else { return }
+        var w = RowBinaryWriter()
+        let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+        for r in rows {
+            w.day(ofNanoseconds: r.window)
+            w.uint64(r.window)
+            w.string(r.service)
+            w.string(r.operation)
+            w.int8(Int8(clamping: r.kind.rawValue))
+            w.int8(Int8(clamping: r.status.rawValue))
+            w.float64(r.sumMs)
+            w.float64(r.maxMs)
+            w.varint(r.buckets.count)
+            for b in r.buckets { w.uint32(b) }
+            w.string(node)
+            w.uint64(now)
+        }
+        let columns = ["day", "window", "service", "operation", "kind", "status", "sum_ms", "max_ms", "buckets", "node", "written_at"]
+        try await client.insert("rollups", columns: columns, rows: w.out)
+    }
+
+    /// Rows for windows from `oldestWindow` written in `written` (Unix ns, inclusive) by nodes
+    /// other than `excluding` (a node's own rows are already in its memory).
+    public func rollups(oldestWindow: UInt64, written: ClosedRange<UInt64>, excluding node: String) async throws -> [RollupRow] {
+        let sql = """
+            SELECT window, service, operation, kind, status, sum_ms, max_ms, buckets FROM \(schema.table("rollups"))
+            WHERE window >= \(oldestWindow) AND written_at >= \(written.lowerBound) AND written_at <= \(written.upperBound)
+              AND node != \(SQL.string(node))
+            """
+        var r = RowBinaryReader(try await client.select(sql))
+        var out = [RollupRow]()
+        while !r.isAtEnd {
+            let window = try r.uint64()
+            let service = try r.string()
+            let operation = try r.string()
+            let kind = SpanKind(rawValue: Int32(try r.int8()))
+            let status = StatusCode(rawValue: Int32(try r.int8()))
+            let sum = Double(bitPattern: try r.uint64())
+            let max = Double(bitPattern: try r.uint64())
+            var buckets = [UInt32]()
+            for _ in 0..<(try r.varint()) { buckets.append(try r.uint32()) }
+            out.append(
+                RollupRow(
+                    window: window, service: service, operation: operation, kind: kind, status: status, sumMs: sum, maxMs: max, buckets: buckets))
+        }
+        return out
     }
 
     // MARK: Helpers

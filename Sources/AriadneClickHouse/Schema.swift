@@ -14,6 +14,8 @@
 ///   service graph need and the rest of the span as OTLP protobuf without the fields in columns:
 ///   by-id reads and summaries are primary-key lookups.
 /// - `operations`: (service, name, kind) per day, for the service and operation lists.
+/// - `rollups`: RED metrics per window as each node counted them at ingest (one row per window,
+///   key and node; readers sum them), so every node — query nodes included — shows all of them.
 /// - `schema_migrations`: the versions applied.
 ///
 /// `traces` is a ReplacingMergeTree on a key that ends with a hash of the whole span: a batch
@@ -94,9 +96,27 @@ public struct Schema: Sendable {
         var v1 = ["CREATE DATABASE IF NOT EXISTS \(database)"]
         v1 += table("spans", engine: "MergeTree", columns: spans, order: "service, name, start", shardBy: "cityHash64(trace_key)")
         v1 += table(
-            "traces", engine: "ReplacingMergeTree", columns: traces, order: "trace_key, trace_id, span_id, span_hash", shardBy: "cityHash64(trace_key)")
+            "traces", engine: "ReplacingMergeTree", columns: traces, order: "trace_key, trace_id, span_id, span_hash",
+            shardBy: "cityHash64(trace_key)")
         v1 += table("operations", engine: "ReplacingMergeTree", columns: operations, order: "service, name, kind", shardBy: "cityHash64(service)")
-        return [Migration(version: 1, description: "spans, traces and operations tables", statements: v1)]
+        let rollups = """
+            day Date,
+            window UInt64,
+            service String,
+            operation String,
+            kind Int8,
+            status Int8,
+            sum_ms Float64,
+            max_ms Float64,
+            buckets Array(UInt32),
+            node String,
+            written_at UInt64
+            """
+        let v2 = table("rollups", engine: "MergeTree", columns: rollups, order: "written_at, service", shardBy: "rand()")
+        return [
+            Migration(version: 1, description: "spans, traces and operations tables", statements: v1),
+            Migration(version: 2, description: "RED rollups shared by every node", statements: v2),
+        ]
     }
 
     /// The migrations table, created before any migration runs.
@@ -126,5 +146,5 @@ public struct Schema: Sendable {
     }
 
     /// Tables whose rows belong to traces (what deletion and retention touch), as stored.
-    var dataTables: [String] { ["spans", "traces", "operations"].map(local) }
+    var dataTables: [String] { ["spans", "traces", "operations", "rollups"].map(local) }
 }

@@ -183,3 +183,31 @@ def test_two_shards_hold_the_spans_and_every_query_answers_over_both():
         for c in shards:
             c.stop()
         os.unlink(cluster.name)
+
+
+def red_calls(server, service):
+    red = server.get_json(f"/api/analysis/red?service={service}&lookback=1h")
+    return {o["operation"]: o["calls"] for o in red["operations"]}
+
+
+def test_red_rollups_are_shared_so_a_query_node_shows_what_the_writer_counted(tmp_path):
+    config = tmp_path / "ariadne.yaml"
+    config.write_text("analytics:\n  interval: 1s\n  evaluation_interval: 200ms\n")
+    database = f"e2e_red_{uuid.uuid4().hex[:8]}"
+    writer = Server(["--config", str(config)] + store_args("clickhouse", database))
+    query = Server(["--config", str(config), "--role", "query"] + store_args("clickhouse", database))
+    try:
+        send(writer, [trace(tid(k, 0x4ED), "billing", name="POST /pay", children=1) for k in range(1, 41)])
+        want = {"POST /pay": 40, "call 0": 40}
+        deadline = time.time() + 40
+        while time.time() < deadline and red_calls(query, "billing") != want:
+            time.sleep(0.5)
+        assert red_calls(query, "billing") == want
+        assert red_calls(writer, "billing") == want
+        # A query node started later reads the rollups from ClickHouse at start.
+        query.stop()
+        query = Server(["--config", str(config), "--role", "query"] + store_args("clickhouse", database))
+        assert red_calls(query, "billing") == want
+    finally:
+        writer.stop()
+        query.stop()

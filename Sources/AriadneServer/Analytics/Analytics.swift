@@ -1,4 +1,5 @@
 import AriadneAnalysis
+import AriadneClickHouse
 import AriadneModel
 import AriadnePipeline
 import AriadneQuery
@@ -10,6 +11,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
+import Synchronization
 
 /// RED metrics, their rollups on disk, and the alerts evaluated on them: what sits beside the
 /// query side of the server.
@@ -20,13 +22,16 @@ final class Analytics: MetricsSource {
     let serviceGraph = ServiceGraphMetrics()
     let alerts: AlertEngine
     let files: RollupFiles?
+    /// On ClickHouse: rollups every node writes and reads, in place of files.
+    let shared: SharedRollups?
 
-    init(settings: AnalyticsSettings, dataDirectory: String?, logger: Logger) throws {
+    init(settings: AnalyticsSettings, dataDirectory: String?, clickhouse: ClickHouseStore? = nil, logger: Logger) throws {
         self.settings = settings
         metrics = SpanMetrics(interval: settings.interval, retention: settings.retention)
         alerts = AlertEngine(
             rules: settings.alerts, objectives: settings.objectives, metrics: metrics, detector: AnomalyDetector(settings.anomaly))
-        files = try dataDirectory.map { try RollupFiles(dataDirectory: $0) }
+        shared = clickhouse.map { SharedRollups(store: $0) }
+        files = try (clickhouse == nil ? dataDirectory : nil).map { try RollupFiles(dataDirectory: $0) }
         if let files {
             let now = UInt64(Date().timeIntervalSince1970 * 1e9)
             let retention = UInt64(settings.retention.inSeconds * 1e9)
@@ -35,11 +40,19 @@ final class Analytics: MetricsSource {
         }
     }
 
-    /// Writes completed windows (all windows when `final`) to disk.
-    func persist(now: UInt64, final: Bool) throws {
-        guard let files else { return }
+    /// Writes completed windows (all windows when `final`) to disk or ClickHouse.
+    func persist(now: UInt64, final: Bool) async throws {
+        guard files != nil || shared != nil else { return }
         let cells = metrics.takeUnsaved(before: final ? .max : metrics.windowStart(now))
-        if !cells.isEmpty { try files.append(cells) }
+        guard !cells.isEmpty else { return }
+        if let files { try files.append(cells) }
+        if let shared { try await shared.append(cells) }
+    }
+
+    /// The windows of `retention` back from `now`.
+    func oldestWindow(now: UInt64) -> UInt64 {
+        let retention = UInt64(settings.retention.inSeconds * 1e9)
+        return now > retention ? now - retention : 0
     }
 
     /// The span metrics and service-graph metrics, under the names of the spanmetrics connector
@@ -86,10 +99,17 @@ struct AnalyticsService: Service {
     let analytics: Analytics
     let queries: TraceQueryService
     let logger: Logger
+    var evaluatesAlerts = true
     /// The UI's base address for links, once the query listener is known.
     let baseURL: @Sendable () -> String
 
     func run() async throws {
+        if let shared = analytics.shared {
+            do {
+                let cells = try await shared.refresh(into: analytics.metrics, oldest: analytics.oldestWindow(now: Self.now()))
+                if cells > 0 { logger.info("analytics: read \(cells) rollup cells from ClickHouse") }
+            } catch { logger.error("analytics: reading rollups from ClickHouse failed: \(error)") }
+        }
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         // Stopped last (it is first in the group): by then the pipeline has flushed, so the final
         // write holds every span counted.
@@ -104,11 +124,21 @@ struct AnalyticsService: Service {
         try? await client.shutdown()
     }
 
+    static func now() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1e9) }
+
     func tick(client: HTTPClient, final: Bool) async {
-        let now = UInt64(Date().timeIntervalSince1970 * 1e9)
-        do { try analytics.persist(now: now, final: final) } catch { logger.error("analytics: writing rollups failed: \(error)") }
+        let now = Self.now()
+        do { try await analytics.persist(now: now, final: final) } catch { logger.error("analytics: writing rollups failed: \(error)") }
         analytics.serviceGraph.expire(now: now)
         if final { return }
+        if let shared = analytics.shared {
+            do { _ = try await shared.refresh(into: analytics.metrics, oldest: analytics.oldestWindow(now: now)) } catch {
+                logger.error("analytics: reading rollups from ClickHouse failed: \(error)")
+            }
+        }
+        // Over a shared store, the nodes that receive spans evaluate alerts; query nodes would
+        // notify each transition once more apiece.
+        guard evaluatesAlerts else { return }
         for n in analytics.alerts.evaluate(now: now) {
             logger.info(
                 "alert \(n.status) name=\(n.alert.rule) service=\(n.alert.service) value=\(n.alert.value) threshold=\(n.alert.threshold): \(n.alert.summary)"
@@ -201,6 +231,50 @@ extension TraceQuery {
         q.durationMin = slowerThan
         if failed { q.tags = ["error": "true"] }
         return q
+    }
+}
+
+/// RED rollups in ClickHouse: each node appends the windows it counted and reads what the
+/// others wrote since it last looked. Rows are read once each (by the time they were written,
+/// a few seconds behind, so that an insert still under way is not skipped), so sums stay exact.
+final class SharedRollups: Sendable {
+    let store: ClickHouseStore
+    /// This process's rows, which it has in memory already.
+    let node = UUID().uuidString
+    /// Rows written up to this time have been read.
+    private let readThrough = Mutex<UInt64>(0)
+    /// How far behind the clock reads stay: longer than an insert takes, plus clock skew.
+    static let lag: UInt64 = 10_000_000_000
+
+    init(store: ClickHouseStore) { self.store = store }
+
+    func append(_ cells: [UInt64: [REDKey: LatencyHistogram]]) async throws {
+        var rows = [ClickHouseStore.RollupRow]()
+        for (w, keys) in cells {
+            for (k, h) in keys {
+                rows.append(
+                    .init(
+                        window: w, service: k.service, operation: k.operation, kind: k.kind, status: k.status, sumMs: h.sumMs,
+                        maxMs: h.maxMs, buckets: h.buckets))
+            }
+        }
+        try await store.appendRollups(rows, node: node)
+    }
+
+    /// Adds the rows other nodes wrote since the last call; returns how many.
+    func refresh(into metrics: SpanMetrics, oldest: UInt64) async throws -> Int {
+        let now = AnalyticsService.now()
+        let upTo = now > Self.lag ? now - Self.lag : 0
+        let from = readThrough.withLock { $0 }
+        guard upTo > from else { return 0 }
+        let rows = try await store.rollups(oldestWindow: oldest, written: (from == 0 ? 0 : from + 1)...upTo, excluding: node)
+        for r in rows {
+            metrics.restore(
+                window: r.window, key: REDKey(service: r.service, operation: r.operation, kind: r.kind, status: r.status),
+                histogram: LatencyHistogram(buckets: r.buckets, sumMs: r.sumMs, maxMs: r.maxMs))
+        }
+        readThrough.withLock { $0 = upTo }
+        return rows.count
     }
 }
 

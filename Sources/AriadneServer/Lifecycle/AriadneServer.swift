@@ -165,7 +165,7 @@ public struct AriadneServer: Sendable {
         self.clickhouse = clickhouse
         analytics = try Analytics(
             settings: configuration.analytics,
-            dataDirectory: configuration.store == .memory ? nil : configuration.dataDirectory, logger: logger)
+            dataDirectory: configuration.store == .memory ? nil : configuration.dataDirectory, clickhouse: clickhouse, logger: logger)
     }
 
     /// Store gauges for /metrics.
@@ -354,7 +354,7 @@ public struct AriadneServer: Sendable {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(
                 service: AnalyticsService(
-                    analytics: analytics, queries: queries, logger: logger,
+                    analytics: analytics, queries: queries, logger: logger, evaluatesAlerts: config.role == .allInOne,
                     baseURL: { externalURL ?? "http://" + bound.withLock { $0.query } }))
         ]
         services += exporters.map { .init(service: ExporterService(exporter: $0)) }
