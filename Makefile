@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Each installs what it needs first.
-.PHONY: run test build release setup setup-python e2e bench lint fuzz demo demo-test
+.PHONY: run test build release setup setup-python e2e bench bench-clickhouse lint fuzz demo demo-test
 
 run: release
 	.build/release/ariadne serve $(ARGS)
@@ -45,6 +45,11 @@ e2e: setup-python build
 # Decode throughput and end-to-end ingest rate on the release build.
 bench: release
 	bash scripts/bench.sh
+
+# Ariadne on ClickHouse: end-to-end ingest, bytes per span, by-id and search latency (SPANS=N).
+bench-clickhouse: release
+	bash scripts/setup.sh --python
+	bash scripts/bench-clickhouse.sh $(or $(SPANS),1000000)
 
 setup:
 	bash scripts/setup.sh

@@ -151,17 +151,51 @@ public final class ClickHouseStore: TraceStore, TraceDeleter {
     /// Traces with a span meeting `search`, with their whole bounds (from every span of the
     /// trace), meeting the trace-duration bounds, in the query's order.
     func rankedTraces(_ search: SearchSQL, _ query: TraceQuery, limit: Int, offset: Int) async throws -> [(TraceID, TraceBounds)] {
+        if query.order == .mostRecent, offset == 0, let found = try await newestTraces(search, query, limit: limit) { return found }
+        // Both tables are sharded by trace key, so on a cluster each shard answers the subquery
+        // from its own rows (the `_local` table). A trace sharing its key with a matching one
+        // (two ids alike in their low 64 bits) would be listed too: for random ids, never.
+        return try await bounds(
+            of: "(SELECT trace_key FROM \(schema.local("spans")) WHERE \(search.condition))", query, limit: limit, offset: offset)
+    }
+
+    /// The most recent traces without reading every match: the `k` traces with the newest
+    /// matching spans are ranked by their start. A trace left out starts no later than its
+    /// newest matching span, so no later than the k-th candidate's; when the last trace of the
+    /// answer starts after that, the answer is exact. Otherwise `k` grows; nil when it
+    /// would outgrow a literal list (the caller then reads every match).
+    func newestTraces(_ search: SearchSQL, _ query: TraceQuery, limit: Int) async throws -> [(TraceID, TraceBounds)]? {
+        var k = max(limit * 4, 256)
+        while k <= 8192 {
+            let sql = """
+                SELECT trace_key, max(start) AS newest FROM \(schema.table("spans")) WHERE \(search.condition)
+                GROUP BY trace_key ORDER BY newest DESC LIMIT \(k)
+                """
+            var r = RowBinaryReader(try await client.select(sql))
+            var keys = [UInt64]()
+            var kth: UInt64 = 0
+            while !r.isAtEnd {
+                keys.append(try r.uint64())
+                kth = try r.uint64()
+            }
+            guard !keys.isEmpty else { return [] }
+            let found = try await bounds(of: SQL.list(keys.map { SQL.number($0) }), query, limit: limit, offset: 0)
+            if keys.count < k || (found.count == limit && found.last!.1.start > kth) { return found }
+            k *= 4
+        }
+        return nil
+    }
+
+    /// Bounds of the traces whose key is in `keys` (a subquery or a literal list), ranked.
+    func bounds(of keys: String, _ query: TraceQuery, limit: Int, offset: Int) async throws -> [(TraceID, TraceBounds)] {
         var having = [String]()
         if let m = query.traceDurationMin { having.append("e - s >= \(m)") }
         if let m = query.traceDurationMax { having.append("e - s <= \(m)") }
         let order = query.order == .mostRecent ? "s DESC, trace_id" : "(e - s) DESC, trace_id"
-        // Both tables are sharded by trace key, so on a cluster each shard answers the subquery
-        // from its own rows (the `_local` table). A trace sharing its key with a matching one
-        // (two ids alike in their low 64 bits) would be listed too: for random ids, never.
         let sql = """
             SELECT trace_id, min(start) AS s, if(max(end) > min(start), max(end), min(start)) AS e
             FROM \(schema.table("traces"))
-            WHERE trace_key IN (SELECT trace_key FROM \(schema.local("spans")) WHERE \(search.condition))
+            WHERE trace_key IN \(keys)
             GROUP BY trace_id
             \(having.isEmpty ? "" : "HAVING " + having.joined(separator: " AND "))
             ORDER BY \(order)
@@ -277,7 +311,7 @@ public final class ClickHouseStore: TraceStore, TraceDeleter {
         var r = RowBinaryReader(try await client.select(sql))
         var days = [String]()
         while !r.isAtEnd { days.append(try r.string()) }
-        let keep = SearchSQL.date(cutoff).dropFirst("toDate('".count).dropLast(2)
+        let keep = CivilDate.day(ofNanoseconds: cutoff)
         let old = days.filter { $0 < keep && SearchSQL.isDay($0) }
         for day in old {
             for table in schema.dataTables {

@@ -43,20 +43,7 @@ struct SearchSQL {
     }
 
     /// `toDate('YYYY-MM-DD')` of the UTC day holding a Unix-nanosecond time, for partition pruning.
-    static func date(_ ns: UInt64) -> String {
-        // Civil-from-days (Howard Hinnant's algorithm).
-        let z = Int64(ns / 86_400_000_000_000) + 719_468
-        let era = z / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-        func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        return "toDate('\(y)-\(two(m))-\(two(d))')"
-    }
+    static func date(_ ns: UInt64) -> String { "toDate('\(CivilDate.day(ofNanoseconds: ns))')" }
 
     // MARK: Tags (Jaeger's key=value search)
 

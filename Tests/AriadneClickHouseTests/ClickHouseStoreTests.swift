@@ -2,6 +2,7 @@ import AriadneClickHouse
 import AriadneModel
 import AriadneStorage
 import AriadneTesting
+import AriadneWorkload
 import Testing
 
 /// A store in a database of its own on the shared test server, with short insert batching so
@@ -115,5 +116,84 @@ func freshStore(_ name: String) async throws -> ClickHouseStore {
     @Test func operatorNamesAreIdentifiersOnly() {
         #expect(SQL.isIdentifier("ariadne_2"))
         for bad in ["", "1abc", "a-b", "a.b", "a b", "a;DROP", "ä"] { #expect(!SQL.isIdentifier(bad)) }
+    }
+}
+
+/// The same spans in ClickHouse and in the in-memory store answer every search alike: exact
+/// translations, widened ones checked by the matcher, and most-recent searches that read only
+/// the newest candidates.
+@Suite(.serialized) struct ClickHouseAnswersAsTheEngine {
+    @Test func realisticSpansAnswerEverySearchAsTheMemoryStore() async throws {
+        let store = try await freshStore("differential")
+        let memory = InMemoryStore()
+        var workload = Workload(seed: 7, profile: .realistic)
+        let t0: UInt64 = 1_700_000_000_000_000_000
+        var users = Set<String>()
+        for k in 0..<6 {
+            let batch = workload.batch(spans: 1_500, start: t0 + UInt64(k) * 60_000_000_000)
+            for i in 0..<batch.count {
+                for a in batch.spanAttributes[batch.attributeRanges[i].indices] where batch.equals(a.key, "user.id") {
+                    if case .string(let r) = a.value, users.count < 3 { users.insert(batch.string(r)) }
+                }
+            }
+            try await store.write(batch)
+            memory.insert(batch)
+        }
+        let services = try await memory.services()
+        #expect(try await store.services() == services)
+        var queries = [TraceQuery]()
+        for s in services.prefix(4) {
+            queries.append(TraceQuery(service: s, limit: 7))
+            queries.append(TraceQuery(service: s, durationMin: 20_000_000, order: .longest, limit: 5))
+            queries.append(TraceQuery(service: s, traceDurationMin: 50_000_000, limit: 5))
+            #expect(try await store.operations(service: s, kind: nil) == memory.operations(service: s, kind: nil))
+        }
+        for u in users { queries.append(TraceQuery(tags: ["user.id": u], limit: 50)) }
+        queries.append(TraceQuery(tags: ["error": "true"], limit: 10))
+        queries.append(TraceQuery(tags: ["http.response.status_code": "500"], limit: 10))
+        for text in [
+            #"span.http.response.status_code >= 500"#, #"span.db.system = "redis" && duration > 1ms"#,
+            #"name =~ "GET.*" && kind = client"#, #"resource.host.name =~ ".*-a.*" || status = error"#,
+            #".cache.hit = false"#, #"span.user.id != nil && service != "frontend""#, #"event.exception.type = "UpstreamError""#,
+        ] {
+            let parsed = try FilterParser.parse(text)
+            queries.append(TraceQuery(filter: parsed.filter, limit: 15))
+        }
+        var answered = 0
+        for q in queries {
+            let want = try await memory.findTraceIDs(q)
+            let got = try await store.findTraceIDs(q)
+            #expect(got == want, "\(q)")
+            if !want.isEmpty { answered += 1 }
+        }
+        // The searches are chosen to find something: an empty answer everywhere proves little.
+        #expect(answered >= queries.count * 3 / 4, "only \(answered) of \(queries.count) searches found traces")
+        let some = try await memory.findTraceIDs(TraceQuery(limit: 30))
+        #expect(try await store.summaries(some) == memory.summaries(some))
+        let window = t0...(t0 + 400_000_000_000)
+        #expect(try await store.dependencies(window: window, step: nil) == memory.dependencies(window: window, step: nil))
+    }
+
+    /// Long traces whose matching spans are recent but whose starts are old come first by their
+    /// newest match; ranked by start they lose to short recent traces, which the search must
+    /// still find by reading past the first candidates.
+    @Test func mostRecentBySearchIsByTraceStartNotByNewestMatch() async throws {
+        let store = try await freshStore("newest")
+        let memory = InMemoryStore()
+        let t0: UInt64 = 1_700_000_000_000_000_000
+        var batch = SpanBatch()
+        for k in 0..<600 {
+            let long = k < 300
+            var b = TraceBuilder(traceID: TraceID(high: 3, low: UInt64(k + 1)), start: t0 + (long ? 0 : 5_000_000) + UInt64(k))
+            let root = b.span("root", service: "svc", at: 0, duration: long ? 20_000_000 : 100)
+            b.span("match", service: "svc", parent: root, at: long ? 10_000_000 : 10, duration: 10)
+            batch.append(contentsOf: b.batch)
+        }
+        try await store.write(batch)
+        memory.insert(batch)
+        let q = TraceQuery(operation: "match", limit: 5)
+        let want = try await memory.findTraceIDs(q)
+        #expect(want.allSatisfy { $0.low > 300 })
+        #expect(try await store.findTraceIDs(q) == want)
     }
 }

@@ -1,3 +1,5 @@
+import AriadneModel
+
 /// RFC 3339 timestamps (`2024-05-01T12:00:00.123456789Z`, or with a `+02:00` offset).
 enum RFC3339 {
     /// Unix nanoseconds, or nil.
@@ -59,18 +61,9 @@ enum RFC3339 {
     /// `2024-05-01T12:00:00Z` (whole seconds, UTC) for Unix nanoseconds.
     static func format(_ ns: UInt64) -> String {
         let seconds = Int(ns / 1_000_000_000)
-        // Civil date from days (Howard Hinnant's algorithm, the inverse of the one above).
-        let z = seconds / 86400 + 719468
-        let era = z / 146097
-        let doe = z - era * 146097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        let (year, month, day) = CivilDate.fromDays(seconds / 86400)
         let s = seconds % 86400
-        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        let two = CivilDate.twoDigits
         return "\(year)-\(two(month))-\(two(day))T\(two(s / 3600)):\(two(s / 60 % 60)):\(two(s % 60))Z"
     }
 }
