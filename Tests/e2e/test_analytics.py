@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 import requests
 
-from conftest import BINARY, Server
+from conftest import BINARY, STORES, Server, store_args
 
 NS = 1_000_000_000
 
@@ -218,7 +218,8 @@ class Hook(BaseHTTPRequestHandler):
         pass
 
 
-def test_a_planted_incident_reaches_the_webhook_as_firing_then_resolved(tmp_path):
+@pytest.mark.parametrize("store", STORES)
+def test_a_planted_incident_reaches_the_webhook_as_firing_then_resolved(tmp_path, store):
     hook = HTTPServer(("127.0.0.1", 0), Hook)
     Hook.received = []
     threading.Thread(target=hook.serve_forever, daemon=True).start()
@@ -236,7 +237,7 @@ analytics:
     - {{name: checkout-fast, service: checkout, objective: 99, latency_threshold_ms: 300, window: 1h}}
 """,
     )
-    server = Server(["--config", config])
+    server = Server(["--config", config] + store_args(store))
     b = Spans(seed=4)
 
     def traffic(seconds, duration_ns, error_every=0):
@@ -296,9 +297,10 @@ analytics:
 # MARK: anomalies
 
 
-def test_a_planted_latency_step_is_listed_as_an_anomaly_with_examples(tmp_path):
+@pytest.mark.parametrize("store", STORES)
+def test_a_planted_latency_step_is_listed_as_an_anomaly_with_examples(tmp_path, store):
     config = write_config(tmp_path, "analytics:\n  interval: 1s\n")
-    server = Server(["--config", config])
+    server = Server(["--config", config] + store_args(store))
     try:
         rng = random.Random(5)
         b = Spans(seed=5)
@@ -329,8 +331,9 @@ def test_a_planted_latency_step_is_listed_as_an_anomaly_with_examples(tmp_path):
 # MARK: ariadne diff
 
 
-def test_diff_exits_non_zero_on_a_significant_regression_only(tmp_path):
-    server = Server()
+@pytest.mark.parametrize("store", STORES)
+def test_diff_exits_non_zero_on_a_significant_regression_only(tmp_path, store):
+    server = Server(store_args(store))
     try:
         rng = random.Random(6)
         b = Spans(seed=6)

@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from conftest import BINARY, ROOT, Server
+from conftest import BINARY, ROOT, STORES, Server, store_args
 
 os.environ.setdefault("SE_OFFLINE", "true")
 webdriver = pytest.importorskip("selenium.webdriver")
@@ -25,9 +25,9 @@ from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 SHOTS = os.environ.get("ARIADNE_UI_SCREENSHOTS", os.path.join(ROOT, ".build", "ui-screenshots"))
 
 
-@pytest.fixture(scope="module")
-def filled():
-    s = Server()
+@pytest.fixture(scope="module", params=STORES)
+def filled(request):
+    s = Server(store_args(request.param))
     out = subprocess.run(
         [BINARY, "loadgen", "--endpoint", s.grpc, "--spans", "4000", "--seed", "7"],
         capture_output=True, text=True, timeout=120)
