@@ -70,11 +70,21 @@ public final class ClickHouseClient: Sendable {
 
     public init(options: ClickHouseOptions) {
         self.options = options
-        // The process-wide client: its pool serves every store and needs no shutdown, so a store
-        // can be dropped anywhere (a failed start, a test) without leaking or trapping.
-        http = HTTPClient.shared
+        http = Self.http
         authorization = "Basic " + Data("\(options.user):\(options.password)".utf8).base64EncodedString()
     }
+
+    /// One client for the process: its pool serves every store and is never shut down, so a
+    /// store can be dropped anywhere (a failed start, a test) without leaking or trapping. A
+    /// ClickHouse that refuses connections fails the request at once (the next URL is tried,
+    /// senders get 503) instead of being retried until the request's deadline.
+    static let http: HTTPClient = {
+        var config = HTTPClient.Configuration()
+        config.timeout = .init(connect: .seconds(3))
+        config.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 16)
+        config.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+    }()
 
     /// Runs a statement that answers nothing (DDL, ALTER).
     public func execute(_ sql: String) async throws(ClickHouseError) {

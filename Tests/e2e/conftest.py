@@ -29,8 +29,8 @@ class ClickHouse:
     """A real clickhouse-server on loopback (scripts/clickhouse-server.sh), its data in a temporary
     directory; `databases` are made fresh per Ariadne server so that suites do not see each other."""
 
-    def __init__(self, cluster_xml=None, ports=None):
-        self.dir = tempfile.mkdtemp(prefix="ariadne-clickhouse-")
+    def __init__(self, cluster_xml=None, ports=None, directory=None):
+        self.dir = directory or tempfile.mkdtemp(prefix="ariadne-clickhouse-")
         self.http_port, self.tcp_port = ports or (free_port(), free_port())
         self.url = f"http://127.0.0.1:{self.http_port}"
         args = ["bash", os.path.join(ROOT, "scripts", "clickhouse-server.sh"), self.dir, str(self.http_port), str(self.tcp_port)]

@@ -4,6 +4,7 @@ Distributed tables. Every ClickHouse here is a real clickhouse-server on loopbac
 
 import json
 import os
+import shutil
 import tempfile
 import time
 import urllib.parse
@@ -211,3 +212,40 @@ def test_red_rollups_are_shared_so_a_query_node_shows_what_the_writer_counted(tm
     finally:
         writer.stop()
         query.stop()
+
+
+def test_a_clickhouse_outage_is_answered_503_and_nothing_acknowledged_is_lost():
+    """ClickHouse stops under a running node: writes are refused as retryable (the sender keeps
+    its spans), queries fail cleanly, and when ClickHouse is back everything acknowledged is there."""
+    ports = (free_port(), free_port())
+    ch = ClickHouse(ports=ports)
+    database = f"e2e_outage_{uuid.uuid4().hex[:8]}"
+    s = Server(store_args("clickhouse", database, ch.url))
+    try:
+        send(s, [trace(tid(1, 0x0D7), "orders")])
+        s.wait_for_trace(tid(1, 0x0D7), 1)
+        data_dir = ch.dir
+        # Stop the server but keep its data directory: it comes back with the same files.
+        ch.process.terminate()
+        ch.process.wait(timeout=30)
+        r = requests.post(f"http://{s.http}/v1/traces", json={"resourceSpans": [trace(tid(2, 0x0D7), "orders")]}, timeout=60)
+        assert r.status_code == 503, r.text
+        assert "Retry-After" in r.headers
+        assert requests.get(s.url(f"/api/traces/{tid(1, 0x0D7)}"), timeout=60).status_code >= 500
+        assert s.process.poll() is None, "ariadne exited when ClickHouse went away"
+        back = ClickHouse(ports=ports, directory=data_dir)
+        try:
+            deadline = time.time() + 30
+            while True:
+                r = requests.post(f"http://{s.http}/v1/traces", json={"resourceSpans": [trace(tid(2, 0x0D7), "orders")]}, timeout=60)
+                if r.status_code == 200 or time.time() > deadline:
+                    break
+                time.sleep(0.5)
+            assert r.status_code == 200, r.text
+            for k in (1, 2):
+                s.wait_for_trace(tid(k, 0x0D7), 1)
+        finally:
+            back.stop()
+    finally:
+        s.stop()
+        shutil.rmtree(ch.dir, ignore_errors=True)
