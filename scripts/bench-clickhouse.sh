@@ -8,12 +8,14 @@
 #      ClickHouse trace schemas take) filled from ours in the same run;
 #   3. trace by id and searches (service + attribute, attribute only, duration range), p50/p99
 #      over the query API.
-# Usage: scripts/bench-clickhouse.sh [SPANS]   (default 1,000,000; PROFILE=loadgen for the repetitive traces)
+# Usage: scripts/bench-clickhouse.sh [SPANS]   (default 1,000,000; PROFILE=loadgen for the repetitive traces;
+#        SERVE_ARGS="--clickhouse-batch-spans 50000" passes flags to ariadne serve)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.build/release/ariadne
 SPANS=${1:-1000000}
 PROFILE=${PROFILE:-realistic}
+SERVE_ARGS=${SERVE_ARGS:-}
 [ -x "$BIN" ] || swift build -c release --product ariadne
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -27,7 +29,7 @@ CH_PID=$!
 for _ in $(seq 300); do curl -s "$CH/ping" 2>/dev/null | grep -q Ok && break; sleep 0.1; done
 q() { curl -s --data-binary "$1" "$CH/"; }
 
-"$BIN" serve --data-dir "$DATA" --otlp-grpc-port 0 --otlp-http-port 0 --zipkin-port 0 --query-port 0 --sampling-port 0 \
+"$BIN" serve --data-dir "$DATA" --otlp-grpc-port 0 --otlp-http-port 0 --zipkin-port 0 --query-port 0 --sampling-port 0 $SERVE_ARGS \
     --store clickhouse --clickhouse-url "$CH" --clickhouse-database bench > "$DATA/server.log" 2>&1 &
 PID=$!
 for _ in $(seq 300); do grep -q "serve started" "$DATA/server.log" && break; sleep 0.1; done
