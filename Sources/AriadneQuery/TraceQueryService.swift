@@ -136,7 +136,7 @@ public final class TraceQueryService: Sendable {
     // MARK: deletion
 
     /// What `delete` throws when the store cannot delete.
-    public static let cannotDelete = QueryError(.permanent, "this store cannot delete traces (use --store engine)")
+    public static let cannotDelete = QueryError(.permanent, "this store cannot delete traces (use --store engine or clickhouse)")
 
     /// Deletes the traces matching `query` and those named; ``cannotDelete`` when the store cannot.
     public func delete(matching query: TraceQuery?, ids: [TraceID]) async throws(QueryError) -> [TraceID] {

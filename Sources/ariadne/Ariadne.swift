@@ -416,7 +416,7 @@ struct Codec: ParsableCommand {
 /// Deletes traces through a running server's admin API.
 struct Delete: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Delete traces from a running server (the embedded engine): by id, or every trace with a matching span.")
+        abstract: "Delete traces from a running server (the engine or ClickHouse): by id, or every trace with a matching span.")
 
     @Option(help: "Query API of the server.") var endpoint = "http://127.0.0.1:16686"
     @Option(help: "Only spans of this service.") var service: String?
