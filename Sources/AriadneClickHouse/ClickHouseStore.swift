@@ -18,7 +18,7 @@ public final class ClickHouseStore: TraceStore, TraceDeleter {
         try options.validate()
         client = ClickHouseClient(options: options)
         schema = Schema(database: options.database, cluster: options.cluster)
-        queue = InsertQueue(client: client, schema: schema, maxSpans: options.batchSpans, interval: options.batchInterval)
+        queue = InsertQueue(client: client, maxSpans: options.batchSpans, interval: options.batchInterval)
     }
 
     /// Creates or brings the schema up to date: migrations not yet recorded are applied in order
@@ -307,7 +307,7 @@ public final class ClickHouseStore: TraceStore, TraceDeleter {
     public func applyRetention(olderThan cutoff: UInt64) async throws -> [String] {
         let sql = """
             SELECT DISTINCT partition FROM system.parts
-            WHERE database = \(SQL.string(schema.database)) AND active AND table IN \(SQL.list(["spans", "traces", "operations", "rollups"].map { SQL.string(schema.cluster == nil ? $0 : $0 + "_local") }))
+            WHERE database = \(SQL.string(schema.database)) AND active AND table IN \(SQL.list(schema.dataTableNames.map(SQL.string)))
             ORDER BY partition
             """
         var r = RowBinaryReader(try await client.select(sql))
@@ -316,28 +316,11 @@ public final class ClickHouseStore: TraceStore, TraceDeleter {
         let keep = CivilDate.day(ofNanoseconds: cutoff)
         let old = days.filter { $0 < keep && SearchSQL.isDay($0) }
         for day in old {
-            for table in schema.dataTables {
-                try await ddl("ALTER TABLE \(table) DROP PARTITION \(SQL.string(day))")
+            for table in schema.dataTableNames {
+                try await ddl("ALTER TABLE \(schema.database).\(table) DROP PARTITION \(SQL.string(day))")
             }
         }
         return old
-    }
-
-    /// Bytes and rows the tables hold on disk (active parts), compressed and not, over every
-    /// shard: for the benchmarks and for checking that deleted data is gone.
-    public func storedBytes() async throws -> (compressed: UInt64, uncompressed: UInt64, rows: UInt64) {
-        let sql = """
-            SELECT sum(data_compressed_bytes), sum(data_uncompressed_bytes), sum(rows) FROM system.parts
-            WHERE database = \(SQL.string(schema.database)) AND active
-            """
-        var total: (compressed: UInt64, uncompressed: UInt64, rows: UInt64) = (0, 0, 0)
-        for answer in try await (schema.cluster == nil ? [client.select(sql)] : client.selectOnEach(sql)) {
-            var r = RowBinaryReader(answer)
-            total.compressed += try r.uint64()
-            total.uncompressed += try r.uint64()
-            total.rows += try r.uint64()
-        }
-        return total
     }
 
     // MARK: RED rollups

@@ -3,7 +3,6 @@
 /// part to merge), senders want their spans acknowledged only once stored.
 actor InsertQueue {
     let client: ClickHouseClient
-    let schema: Schema
     let maxSpans: Int
     let interval: Duration
 
@@ -11,9 +10,8 @@ actor InsertQueue {
     private var waiters: [CheckedContinuation<Void, any Error>] = []
     private var timer: Task<Void, Never>?
 
-    init(client: ClickHouseClient, schema: Schema, maxSpans: Int, interval: Duration) {
+    init(client: ClickHouseClient, maxSpans: Int, interval: Duration) {
         self.client = client
-        self.schema = schema
         self.maxSpans = maxSpans
         self.interval = interval
     }

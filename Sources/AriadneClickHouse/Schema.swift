@@ -145,6 +145,7 @@ public struct Schema: Sendable {
         return out
     }
 
-    /// Tables whose rows belong to traces (what deletion and retention touch), as stored.
-    var dataTables: [String] { ["spans", "traces", "operations", "rollups"].map(local) }
+    /// The day-partitioned tables (what retention drops days of), by their names in
+    /// `system.parts`: on a cluster, the shards' `_local` tables.
+    var dataTableNames: [String] { ["spans", "traces", "operations", "rollups"].map { cluster == nil ? $0 : $0 + "_local" } }
 }

@@ -1,4 +1,5 @@
 import AriadneModel
+import AriadneStorage
 import AriadneWire
 
 /// A batch as RowBinary rows for the three tables, in the column order `columns` names.
@@ -76,7 +77,7 @@ struct SpanRows {
             traces.spanID(batch.spanIDs[i])
             traces.uint32(Self.spanHash(batch, i, record))
             traces.spanID(batch.parentSpanIDs[i])
-            traces.spanID(links.first { $0.traceID == traceID }?.spanID ?? .zero)
+            traces.spanID(DependencyCounter.linkedSpan(batch, i))
             traces.string(service)
             batch.withBytes(batch.names[i]) { traces.bytes($0) }
             traces.int8(Int8(clamping: batch.kinds[i].rawValue))

@@ -89,13 +89,17 @@ public struct DependencyCounter {
         for i in 0..<batch.count where window.contains(batch.startTimes[i]) {
             let service = services[Int(batch.scopeIndices[i])]
             let kind = batch.kinds[i]
-            let links = batch.links[batch.linkRanges[i].indices]
             spans[batch.traceIDs[i], default: [:]][batch.spanIDs[i]] = Entry(
-                service: service, parent: batch.parentSpanIDs[i],
-                linked: kind == .consumer ? (links.first { $0.traceID == batch.traceIDs[i] }?.spanID ?? .zero) : .zero,
+                service: service, parent: batch.parentSpanIDs[i], linked: kind == .consumer ? Self.linkedSpan(batch, i) : .zero,
                 kind: kind, start: batch.startTimes[i], duration: batch.duration(ofSpan: i), isError: batch.statusCodes[i] == .error,
                 peer: DependencyPeer.of(batch, i))
         }
+    }
+
+    /// The span that span `i` links to within its own trace (its first such link), or zero: what
+    /// names a consumer's producer. Stores that keep spans as columns keep this one.
+    public static func linkedSpan(_ batch: SpanBatch, _ i: Int) -> SpanID {
+        batch.links[batch.linkRanges[i].indices].first { $0.traceID == batch.traceIDs[i] }?.spanID ?? .zero
     }
 
     /// Adds one span given by its fields, for stores that read columns rather than batches;

@@ -33,9 +33,7 @@ final class Analytics: MetricsSource {
         shared = clickhouse.map { SharedRollups(store: $0) }
         files = try (clickhouse == nil ? dataDirectory : nil).map { try RollupFiles(dataDirectory: $0) }
         if let files {
-            let now = UInt64(Date().timeIntervalSince1970 * 1e9)
-            let retention = UInt64(settings.retention.inSeconds * 1e9)
-            let cells = files.load(into: metrics, oldest: now > retention ? now - retention : 0) { logger.warning("\($0)") }
+            let cells = files.load(into: metrics, oldest: oldestWindow(now: AnalyticsService.now())) { logger.warning("\($0)") }
             if cells > 0 { logger.info("analytics: read \(cells) rollup cells from \(files.directory)") }
         }
     }
