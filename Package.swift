@@ -91,6 +91,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The NATS C client from the system (Debian libnats-dev), for the JetStream buffer.
+        .systemLibrary(name: "CNATS", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
+
+        // The buffer between collectors and ingesters: spans through NATS JetStream.
+        .target(
+            name: "AriadneBuffer",
+            dependencies: ["AriadneModel", "AriadneWire", "AriadnePipeline", "CNATS", .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+
         // The realistic multi-service workload: for the loadgen, benchmarks, tests and fuzzing.
         .target(name: "AriadneWorkload", dependencies: ["AriadneModel"], swiftSettings: swiftSettings),
 
@@ -126,7 +136,7 @@ let package = Package(
             name: "AriadneServer",
             dependencies: [
                 "AriadneModel", "AriadneWire", "AriadnePipeline", "AriadneStorage", "AriadneEngine", "AriadneClickHouse",
-                "AriadneAnalysis", "AriadneQuery", "AriadneUI", "AriadneExport", "CMalloc",
+                "AriadneBuffer", "AriadneAnalysis", "AriadneQuery", "AriadneUI", "AriadneExport", "CMalloc",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -153,7 +163,8 @@ let package = Package(
         .executableTarget(
             name: "ariadne",
             dependencies: [
-                "AriadneServer", "AriadneQuery", "AriadneLoadgen", "AriadneWorkload", "AriadneEngine", "AriadneClickHouse", "AriadneStorage",
+                "AriadneServer", "AriadneQuery", "AriadneLoadgen", "AriadneWorkload", "AriadneEngine", "AriadneClickHouse", "AriadneBuffer",
+                "AriadneStorage",
                 "AriadnePipeline",
                 "AriadneWire",
                 "AriadneAnalysis",

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Installs what building and testing Ariadne need on a fresh machine, and nothing that is there:
-#   - zlib and zstd headers (Debian zlib1g-dev, libzstd-dev) and pkg-config, for gzip bodies
-#     and block compression;
+#   - zlib, zstd and NATS client headers (Debian zlib1g-dev, libzstd-dev, libnats-dev) and
+#     pkg-config, for gzip bodies, block compression and the JetStream buffer of the cluster roles;
 #   - with --python: a Python venv in .venv with the real OpenTelemetry clients and selenium used
 #     by the end-to-end tests, and headless Chromium with its driver (Debian chromium,
 #     chromium-driver) for the web UI test, and Prometheus (Debian prometheus: promtool and a
 #     server that scrapes /metrics in the analytics test), and clickhouse-server (Debian's 18.16)
-#     for the ClickHouse store's tests; and a second venv, .venv-legacy, with
+#     for the ClickHouse store's tests, and nats-server (Debian's 2.9, with JetStream) for the
+#     cluster's tests; and a second venv, .venv-legacy, with
 #     the legacy Jaeger clients (jaeger-client, the OTel Jaeger Thrift exporter), which need an
 #     older OpenTelemetry SDK;
-#   - with --demo: the NATS C client and server (Debian libnats-dev, nats-server) and demo/.venv
-#     with Flask and OpenTelemetry's zero-code instrumentation, for the demo application.
+#   - with --demo: the NATS server and demo/.venv with Flask and OpenTelemetry's zero-code instrumentation, for the demo application.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +23,7 @@ apt_install() {
 missing=()
 [ -f /usr/include/zlib.h ] || missing+=(zlib1g-dev)
 [ -f /usr/include/zstd.h ] || missing+=(libzstd-dev)
+[ -f /usr/include/nats/nats.h ] || missing+=(libnats-dev)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]} with apt-get"
@@ -37,6 +38,10 @@ if [ "${1:-}" = "--python" ]; then
     if ! command -v clickhouse-server >/dev/null; then
         echo "setup: installing clickhouse-server with apt-get (the ClickHouse store's tests start it on loopback)"
         apt_install --no-install-recommends clickhouse-server
+    fi
+    if ! command -v nats-server >/dev/null; then
+        echo "setup: installing nats-server with apt-get (the cluster tests start JetStream on loopback)"
+        apt_install --no-install-recommends nats-server
     fi
     if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
         echo "setup: installing prometheus with apt-get (promtool and a real scrape in the analytics test)"
@@ -59,12 +64,9 @@ if [ "${1:-}" = "--python" ]; then
 fi
 
 if [ "${1:-}" = "--demo" ]; then
-    missing=()
-    [ -f /usr/include/nats/nats.h ] || missing+=(libnats-dev)
-    command -v nats-server >/dev/null || missing+=(nats-server)
-    if [ ${#missing[@]} -gt 0 ]; then
-        echo "setup: installing ${missing[*]} with apt-get (the demo's queue)"
-        apt_install "${missing[@]}"
+    if ! command -v nats-server >/dev/null; then
+        echo "setup: installing nats-server with apt-get (the demo's queue)"
+        apt_install nats-server
     fi
     stamp=demo/.venv/.requirements-installed
     if [ ! -f "$stamp" ] || ! cmp -s demo/requirements.txt "$stamp"; then

@@ -47,6 +47,9 @@ public final class ClickHouseStore: TraceStore, TraceDeleter {
         return now
     }
 
+    /// Whether ClickHouse answers (a readiness check).
+    public func ping() async throws(ClickHouseError) { _ = try await client.select("SELECT 1") }
+
     /// A statement every node must run on a cluster (see ``ClickHouseClient/executeOnEach(_:)``).
     func ddl(_ sql: String) async throws(ClickHouseError) {
         if schema.cluster == nil { try await client.execute(sql) } else { try await client.executeOnEach(sql) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AriadneAnalysis
+import AriadneBuffer
 import AriadneClickHouse
 import AriadneEngine
 import AriadneExport
@@ -197,8 +198,19 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "A query still running after this (Go duration) is cancelled and answered 503.") var queryTimeout = "30s"
     @Option(help: "Queries run at once; more wait (up to 64), then get 429.") var queryMaxConcurrent = 4
     @Option(help: "Store: engine (durable, default), memory, or clickhouse (shared by several nodes).") var store = "engine"
-    @Option(help: "all-in-one (default: receive, process, store and query) or query (the query API and UI over a shared store).")
+    @Option(
+        help:
+            "all (or all-in-one, the default: receive, process, store and query), collector (receive → buffer), ingester (buffer → tail sampling → store) or query (the query API and UI over a shared store)."
+    )
     var role = "all-in-one"
+    @Option(help: "NATS JetStream servers of the buffer between collectors and ingesters, comma-separated (nats://host:port).")
+    var buffer: String?
+    @Option(help: "Buffer: the JetStream stream.") var bufferStream = "ARIADNE_SPANS"
+    @Option(help: "Buffer: partitions by trace id (each read by one ingester at a time).") var bufferPartitions = 16
+    @Option(help: "Buffer: oldest message the stream keeps (Go duration).") var bufferMaxAge = "1h"
+    @Option(help: "Buffer: bytes the stream holds before collectors are refused (503).") var bufferMaxBytes: Int64 = 1 << 30
+    @Option(help: "Buffer: copies of each message (default 3 with several servers, else 1).") var bufferReplicas: Int?
+    @Option(help: "Ingester: its name among the ingesters (default host-pid).") var ingesterId: String?
     @Option(help: "ClickHouse HTTP interfaces, comma-separated, tried in order.") var clickhouseUrl = "http://127.0.0.1:8123"
     @Option(help: "ClickHouse database for Ariadne's tables.") var clickhouseDatabase = "ariadne"
     @Option(help: "ClickHouse user.") var clickhouseUser = "default"
@@ -258,11 +270,35 @@ struct Serve: AsyncParsableCommand {
         c.memoryMaxSpans = memoryMaxSpans
         guard let kind = StoreKind(rawValue: store) else { throw ValidationError("--store must be engine, memory or clickhouse") }
         c.store = kind
-        guard let r = NodeRole(rawValue: role) else { throw ValidationError("--role must be all-in-one or query") }
-        c.role = r
-        if r == .query, kind != .clickhouse {
-            throw ValidationError("--role query answers over a shared store: give --store clickhouse")
+        guard let r = NodeRole(rawValue: role == "all" ? "all-in-one" : role) else {
+            throw ValidationError("--role must be all, collector, ingester or query")
         }
+        c.role = r
+        if r == .query || r == .ingester, kind != .clickhouse {
+            throw ValidationError("--role \(r.rawValue) works over a shared store: give --store clickhouse")
+        }
+        if let buffer {
+            c.buffer.urls = buffer.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard c.buffer.urls.allSatisfy({ $0.hasPrefix("nats://") || $0.hasPrefix("tls://") }) else {
+                throw ValidationError("--buffer takes nats://host:port URLs, comma-separated, got \(buffer)")
+            }
+        }
+        if (r == .collector || r == .ingester), c.buffer.urls.isEmpty {
+            throw ValidationError("--role \(r.rawValue) needs the buffer: give --buffer nats://127.0.0.1:4222")
+        }
+        guard (1...1024).contains(bufferPartitions) else { throw ValidationError("--buffer-partitions must be 1 to 1024") }
+        guard bufferStream.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }), !bufferStream.isEmpty else {
+            throw ValidationError("--buffer-stream may hold only letters, digits, _ and -")
+        }
+        guard let maxAge = GoDuration.parse(bufferMaxAge), maxAge > 0 else {
+            throw ValidationError("--buffer-max-age must be a duration such as 1h, got \(bufferMaxAge)")
+        }
+        c.buffer.stream = bufferStream
+        c.buffer.partitions = bufferPartitions
+        c.buffer.maxAge = .nanoseconds(Int64(clamping: maxAge))
+        c.buffer.maxBytes = bufferMaxBytes
+        c.buffer.replicas = bufferReplicas
+        c.ingesterID = ingesterId ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
         c.clickhouse.urls = clickhouseUrl.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         c.clickhouse.database = clickhouseDatabase
         c.clickhouse.user = clickhouseUser

@@ -19,6 +19,10 @@ func trace(_ low: UInt64, ms: UInt64 = 10, error: Bool = false, service: String 
     return t.batch
 }
 
+struct Refusing: SpanConsumer {
+    func consume(_ batch: SpanBatch) async throws { throw IngestError(.unavailable, "the store is down") }
+}
+
 func tracesIn(_ sink: Collect) -> Set<UInt64> { Set(sink.spans.map(\.traceID.low)) }
 
 @Suite struct TailSamplerTests {
@@ -69,6 +73,36 @@ func tracesIn(_ sink: Collect) -> Set<UInt64> { Set(sink.spans.map(\.traceID.low
         try await s.consume(both)
         #expect(sink.spans.count == 5)
         #expect(metrics.value("ariadne_tail_sampling_late_spans_total", ["decision": "dropped"]) == 1)
+    }
+
+    /// What an ingester waits on before acknowledging its buffer: `settle` returns only once the
+    /// spans consumed before it were decided and stored, and throws if storing failed meanwhile.
+    @Test func settleWaitsForTheDecisionAndReportsAStoreThatRefused() async throws {
+        let clock = ManualClock(), sink = Collect()
+        let (s, _) = try sampler(Self.errorsAndSlow, clock: clock, sink: sink)
+        try await s.consume(trace(1, error: true))
+        let done = Mutex(false)
+        let settled = Task {
+            try await s.settle()
+            done.withLock { $0 = true }
+        }
+        try await Task.sleep(for: .milliseconds(200))  // settle has read the clock
+        try await s.tick()
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(sink.spans.isEmpty)
+        #expect(!done.withLock { $0 })  // still held: not yet safe to acknowledge
+        clock.advance(.seconds(2))
+        try await s.tick()
+        try await settled.value
+        #expect(tracesIn(sink) == [1])
+
+        let refusing = TailSampler(s.settings, next: Refusing(), clock: clock.read)
+        try await refusing.consume(trace(2, error: true))
+        let refused = Task { try await refusing.settle() }
+        try await Task.sleep(for: .milliseconds(200))  // settle has read the clock
+        clock.advance(.seconds(2))
+        await #expect(throws: IngestError.self) { try await refusing.tick() }
+        await #expect(throws: IngestError.self) { try await refused.value }
     }
 
     @Test func decidesTheOldestEarlyWhenFullAndEverythingOnFlush() async throws {

@@ -173,3 +173,55 @@ def server(request):
     s = Server(store_args(request.param))
     yield s
     s.stop()
+
+
+class NATS:
+    """Real nats-server processes with JetStream on loopback: one, or a cluster of `nodes` joined
+    by routes (each with its own store directory), each killable and restartable by index."""
+
+    def __init__(self, nodes=1):
+        self.dir = tempfile.mkdtemp(prefix="ariadne-nats-")
+        self.ports = [free_port() for _ in range(nodes)]
+        self.cluster_ports = [free_port() for _ in range(nodes)] if nodes > 1 else []
+        self.processes = [None] * nodes
+        for i in range(nodes):
+            self.start(i)
+        for i in range(nodes):
+            self.wait_ready(i)
+
+    @property
+    def urls(self):
+        return ",".join(f"nats://127.0.0.1:{p}" for p in self.ports)
+
+    def start(self, i):
+        args = ["nats-server", "-js", "-a", "127.0.0.1", "-p", str(self.ports[i]), "-sd", os.path.join(self.dir, f"n{i}"),
+                "-n", f"n{i}"]
+        if self.cluster_ports:
+            routes = ",".join(f"nats://127.0.0.1:{p}" for j, p in enumerate(self.cluster_ports) if j != i)
+            args += ["--cluster_name", "ariadne", "--cluster", f"nats://127.0.0.1:{self.cluster_ports[i]}", "--routes", routes]
+        log = open(os.path.join(self.dir, f"n{i}.log"), "a")
+        self.processes[i] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, i, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.ports[i]), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"nats-server {i} did not listen within {timeout} s")
+
+    def kill(self, i):
+        self.processes[i].kill()
+        self.processes[i].wait(timeout=10)
+
+    def stop(self):
+        for p in self.processes:
+            if p and p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -10,6 +10,12 @@ public struct Pipeline: Sendable {
     /// What the remote-sampling endpoint serves; nil: sample everything.
     public let strategies: (any SamplingStrategyProvider)?
 
+    /// Returns once every span consumed before the call is decided and passed on by every tail
+    /// sampler (at once without one); throws if passing any on may have failed.
+    public func settle() async throws {
+        for s in samplers { try await s.settle() }
+    }
+
     /// Runs the processors' timers (tail-sampling decisions) until cancelled, then decides every
     /// trace still held, so that a clean stop loses nothing.
     public func run() async {
@@ -80,6 +86,12 @@ public struct ProcessorSpec: Sendable {
 
     public var name: String
     public var kind: Kind
+
+    /// Whether it must see a trace's spans together (in a cluster: on the ingester, not the collector).
+    public var needsWholeTraces: Bool {
+        if case .tailSampling = kind { return true }
+        return false
+    }
 }
 
 /// The processors of the traces pipeline, in order, from the YAML configuration file:
@@ -125,6 +137,11 @@ public struct PipelineConfiguration: Sendable {
     }
 
     public init(processors: [ProcessorSpec] = []) { self.processors = processors }
+
+    /// The longest decision wait of the tail samplers, if any.
+    public var tailSamplingWait: Duration? {
+        processors.compactMap { if case .tailSampling(let t) = $0.kind { t.decisionWait } else { nil } }.max()
+    }
 
     /// The processors built in order in front of `next`.
     /// `relieveMemory` is what the memory limiter asks for when over its soft limit; `observers`

@@ -40,7 +40,8 @@ public struct SamplingPolicy: Sendable {
 /// recent decisions). When more traces are held than `maxTraces`, the oldest are decided early.
 ///
 /// Spans are acknowledged when held, before they reach the store (as in the Collector): a crash
-/// loses the traces waiting for a decision.
+/// loses the traces waiting for a decision. A consumer that must know its spans are stored (an
+/// ingester acknowledging its buffer) awaits `settle()` after `consume`.
 public final class TailSampler: SpanConsumer {
     public struct Settings: Sendable {
         public var decisionWait: Duration = .seconds(5)
@@ -73,6 +74,10 @@ public final class TailSampler: SpanConsumer {
     let metrics: PipelineMetrics
     let state: Mutex<State>
     let clock: @Sendable () -> ContinuousClock.Instant
+    /// Decided traces the next consumer refused: what `settle` reports.
+    let failures = Atomic<Int>(0)
+    /// When the last finished tick started: every trace first seen a decision wait before it is decided.
+    let decidedThrough = Mutex<ContinuousClock.Instant?>(nil)
 
     public init(
         _ settings: Settings, next: any SpanConsumer, metrics: PipelineMetrics = PipelineMetrics(),
@@ -93,8 +98,9 @@ public final class TailSampler: SpanConsumer {
     }
 
     public func consume(_ batch: SpanBatch) async throws {
-        let now = clock()
         let forward: SpanBatch? = state.withLock { s in
+            // Read under the lock, so that `order` is in the order of `firstSeen` (what ticks rely on).
+            let now = clock()
             var byTrace = [TraceID: [Int]]()
             for i in 0..<batch.count { byTrace[batch.traceIDs[i], default: []].append(i) }
             var out = SpanBatch()
@@ -144,7 +150,32 @@ public final class TailSampler: SpanConsumer {
             compactOrder(&s)
             return out
         }
-        if !forward.isEmpty { try await next.consume(forward) }
+        defer { decidedThrough.withLock { $0 = now } }
+        try await forwardCounted(forward)
+    }
+
+    /// Passes decided spans on, counting a refusal for `settle`.
+    func forwardCounted(_ forward: SpanBatch) async throws {
+        guard !forward.isEmpty else { return }
+        do { try await next.consume(forward) } catch {
+            failures.add(1, ordering: .releasing)
+            throw error
+        }
+    }
+
+    /// Returns once every span consumed before the call has been decided and passed on (or
+    /// dropped by the decision); throws when passing on any trace failed meanwhile, since it may
+    /// have been one of them. At least the decision wait.
+    public func settle() async throws {
+        let registered = clock()
+        let failed = failures.load(ordering: .acquiring)
+        while true {
+            if let through = decidedThrough.withLock({ $0 }), through - settings.decisionWait >= registered { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        if failures.load(ordering: .acquiring) > failed {
+            throw IngestError(.unavailable, "the store refused traces tail sampling had decided", retryAfterSeconds: 2)
+        }
     }
 
     /// Decides every held trace now (at shutdown, so that nothing held is lost unjudged).
@@ -155,7 +186,8 @@ public final class TailSampler: SpanConsumer {
             while let id = popOldest(&s) { decide(id, into: &out, &s, now: now) }
             return out
         }
-        if !forward.isEmpty { try await next.consume(forward) }
+        defer { decidedThrough.withLock { $0 = now + settings.decisionWait } }
+        try await forwardCounted(forward)
     }
 
     /// Ticks every tenth of the decision wait (at least every 10 ms) until cancelled, then flushes.

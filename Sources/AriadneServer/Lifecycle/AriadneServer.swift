@@ -1,4 +1,5 @@
 public import AriadneAnalysis
+public import AriadneBuffer
 public import AriadneClickHouse
 public import AriadneEngine
 import AriadneExport
@@ -51,8 +52,12 @@ public struct ServerConfiguration: Sendable {
     public var store: StoreKind = .engine
     /// Where ClickHouse is, with `store` clickhouse.
     public var clickhouse = ClickHouseOptions()
-    /// What this node does: everything (all-in-one), or only answer queries over a shared store.
+    /// What this node does: everything (all-in-one), or one part of a cluster.
     public var role: NodeRole = .allInOne
+    /// The JetStream buffer between collectors and ingesters.
+    public var buffer = BufferSettings()
+    /// An ingester's name among the ingesters sharing the buffer's partitions.
+    public var ingesterID = "ingester"
     /// Spans the in-memory store keeps before it drops the oldest batches.
     public var memoryMaxSpans = 2_000_000
     /// Engine settings: WAL sync mode and when the head becomes a block.
@@ -83,12 +88,25 @@ public enum StoreKind: String, Sendable, CaseIterable {
     case clickhouse
 }
 
-/// The roles of the one binary (collectors and ingesters come with the buffer between them).
+/// The roles of the one binary.
 public enum NodeRole: String, Sendable, CaseIterable {
     /// Receivers, pipeline, store and query API in one process.
     case allInOne = "all-in-one"
+    /// Receivers and the processors that need no whole trace; publishes to the buffer and
+    /// acknowledges senders once JetStream acknowledged. Holds no spans.
+    case collector
+    /// Reads the buffer's partitions, counts RED metrics and the service graph, tail-samples
+    /// whole traces, writes the shared store, acknowledges the buffer after the store.
+    case ingester
     /// The query API and UI over a shared store; receives nothing.
     case query
+
+    /// Whether it listens for spans from SDKs.
+    var receives: Bool { self == .allInOne || self == .collector }
+    /// Whether it serves the query API and UI (the others serve only /health and /metrics).
+    var answersQueries: Bool { self == .allInOne || self == .query }
+    /// Whether it writes the store (so also applies retention).
+    var writes: Bool { self == .allInOne || self == .ingester }
 }
 
 /// Addresses the server bound, known once every listener is up.
@@ -147,7 +165,7 @@ public struct AriadneServer: Sendable {
         self.logger = logger
         var engine: EngineStore?
         var clickhouse: ClickHouseStore?
-        switch configuration.store {
+        switch configuration.role == .collector ? .memory : configuration.store {
         case .memory:
             store = InMemoryStore(maxSpans: configuration.memoryMaxSpans)
         case .engine:
@@ -163,9 +181,12 @@ public struct AriadneServer: Sendable {
         }
         self.engine = engine
         self.clickhouse = clickhouse
+        // A collector counts nothing to keep: RED metrics are counted where traces are whole
+        // and the store is at hand, on the ingesters (before their tail sampling).
         analytics = try Analytics(
             settings: configuration.analytics,
-            dataDirectory: configuration.store == .memory ? nil : configuration.dataDirectory, clickhouse: clickhouse, logger: logger)
+            dataDirectory: configuration.store == .memory || configuration.role == .collector ? nil : configuration.dataDirectory,
+            clickhouse: clickhouse, logger: logger)
     }
 
     /// Store gauges for /metrics.
@@ -197,12 +218,22 @@ public struct AriadneServer: Sendable {
         let config = configuration
         try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
         if let clickhouse { try await Self.migrate(clickhouse, logger: logger) }
-        // The pipeline's ends: the store and/or OTLP exporters, each given every span.
+        // In a cluster the buffer is the collectors' store and the ingesters' source.
+        let jetstream: JetStreamConnection? =
+            config.role == .collector || config.role == .ingester
+            ? try JetStreamConnection(urls: config.buffer.urls, name: "ariadne-\(config.role.rawValue)-\(config.ingesterID)") : nil
+        // The pipeline's ends: the store (or, on a collector, the buffer) and/or OTLP exporters,
+        // each given every span.
         var ends = [any SpanConsumer]()
         var exporters = [OTLPExporter]()
         for e in config.pipeline.exporters {
             switch e.kind {
-            case .store: ends.append(StoreConsumer(writer: store, metrics: metrics, kind: config.store))
+            case .store:
+                if let jetstream, config.role == .collector {
+                    ends.append(BufferPublisher(settings: config.buffer, connection: jetstream, metrics: metrics.pipeline))
+                } else {
+                    ends.append(StoreConsumer(writer: store, metrics: metrics, kind: config.store))
+                }
             case .otlp(let settings):
                 let exporter = try OTLPExporter(name: e.name, settings: settings, metrics: metrics.pipeline)
                 exporters.append(exporter)
@@ -210,9 +241,18 @@ public struct AriadneServer: Sendable {
             }
         }
         let engine = self.engine
-        let pipeline = config.pipeline.build(
+        // A cluster splits the processors: collectors run those that see spans one at a time,
+        // ingesters those that need whole traces (a trace's spans all reach one ingester).
+        var stages = config.pipeline
+        switch config.role {
+        case .collector: stages.processors.removeAll { $0.needsWholeTraces }
+        case .ingester: stages.processors.removeAll { !$0.needsWholeTraces }
+        case .allInOne, .query: break
+        }
+        let pipeline = stages.build(
             next: ends.count == 1 ? ends[0] : FanOutConsumer(ends), metrics: metrics.pipeline,
-            observers: [REDObserver(metrics: analytics.metrics), ServiceGraphObserver(graph: analytics.serviceGraph)],
+            observers: config.role == .collector
+                ? [] : [REDObserver(metrics: analytics.metrics), ServiceGraphObserver(graph: analytics.serviceGraph)],
             relieveMemory: {
                 // The head is the memory that grows with accepted spans: write it as a block, then
                 // hand freed pages back (glibc keeps up to M_TRIM_THRESHOLD otherwise).
@@ -241,7 +281,7 @@ public struct AriadneServer: Sendable {
                 })
             else { return }
             logger.info(
-                "ariadne serve started otlp_grpc=\(snapshot.otlpGRPC) otlp_http=\(snapshot.otlpHTTP) zipkin=\(snapshot.zipkin) jaeger_grpc=\(snapshot.jaegerGRPC) jaeger_thrift_http=\(snapshot.jaegerThriftHTTP) jaeger_compact=\(snapshot.jaegerCompact) jaeger_binary=\(snapshot.jaegerBinary) query=\(snapshot.query) sampling=\(snapshot.sampling) data_dir=\(config.dataDirectory) store=\(config.store.rawValue)\(config.store == .clickhouse ? " clickhouse=" + config.clickhouse.urls.joined(separator: ",") + "/" + config.clickhouse.database : "") role=\(config.role.rawValue)"
+                "ariadne serve started otlp_grpc=\(snapshot.otlpGRPC) otlp_http=\(snapshot.otlpHTTP) zipkin=\(snapshot.zipkin) jaeger_grpc=\(snapshot.jaegerGRPC) jaeger_thrift_http=\(snapshot.jaegerThriftHTTP) jaeger_compact=\(snapshot.jaegerCompact) jaeger_binary=\(snapshot.jaegerBinary) query=\(snapshot.query) sampling=\(snapshot.sampling) data_dir=\(config.dataDirectory) store=\(config.role == .collector ? "none" : config.store.rawValue)\(config.store == .clickhouse && config.role != .collector ? " clickhouse=" + config.clickhouse.urls.joined(separator: ",") + "/" + config.clickhouse.database : "") role=\(config.role.rawValue)\(jetstream == nil ? "" : " buffer=" + config.buffer.urls.joined(separator: ",") + "/" + config.buffer.stream)"
             )
             onStarted(snapshot)
         }
@@ -314,11 +354,27 @@ public struct AriadneServer: Sendable {
         var queryAPI = QueryAPI(service: queries, registry: registry)
         queryAPI.analytics = analytics
         queryAPI.logger = logger
-        queryAPI.addRoutes(to: queryRouter)
-        UIRoutes(directory: config.uiDirectory).addRoutes(to: queryRouter)
-        UIConfigRoutes(section: config.pipeline.section(UISection.self)).addRoutes(to: queryRouter)
-        if let audit { AuditRoutes(log: audit).addRoutes(to: queryRouter) }
-        SessionRoutes(authenticator: authenticator, sessions: sessions, secure: config.tls != nil).addRoutes(to: queryRouter)
+        let streamReady = ReadyFlag()
+        let clickhouse = self.clickhouse
+        queryAPI.readiness = { [role = config.role] in
+            if let jetstream {
+                if !jetstream.isConnected { return "the buffer (NATS) is unreachable" }
+                if role == .collector, !streamReady.isSet { return "the buffer's stream is not set up yet" }
+            }
+            if let clickhouse {
+                do { try await clickhouse.ping() } catch { return "the store (ClickHouse) is unreachable: \(error)" }
+            }
+            return nil
+        }
+        if config.role.answersQueries {
+            queryAPI.addRoutes(to: queryRouter)
+            UIRoutes(directory: config.uiDirectory).addRoutes(to: queryRouter)
+            UIConfigRoutes(section: config.pipeline.section(UISection.self)).addRoutes(to: queryRouter)
+            if let audit { AuditRoutes(log: audit).addRoutes(to: queryRouter) }
+            SessionRoutes(authenticator: authenticator, sessions: sessions, secure: config.tls != nil).addRoutes(to: queryRouter)
+        } else {
+            queryAPI.addHealthRoutes(to: queryRouter)
+        }
         let routes = queryRouter.routes.map { "\($0.method) \($0.path)" }
         bound.withLock { $0.queryRoutes = routes }
         let queryApp = app(queryRouter, nil, port: config.queryPort, \.query)
@@ -351,21 +407,39 @@ public struct AriadneServer: Sendable {
         // it holds), then the exporters (which send what is queued).
         // Analytics first, so that it stops last and writes every rollup the pipeline counted.
         let externalURL = config.analytics.externalURL
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(
-                service: AnalyticsService(
-                    analytics: analytics, queries: queries, logger: logger, evaluatesAlerts: config.role == .allInOne,
-                    baseURL: { externalURL ?? "http://" + bound.withLock { $0.query } }))
-        ]
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if config.role != .collector {
+            services.append(
+                .init(
+                    service: AnalyticsService(
+                        analytics: analytics, queries: queries, logger: logger, evaluatesAlerts: config.role == .allInOne,
+                        baseURL: { externalURL ?? "http://" + bound.withLock { $0.query } })))
+        }
         services += exporters.map { .init(service: ExporterService(exporter: $0)) }
         services.append(.init(service: PipelineService(pipeline: pipeline)))
+        if let jetstream, config.role == .collector {
+            services.append(
+                .init(
+                    service: BufferStreamSetup(connection: jetstream, settings: config.buffer, ready: streamReady, logger: logger),
+                    successTerminationBehavior: .ignore))
+        }
+        if let jetstream, config.role == .ingester {
+            // After the pipeline, so that it stops first: what it handed on settles (tail sampling
+            // still decides) before the pipeline stops.
+            var options = BufferIngester.Options(id: config.ingesterID)
+            if let wait = stages.tailSamplingWait { options.ackWait = max(options.ackWait, wait * 3) }
+            let ingester = BufferIngester(
+                settings: config.buffer, options: options, connection: jetstream, consumer: pipeline.consumer,
+                settle: { try await pipeline.settle() }, metrics: metrics.pipeline, log: { [logger] in logger.info("\($0)") })
+            services.append(.init(service: IngesterService(ingester: ingester)))
+        }
         // A receiver the configuration leaves out does not listen: announced as off.
         for (name, service, key) in [
             ("otlp_grpc", grpc as any Service, \BoundAddresses.otlpGRPC), ("otlp_http", otlpApp, \.otlpHTTP), ("zipkin", zipkinApp, \.zipkin),
             ("jaeger_grpc", jaegerGRPC, \.jaegerGRPC), ("jaeger_thrift_http", jaegerHTTPApp, \.jaegerThriftHTTP),
             ("jaeger_thrift_compact", jaegerUDP[0], \.jaegerCompact), ("jaeger_thrift_binary", jaegerUDP[1], \.jaegerBinary),
         ] as [(String, any Service, BoundAddresses.Key)] {
-            if config.role == .allInOne, config.enabledReceivers.contains(name) {
+            if config.role.receives, config.enabledReceivers.contains(name) {
                 services.append(.init(service: service))
             } else {
                 announce(key, "off")
@@ -373,10 +447,10 @@ public struct AriadneServer: Sendable {
         }
         services.append(.init(service: queryApp))
         // Sampling strategies are for SDKs sending spans: a query node has none to give.
-        if config.role == .allInOne { services.append(.init(service: samplingApp)) } else { announce(\.sampling, "off") }
+        if config.role.receives { services.append(.init(service: samplingApp)) } else { announce(\.sampling, "off") }
         if let tls = config.tls { services.append(.init(service: CertificateReloadService(reloader: tls.reloader))) }
         if let engine { services.append(.init(service: EngineMaintenance(engine: engine, logger: logger))) }
-        if let clickhouse, config.role == .allInOne, let retention = config.engine.retention {
+        if let clickhouse, config.role.writes, let retention = config.engine.retention {
             services.append(.init(service: ClickHouseRetention(store: clickhouse, retention: retention, logger: logger)))
         }
         let group = ServiceGroup(
@@ -411,6 +485,51 @@ struct PipelineService: Service {
     func run() async throws {
         await cancelWhenGracefulShutdown { await pipeline.run() }
     }
+}
+
+/// The ingester's consumers of the buffer, until shutdown; then what they handed on settles and
+/// their partitions are given back.
+struct IngesterService: Service {
+    let ingester: BufferIngester
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await ingester.run() }
+    }
+}
+
+/// Creates the collector's stream (or updates its limits), trying again while JetStream is away.
+struct BufferStreamSetup: Service {
+    let connection: JetStreamConnection
+    let settings: BufferSettings
+    let ready: ReadyFlag
+    let logger: Logger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            var failures = 0
+            while !Task.isCancelled {
+                do {
+                    try connection.ensureStream(settings.streamSettings)
+                    ready.set()
+                    logger.info(
+                        "buffer: stream \(settings.stream) ready (\(settings.partitions) partitions, \(settings.effectiveReplicas) replica(s), max age \(settings.maxAge), max bytes \(settings.maxBytes))"
+                    )
+                    return
+                } catch {
+                    failures += 1
+                    if failures == 1 || failures % 30 == 0 { logger.warning("buffer: \(error); trying again every 2 s") }
+                    try? await Task.sleep(for: .seconds(2))
+                }
+            }
+        }
+    }
+}
+
+/// Set once something is ready.
+final class ReadyFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func set() { flag.store(true, ordering: .releasing) }
+    var isSet: Bool { flag.load(ordering: .acquiring) }
 }
 
 /// An OTLP exporter's senders, until shutdown; then what is queued gets a last attempt.

@@ -22,6 +22,8 @@ struct QueryAPI {
     /// RED metrics, alerts and objectives; nil: their routes are absent.
     var analytics: Analytics? = nil
     var logger = Logger(label: "ariadne.query")
+    /// Why the node is not ready to do its work (nil: ready), for `/health?ready`.
+    var readiness: @Sendable () async -> String? = { nil }
 
     typealias Handler = @Sendable (Request, AriadneRequestContext) async throws -> Response
 
@@ -80,13 +82,23 @@ struct QueryAPI {
         return response
     }
 
-    func addRoutes(to router: Router<AriadneRequestContext>) {
-        router.get("/health") { _, _ in
-            Self.json { w in
+    /// `/health` (live: the process serves) and `/health?ready` (503 with the reason until the
+    /// node can do its work: its buffer and store reachable), and `/metrics`: what every role serves.
+    func addHealthRoutes(to router: Router<AriadneRequestContext>) {
+        let readiness = readiness
+        router.get("/health") { request, _ in
+            let reason = request.uri.queryParameters["ready"] != nil ? await readiness() : nil
+            var response = Self.json { w in
                 w.beginObject()
-                w.field("status", "Server available")
+                w.field("status", reason == nil ? "Server available" : "not ready")
+                if let reason { w.field("reason", reason) }
                 w.endObject()
             }
+            if reason != nil {
+                response.status = .serviceUnavailable
+                response.headers[.retryAfter] = "2"
+            }
+            return response
         }
         router.get("/metrics") { _, _ in
             var headers = HTTPFields()
@@ -94,6 +106,10 @@ struct QueryAPI {
             let text = registry.render()
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
+    }
+
+    func addRoutes(to router: Router<AriadneRequestContext>) {
+        addHealthRoutes(to: router)
         for dialect in [jaegerRoutes(), v3Routes(), analysisRoutes(), metricsRoutes()] { router.addRoutes(dialect) }
 
         // MARK: Search summaries (Grafana Tempo's /api/search shape)

@@ -1,0 +1,119 @@
+public import AriadneModel
+public import AriadnePipeline
+import AriadneWire
+
+/// Where the buffer between collectors and ingesters is, and its shape.
+public struct BufferSettings: Sendable {
+    /// NATS servers (`nats://host:port`), any of which leads to the JetStream cluster.
+    public var urls: [String] = []
+    /// The stream; its subjects are `<subjectPrefix>.<partition>`.
+    public var stream = "ARIADNE_SPANS"
+    public var subjectPrefix = "ariadne.spans"
+    /// Partitions by trace id: a trace's spans are always in one, read by one ingester at a time.
+    public var partitions = 16
+    /// What the stream keeps at most (the design's Kafka retention: 1 h); past that, or past
+    /// `maxBytes`, collectors are refused rather than old spans dropped unread.
+    public var maxAge: Duration = .seconds(3600)
+    public var maxBytes: Int64 = 1 << 30
+    /// Copies of each message in the JetStream cluster; nil: 3 with several servers, else 1.
+    public var replicas: Int?
+
+    public init() {}
+
+    public var effectiveReplicas: Int { replicas ?? (urls.count > 1 ? 3 : 1) }
+
+    public func subject(_ partition: Int) -> String { "\(subjectPrefix).\(partition)" }
+
+    public var streamSettings: JetStreamConnection.StreamSettings {
+        .init(name: stream, subjects: ["\(subjectPrefix).*"], maxAge: maxAge, maxBytes: maxBytes, replicas: effectiveReplicas)
+    }
+
+    /// The partition of a trace: the same in every process (no per-process hash seed).
+    public func partition(of id: TraceID) -> Int {
+        var h = id.high ^ (id.low &* 0x9E37_79B9_7F4A_7C15)
+        h ^= h >> 31
+        return Int(h % UInt64(partitions))
+    }
+}
+
+/// The collector's end of the pipeline: each batch split by trace partition, each part published
+/// as one OTLP protobuf message, and the batch taken only when JetStream acknowledged every part.
+/// A part's message id is a hash of its bytes, so a sender's retry of the same spans (or ours)
+/// within the duplicate window is stored once.
+public final class BufferPublisher: SpanConsumer {
+    let settings: BufferSettings
+    let connection: JetStreamConnection
+    let metrics: PipelineMetrics
+    static let buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
+
+    public init(settings: BufferSettings, connection: JetStreamConnection, metrics: PipelineMetrics) {
+        self.settings = settings
+        self.connection = connection
+        self.metrics = metrics
+        metrics.describe("ariadne_buffer_publish_duration_seconds", "Time to publish a message and have JetStream acknowledge it.", type: .histogram)
+        metrics.describe("ariadne_buffer_messages_published_total", "Messages JetStream acknowledged, by whether it had them already.")
+        metrics.describe("ariadne_buffer_spans_published_total", "Spans in messages JetStream acknowledged.")
+        metrics.describe("ariadne_buffer_publish_failures_total", "Publishes not acknowledged, by reason (unavailable, full).")
+    }
+
+    public func consume(_ batch: SpanBatch) async throws {
+        guard !batch.isEmpty else { return }
+        var parts = [Int: [Int]]()
+        for i in 0..<batch.count { parts[settings.partition(of: batch.traceIDs[i]), default: []].append(i) }
+        let messages: [(subject: String, bytes: [UInt8], id: String, spans: Int)] = parts.map { partition, indices in
+            var part = SpanBatch()
+            part.append(from: batch, indices: indices)
+            let bytes = OTLPProtobuf.encodeExportRequest(part)
+            return (settings.subject(partition), bytes, "\(partition)-\(MessageID.of(bytes))", indices.count)
+        }
+        let connection = self.connection
+        let metrics = self.metrics
+        let stream = settings.stream
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for m in messages {
+                group.addTask {
+                    let started = ContinuousClock.now
+                    do {
+                        let duplicate = try await Blocking.run { try connection.publish(subject: m.subject, bytes: m.bytes, messageID: m.id) }
+                        metrics.observe(
+                            "ariadne_buffer_publish_duration_seconds", seconds: (ContinuousClock.now - started).inSeconds, buckets: Self.buckets)
+                        metrics.add("ariadne_buffer_messages_published_total", 1, ["duplicate": duplicate ? "true" : "false"])
+                        if !duplicate { metrics.add("ariadne_buffer_spans_published_total", m.spans) }
+                    } catch let e as BufferError {
+                        metrics.add("ariadne_buffer_publish_failures_total", 1, ["reason": e.isFull ? "full" : "unavailable"])
+                        // Both are for the sender to retry later (503 + Retry-After, UNAVAILABLE).
+                        throw e.isFull
+                            ? IngestError(.unavailable, "the buffer is full (stream \(stream)): try again later", retryAfterSeconds: 5)
+                            : IngestError(.unavailable, "the buffer is unavailable: \(e.message)", retryAfterSeconds: 2)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+}
+
+/// 128 bits of two FNV-1a hashes of a message's bytes, as hex: the same bytes, the same id.
+enum MessageID {
+    static func of(_ bytes: [UInt8]) -> String {
+        var a: UInt64 = 0xcbf2_9ce4_8422_2325
+        var b: UInt64 = 0x8422_2325_cbf2_9ce4
+        for x in bytes {
+            a = (a ^ UInt64(x)) &* 0x100_0000_01b3
+            b = (b ^ UInt64(x)) &* 0x0000_0100_0000_01b3 &+ 1
+        }
+        return hex(a) + hex(b) + "-\(bytes.count)"
+    }
+
+    static func hex(_ v: UInt64) -> String {
+        let s = String(v, radix: 16)
+        return String(repeating: "0", count: 16 - s.count) + s
+    }
+}
+
+extension Duration {
+    var inSeconds: Double {
+        let (s, a) = components
+        return Double(s) + Double(a) / 1e18
+    }
+}
