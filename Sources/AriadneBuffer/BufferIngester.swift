@@ -56,6 +56,7 @@ public final class BufferIngester: Sendable {
         metrics.describe("ariadne_buffer_spans_consumed_total", "Spans taken from the buffer and settled.")
         metrics.describe("ariadne_buffer_redeliveries_total", "Messages JetStream delivered more than once.")
         metrics.describe("ariadne_buffer_messages_malformed_total", "Messages that could not be decoded (terminated, never redelivered).")
+        metrics.describe("ariadne_buffer_purges_total", "Consumed messages of a partition removed to make room in the stream.")
         metrics.describe("ariadne_buffer_insert_failures_total", "Groups of messages the pipeline or store refused (delivered again later).")
         metrics.describe(
             "ariadne_buffer_insert_duration_seconds", "From handing a group of messages on to its spans being settled.", type: .histogram)
@@ -132,13 +133,7 @@ public final class BufferIngester: Sendable {
                     }
                 }
                 owned.withLock { $0 = Set(revisions.keys) }
-                for p in revisions.keys {
-                    if let lag = try? await Blocking.run({ [connection, settings] in
-                        try connection.consumerLag(stream: settings.stream, durable: self.durable(p))
-                    }) {
-                        lags.withLock { $0[p] = Int(lag.pending) + Int(lag.ackPending) }
-                    }
-                }
+                try await account(Array(revisions.keys))
             } catch {
                 log("buffer: leases: \(error)")
             }
@@ -149,6 +144,26 @@ public final class BufferIngester: Sendable {
         leases.delete(Self.memberKey(me))
         owned.withLock { $0 = [] }
     }
+
+    /// Reads each held partition's lag; when the stream nears its byte limit, removes what every
+    /// held partition has consumed, so that collectors are refused only for a real backlog.
+    func account(_ partitions: [Int]) async throws {
+        let connection = self.connection, settings = self.settings
+        let state = try await Blocking.run { try connection.streamState(settings.stream) }
+        let makeRoom = Double(state.bytes) > Double(settings.maxBytes) * Self.purgeAbove
+        for p in partitions {
+            let durable = durable(p)
+            guard let lag = try? await Blocking.run({ try connection.consumerLag(stream: settings.stream, durable: durable) }) else { continue }
+            lags.withLock { $0[p] = Int(lag.pending) + Int(lag.ackPending) }
+            if makeRoom, lag.ackFloor > 0 {
+                try await Blocking.run { try connection.purge(stream: settings.stream, subject: settings.subject(p), below: lag.ackFloor + 1) }
+                metrics.add("ariadne_buffer_purges_total", 1)
+            }
+        }
+    }
+
+    /// Share of the stream's byte limit past which consumed messages are purged.
+    static let purgeAbove = 0.7
 
     func stop(_ p: Int, _ tasks: inout [Int: (stop: StopFlag, task: Task<Void, Never>)]) async {
         guard let t = tasks.removeValue(forKey: p) else { return }

@@ -115,7 +115,9 @@ public final class JetStreamConnection: @unchecked Sendable {
     }
 
     /// Creates the stream or brings its limits up to date. Full streams refuse new messages
-    /// (discard new) rather than dropping old ones nobody has consumed yet.
+    /// (discard new) rather than dropping old ones nobody has consumed yet; ingesters make room
+    /// by purging what they have consumed once the stream nears its limit (``BufferIngester``),
+    /// so that until then the stream keeps what it took for replay, as Kafka's retention does.
     public func ensureStream(_ settings: StreamSettings) throws(BufferError) {
         var cfg = jsStreamConfig()
         jsStreamConfig_Init(&cfg)
@@ -188,24 +190,62 @@ public final class JetStreamConnection: @unchecked Sendable {
         return PullSubscription(subscription: sub, connection: self)
     }
 
-    /// What a durable consumer still has to deliver and to have acknowledged.
-    public func consumerLag(stream: String, durable: String) throws(BufferError) -> (pending: UInt64, ackPending: Int64, redelivered: Int64) {
+    /// What a durable consumer still has to deliver and to have acknowledged, and the stream
+    /// sequence below which it acknowledged everything.
+    public func consumerLag(stream: String, durable: String) throws(BufferError) -> (pending: UInt64, ackPending: Int64, ackFloor: UInt64) {
         var info: UnsafeMutablePointer<jsConsumerInfo>?
         var code = jsErrCode(0)
         let s = js_GetConsumerInfo(&info, js, stream, durable, nil, &code)
         defer { if let info { jsConsumerInfo_Destroy(info) } }
         guard s == NATS_OK, let info else { throw BufferError("nats: consumer \(durable)", s, code) }
-        return (info.pointee.NumPending, info.pointee.NumAckPending, info.pointee.NumRedelivered)
+        return (info.pointee.NumPending, info.pointee.NumAckPending, info.pointee.AckFloor.Stream)
+    }
+
+    /// Removes the messages of `subject` below stream sequence `below`.
+    public func purge(stream: String, subject: String, below: UInt64) throws(BufferError) {
+        var opts = jsOptions()
+        jsOptions_Init(&opts)
+        var code = jsErrCode(0)
+        let s = subject.withCString { subj in
+            opts.Stream.Purge.Subject = subj
+            opts.Stream.Purge.Sequence = below
+            return js_PurgeStream(js, stream, &opts, &code)
+        }
+        guard s == NATS_OK else { throw BufferError("nats: purging \(subject)", s, code) }
+    }
+
+    /// A consumer for reading the stream again from `since` (ns since the epoch), without
+    /// acknowledgements; deleted with `deleteConsumer` when done.
+    public func replaySubscription(stream: String, durable: String, since: Int64) throws(BufferError) -> PullSubscription {
+        var subOpts = jsSubOptions()
+        jsSubOptions_Init(&subOpts)
+        var sub: OpaquePointer?
+        var code = jsErrCode(0)
+        let s = stream.withCString { streamName in
+            subOpts.Stream = streamName
+            subOpts.Config.AckPolicy = js_AckNone
+            subOpts.Config.DeliverPolicy = js_DeliverByStartTime
+            subOpts.Config.OptStartTime = since
+            subOpts.Config.InactiveThreshold = 300_000_000_000
+            return js_PullSubscribe(&sub, js, ">", durable, nil, &subOpts, &code)
+        }
+        guard s == NATS_OK, let sub else { throw BufferError("nats: replay consumer on \(stream)", s, code) }
+        return PullSubscription(subscription: sub, connection: self)
+    }
+
+    public func deleteConsumer(stream: String, durable: String) {
+        var code = jsErrCode(0)
+        _ = js_DeleteConsumer(js, stream, durable, nil, &code)
     }
 
     /// Messages the stream holds and their bytes.
-    public func streamState(_ stream: String) throws(BufferError) -> (messages: UInt64, bytes: UInt64, firstTime: Int64) {
+    public func streamState(_ stream: String) throws(BufferError) -> (messages: UInt64, bytes: UInt64, lastSequence: UInt64) {
         var info: UnsafeMutablePointer<jsStreamInfo>?
         var code = jsErrCode(0)
         let s = js_GetStreamInfo(&info, js, stream, nil, &code)
         defer { if let info { jsStreamInfo_Destroy(info) } }
         guard s == NATS_OK, let info else { throw BufferError("nats: stream \(stream)", s, code) }
-        return (info.pointee.State.Msgs, info.pointee.State.Bytes, info.pointee.State.FirstTime)
+        return (info.pointee.State.Msgs, info.pointee.State.Bytes, info.pointee.State.LastSeq)
     }
 
     /// A key-value bucket whose entries expire `ttl` after their last write (leases).
@@ -282,6 +322,16 @@ public final class BufferMessage: @unchecked Sendable {
         defer { jsMsgMetaData_Destroy(meta) }
         return meta.pointee.NumDelivered
     }
+
+    /// Its place in the stream and the subject it was published to.
+    public var streamSequence: UInt64 {
+        var meta: UnsafeMutablePointer<jsMsgMetaData>?
+        guard natsMsg_GetMetaData(&meta, message) == NATS_OK, let meta else { return 0 }
+        defer { jsMsgMetaData_Destroy(meta) }
+        return meta.pointee.Sequence.Stream
+    }
+
+    public var subject: String { String(cString: natsMsg_GetSubject(message)) }
 
     /// When it was stored in the stream, ns since the epoch.
     public var storedAt: Int64 { natsMsg_GetTime(message) }

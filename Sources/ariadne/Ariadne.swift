@@ -17,6 +17,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 #if canImport(Glibc)
     import CMalloc
@@ -51,7 +52,7 @@ struct Ariadne: AsyncParsableCommand {
         commandName: "ariadne",
         abstract: "Distributed tracing: OTLP and Zipkin in, Jaeger-compatible queries out.",
         subcommands: [
-            Serve.self, Config.self, Audit.self, Loadgen.self, Diff.self, Delete.self, Version.self, Codec.self,
+            Serve.self, Config.self, Audit.self, Loadgen.self, Diff.self, Delete.self, Replay.self, Version.self, Codec.self,
         ],
         defaultSubcommand: Serve.self)
 }
@@ -450,6 +451,37 @@ struct Codec: ParsableCommand {
 }
 
 /// Deletes traces through a running server's admin API.
+struct Replay: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Publish again what the cluster's buffer still holds since a moment, for the ingesters to store once more.")
+
+    @Option(help: "NATS JetStream servers of the buffer, comma-separated.") var buffer = "nats://127.0.0.1:4222"
+    @Option(help: "The buffer's stream.") var bufferStream = "ARIADNE_SPANS"
+    @Option(help: "How far back (Go duration, e.g. 30m).") var since = "30m"
+
+    func run() async throws {
+        guard let back = GoDuration.parse(since), back > 0 else { throw ValidationError("--since must be a duration such as 30m, got \(since)") }
+        var settings = BufferSettings()
+        settings.urls = buffer.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        settings.stream = bufferStream
+        let connection = try JetStreamConnection(urls: settings.urls, name: "ariadne-replay")
+        let from = Int64(Date().timeIntervalSince1970 * 1e9) - Int64(clamping: back)
+        let last = Mutex(ContinuousClock.now - .seconds(10))
+        let result = try await BufferReplay(settings: settings, connection: connection).run(since: from) { p in
+            let now = ContinuousClock.now
+            guard
+                last.withLock({ l in
+                    defer { if now - l >= .seconds(1) { l = now } }
+                    return now - l >= .seconds(1)
+                })
+            else { return }
+            FileHandle.standardError.write(Data("replay: \(p.messages) of \(p.total) messages published again\n".utf8))
+        }
+        print(
+            "replay: \(result.messages) messages since \(since) ago published again to \(bufferStream); the ingesters store them (copies are merged)")
+    }
+}
+
 struct Delete: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Delete traces from a running server (the engine or ClickHouse): by id, or every trace with a matching span.")

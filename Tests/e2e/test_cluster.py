@@ -171,3 +171,179 @@ def test_collector_refuses_with_503_while_the_buffer_is_away_and_is_not_ready():
     finally:
         collector.stop()
         nats.stop()
+
+
+def post(collector, body):
+    return requests.post(f"http://{collector.http}/v1/traces", json=body, timeout=10)
+
+
+def span(trace_id, n, parent, start, ms, error=False, name="op"):
+    s = {"traceId": trace_id, "spanId": f"{n:016x}", "name": name, "kind": 2, "startTimeUnixNano": str(start),
+         "endTimeUnixNano": str(start + ms * 1_000_000)}
+    if parent:
+        s["parentSpanId"] = f"{parent:016x}"
+    if error:
+        s["status"] = {"code": 2}
+    return s
+
+
+def resource_spans(service, spans):
+    return {"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
+                               "scopeSpans": [{"scope": {}, "spans": spans}]}]}
+
+
+def wait_ready(*nodes, timeout=30):
+    for node in nodes:
+        deadline = time.time() + timeout
+        while requests.get(f"http://{node.query}/health?ready", timeout=10).status_code != 200:
+            assert time.time() < deadline, requests.get(f"http://{node.query}/health?ready", timeout=10).text
+            time.sleep(0.2)
+
+
+def spans_of(query, trace_id):
+    r = requests.get(query.url(f"/api/traces/{trace_id}"), timeout=30)
+    return [] if r.status_code == 404 else r.json()["data"][0]["spans"]
+
+
+def test_tail_sampling_in_the_cluster_keeps_error_and_slow_traces_whole_across_collectors(tmp_path):
+    """Each trace's root goes to one collector and its child to the other: the spans still meet
+    in one ingester (partitioned by trace id), whose decision keeps the trace whole or drops it."""
+    config = tmp_path / "tail.yaml"
+    config.write_text("""
+processors:
+  tail_sampling:
+    decision_wait: 1s
+    policies:
+      - {name: errors, type: status_code, status_codes: [ERROR]}
+      - {name: slow, type: latency, threshold_ms: 300}
+""")
+    nats = NATS(1)
+    database = f"e2e_tail_{uuid.uuid4().hex[:8]}"
+    buffer = ["--config", str(config), "--buffer", nats.urls, "--buffer-partitions", "8"]
+    collectors = [Server(["--role", "collector"] + buffer) for _ in range(2)]
+    ingesters = [Server(["--role", "ingester", "--ingester-id", f"tail-{k}"] + buffer + store_args("clickhouse", database)) for k in range(2)]
+    query = Server(["--role", "query"] + store_args("clickhouse", database))
+    try:
+        wait_ready(*collectors, *ingesters)
+        now = int(time.time() * 1e9)
+        kinds = {}
+        for n in range(60):
+            trace_id = f"{0x7A11:016x}{n + 1:016x}"
+            kind = ["error", "slow", "plain"][n % 3]
+            kinds[trace_id] = kind
+            root = span(trace_id, 1, None, now, 500 if kind == "slow" else 5, name="GET /")
+            child = span(trace_id, 2, 1, now + 1000, 2, error=kind == "error", name="SELECT")
+            assert post(collectors[0], resource_spans("front", [root])).status_code == 200
+            assert post(collectors[1], resource_spans("db", [child])).status_code == 200
+        deadline = time.time() + 60
+        while True:
+            got = {t: len(spans_of(query, t)) for t in kinds}
+            kept = {t for t, n in got.items() if n}
+            if kept >= {t for t, k in kinds.items() if k != "plain"} or time.time() > deadline:
+                break
+            time.sleep(1)
+        time.sleep(3)  # anything wrongly kept has arrived too
+        got = {t: len(spans_of(query, t)) for t in kinds}
+        for t, kind in kinds.items():
+            assert got[t] == (0 if kind == "plain" else 2), f"{kind} trace {t}: {got[t]} spans"
+        print(f"kept {sum(1 for n in got.values() if n)} of {len(kinds)} traces, every one whole")
+    finally:
+        for node in collectors + ingesters + [query]:
+            node.stop()
+        nats.stop()
+
+
+def rss_kib(server):
+    with open(f"/proc/{server.process.pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def test_a_full_buffer_refuses_collectors_until_ingesters_drain_it():
+    nats = NATS(1)
+    database = f"e2e_full_{uuid.uuid4().hex[:8]}"
+    buffer = ["--buffer", nats.urls, "--buffer-partitions", "4", "--buffer-max-bytes", "400000"]
+    collector = Server(["--role", "collector"] + buffer)
+    ingester = None
+    query = Server(["--role", "query"] + store_args("clickhouse", database))
+    try:
+        wait_ready(collector)
+        acknowledged, refused, n = [], None, 0
+        # No ingester: the stream fills up, then the collector refuses.
+        while refused is None and n < 2000:
+            ids = [f"{0xF0F0:016x}{n * 20 + k + 1:016x}" for k in range(20)]
+            n += 1
+            r = post(collector, {"resourceSpans": [otlp_trace(t, int(time.time() * 1e9))["resourceSpans"][0] for t in ids]})
+            if r.status_code == 200:
+                acknowledged += ids
+            else:
+                refused = r
+        assert refused is not None, "the collector never refused"
+        assert refused.status_code == 503 and refused.headers.get("Retry-After"), f"{refused.status_code} {refused.text}"
+        assert "full" in refused.text
+        assert rss_kib(collector) < 300_000, f"collector RSS {rss_kib(collector)} KiB"
+        print(f"{len(acknowledged)} traces taken, then 503: {refused.text[:120]}")
+
+        ingester = Server(["--role", "ingester", "--ingester-id", "drain"] + buffer + store_args("clickhouse", database))
+        deadline = time.time() + 90
+        missing = set(acknowledged)
+        while missing and time.time() < deadline:
+            missing = {t for t in missing if len(spans_of(query, t)) != SPANS_PER_TRACE}
+            if missing:
+                time.sleep(1)
+        assert not missing, f"{len(missing)} acknowledged traces not stored after the drain"
+        deadline = time.time() + 30
+        while lag([ingester]) != 0:
+            assert time.time() < deadline, "lag did not drain"
+            time.sleep(1)
+        # Consumed messages make room: the collector takes spans again.
+        deadline = time.time() + 30
+        body = otlp_trace(f"{0xF0F1:016x}{1:016x}", int(time.time() * 1e9))
+        while post(collector, body).status_code != 200:
+            assert time.time() < deadline, "the collector still refuses after the drain"
+            time.sleep(1)
+    finally:
+        for node in [collector, ingester, query]:
+            if node:
+                node.stop()
+        nats.stop()
+
+
+def test_replay_publishes_the_buffer_again_and_the_store_shows_each_span_once():
+    import subprocess
+    from conftest import BINARY
+    nats = NATS(1)
+    database = f"e2e_replay_{uuid.uuid4().hex[:8]}"
+    buffer = ["--buffer", nats.urls, "--buffer-partitions", "4"]
+    collector = Server(["--role", "collector"] + buffer)
+    ingester = Server(["--role", "ingester", "--ingester-id", "replay"] + buffer + store_args("clickhouse", database))
+    query = Server(["--role", "query"] + store_args("clickhouse", database))
+    try:
+        wait_ready(collector, ingester)
+        ids = [f"{0x4E:016x}{k + 1:016x}" for k in range(30)]
+        for t in ids:
+            assert post(collector, otlp_trace(t, int(time.time() * 1e9))).status_code == 200
+        deadline = time.time() + 30
+        while any(len(spans_of(query, t)) != SPANS_PER_TRACE for t in ids):
+            assert time.time() < deadline
+            time.sleep(0.5)
+        # The store loses some traces; the buffer still has them.
+        lost = ids[:10]
+        r = requests.post(query.url("/api/admin/delete"), json={"traceIDs": lost}, timeout=60)
+        assert r.status_code == 200 and r.json()["deleted"] == 10, r.text
+        assert all(not spans_of(query, t) for t in lost)
+        out = subprocess.run([BINARY, "replay", "--buffer", nats.urls, "--since", "10m"], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert "replay: 30 messages" in out.stdout, out.stdout
+        deadline = time.time() + 30
+        while any(len(spans_of(query, t)) != SPANS_PER_TRACE for t in lost):
+            assert time.time() < deadline, "replayed traces did not come back"
+            time.sleep(0.5)
+        time.sleep(2)
+        for t in ids:
+            got = [s["spanID"] for s in spans_of(query, t)]
+            assert len(got) == SPANS_PER_TRACE == len(set(got)), f"{t}: {got}"
+        print(out.stdout.strip())
+    finally:
+        for node in [collector, ingester, query]:
+            node.stop()
+        nats.stop()
