@@ -347,3 +347,60 @@ def test_replay_publishes_the_buffer_again_and_the_store_shows_each_span_once():
         for node in [collector, ingester, query]:
             node.stop()
         nats.stop()
+
+
+def free_base():
+    """The first of 100 consecutive free loopback ports."""
+    import random
+    import socket
+    for _ in range(50):
+        base = random.randrange(20000, 60000, 100)
+        try:
+            for p in range(base, base + 90):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError("no 100 free ports in a row")
+
+
+def test_cluster_script_starts_every_role_and_each_query_node_answers(tmp_path):
+    """scripts/cluster.sh, as the README's Scale out section uses it."""
+    import os
+    import subprocess
+    from conftest import BINARY, ROOT
+    base = free_base()
+    env = {**os.environ, "CLUSTER_DIR": str(tmp_path / "cluster"), "CLUSTER_PORT": str(base), "ARIADNE_BIN": BINARY}
+    script = os.path.join(ROOT, "scripts", "cluster.sh")
+
+    def run(*args):
+        out = subprocess.run(["bash", script, *args], env=env, capture_output=True, text=True, timeout=180)
+        assert out.returncode == 0, f"cluster.sh {' '.join(args)}: {out.stdout}\n{out.stderr}"
+        return out.stdout
+
+    try:
+        up = run("up")
+        assert f"127.0.0.1:{base + 40}" in up and f"http://127.0.0.1:{base + 80}" in up
+        for collector in (base + 40, base + 41):
+            out = subprocess.run([BINARY, "loadgen", "--endpoint", f"127.0.0.1:{collector}", "--spans", "2000", "--seed",
+                                  str(collector)], capture_output=True, text=True, timeout=120)
+            assert "refused=0" in out.stdout, out.stdout + out.stderr
+        run("kill", "ingester", "1")
+        assert "ingester   1  stopped" in run("status")
+        run("start", "ingester", "1")
+
+        def answers(port):
+            r = requests.get(f"http://127.0.0.1:{port}/api/search?limit=100000", timeout=30)
+            return sorted(t["traceID"] for t in r.json()["traces"])
+
+        deadline = time.time() + 60
+        while True:
+            a, b = answers(base + 80), answers(base + 81)
+            if a == b and len(a) > 100 and "running" in run("status").split("ingester   1")[1].split("\n")[0]:
+                break
+            assert time.time() < deadline, f"query nodes disagree or are empty: {len(a)} vs {len(b)}"
+            time.sleep(1)
+        print(f"both query nodes answer {len(a)} traces")
+    finally:
+        subprocess.run(["bash", script, "down"], env=env, capture_output=True, timeout=120)
