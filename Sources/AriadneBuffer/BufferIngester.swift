@@ -75,6 +75,12 @@ public final class BufferIngester: Sendable {
 
     public var partitionsOwned: Set<Int> { owned.withLock { $0 } }
 
+    /// Whether this ingester holds the leader lease: one ingester at a time does what must be
+    /// done once for the cluster (evaluating alerts and notifying their transitions).
+    public var isLeader: Bool { leader.load(ordering: .acquiring) }
+    let leader = Atomic<Bool>(false)
+    static let leaderKey = "leader"
+
     func durable(_ p: Int) -> String { "ariadne-ingest-\(p)" }
     static func leaseKey(_ p: Int) -> String { "partition.\(p)" }
     static func memberKey(_ id: String) -> String { "member.\(id)" }
@@ -92,11 +98,19 @@ public final class BufferIngester: Sendable {
         } catch { return }
         var tasks = [Int: (stop: StopFlag, task: Task<Void, Never>)]()
         var revisions = [Int: UInt64]()
+        var leaderRevision: UInt64?
         let me = options.id
         let first = Int(MessageID.of(Array(me.utf8)).prefix(8), radix: 16)! % settings.partitions
         while !Task.isCancelled {
             do {
                 try await Blocking.run { try leases.put(Self.memberKey(me), me) }
+                if let rev = leaderRevision {
+                    leaderRevision = try await Blocking.run { try leases.update(Self.leaderKey, me, last: rev) }
+                } else {
+                    leaderRevision = try await Blocking.run { try leases.create(Self.leaderKey, me) }
+                    if leaderRevision != nil { log("buffer: this ingester leads (evaluates alerts)") }
+                }
+                leader.store(leaderRevision != nil, ordering: .releasing)
                 let members = max(1, try await Blocking.run { try leases.keys() }.filter { $0.hasPrefix("member.") }.count)
                 let fair = (settings.partitions + members - 1) / members
                 // Renew what we hold; a lease that moved on is lost (we were too slow): stop it.
@@ -136,11 +150,16 @@ public final class BufferIngester: Sendable {
                 try await account(Array(revisions.keys))
             } catch {
                 log("buffer: leases: \(error)")
+                // Not renewed in time, the lease may pass to another: stop leading until renewed.
+                leaderRevision = nil
+                leader.store(false, ordering: .releasing)
             }
             try? await Task.sleep(for: options.renewEvery)
         }
         for p in Array(tasks.keys) { await stop(p, &tasks) }
         for p in revisions.keys { leases.delete(Self.leaseKey(p)) }
+        if leaderRevision != nil { leases.delete(Self.leaderKey) }
+        leader.store(false, ordering: .releasing)
         leases.delete(Self.memberKey(me))
         owned.withLock { $0 = [] }
     }

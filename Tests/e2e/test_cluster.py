@@ -404,3 +404,67 @@ def test_cluster_script_starts_every_role_and_each_query_node_answers(tmp_path):
         print(f"both query nodes answer {len(a)} traces")
     finally:
         subprocess.run(["bash", script, "down"], env=env, capture_output=True, timeout=120)
+
+
+def test_alerts_are_evaluated_by_one_ingester_and_each_transition_is_notified_once(tmp_path):
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+    received = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            received.append((body["alerts"][0]["labels"]["alertname"], body["status"]))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    hook = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    config = tmp_path / "alerts.yaml"
+    config.write_text(f"""
+analytics:
+  interval: 1s
+  evaluation_interval: 500ms
+  webhooks: [http://127.0.0.1:{hook.server_port}/alerts]
+  alerts:
+    - {{name: checkout-failing, type: error_rate, service: checkout, threshold: 0.2, window: 3s, min_calls: 5}}
+""")
+    nats = NATS(1)
+    database = f"e2e_alerts_{uuid.uuid4().hex[:8]}"
+    buffer = ["--config", str(config), "--buffer", nats.urls, "--buffer-partitions", "4"]
+    collector = Server(["--role", "collector"] + buffer)
+    ingesters = [Server(["--role", "ingester", "--ingester-id", f"alerts-{k}"] + buffer + store_args("clickhouse", database)) for k in range(2)]
+    try:
+        wait_ready(collector, *ingesters)
+
+        def traffic(seconds, errors):
+            stop, n = time.time() + seconds, 0
+            while time.time() < stop:
+                now = time.time_ns()
+                spans = []
+                for k in range(10):
+                    n += 1
+                    spans.append(span(f"{0xA1E7:016x}{int(now // 1000) + k:016x}", 1, None, now, 5, error=errors and n % 2 == 0,
+                                      name="POST /checkout"))
+                assert post(collector, resource_spans("checkout", spans)).status_code == 200
+                time.sleep(0.2)
+
+        traffic(3, errors=False)
+        traffic(6, errors=True)
+        traffic(10, errors=False)
+        deadline = time.time() + 15
+        while time.time() < deadline and len(received) < 2:
+            time.sleep(0.2)
+        time.sleep(3)  # a second evaluator would have notified by now
+        assert received == [("checkout-failing", "firing"), ("checkout-failing", "resolved")], received
+        leaders = [i for i in ingesters if "this ingester leads" in i.output()]
+        assert len(leaders) == 1, [i.output()[-500:] for i in ingesters]
+    finally:
+        for node in [collector] + ingesters:
+            node.stop()
+        nats.stop()
+        hook.shutdown()

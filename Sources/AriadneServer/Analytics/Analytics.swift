@@ -97,7 +97,9 @@ struct AnalyticsService: Service {
     let analytics: Analytics
     let queries: TraceQueryService
     let logger: Logger
-    var evaluatesAlerts = true
+    /// Whether this node evaluates alerts now: one node does in a cluster (with several, each
+    /// transition would be notified by each).
+    var evaluatesAlerts: @Sendable () -> Bool = { true }
     /// The UI's base address for links, once the query listener is known.
     let baseURL: @Sendable () -> String
 
@@ -136,7 +138,7 @@ struct AnalyticsService: Service {
         }
         // Over a shared store, the nodes that receive spans evaluate alerts; query nodes would
         // notify each transition once more apiece.
-        guard evaluatesAlerts else { return }
+        guard evaluatesAlerts() else { return }
         for n in analytics.alerts.evaluate(now: now) {
             logger.info(
                 "alert \(n.status) name=\(n.alert.rule) service=\(n.alert.service) value=\(n.alert.value) threshold=\(n.alert.threshold): \(n.alert.summary)"

@@ -407,12 +407,28 @@ public struct AriadneServer: Sendable {
         // it holds), then the exporters (which send what is queued).
         // Analytics first, so that it stops last and writes every rollup the pipeline counted.
         let externalURL = config.analytics.externalURL
+        var ingester: BufferIngester?
+        if let jetstream, config.role == .ingester {
+            var options = BufferIngester.Options(id: config.ingesterID)
+            if let wait = stages.tailSamplingWait { options.ackWait = max(options.ackWait, wait * 3) }
+            ingester = BufferIngester(
+                settings: config.buffer, options: options, connection: jetstream, consumer: pipeline.consumer,
+                settle: { try await pipeline.settle() }, metrics: metrics.pipeline, log: { [logger] in logger.info("\($0)") })
+        }
+        // Alerts are evaluated once per cluster: by the all-in-one node, or by the ingester that
+        // holds the leader lease (query nodes and collectors never).
+        let evaluatesAlerts: @Sendable () -> Bool =
+            switch config.role {
+            case .allInOne: { true }
+            case .ingester: { [ingester] in ingester?.isLeader ?? false }
+            case .collector, .query: { false }
+            }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if config.role != .collector {
             services.append(
                 .init(
                     service: AnalyticsService(
-                        analytics: analytics, queries: queries, logger: logger, evaluatesAlerts: config.role == .allInOne,
+                        analytics: analytics, queries: queries, logger: logger, evaluatesAlerts: evaluatesAlerts,
                         baseURL: { externalURL ?? "http://" + bound.withLock { $0.query } })))
         }
         services += exporters.map { .init(service: ExporterService(exporter: $0)) }
@@ -423,14 +439,9 @@ public struct AriadneServer: Sendable {
                     service: BufferStreamSetup(connection: jetstream, settings: config.buffer, ready: streamReady, logger: logger),
                     successTerminationBehavior: .ignore))
         }
-        if let jetstream, config.role == .ingester {
+        if let ingester {
             // After the pipeline, so that it stops first: what it handed on settles (tail sampling
             // still decides) before the pipeline stops.
-            var options = BufferIngester.Options(id: config.ingesterID)
-            if let wait = stages.tailSamplingWait { options.ackWait = max(options.ackWait, wait * 3) }
-            let ingester = BufferIngester(
-                settings: config.buffer, options: options, connection: jetstream, consumer: pipeline.consumer,
-                settle: { try await pipeline.settle() }, metrics: metrics.pipeline, log: { [logger] in logger.info("\($0)") })
             services.append(.init(service: IngesterService(ingester: ingester)))
         }
         // A receiver the configuration leaves out does not listen: announced as off.
