@@ -38,6 +38,8 @@ public final class BufferIngester: Sendable {
     /// Partitions held, and each one's lag as last read.
     let owned = Mutex<Set<Int>>([])
     let lags = Mutex<[Int: Int]>([:])
+    /// The stream's messages and bytes, as last read.
+    let stream = Mutex((messages: 0, bytes: 0))
     static let buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
     static let sizeBuckets: [Double] = [10, 100, 1000, 5000, 10000, 50000, 100_000]
 
@@ -61,6 +63,12 @@ public final class BufferIngester: Sendable {
         metrics.describe(
             "ariadne_buffer_insert_duration_seconds", "From handing a group of messages on to its spans being settled.", type: .histogram)
         metrics.describe("ariadne_buffer_insert_batch_spans", "Spans per group of messages handed on (a histogram of counts).", type: .histogram)
+        metrics.gauge("ariadne_buffer_stream_messages", "Messages the stream holds (consumed ones until purged), as last read.") {
+            [weak self] in self?.stream.withLock { $0.messages } ?? 0
+        }
+        metrics.gauge("ariadne_buffer_stream_bytes", "Bytes the stream holds, as last read; past 70% of its limit consumed messages are purged.") {
+            [weak self] in self?.stream.withLock { $0.bytes } ?? 0
+        }
         metrics.gauge("ariadne_buffer_partitions_owned", "Partitions this ingester holds the lease of.") { [weak self] in
             self?.owned.withLock { $0.count } ?? 0
         }
@@ -169,6 +177,7 @@ public final class BufferIngester: Sendable {
     func account(_ partitions: [Int]) async throws {
         let connection = self.connection, settings = self.settings
         let state = try await Blocking.run { try connection.streamState(settings.stream) }
+        stream.withLock { $0 = (Int(state.messages), Int(state.bytes)) }
         let makeRoom = Double(state.bytes) > Double(settings.maxBytes) * Self.purgeAbove
         for p in partitions {
             let durable = durable(p)

@@ -267,18 +267,30 @@ public final class JetStreamConnection: @unchecked Sendable {
     }
 }
 
-/// A pull subscription; one task fetches from it at a time (libnats subscriptions are not for
-/// concurrent fetches).
-public final class PullSubscription: @unchecked Sendable {
-    let subscription: OpaquePointer
+/// A libnats object, kept with the connection it belongs to (which must outlive it) and
+/// destroyed with it.
+public class NATSHandle: @unchecked Sendable {
+    let pointer: OpaquePointer
     let connection: JetStreamConnection
+    private let destroy: (OpaquePointer) -> Void
 
-    init(subscription: OpaquePointer, connection: JetStreamConnection) {
-        self.subscription = subscription
+    init(_ pointer: OpaquePointer, connection: JetStreamConnection, destroy: @escaping (OpaquePointer) -> Void) {
+        self.pointer = pointer
         self.connection = connection
+        self.destroy = destroy
     }
 
-    deinit { natsSubscription_Destroy(subscription) }
+    deinit { destroy(pointer) }
+}
+
+/// A pull subscription; one task fetches from it at a time (libnats subscriptions are not for
+/// concurrent fetches).
+public final class PullSubscription: NATSHandle, @unchecked Sendable {
+    var subscription: OpaquePointer { pointer }
+
+    init(subscription: OpaquePointer, connection: JetStreamConnection) {
+        super.init(subscription, connection: connection, destroy: { natsSubscription_Destroy($0) })
+    }
 
     /// Up to `max` messages, waiting at most `timeout` for the first; none when the time passed.
     public func fetch(max: Int, timeout: Duration) throws(BufferError) -> [BufferMessage] {
@@ -351,16 +363,12 @@ public final class BufferMessage: @unchecked Sendable {
 }
 
 /// A key-value bucket with compare-and-set writes, for leases.
-public final class KeyValueBucket: @unchecked Sendable {
-    let kv: OpaquePointer
-    let connection: JetStreamConnection
+public final class KeyValueBucket: NATSHandle, @unchecked Sendable {
+    var kv: OpaquePointer { pointer }
 
     init(kv: OpaquePointer, connection: JetStreamConnection) {
-        self.kv = kv
-        self.connection = connection
+        super.init(kv, connection: connection, destroy: { kvStore_Destroy($0) })
     }
-
-    deinit { kvStore_Destroy(kv) }
 
     /// Writes `value` only if the key has no live value; the new revision, or nil when it had one.
     public func create(_ key: String, _ value: String) throws(BufferError) -> UInt64? {

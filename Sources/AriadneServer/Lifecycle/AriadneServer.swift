@@ -431,8 +431,10 @@ public struct AriadneServer: Sendable {
                         analytics: analytics, queries: queries, logger: logger, evaluatesAlerts: evaluatesAlerts,
                         baseURL: { externalURL ?? "http://" + bound.withLock { $0.query } })))
         }
-        services += exporters.map { .init(service: ExporterService(exporter: $0)) }
-        services.append(.init(service: PipelineService(pipeline: pipeline)))
+        // An exporter's senders run until shutdown, then what is queued gets a last attempt; the
+        // pipeline's timers until shutdown, then whatever it holds is decided and passed on.
+        services += exporters.map { e in .init(service: UntilShutdown(name: "exporter \(e.name)") { await e.run() }) }
+        services.append(.init(service: UntilShutdown(name: "pipeline") { await pipeline.run() }))
         if let jetstream, config.role == .collector {
             services.append(
                 .init(
@@ -442,7 +444,7 @@ public struct AriadneServer: Sendable {
         if let ingester {
             // After the pipeline, so that it stops first: what it handed on settles (tail sampling
             // still decides) before the pipeline stops.
-            services.append(.init(service: IngesterService(ingester: ingester)))
+            services.append(.init(service: UntilShutdown(name: "ingester") { await ingester.run() }))
         }
         // A receiver the configuration leaves out does not listen: announced as off.
         for (name, service, key) in [
@@ -489,23 +491,16 @@ public struct AriadneServer: Sendable {
 
 /// Cuts the engine's head into a block when it is old enough, even without new writes, applies
 /// retention and deletions, and does one step of compaction, each second.
-/// The pipeline's timers, until shutdown; then whatever it holds is decided and passed on.
-struct PipelineService: Service {
-    let pipeline: Pipeline
+/// Runs `body` until a graceful shutdown cancels it: for parts that finish their work on
+/// cancellation (the pipeline decides what it holds, exporters send what is queued, an ingester
+/// settles what it handed on and gives its partitions back).
+struct UntilShutdown: Service, CustomStringConvertible {
+    let name: String
+    let body: @Sendable () async -> Void
 
-    func run() async throws {
-        await cancelWhenGracefulShutdown { await pipeline.run() }
-    }
-}
+    func run() async throws { await cancelWhenGracefulShutdown(body) }
 
-/// The ingester's consumers of the buffer, until shutdown; then what they handed on settles and
-/// their partitions are given back.
-struct IngesterService: Service {
-    let ingester: BufferIngester
-
-    func run() async throws {
-        await cancelWhenGracefulShutdown { await ingester.run() }
-    }
+    var description: String { name }
 }
 
 /// Creates the collector's stream (or updates its limits), trying again while JetStream is away.
@@ -541,15 +536,6 @@ final class ReadyFlag: Sendable {
     private let flag = Atomic<Bool>(false)
     func set() { flag.store(true, ordering: .releasing) }
     var isSet: Bool { flag.load(ordering: .acquiring) }
-}
-
-/// An OTLP exporter's senders, until shutdown; then what is queued gets a last attempt.
-struct ExporterService: Service {
-    let exporter: OTLPExporter
-
-    func run() async throws {
-        await cancelWhenGracefulShutdown { await exporter.run() }
-    }
 }
 
 struct EngineMaintenance: Service {
