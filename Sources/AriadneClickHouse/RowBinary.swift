@@ -63,7 +63,9 @@ public struct RowBinaryWriter: Sendable {
     }
 
     /// A `Date` holding the UTC day of a Unix-nanosecond time.
-    public mutating func day(ofNanoseconds ns: UInt64) { uint16(UInt16(clamping: ns / 86_400_000_000_000)) }
+    /// The UTC day of a time as a ClickHouse Date; times past 2100 in the day 2100-01-01, as
+    /// searches prune them (``SearchSQL/date(_:)``).
+    public mutating func day(ofNanoseconds ns: UInt64) { uint16(UInt16(min(ns, SearchSQL.lastPrunedDay) / 86_400_000_000_000)) }
 }
 
 /// Reads RowBinary answers. Every read is bounded by the bytes left; a short or malformed

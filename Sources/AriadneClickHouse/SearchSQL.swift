@@ -43,7 +43,12 @@ struct SearchSQL {
     }
 
     /// `toDate('YYYY-MM-DD')` of the UTC day holding a Unix-nanosecond time, for partition pruning.
-    static func date(_ ns: UInt64) -> String { "toDate('\(CivilDate.day(ofNanoseconds: ns))')" }
+    /// Times past 2100 are taken as 2100-01-01: ClickHouse's Date ends in 2105 (2149 on newer
+    /// releases) and wraps around past it, which made a window ending in 2286 match nothing.
+    static func date(_ ns: UInt64) -> String { "toDate('\(CivilDate.day(ofNanoseconds: min(ns, lastPrunedDay)))')" }
+
+    /// 2100-01-01T00:00:00Z in Unix nanoseconds.
+    static let lastPrunedDay: UInt64 = 4_102_444_800_000_000_000
 
     // MARK: Tags (Jaeger's key=value search)
 

@@ -249,3 +249,19 @@ def test_a_clickhouse_outage_is_answered_503_and_nothing_acknowledged_is_lost():
     finally:
         s.stop()
         shutil.rmtree(ch.dir, ignore_errors=True)
+
+
+def test_a_window_ending_past_clickhouses_last_date_still_finds_traces():
+    """Tempo's `end` in seconds may lie far ahead (9999999999 is 2286): ClickHouse's Date wraps
+    there, and the window must still hold today's traces, as on the engine."""
+    engine, ch = Server(), Server(store_args("clickhouse"))
+    try:
+        now = int(time.time() * 1e9)
+        for s in (engine, ch):
+            send(s, [trace(tid(1, 0xFA12), "far-end", start=now)])
+            s.wait_for_trace(tid(1, 0xFA12), 1)
+            got = s.get_json("/api/search?service=far-end&start=0&end=9999999999&limit=10")["traces"]
+            assert [t["traceID"] for t in got] == [tid(1, 0xFA12)], (s.addresses["store"], got)
+    finally:
+        engine.stop()
+        ch.stop()
