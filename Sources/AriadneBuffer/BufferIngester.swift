@@ -24,6 +24,9 @@ public final class BufferIngester: Sendable {
         public var fetchMessages = 64
         /// Groups of messages per partition handed on and waiting for their spans to settle.
         public var maxGroupsInFlight = 64
+        /// Bytes of messages fetched and not yet acknowledged, over every partition: past it,
+        /// partitions wait for their groups to settle before fetching more.
+        public var maxBytesInFlight = 256 << 20
 
         public init(id: String) { self.id = id }
     }
@@ -38,6 +41,7 @@ public final class BufferIngester: Sendable {
     /// Partitions held, and each one's lag as last read.
     let owned = Mutex<Set<Int>>([])
     let lags = Mutex<[Int: Int]>([:])
+    let bytesInFlight = Atomic<Int>(0)
     /// The stream's messages and bytes, as last read.
     let stream = Mutex((messages: 0, bytes: 0))
     static let buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
@@ -226,9 +230,15 @@ public final class BufferIngester: Sendable {
         await withTaskGroup(of: Void.self) { group in
             var inFlight = 0
             while !stop.isSet {
-                if inFlight >= options.maxGroupsInFlight {
-                    await group.next()
-                    inFlight -= 1
+                while inFlight >= options.maxGroupsInFlight
+                    || (bytesInFlight.load(ordering: .relaxed) > options.maxBytesInFlight && !stop.isSet)
+                {
+                    if inFlight > 0 {
+                        await group.next()
+                        inFlight -= 1
+                    } else {
+                        try? await Task.sleep(for: .milliseconds(20))
+                    }
                 }
                 let messages: [BufferMessage]
                 do {
@@ -239,6 +249,8 @@ public final class BufferIngester: Sendable {
                     continue
                 }
                 guard !messages.isEmpty else { continue }
+                let size = messages.reduce(0) { $0 + $1.size }
+                bytesInFlight.add(size, ordering: .relaxed)
                 var batch = SpanBatch()
                 var good = [BufferMessage]()
                 for m in messages {
@@ -258,11 +270,13 @@ public final class BufferIngester: Sendable {
                 do {
                     try await consumer.consume(batch)
                 } catch {
+                    bytesInFlight.subtract(size, ordering: .relaxed)
                     await refused(good, p, error)
                     continue
                 }
                 inFlight += 1
                 group.addTask { [self] in
+                    defer { bytesInFlight.subtract(size, ordering: .relaxed) }
                     do {
                         try await settle()
                     } catch {

@@ -17,6 +17,11 @@ public struct BufferSettings: Sendable {
     public var maxBytes: Int64 = 1 << 30
     /// Copies of each message in the JetStream cluster; nil: 3 with several servers, else 1.
     public var replicas: Int?
+    /// How long a collector gathers the parts of concurrent requests bound for one partition
+    /// into one message (up to `coalesceSpans`); zero publishes each request's part alone.
+    /// JetStream's cost is per message, and a 512-span SDK batch split 16 ways is small.
+    public var coalesce: Duration = .milliseconds(5)
+    public var coalesceSpans = 1024
 
     public init() {}
 
@@ -36,20 +41,34 @@ public struct BufferSettings: Sendable {
     }
 }
 
-/// The collector's end of the pipeline: each batch split by trace partition, each part published
-/// as one OTLP protobuf message, and the batch taken only when JetStream acknowledged every part.
-/// A part's message id is a hash of its bytes, so a sender's retry of the same spans (or ours)
-/// within the duplicate window is stored once.
+/// The collector's end of the pipeline: each batch split by trace partition, the parts bound for
+/// one partition from concurrent requests gathered into one OTLP protobuf message (for
+/// `coalesce`), and each batch taken only when JetStream acknowledged every message holding its
+/// spans. A message's id is a hash of its bytes: without coalescing a sender's retry of the same
+/// spans is stored once by JetStream; with it the retry lands in another message, and the
+/// store's idempotence shows its spans once.
 public final class BufferPublisher: SpanConsumer {
     let settings: BufferSettings
     let connection: JetStreamConnection
     let metrics: PipelineMetrics
+    /// Per partition, the parts of concurrent requests gathered into one message.
+    let partitions: [GroupCommit<SpanBatch>]
     static let buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
+    /// Largest message published, under NATS's default max_payload of 1 MiB.
+    static let maxMessageBytes = 900_000
 
     public init(settings: BufferSettings, connection: JetStreamConnection, metrics: PipelineMetrics) {
         self.settings = settings
         self.connection = connection
         self.metrics = metrics
+        partitions = (0..<settings.partitions).map { p in
+            GroupCommit(
+                maxCount: settings.coalesceSpans, interval: settings.coalesce, empty: { SpanBatch() },
+                merge: { pending, part in
+                    if pending.isEmpty { pending = part } else { pending.append(from: part, indices: 0..<part.count) }
+                },
+                commit: { batch in try await Self.publish(batch, partition: p, settings: settings, connection: connection, metrics: metrics) })
+        }
         metrics.describe("ariadne_buffer_publish_duration_seconds", "Time to publish a message and have JetStream acknowledge it.", type: .histogram)
         metrics.describe("ariadne_buffer_messages_published_total", "Messages JetStream acknowledged, by whether it had them already.")
         metrics.describe("ariadne_buffer_spans_published_total", "Spans in messages JetStream acknowledged.")
@@ -60,35 +79,54 @@ public final class BufferPublisher: SpanConsumer {
         guard !batch.isEmpty else { return }
         var parts = [Int: [Int]]()
         for i in 0..<batch.count { parts[settings.partition(of: batch.traceIDs[i]), default: []].append(i) }
-        let messages: [(subject: String, bytes: [UInt8], id: String, spans: Int)] = parts.map { partition, indices in
-            var part = SpanBatch()
-            part.append(from: batch, indices: indices)
-            let bytes = OTLPProtobuf.encodeExportRequest(part)
-            return (settings.subject(partition), bytes, "\(partition)-\(MessageID.of(bytes))", indices.count)
-        }
-        let connection = self.connection
-        let metrics = self.metrics
-        let stream = settings.stream
+        let coalesce = settings.coalesce > .zero
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for m in messages {
-                group.addTask {
-                    let started = ContinuousClock.now
-                    do {
-                        let duplicate = try await Blocking.run { try connection.publish(subject: m.subject, bytes: m.bytes, messageID: m.id) }
-                        metrics.observe(
-                            "ariadne_buffer_publish_duration_seconds", seconds: (ContinuousClock.now - started).inSeconds, buckets: Self.buckets)
-                        metrics.add("ariadne_buffer_messages_published_total", 1, ["duplicate": duplicate ? "true" : "false"])
-                        if !duplicate { metrics.add("ariadne_buffer_spans_published_total", m.spans) }
-                    } catch let e as BufferError {
-                        metrics.add("ariadne_buffer_publish_failures_total", 1, ["reason": e.isFull ? "full" : "unavailable"])
-                        // Both are for the sender to retry later (503 + Retry-After, UNAVAILABLE).
-                        throw e.isFull
-                            ? IngestError(.unavailable, "the buffer is full (stream \(stream)): try again later", retryAfterSeconds: 5)
-                            : IngestError(.unavailable, "the buffer is unavailable: \(e.message)", retryAfterSeconds: 2)
+            for (p, indices) in parts {
+                var part = SpanBatch()
+                part.append(from: batch, indices: indices)
+                group.addTask { [self] in
+                    if coalesce {
+                        try await partitions[p].submit(part, count: part.count)
+                    } else {
+                        try await Self.publish(part, partition: p, settings: settings, connection: connection, metrics: metrics)
                     }
                 }
             }
             try await group.waitForAll()
+        }
+    }
+
+    /// One message: its id a hash of its bytes, so that publishing the same bytes again inside
+    /// the duplicate window (a retried publish) stores them once.
+    static func publish(
+        _ part: SpanBatch, partition p: Int, settings: BufferSettings, connection: JetStreamConnection, metrics: PipelineMetrics
+    ) async throws {
+        let bytes = OTLPProtobuf.encodeExportRequest(part)
+        if bytes.count > maxMessageBytes {
+            // NATS refuses messages over its max_payload (1 MiB by default): halves, each its own message.
+            guard part.count > 1 else {
+                throw IngestError(.invalidData, "a span of \(bytes.count) bytes exceeds the buffer's message limit of \(maxMessageBytes) bytes")
+            }
+            for half in [0..<part.count / 2, part.count / 2..<part.count] {
+                var h = SpanBatch()
+                h.append(from: part, indices: half)
+                try await publish(h, partition: p, settings: settings, connection: connection, metrics: metrics)
+            }
+            return
+        }
+        let subject = settings.subject(p), id = "\(p)-\(MessageID.of(bytes))"
+        let started = ContinuousClock.now
+        do {
+            let duplicate = try await Blocking.run { try connection.publish(subject: subject, bytes: bytes, messageID: id) }
+            metrics.observe("ariadne_buffer_publish_duration_seconds", seconds: (ContinuousClock.now - started).inSeconds, buckets: buckets)
+            metrics.add("ariadne_buffer_messages_published_total", 1, ["duplicate": duplicate ? "true" : "false"])
+            if !duplicate { metrics.add("ariadne_buffer_spans_published_total", part.count) }
+        } catch let e as BufferError {
+            metrics.add("ariadne_buffer_publish_failures_total", 1, ["reason": e.isFull ? "full" : "unavailable"])
+            // Both are for the sender to retry later (503 + Retry-After, UNAVAILABLE).
+            throw e.isFull
+                ? IngestError(.unavailable, "the buffer is full (stream \(settings.stream)): try again later", retryAfterSeconds: 5)
+                : IngestError(.unavailable, "the buffer is unavailable: \(e.message)", retryAfterSeconds: 2)
         }
     }
 }

@@ -327,6 +327,9 @@ public final class BufferMessage: @unchecked Sendable {
         return p.withMemoryRebound(to: UInt8.self, capacity: n) { Array(UnsafeBufferPointer(start: $0, count: n)) }
     }
 
+    /// Its payload's length in bytes.
+    public var size: Int { Int(natsMsg_GetDataLength(message)) }
+
     /// Times JetStream has delivered it (1 the first time).
     public var deliveries: UInt64 {
         var meta: UnsafeMutablePointer<jsMsgMetaData>?

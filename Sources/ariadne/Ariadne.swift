@@ -211,6 +211,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Buffer: oldest message the stream keeps (Go duration).") var bufferMaxAge = "1h"
     @Option(help: "Buffer: bytes the stream holds before collectors are refused (503).") var bufferMaxBytes: Int64 = 1 << 30
     @Option(help: "Buffer: copies of each message (default 3 with several servers, else 1).") var bufferReplicas: Int?
+    @Option(help: "Buffer: how long a collector gathers concurrent requests' spans for one partition into one message (Go duration; 0: none).")
+    var bufferCoalesce = "5ms"
     @Option(help: "Ingester: its name among the ingesters (default host-pid).") var ingesterId: String?
     @Option(help: "ClickHouse HTTP interfaces, comma-separated, tried in order.") var clickhouseUrl = "http://127.0.0.1:8123"
     @Option(help: "ClickHouse database for Ariadne's tables.") var clickhouseDatabase = "ariadne"
@@ -299,6 +301,10 @@ struct Serve: AsyncParsableCommand {
         c.buffer.maxAge = .nanoseconds(Int64(clamping: maxAge))
         c.buffer.maxBytes = bufferMaxBytes
         c.buffer.replicas = bufferReplicas
+        guard let coalesce = GoDuration.parse(bufferCoalesce), coalesce <= 1_000_000_000 else {
+            throw ValidationError("--buffer-coalesce must be a duration from 0 to 1s, such as 5ms, got \(bufferCoalesce)")
+        }
+        c.buffer.coalesce = .nanoseconds(Int64(coalesce))
         c.ingesterID = ingesterId ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
         c.clickhouse.urls = clickhouseUrl.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         c.clickhouse.database = clickhouseDatabase

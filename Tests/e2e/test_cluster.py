@@ -468,3 +468,34 @@ analytics:
             node.stop()
         nats.stop()
         hook.shutdown()
+
+
+def test_a_request_larger_than_a_nats_message_is_split_and_stored_whole():
+    """One trace of 3,000 spans with 600-byte attributes is one partition's part of ~2 MB, over
+    NATS's 1 MiB message limit: the collector publishes it in pieces, acknowledged together."""
+    nats = NATS(1)
+    database = f"e2e_large_{uuid.uuid4().hex[:8]}"
+    buffer = ["--buffer", nats.urls, "--buffer-partitions", "4"]
+    collector = Server(["--role", "collector"] + buffer)
+    ingester = Server(["--role", "ingester", "--ingester-id", "large"] + buffer + store_args("clickhouse", database))
+    query = Server(["--role", "query"] + store_args("clickhouse", database))
+    try:
+        wait_ready(collector, ingester)
+        trace_id = f"{0x1A26E:016x}{1:016x}"
+        now = int(time.time() * 1e9)
+        spans = [span(trace_id, k + 1, None if k == 0 else 1, now + k, 1) for k in range(3000)]
+        for s in spans:
+            s["attributes"] = [{"key": "payload", "value": {"stringValue": uuid.uuid4().hex * 19}}]
+        r = post(collector, resource_spans("large", spans))
+        assert r.status_code == 200, r.text
+        deadline = time.time() + 60
+        while len(spans_of(query, trace_id)) != 3000:
+            assert time.time() < deadline, f"{len(spans_of(query, trace_id))} of 3000 spans stored"
+            time.sleep(1)
+        published = int(re.search(r'^ariadne_buffer_messages_published_total\{duplicate="false"\} (\d+)',
+                                  requests.get(f"http://{collector.query}/metrics").text, re.M).group(1))
+        assert published >= 3, published
+    finally:
+        for node in [collector, ingester, query]:
+            node.stop()
+        nats.stop()
