@@ -174,16 +174,25 @@ public final class JetStreamConnection: @unchecked Sendable {
     public func pullSubscription(
         stream: String, subject: String, durable: String, ackWait: Duration, maxAckPending: Int
     ) throws(BufferError) -> PullSubscription {
+        try subscribe(stream: stream, subject: subject, durable: durable) { c in
+            c.AckPolicy = js_AckExplicit
+            c.AckWait = Int64(ackWait.nanoseconds)
+            c.MaxAckPending = Int64(maxAckPending)
+            c.MaxDeliver = -1
+        }
+    }
+
+    /// A pull subscription of a consumer `configure` sets up, on `stream` only.
+    func subscribe(
+        stream: String, subject: String, durable: String, configure: (inout jsConsumerConfig) -> Void
+    ) throws(BufferError) -> PullSubscription {
         var subOpts = jsSubOptions()
         jsSubOptions_Init(&subOpts)
         var sub: OpaquePointer?
         var code = jsErrCode(0)
         let s = stream.withCString { streamName in
             subOpts.Stream = streamName
-            subOpts.Config.AckPolicy = js_AckExplicit
-            subOpts.Config.AckWait = Int64(ackWait.nanoseconds)
-            subOpts.Config.MaxAckPending = Int64(maxAckPending)
-            subOpts.Config.MaxDeliver = -1
+            configure(&subOpts.Config)
             return js_PullSubscribe(&sub, js, subject, durable, nil, &subOpts, &code)
         }
         guard s == NATS_OK, let sub else { throw BufferError("nats: consumer \(durable) on \(subject)", s, code) }
@@ -217,20 +226,12 @@ public final class JetStreamConnection: @unchecked Sendable {
     /// A consumer for reading the stream again from `since` (ns since the epoch), without
     /// acknowledgements; deleted with `deleteConsumer` when done.
     public func replaySubscription(stream: String, durable: String, since: Int64) throws(BufferError) -> PullSubscription {
-        var subOpts = jsSubOptions()
-        jsSubOptions_Init(&subOpts)
-        var sub: OpaquePointer?
-        var code = jsErrCode(0)
-        let s = stream.withCString { streamName in
-            subOpts.Stream = streamName
-            subOpts.Config.AckPolicy = js_AckNone
-            subOpts.Config.DeliverPolicy = js_DeliverByStartTime
-            subOpts.Config.OptStartTime = since
-            subOpts.Config.InactiveThreshold = 300_000_000_000
-            return js_PullSubscribe(&sub, js, ">", durable, nil, &subOpts, &code)
+        try subscribe(stream: stream, subject: ">", durable: durable) { c in
+            c.AckPolicy = js_AckNone
+            c.DeliverPolicy = js_DeliverByStartTime
+            c.OptStartTime = since
+            c.InactiveThreshold = 300_000_000_000
         }
-        guard s == NATS_OK, let sub else { throw BufferError("nats: replay consumer on \(stream)", s, code) }
-        return PullSubscription(subscription: sub, connection: self)
     }
 
     public func deleteConsumer(stream: String, durable: String) {

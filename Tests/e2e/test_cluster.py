@@ -308,15 +308,21 @@ def test_a_full_buffer_refuses_collectors_until_ingesters_drain_it():
         nats.stop()
 
 
+def small_cluster(name):
+    """One NATS server, a collector, an ingester and a query node over a database of their own."""
+    nats = NATS(1)
+    database = f"e2e_{name}_{uuid.uuid4().hex[:8]}"
+    buffer = ["--buffer", nats.urls, "--buffer-partitions", "4"]
+    collector = Server(["--role", "collector"] + buffer)
+    ingester = Server(["--role", "ingester", "--ingester-id", name] + buffer + store_args("clickhouse", database))
+    query = Server(["--role", "query"] + store_args("clickhouse", database))
+    return nats, collector, ingester, query
+
+
 def test_replay_publishes_the_buffer_again_and_the_store_shows_each_span_once():
     import subprocess
     from conftest import BINARY
-    nats = NATS(1)
-    database = f"e2e_replay_{uuid.uuid4().hex[:8]}"
-    buffer = ["--buffer", nats.urls, "--buffer-partitions", "4"]
-    collector = Server(["--role", "collector"] + buffer)
-    ingester = Server(["--role", "ingester", "--ingester-id", "replay"] + buffer + store_args("clickhouse", database))
-    query = Server(["--role", "query"] + store_args("clickhouse", database))
+    nats, collector, ingester, query = small_cluster("replay")
     try:
         wait_ready(collector, ingester)
         ids = [f"{0x4E:016x}{k + 1:016x}" for k in range(30)]
@@ -473,12 +479,7 @@ analytics:
 def test_a_request_larger_than_a_nats_message_is_split_and_stored_whole():
     """One trace of 3,000 spans with 600-byte attributes is one partition's part of ~2 MB, over
     NATS's 1 MiB message limit: the collector publishes it in pieces, acknowledged together."""
-    nats = NATS(1)
-    database = f"e2e_large_{uuid.uuid4().hex[:8]}"
-    buffer = ["--buffer", nats.urls, "--buffer-partitions", "4"]
-    collector = Server(["--role", "collector"] + buffer)
-    ingester = Server(["--role", "ingester", "--ingester-id", "large"] + buffer + store_args("clickhouse", database))
-    query = Server(["--role", "query"] + store_args("clickhouse", database))
+    nats, collector, ingester, query = small_cluster("large")
     try:
         wait_ready(collector, ingester)
         trace_id = f"{0x1A26E:016x}{1:016x}"
