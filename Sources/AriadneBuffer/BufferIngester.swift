@@ -108,7 +108,7 @@ public final class BufferIngester: Sendable {
                     bucket: settings.stream + "_LEASES", ttl: options.leaseTTL, replicas: settings.effectiveReplicas)
             }
         } catch { return }
-        var tasks = [Int: (stop: StopFlag, task: Task<Void, Never>)]()
+        var tasks = [Int: (stop: Latch, task: Task<Void, Never>)]()
         var revisions = [Int: UInt64]()
         var leaderRevision: UInt64?
         let me = options.id
@@ -153,7 +153,7 @@ public final class BufferIngester: Sendable {
                     if revisions[p] != nil { continue }
                     if let rev = try await Blocking.run({ try leases.create(Self.leaseKey(p), me) }) {
                         revisions[p] = rev
-                        let flag = StopFlag()
+                        let flag = Latch()
                         tasks[p] = (flag, Task { await self.consume(partition: p, stop: flag) })
                         taken.append(p)
                     }
@@ -197,7 +197,7 @@ public final class BufferIngester: Sendable {
     /// Share of the stream's byte limit past which consumed messages are purged.
     static let purgeAbove = 0.7
 
-    func stop(_ p: Int, _ tasks: inout [Int: (stop: StopFlag, task: Task<Void, Never>)]) async {
+    func stop(_ p: Int, _ tasks: inout [Int: (stop: Latch, task: Task<Void, Never>)]) async {
         guard let t = tasks.removeValue(forKey: p) else { return }
         t.stop.set()
         await t.task.value
@@ -218,7 +218,7 @@ public final class BufferIngester: Sendable {
 
     /// One partition: fetch, hand on, and acknowledge each group once it settled; several
     /// groups in flight at once, so that the decision wait of tail sampling does not pace fetching.
-    func consume(partition p: Int, stop: StopFlag) async {
+    func consume(partition p: Int, stop: Latch) async {
         let subscription: PullSubscription
         do {
             subscription = try await retrying("consumer of partition \(p)") { [connection, settings, options] in
@@ -303,11 +303,4 @@ public final class BufferIngester: Sendable {
         for m in messages { m.nak(delay: .seconds(2)) }
         try? await Task.sleep(for: .seconds(1))
     }
-}
-
-/// Set once to ask a partition's loop to finish.
-final class StopFlag: Sendable {
-    private let flag = Atomic<Bool>(false)
-    func set() { flag.store(true, ordering: .releasing) }
-    var isSet: Bool { flag.load(ordering: .acquiring) }
 }

@@ -148,10 +148,3 @@ enum MessageID {
         return String(repeating: "0", count: 16 - s.count) + s
     }
 }
-
-extension Duration {
-    var inSeconds: Double {
-        let (s, a) = components
-        return Double(s) + Double(a) / 1e18
-    }
-}

@@ -1,3 +1,4 @@
+import AriadneModel
 import CNATS
 import Foundation
 import NIOPosix
@@ -419,12 +420,4 @@ public final class KeyValueBucket: NATSHandle, @unchecked Sendable {
         defer { kvKeysList_Destroy(&list) }
         return (0..<Int(list.Count)).compactMap { list.Keys[$0].map { String(cString: $0) } }
     }
-}
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (s, a) = components
-        return s * 1_000_000_000 + a / 1_000_000_000
-    }
-    var milliseconds: Int64 { nanoseconds / 1_000_000 }
 }

@@ -164,10 +164,3 @@ public final class ClickHouseClient: Sendable {
         return ClickHouseError(message: message, code: code, isRetryable: retryable)
     }
 }
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (s, a) = components
-        return s * 1_000_000_000 + a / 1_000_000_000
-    }
-}

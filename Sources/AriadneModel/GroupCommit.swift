@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Gathers concurrent submissions into one batch and answers each when the batch holding it has
 /// been committed (or failed): for sinks that prefer few large writes — a ClickHouse insert makes
 /// a part to merge, a JetStream message costs the same to store and replicate whatever its size —
@@ -65,4 +67,12 @@ public actor GroupCommit<Batch: Sendable> {
             }
         }
     }
+}
+
+/// A flag set once and read from anywhere: a part that is ready, a loop asked to finish.
+public final class Latch: Sendable {
+    private let flag = Atomic<Bool>(false)
+    public init() {}
+    public func set() { flag.store(true, ordering: .releasing) }
+    public var isSet: Bool { flag.load(ordering: .acquiring) }
 }

@@ -3,6 +3,15 @@ extension Duration {
     public var inSeconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
+
+    /// Whole nanoseconds (for C APIs and wire formats that count them).
+    public var nanoseconds: Int64 {
+        let (s, a) = components
+        return s * 1_000_000_000 + a / 1_000_000_000
+    }
+
+    /// Whole milliseconds.
+    public var milliseconds: Int64 { nanoseconds / 1_000_000 }
 }
 
 /// Calendar dates of Unix times, in UTC (no time zones, no Foundation).

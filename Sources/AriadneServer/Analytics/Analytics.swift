@@ -136,8 +136,8 @@ struct AnalyticsService: Service {
                 logger.error("analytics: reading rollups from ClickHouse failed: \(error)")
             }
         }
-        // Over a shared store, the nodes that receive spans evaluate alerts; query nodes would
-        // notify each transition once more apiece.
+        // One node per deployment evaluates alerts (see `evaluatesAlerts`); others would notify
+        // each transition once more apiece.
         guard evaluatesAlerts() else { return }
         for n in analytics.alerts.evaluate(now: now) {
             logger.info(

@@ -354,7 +354,7 @@ public struct AriadneServer: Sendable {
         var queryAPI = QueryAPI(service: queries, registry: registry)
         queryAPI.analytics = analytics
         queryAPI.logger = logger
-        let streamReady = ReadyFlag()
+        let streamReady = Latch()
         let clickhouse = self.clickhouse
         queryAPI.readiness = { [role = config.role] in
             if let jetstream {
@@ -489,8 +489,6 @@ public struct AriadneServer: Sendable {
     }
 }
 
-/// Cuts the engine's head into a block when it is old enough, even without new writes, applies
-/// retention and deletions, and does one step of compaction, each second.
 /// Runs `body` until a graceful shutdown cancels it: for parts that finish their work on
 /// cancellation (the pipeline decides what it holds, exporters send what is queued, an ingester
 /// settles what it handed on and gives its partitions back).
@@ -507,7 +505,7 @@ struct UntilShutdown: Service, CustomStringConvertible {
 struct BufferStreamSetup: Service {
     let connection: JetStreamConnection
     let settings: BufferSettings
-    let ready: ReadyFlag
+    let ready: Latch
     let logger: Logger
 
     func run() async throws {
@@ -531,13 +529,8 @@ struct BufferStreamSetup: Service {
     }
 }
 
-/// Set once something is ready.
-final class ReadyFlag: Sendable {
-    private let flag = Atomic<Bool>(false)
-    func set() { flag.store(true, ordering: .releasing) }
-    var isSet: Bool { flag.load(ordering: .acquiring) }
-}
-
+/// Cuts the engine's head into a block when it is old enough, even without new writes, applies
+/// retention and deletions, and does one step of compaction, each second.
 struct EngineMaintenance: Service {
     let engine: EngineStore
     let logger: Logger
