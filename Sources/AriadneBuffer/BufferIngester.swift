@@ -34,8 +34,9 @@ public final class BufferIngester: Sendable {
     let settings: BufferSettings
     let options: Options
     let connection: JetStreamConnection
-    let consumer: any SpanConsumer
-    let settle: @Sendable () async throws -> Void
+    /// The pipeline of a tenant's spans (nil: the default tenant), each message's named by its
+    /// `Ariadne-Tenant` header.
+    let pipeline: @Sendable (_ tenant: String?) async throws -> Pipeline
     let metrics: PipelineMetrics
     let log: @Sendable (String) -> Void
     /// Partitions held, and each one's lag as last read.
@@ -48,14 +49,14 @@ public final class BufferIngester: Sendable {
     static let sizeBuckets: [Double] = [10, 100, 1000, 5000, 10000, 50000, 100_000]
 
     public init(
-        settings: BufferSettings, options: Options, connection: JetStreamConnection, consumer: any SpanConsumer,
-        settle: @escaping @Sendable () async throws -> Void, metrics: PipelineMetrics, log: @escaping @Sendable (String) -> Void
+        settings: BufferSettings, options: Options, connection: JetStreamConnection,
+        pipeline: @escaping @Sendable (_ tenant: String?) async throws -> Pipeline, metrics: PipelineMetrics,
+        log: @escaping @Sendable (String) -> Void
     ) {
         self.settings = settings
         self.options = options
         self.connection = connection
-        self.consumer = consumer
-        self.settle = settle
+        self.pipeline = pipeline
         self.metrics = metrics
         self.log = log
         metrics.describe("ariadne_buffer_messages_consumed_total", "Messages whose spans were stored (or dropped by sampling) and acknowledged.")
@@ -251,13 +252,19 @@ public final class BufferIngester: Sendable {
                 guard !messages.isEmpty else { continue }
                 let size = messages.reduce(0) { $0 + $1.size }
                 bytesInFlight.add(size, ordering: .relaxed)
-                var batch = SpanBatch()
+                // One batch per tenant, each to its tenant's pipeline.
+                var batches = [String?: SpanBatch]()
                 var good = [BufferMessage]()
                 for m in messages {
                     if m.deliveries > 1 { metrics.add("ariadne_buffer_redeliveries_total", 1) }
                     do {
                         let (part, _) = try OTLPProtobuf.decodeExportRequest(m.bytes)
-                        if batch.isEmpty { batch = part } else { batch.append(from: part, indices: 0..<part.count) }
+                        let tenant = m.header(BufferPublisher.tenantHeader)
+                        if batches[tenant] == nil {
+                            batches[tenant] = part
+                        } else {
+                            batches[tenant]!.append(from: part, indices: 0..<part.count)
+                        }
                         good.append(m)
                     } catch {
                         metrics.add("ariadne_buffer_messages_malformed_total", 1)
@@ -266,9 +273,14 @@ public final class BufferIngester: Sendable {
                     }
                 }
                 let started = ContinuousClock.now
-                let spans = batch.count
+                let spans = batches.values.reduce(0) { $0 + $1.count }
+                var pipelines = [Pipeline]()
                 do {
-                    try await consumer.consume(batch)
+                    for (tenant, batch) in batches {
+                        let p = try await pipeline(tenant)
+                        try await p.consumer.consume(batch)
+                        pipelines.append(p)
+                    }
                 } catch {
                     bytesInFlight.subtract(size, ordering: .relaxed)
                     await refused(good, p, error)
@@ -278,7 +290,7 @@ public final class BufferIngester: Sendable {
                 group.addTask { [self] in
                     defer { bytesInFlight.subtract(size, ordering: .relaxed) }
                     do {
-                        try await settle()
+                        for p in pipelines { try await p.settle() }
                     } catch {
                         await refused(good, p, error)
                         return

@@ -57,17 +57,26 @@ public final class BufferPublisher: SpanConsumer {
     /// Largest message published, under NATS's default max_payload of 1 MiB.
     static let maxMessageBytes = 900_000
 
-    public init(settings: BufferSettings, connection: JetStreamConnection, metrics: PipelineMetrics) {
+    /// The tenant of the spans it publishes, in each message's `Ariadne-Tenant` header (nil:
+    /// the default tenant, no header).
+    let tenant: String?
+    /// The header naming a message's tenant.
+    public static let tenantHeader = "Ariadne-Tenant"
+
+    public init(settings: BufferSettings, connection: JetStreamConnection, metrics: PipelineMetrics, tenant: String? = nil) {
         self.settings = settings
         self.connection = connection
         self.metrics = metrics
+        self.tenant = tenant
         partitions = (0..<settings.partitions).map { p in
             GroupCommit(
                 maxCount: settings.coalesceSpans, interval: settings.coalesce, empty: { SpanBatch() },
                 merge: { pending, part in
                     if pending.isEmpty { pending = part } else { pending.append(from: part, indices: 0..<part.count) }
                 },
-                commit: { batch in try await Self.publish(batch, partition: p, settings: settings, connection: connection, metrics: metrics) })
+                commit: { batch in
+                    try await Self.publish(batch, partition: p, tenant: tenant, settings: settings, connection: connection, metrics: metrics)
+                })
         }
         metrics.describe("ariadne_buffer_publish_duration_seconds", "Time to publish a message and have JetStream acknowledge it.", type: .histogram)
         metrics.describe("ariadne_buffer_messages_published_total", "Messages JetStream acknowledged, by whether it had them already.")
@@ -88,7 +97,7 @@ public final class BufferPublisher: SpanConsumer {
                     if coalesce {
                         try await partitions[p].submit(part, count: part.count)
                     } else {
-                        try await Self.publish(part, partition: p, settings: settings, connection: connection, metrics: metrics)
+                        try await Self.publish(part, partition: p, tenant: tenant, settings: settings, connection: connection, metrics: metrics)
                     }
                 }
             }
@@ -99,7 +108,8 @@ public final class BufferPublisher: SpanConsumer {
     /// One message: its id a hash of its bytes, so that publishing the same bytes again inside
     /// the duplicate window (a retried publish) stores them once.
     static func publish(
-        _ part: SpanBatch, partition p: Int, settings: BufferSettings, connection: JetStreamConnection, metrics: PipelineMetrics
+        _ part: SpanBatch, partition p: Int, tenant: String?, settings: BufferSettings, connection: JetStreamConnection,
+        metrics: PipelineMetrics
     ) async throws {
         let bytes = OTLPProtobuf.encodeExportRequest(part)
         if bytes.count > maxMessageBytes {
@@ -110,14 +120,17 @@ public final class BufferPublisher: SpanConsumer {
             for half in [0..<part.count / 2, part.count / 2..<part.count] {
                 var h = SpanBatch()
                 h.append(from: part, indices: half)
-                try await publish(h, partition: p, settings: settings, connection: connection, metrics: metrics)
+                try await publish(h, partition: p, tenant: tenant, settings: settings, connection: connection, metrics: metrics)
             }
             return
         }
-        let subject = settings.subject(p), id = "\(p)-\(MessageID.of(bytes))"
+        // The tenant is part of the id: the same spans from two tenants are two messages.
+        let subject = settings.subject(p)
+        let id = "\(p)-\(MessageID.of(bytes))" + (tenant.map { "-" + MessageID.of(Array($0.utf8)) } ?? "")
+        let headers = tenant.map { [(tenantHeader, $0)] } ?? []
         let started = ContinuousClock.now
         do {
-            let duplicate = try await Blocking.run { try connection.publish(subject: subject, bytes: bytes, messageID: id) }
+            let duplicate = try await Blocking.run { try connection.publish(subject: subject, bytes: bytes, messageID: id, headers: headers) }
             metrics.observe("ariadne_buffer_publish_duration_seconds", seconds: (ContinuousClock.now - started).inSeconds, buckets: buckets)
             metrics.add("ariadne_buffer_messages_published_total", 1, ["duplicate": duplicate ? "true" : "false"])
             if !duplicate { metrics.add("ariadne_buffer_spans_published_total", part.count) }

@@ -41,7 +41,7 @@ public struct BufferReplay: Sendable {
                 var attempt = 0
                 while true {
                     do {
-                        try await Blocking.run { try connection.publish(subject: m.subject, bytes: m.bytes, messageID: id) }
+                        try await Blocking.run { try connection.publish(subject: m.subject, bytes: m.bytes, messageID: id, headers: m.tenantHeaders) }
                         break
                     } catch let e as BufferError where e.isRetryable && attempt < 60 {
                         // Full (the ingesters are behind) or failing over: wait and try again.

@@ -155,16 +155,29 @@ public final class JetStreamConnection: @unchecked Sendable {
 
     /// Publishes and waits for JetStream's acknowledgement; the message id makes a repeat of the
     /// same publish (within the duplicate window) a no-op. Returns whether JetStream saw a duplicate.
+    /// `headers` go with the message (the tenant of its spans).
     @discardableResult
-    public func publish(subject: String, bytes: [UInt8], messageID: String, timeout: Duration = .seconds(5)) throws(BufferError) -> Bool {
+    public func publish(
+        subject: String, bytes: [UInt8], messageID: String, headers: [(String, String)] = [], timeout: Duration = .seconds(5)
+    ) throws(BufferError) -> Bool {
         var opts = jsPubOptions()
         jsPubOptions_Init(&opts)
         opts.MaxWait = Int64(timeout.milliseconds)
         var ack: UnsafeMutablePointer<jsPubAck>?
         var code = jsErrCode(0)
+        var message: OpaquePointer?
+        let created = bytes.withUnsafeBytes { raw in
+            natsMsg_Create(&message, subject, nil, raw.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(raw.count))
+        }
+        guard created == NATS_OK, let message else { throw BufferError("nats: a message to \(subject)", created) }
+        defer { natsMsg_Destroy(message) }
+        for (k, v) in headers {
+            let h = natsMsgHeader_Set(message, k, v)
+            guard h == NATS_OK else { throw BufferError("nats: header \(k)", h) }
+        }
         let s = messageID.withCString { id in
             opts.MsgId = id
-            return bytes.withUnsafeBytes { js_Publish(&ack, js, subject, $0.baseAddress, Int32($0.count), &opts, &code) }
+            return js_PublishMsg(&ack, js, message, &opts, &code)
         }
         defer { if let ack { jsPubAck_Destroy(ack) } }
         guard s == NATS_OK else { throw BufferError("nats: publishing to \(subject)", s, code) }
@@ -349,6 +362,18 @@ public final class BufferMessage: @unchecked Sendable {
     }
 
     public var subject: String { String(cString: natsMsg_GetSubject(message)) }
+
+    /// The tenant header it carries, to publish again with it.
+    public var tenantHeaders: [(String, String)] {
+        header(BufferPublisher.tenantHeader).map { [(BufferPublisher.tenantHeader, $0)] } ?? []
+    }
+
+    /// A header's value, nil when the message has none.
+    public func header(_ key: String) -> String? {
+        var value: UnsafePointer<CChar>?
+        guard natsMsgHeader_Get(message, key, &value) == NATS_OK, let value else { return nil }
+        return String(cString: value)
+    }
 
     /// When it was stored in the stream, ns since the epoch.
     public var storedAt: Int64 { natsMsg_GetTime(message) }

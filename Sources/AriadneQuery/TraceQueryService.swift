@@ -4,8 +4,9 @@ public import AriadneStorage
 
 /// The one way from an API dialect to a store (Jaeger's `querysvc`): every route of the query
 /// port asks this service and never a store directly, so that what every read must go through —
-/// validation, the deadline and the bound on concurrent queries, and later access control — is
-/// applied once.
+/// validation, the deadline and the bound on concurrent queries, and what a reader's teams may
+/// see — is applied once. One service per tenant (each tenant's spans are in a store of its own);
+/// ``scoped(to:)`` gives the view of a reader whose teams limit the services they see.
 ///
 /// No adjuster rewrites traces here. Exact duplicate spans are removed by the stores, as the
 /// storage contract requires and the conformance suite checks, so they are not removed twice;
@@ -19,11 +20,41 @@ public final class TraceQueryService: Sendable {
     public let reader: any TraceReader
     let deleter: (any TraceDeleter)?
     public let limiter: QueryLimiter
+    /// The services this view shows (nil: every service of the tenant).
+    public let visibility: ServiceVisibility?
 
     public init(reader: any TraceReader, deleter: (any TraceDeleter)? = nil, limits: QueryLimits = QueryLimits()) {
         self.reader = reader
         self.deleter = deleter
         limiter = QueryLimiter(limits)
+        visibility = nil
+    }
+
+    init(_ base: TraceQueryService, visibility: ServiceVisibility?) {
+        reader = base.reader
+        deleter = base.deleter
+        limiter = base.limiter
+        self.visibility = visibility
+    }
+
+    /// The same store seen by a reader who may see only `visibility`'s services (nil: all):
+    /// lists, searches, dependencies and analyses show only those; a trace with a span of theirs
+    /// shows other services' spans opaque; a trace without one is not found.
+    public func scoped(to visibility: ServiceVisibility?) -> TraceQueryService {
+        visibility == self.visibility ? self : TraceQueryService(self, visibility: visibility)
+    }
+
+    /// The trace as this view may show it; nil when it has no span of a visible service.
+    func visible(_ trace: SpanBatch) -> SpanBatch? {
+        guard let visibility else { return trace }
+        guard (0..<trace.count).contains(where: { visibility.allows(trace.serviceName(ofSpan: $0)) }) else { return nil }
+        return visibility.opaque(trace)
+    }
+
+    /// The query narrowed to the visible services; nil when it can find nothing visible.
+    func narrowed(_ query: TraceQuery) -> TraceQuery? {
+        guard let visibility else { return query }
+        return visibility.restrict(query)
     }
 
     /// Whether `delete` can be used.
@@ -33,10 +64,13 @@ public final class TraceQueryService: Sendable {
 
     public func services() async throws(QueryError) -> [String] {
         let reader = reader
-        return try await limiter.run { try await reader.services() }
+        let all = try await limiter.run { try await reader.services() }
+        guard let visibility else { return all }
+        return all.filter(visibility.allows)
     }
 
     public func operations(service: String, kind: SpanKind?) async throws(QueryError) -> [SpanOperation] {
+        if let visibility, !visibility.allows(service) { return [] }
         let reader = reader
         return try await limiter.run { try await reader.operations(service: service, kind: kind) }
     }
@@ -47,8 +81,8 @@ public final class TraceQueryService: Sendable {
     public func trace(_ id: TraceID, window: ClosedRange<UInt64>? = nil) async throws(QueryError) -> SpanBatch {
         let reader = reader
         let found = try await limiter.run { try await reader.trace(id: id, window: window) }
-        guard let found, !found.isEmpty else { throw .notFound("trace not found") }
-        return found
+        guard let found, !found.isEmpty, let shown = visible(found) else { throw .notFound("trace not found") }
+        return shown
     }
 
     /// The named traces that exist, in the order asked, each once.
@@ -56,12 +90,14 @@ public final class TraceQueryService: Sendable {
         var seen = Set<TraceID>()
         let unique = ids.filter { seen.insert($0).inserted }
         let reader = reader
-        return try await limiter.run { try await reader.traces(unique) }
+        return try await limiter.run { try await reader.traces(unique) }.compactMap(visible)
     }
 
     /// Ids of the traces a search finds, best first. The filter is compiled once here and the
     /// same compiled form serves every part of the store.
     public func findTraceIDs(_ query: TraceQuery) async throws(QueryError) -> [TraceID] {
+        _ = try Self.prepare(query)
+        guard let query = narrowed(query) else { return [] }
         let matcher = try Self.prepare(query)
         let reader = reader
         return try await limiter.run { try await reader.findTraceIDs(matching: matcher) }
@@ -69,17 +105,21 @@ public final class TraceQueryService: Sendable {
 
     /// The traces a search finds, fetched in one call to the store.
     public func findTraces(_ query: TraceQuery) async throws(QueryError) -> [SpanBatch] {
+        _ = try Self.prepare(query)
+        guard let query = narrowed(query) else { return [] }
         let matcher = try Self.prepare(query)
         let reader = reader
         return try await limiter.run {
             let ids = try await reader.findTraceIDs(matching: matcher)
             return try await reader.traces(ids)
-        }
+        }.compactMap(visible)
     }
 
     /// Summaries of the traces a search finds, without reading their spans where the store
     /// keeps summaries.
     public func findSummaries(_ query: TraceQuery) async throws(QueryError) -> [TraceSummary] {
+        _ = try Self.prepare(query)
+        guard let query = narrowed(query) else { return [] }
         let matcher = try Self.prepare(query)
         let reader = reader
         return try await limiter.run {
@@ -96,15 +136,20 @@ public final class TraceQueryService: Sendable {
 
     public func dependencies(window: ClosedRange<UInt64>, step: UInt64? = nil) async throws(QueryError) -> [DependencyLink] {
         let reader = reader
-        return try await limiter.run { try await reader.dependencies(window: window, step: step) }
+        return visibleLinks(try await limiter.run { try await reader.dependencies(window: window, step: step) })
+    }
+
+    /// Links from a visible service to another visible one or to a leaf it calls (a database, a
+    /// queue); a call between a visible service and another team's is left out.
+    func visibleLinks(_ links: [DependencyLink]) -> [DependencyLink] {
+        guard let visibility else { return links }
+        let leaves: Set<String> = ["database", "cache", "messaging", "external"]
+        return links.filter { visibility.allows($0.parent) && (visibility.allows($0.child) || leaves.contains($0.connectionType)) }
     }
 
     public func serviceGraph(window: ClosedRange<UInt64>, step: UInt64?) async throws(QueryError) -> ServiceGraph {
-        let reader = reader
-        return try await limiter.run {
-            let links = try await reader.dependencies(window: window, step: step)
-            return ServiceGraph(services: try await reader.services(), links: links, window: window)
-        }
+        let links = try await dependencies(window: window, step: step)
+        return ServiceGraph(services: try await services(), links: links, window: window)
     }
 
     // MARK: analyses over traces

@@ -117,6 +117,12 @@ func loadSecurity(_ path: String, into c: inout ServerConfiguration) async throw
     }
     let auth = c.pipeline.section(AuthSection.self)
     do {
+        let teams = c.pipeline.section(TeamsSection.self)
+        for key in auth.apiKeys {
+            if let unknown = key.teams.first(where: { teams.services[$0] == nil }) {
+                throw ConfigLoadError(line: key.line, message: "api key '\(key.name)': team '\(unknown)' is not in the teams section")
+            }
+        }
         if auth.enabled {
             c.authenticator = try await Authenticator.load(
                 auth, configDirectory: directory, environment: ProcessInfo.processInfo.environment)

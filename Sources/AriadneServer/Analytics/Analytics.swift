@@ -24,6 +24,8 @@ final class Analytics: MetricsSource {
     let files: RollupFiles?
     /// On ClickHouse: rollups every node writes and reads, in place of files.
     let shared: SharedRollups?
+    /// Whether the shared rollups were read once (the first read is logged).
+    let readShared = Latch()
 
     init(settings: AnalyticsSettings, dataDirectory: String?, clickhouse: ClickHouseStore? = nil, logger: Logger) throws {
         self.settings = settings
@@ -55,10 +57,13 @@ final class Analytics: MetricsSource {
 
     /// The span metrics and service-graph metrics, under the names of the spanmetrics connector
     /// and of Tempo's metrics-generator.
-    func collect(into out: inout PrometheusExposition) {
+    func collect(into out: inout PrometheusExposition) { collect(into: &out, visibility: nil) }
+
+    /// The series of the services `visibility` shows (nil: all), and calls between two of them.
+    func collect(into out: inout PrometheusExposition, visibility: ServiceVisibility?) {
         let seconds = settings.durationUnit == .seconds
         let duration = seconds ? "traces_span_metrics_duration_seconds" : "traces_span_metrics_duration_milliseconds"
-        let totals = metrics.totals()
+        let totals = metrics.totals().filter { visibility?.allows($0.key.service) ?? true }
         let labels = totals.map { key, _ in
             [("service_name", key.service), ("span_name", key.operation), ("span_kind", key.kind.otlpName), ("status_code", key.status.otlpName)]
         }
@@ -67,7 +72,7 @@ final class Analytics: MetricsSource {
         out.family(duration, .histogram, help: "Span durations, by service, span name, kind and status (before sampling).")
         for ((_, h), l) in zip(totals, labels) { Self.histogram(duration, l, h, scale: seconds ? 0.001 : 1, into: &out) }
 
-        let edges = serviceGraph.totals()
+        let edges = serviceGraph.totals().filter { e in visibility.map { $0.allows(e.edge.client) && $0.allows(e.edge.server) } ?? true }
         let edgeLabels = edges.map { e, _ in [("client", e.client), ("server", e.server), ("connection_type", e.connectionType)] }
         out.family(
             "traces_service_graph_request_total", .counter, help: "Calls between services, and to databases, caches and queues (before sampling).")
@@ -91,11 +96,11 @@ final class Analytics: MetricsSource {
     }
 }
 
-/// Every `evaluation_interval`: writes completed rollup windows, evaluates alerts, and sends
-/// their notifications to the log and the webhooks. At shutdown it writes what is left.
+/// Every `evaluation_interval`, for each tenant's space: writes completed rollup windows,
+/// evaluates alerts, and sends their notifications to the log and the webhooks. At shutdown it
+/// writes what is left.
 struct AnalyticsService: Service {
-    let analytics: Analytics
-    let queries: TraceQueryService
+    let spaces: TenantSpaces
     let logger: Logger
     /// Whether this node evaluates alerts now: one node does in a cluster (with several, each
     /// transition would be notified by each).
@@ -104,52 +109,59 @@ struct AnalyticsService: Service {
     let baseURL: @Sendable () -> String
 
     func run() async throws {
-        if let shared = analytics.shared {
-            do {
-                let cells = try await shared.refresh(into: analytics.metrics, oldest: analytics.oldestWindow(now: Self.now()))
-                if cells > 0 { logger.info("analytics: read \(cells) rollup cells from ClickHouse") }
-            } catch { logger.error("analytics: reading rollups from ClickHouse failed: \(error)") }
-        }
+        for space in spaces.all { await refreshShared(space, now: Self.now()) }
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         // Stopped last (it is first in the group): by then the pipeline has flushed, so the final
         // write holds every span counted.
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                try? await Task.sleep(for: analytics.settings.evaluationInterval)
+                try? await Task.sleep(for: spaces.all.first?.analytics.settings.evaluationInterval ?? .seconds(10))
                 if Task.isCancelled { break }
-                await tick(client: client, final: false)
+                for space in spaces.all { await tick(space, client: client, final: false) }
             }
         }
-        await tick(client: client, final: true)
+        for space in spaces.all { await tick(space, client: client, final: true) }
         try? await client.shutdown()
     }
 
     static func now() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1e9) }
 
-    func tick(client: HTTPClient, final: Bool) async {
+    func tick(_ space: TenantSpace, client: HTTPClient, final: Bool) async {
+        let analytics = space.analytics
         let now = Self.now()
         do { try await analytics.persist(now: now, final: final) } catch { logger.error("analytics: writing rollups failed: \(error)") }
         analytics.serviceGraph.expire(now: now)
         if final { return }
-        if let shared = analytics.shared {
-            do { _ = try await shared.refresh(into: analytics.metrics, oldest: analytics.oldestWindow(now: now)) } catch {
-                logger.error("analytics: reading rollups from ClickHouse failed: \(error)")
-            }
-        }
+        await refreshShared(space, now: now)
         // One node per deployment evaluates alerts (see `evaluatesAlerts`); others would notify
         // each transition once more apiece.
         guard evaluatesAlerts() else { return }
         for n in analytics.alerts.evaluate(now: now) {
             logger.info(
-                "alert \(n.status) name=\(n.alert.rule) service=\(n.alert.service) value=\(n.alert.value) threshold=\(n.alert.threshold): \(n.alert.summary)"
+                "alert \(n.status) name=\(n.alert.rule) service=\(n.alert.service) tenant=\(space.tenant) value=\(n.alert.value) threshold=\(n.alert.threshold): \(n.alert.summary)"
             )
-            let examples = (try? await exampleTraces(n)) ?? []
-            let body = Self.payload(n, examples: examples, baseURL: baseURL(), now: now)
+            let examples = (try? await exampleTraces(n, space.queries)) ?? []
+            let body = Self.payload(
+                n, examples: examples, baseURL: baseURL(), now: now, tenant: space.tenant == TenantName.default ? nil : space.tenant)
             for url in analytics.settings.webhooks { await post(body, to: url, client: client) }
         }
     }
 
-    func exampleTraces(_ n: AlertEngine.Notification) async throws -> [TraceID] {
+    /// On ClickHouse: adds what other nodes counted since the last read.
+    func refreshShared(_ space: TenantSpace, now: UInt64) async {
+        guard let shared = space.analytics.shared else { return }
+        do {
+            let cells = try await shared.refresh(into: space.analytics.metrics, oldest: space.analytics.oldestWindow(now: now))
+            if cells > 0 && !space.analytics.readShared.isSet {
+                logger.info("analytics: read \(cells) rollup cells from ClickHouse (tenant \(space.tenant))")
+            }
+            space.analytics.readShared.set()
+        } catch {
+            logger.error("analytics: reading rollups from ClickHouse failed: \(error)")
+        }
+    }
+
+    func exampleTraces(_ n: AlertEngine.Notification, _ queries: TraceQueryService) async throws -> [TraceID] {
         try await queries.findTraceIDs(
             .examples(
                 service: n.alert.service, operation: n.alert.operation, starting: n.window, slowerThan: n.exampleMinDuration,
@@ -177,7 +189,8 @@ struct AnalyticsService: Service {
 
     /// Alertmanager's webhook shape (so receivers written for it read ours), with the value,
     /// threshold and example traces added.
-    static func payload(_ n: AlertEngine.Notification, examples: [TraceID], baseURL: String, now: UInt64) -> [UInt8] {
+    /// `tenant` (a label) for a tenant other than the default one.
+    static func payload(_ n: AlertEngine.Notification, examples: [TraceID], baseURL: String, now: UInt64, tenant: String? = nil) -> [UInt8] {
         var w = JSONWriter()
         w.beginObject()
         w.field("version", "4")
@@ -193,6 +206,7 @@ struct AnalyticsService: Service {
         w.field("alertname", n.alert.rule)
         w.field("service", n.alert.service)
         if let op = n.alert.operation { w.field("operation", op) }
+        if let tenant { w.field("tenant", tenant) }
         w.endObject()
         w.key("annotations")
         w.beginObject()

@@ -43,7 +43,8 @@ public struct ServerConfiguration: Sendable {
 
     /// The configuration file's sections read outside the pipeline, each next to what it configures.
     public static let configSections: [any ConfigSection.Type] = [
-        AnalyticsSection.self, UISection.self, AuthSection.self, AuditSection.self, TLSSection.self,
+        AnalyticsSection.self, UISection.self, AuthSection.self, AuditSection.self, TLSSection.self, TeamsSection.self,
+        TenancySection.self,
     ]
 
     /// RED rollups, alerts and objectives, from the file's `analytics` section.
@@ -189,19 +190,63 @@ public struct AriadneServer: Sendable {
             clickhouse: clickhouse, logger: logger)
     }
 
-    /// Store gauges for /metrics.
-    func gauges() -> [(name: String, help: String, value: Int)] {
-        var g: [(name: String, help: String, value: Int)] = [("ariadne_storage_spans", "Spans held by the store.", spanCount)]
-        if let engine {
-            let blocks = engine.blockStats
+    /// Store gauges for /metrics, summed over the tenants' stores.
+    static func gauges(_ spaces: [TenantSpace]) -> [(name: String, help: String, value: Int)] {
+        let engines = spaces.compactMap(\.engine)
+        let spans = spaces.reduce(0) { $0 + ($1.engine?.spanCount ?? ($1.store as? InMemoryStore)?.spanCount ?? 0) }
+        var g: [(name: String, help: String, value: Int)] = [("ariadne_storage_spans", "Spans held by the store.", spans)]
+        if !engines.isEmpty {
+            let blocks = engines.map(\.blockStats)
             g += [
-                ("ariadne_engine_head_spans", "Spans in the engine's head, not yet in a block.", engine.headSpanCount),
-                ("ariadne_engine_blocks", "Blocks of the engine.", blocks.count),
-                ("ariadne_engine_block_spans", "Spans in the engine's blocks.", blocks.spans),
-                ("ariadne_engine_block_bytes", "Bytes of the engine's block files.", blocks.bytes),
+                ("ariadne_engine_head_spans", "Spans in the engine's head, not yet in a block.", engines.reduce(0) { $0 + $1.headSpanCount }),
+                ("ariadne_engine_blocks", "Blocks of the engine.", blocks.reduce(0) { $0 + $1.count }),
+                ("ariadne_engine_block_spans", "Spans in the engine's blocks.", blocks.reduce(0) { $0 + $1.spans }),
+                ("ariadne_engine_block_bytes", "Bytes of the engine's block files.", blocks.reduce(0) { $0 + $1.bytes }),
             ]
         }
         return g
+    }
+
+    /// Where the engine keeps a tenant other than the default one (whose files stay where they
+    /// were before tenants: the data directory itself).
+    static func tenantDirectory(_ config: ServerConfiguration, _ tenant: String) -> String {
+        config.dataDirectory + "/tenants/" + TenantName.encode(tenant)
+    }
+
+    /// The tenants whose engine directories are on disk.
+    static func tenantsOnDisk(_ config: ServerConfiguration) -> [String] {
+        guard config.store == .engine, config.role.writes || config.role == .query else { return [] }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: config.dataDirectory + "/tenants")) ?? []
+        return names.sorted().compactMap(TenantName.decode).filter { $0 != TenantName.default }
+    }
+
+    /// A tenant's own store and analytics: an engine directory, a memory store, or a ClickHouse
+    /// database of its own (`<database>_t_<tenant>`, schema brought up to date).
+    static func openTenantStore(
+        _ tenant: String, config: ServerConfiguration, logger: Logger
+    ) async throws -> (store: any TraceStore, engine: EngineStore?, clickhouse: ClickHouseStore?, analytics: Analytics) {
+        if config.role == .collector {
+            return (InMemoryStore(maxSpans: 1), nil, nil, try Analytics(settings: config.analytics, dataDirectory: nil, logger: logger))
+        }
+        switch config.store {
+        case .memory:
+            let a = try Analytics(settings: config.analytics, dataDirectory: nil, logger: logger)
+            return (InMemoryStore(maxSpans: config.memoryMaxSpans), nil, nil, a)
+        case .engine:
+            let dir = tenantDirectory(config, tenant)
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let e = try EngineStore(
+                directory: dir, options: config.engine, report: { [logger] event in logger.warning("engine (tenant \(tenant)): \(event)") })
+            logger.info("tenant \(tenant): engine opened data_dir=\(dir) spans=\(e.spanCount)")
+            return (e, e, nil, try Analytics(settings: config.analytics, dataDirectory: dir, logger: logger))
+        case .clickhouse:
+            var options = config.clickhouse
+            options.database = config.clickhouse.database + "_t_" + TenantName.encode(tenant)
+            let c = try ClickHouseStore(options: options)
+            try await migrate(c, logger: logger)
+            logger.info("tenant \(tenant): clickhouse database \(options.database)")
+            return (c, nil, c, try Analytics(settings: config.analytics, dataDirectory: nil, clickhouse: c, logger: logger))
+        }
     }
 
     /// Spans held by the store.
@@ -222,25 +267,11 @@ public struct AriadneServer: Sendable {
         let jetstream: JetStreamConnection? =
             config.role == .collector || config.role == .ingester
             ? try JetStreamConnection(urls: config.buffer.urls, name: "ariadne-\(config.role.rawValue)-\(config.ingesterID)") : nil
-        // The pipeline's ends: the store (or, on a collector, the buffer) and/or OTLP exporters,
-        // each given every span.
-        var ends = [any SpanConsumer]()
+        // OTLP exporters are shared by every tenant's pipeline (an agent's gateway is one).
         var exporters = [OTLPExporter]()
         for e in config.pipeline.exporters {
-            switch e.kind {
-            case .store:
-                if let jetstream, config.role == .collector {
-                    ends.append(BufferPublisher(settings: config.buffer, connection: jetstream, metrics: metrics.pipeline))
-                } else {
-                    ends.append(StoreConsumer(writer: store, metrics: metrics, kind: config.store))
-                }
-            case .otlp(let settings):
-                let exporter = try OTLPExporter(name: e.name, settings: settings, metrics: metrics.pipeline)
-                exporters.append(exporter)
-                ends.append(exporter)
-            }
+            if case .otlp(let settings) = e.kind { exporters.append(try OTLPExporter(name: e.name, settings: settings, metrics: metrics.pipeline)) }
         }
-        let engine = self.engine
         // A cluster splits the processors: collectors run those that see spans one at a time,
         // ingesters those that need whole traces (a trace's spans all reach one ingester).
         var stages = config.pipeline
@@ -249,26 +280,65 @@ public struct AriadneServer: Sendable {
         case .ingester: stages.processors.removeAll { !$0.needsWholeTraces }
         case .allInOne, .query: break
         }
-        let pipeline = stages.build(
-            next: ends.count == 1 ? ends[0] : FanOutConsumer(ends), metrics: metrics.pipeline,
-            observers: config.role == .collector
-                ? [] : [REDObserver(metrics: analytics.metrics), ServiceGraphObserver(graph: analytics.serviceGraph)],
-            relieveMemory: {
-                // The head is the memory that grows with accepted spans: write it as a block, then
-                // hand freed pages back (glibc keeps up to M_TRIM_THRESHOLD otherwise).
-                if let engine {
-                    engine.holdCompaction(for: .seconds(30))
-                    try? await engine.cut()
+        let metrics = self.metrics
+        let exported = exporters
+        let processors = stages
+        /// A tenant's pipeline in front of its store (on a collector, the buffer) and the exporters.
+        @Sendable func space(
+            _ tenant: String, store: any TraceStore, engine: EngineStore?, clickhouse: ClickHouseStore?, analytics: Analytics
+        ) -> TenantSpace {
+            var ends = [any SpanConsumer]()
+            for e in config.pipeline.exporters {
+                switch e.kind {
+                case .store:
+                    if let jetstream, config.role == .collector {
+                        ends.append(
+                            BufferPublisher(
+                                settings: config.buffer, connection: jetstream, metrics: metrics.pipeline,
+                                tenant: tenant == TenantName.default ? nil : tenant))
+                    } else {
+                        ends.append(StoreConsumer(writer: store, metrics: metrics, kind: config.store))
+                    }
+                case .otlp: ends += exported.filter { $0.name == e.name } as [any SpanConsumer]
                 }
-                malloc_trim(0)
-            })
+            }
+            let pipeline = processors.build(
+                next: ends.count == 1 ? ends[0] : FanOutConsumer(ends), metrics: metrics.pipeline,
+                observers: config.role == .collector
+                    ? [] : [REDObserver(metrics: analytics.metrics), ServiceGraphObserver(graph: analytics.serviceGraph)],
+                relieveMemory: {
+                    // The head is the memory that grows with accepted spans: write it as a block, then
+                    // hand freed pages back (glibc keeps up to M_TRIM_THRESHOLD otherwise).
+                    if let engine {
+                        engine.holdCompaction(for: .seconds(30))
+                        try? await engine.cut()
+                    }
+                    malloc_trim(0)
+                })
+            return TenantSpace(
+                tenant: tenant, store: store, engine: engine, clickhouse: clickhouse, analytics: analytics, pipeline: pipeline,
+                queries: TraceQueryService(reader: store, deleter: engine ?? clickhouse, limits: config.queryLimits))
+        }
+        let logger = self.logger
+        let (defaultStore, defaultEngine, defaultClickHouse, defaultAnalytics) = (store, engine, clickhouse, analytics)
+        let spaces = TenantSpaces { tenant in
+            if tenant == TenantName.default {
+                return space(tenant, store: defaultStore, engine: defaultEngine, clickhouse: defaultClickHouse, analytics: defaultAnalytics)
+            }
+            let opened = try await Self.openTenantStore(tenant, config: config, logger: logger)
+            return space(tenant, store: opened.store, engine: opened.engine, clickhouse: opened.clickhouse, analytics: opened.analytics)
+        }
+        let home = try await spaces.space(TenantName.default)
+        // Every tenant the engine has on disk, so that retention and compaction reach them.
+        for tenant in Self.tenantsOnDisk(config) { _ = try await spaces.space(tenant) }
+        let pipeline = home.pipeline
         let limits = config.pipeline.section(AuthSection.self).tenantLimits
         let ingestor = Ingestor(
-            consumer: pipeline.consumer, metrics: metrics,
+            pipeline: { try await spaces.space($0).pipeline.consumer }, metrics: metrics,
             maxBodyBytes: config.maxBodyBytes, maxInFlightBytes: config.maxInFlightBytes,
-            tenantLimits: limits.isEmpty ? nil : TenantLimits(limits))
+            tenantLimits: limits.isEmpty ? nil : TenantLimits(limits),
+            tenantHeaderTrusted: config.pipeline.section(TenancySection.self).headerTrusted)
         let bound = Mutex(BoundAddresses())
-        let logger = self.logger
         let started = Mutex(false)
         let announce: @Sendable (BoundAddresses.Key, String) -> Void = { key, address in
             let snapshot: BoundAddresses? = bound.withLock { b in
@@ -343,16 +413,18 @@ public struct AriadneServer: Sendable {
                 onListening: { announce(key, $0) })
         }
 
-        let server = self
         let queryRouter = router(audited: true, AccessControl.queryRequirement(publicMetrics: authenticator?.publicMetrics ?? false))
-        let queries = TraceQueryService(reader: store, deleter: engine ?? clickhouse, limits: config.queryLimits)
+        // Every query route answers for the asking tenant's space, as their teams may see it.
+        queryRouter.add(
+            middleware: TenantScoping(
+                spaces: spaces, teams: config.pipeline.section(TeamsSection.self),
+                headerTrusted: config.pipeline.section(TenancySection.self).headerTrusted))
         let registry = MetricsRegistry()
         registry.register(metrics)
-        registry.register(GaugeSource { server.gauges() })
+        registry.register(GaugeSource { Self.gauges(spaces.all) })
         registry.register(metrics.pipeline)
-        registry.register(analytics)
-        var queryAPI = QueryAPI(service: queries, registry: registry)
-        queryAPI.analytics = analytics
+        registry.register(ScopedAnalyticsMetrics(home: home.analytics))
+        var queryAPI = QueryAPI(home: home, registry: registry)
         queryAPI.logger = logger
         let streamReady = Latch()
         let clickhouse = self.clickhouse
@@ -412,8 +484,9 @@ public struct AriadneServer: Sendable {
             var options = BufferIngester.Options(id: config.ingesterID)
             if let wait = stages.tailSamplingWait { options.ackWait = max(options.ackWait, wait * 3) }
             ingester = BufferIngester(
-                settings: config.buffer, options: options, connection: jetstream, consumer: pipeline.consumer,
-                settle: { try await pipeline.settle() }, metrics: metrics.pipeline, log: { [logger] in logger.info("\($0)") })
+                settings: config.buffer, options: options, connection: jetstream,
+                pipeline: { tenant in try await spaces.space(tenant ?? TenantName.default).pipeline }, metrics: metrics.pipeline,
+                log: { [logger] in logger.info("\($0)") })
         }
         // Alerts are evaluated once per cluster: by the all-in-one node, or by the ingester that
         // holds the leader lease (query nodes and collectors never).
@@ -428,13 +501,13 @@ public struct AriadneServer: Sendable {
             services.append(
                 .init(
                     service: AnalyticsService(
-                        analytics: analytics, queries: queries, logger: logger, evaluatesAlerts: evaluatesAlerts,
+                        spaces: spaces, logger: logger, evaluatesAlerts: evaluatesAlerts,
                         baseURL: { externalURL ?? "http://" + bound.withLock { $0.query } })))
         }
         // An exporter's senders run until shutdown, then what is queued gets a last attempt; the
         // pipeline's timers until shutdown, then whatever it holds is decided and passed on.
         services += exporters.map { e in .init(service: UntilShutdown(name: "exporter \(e.name)") { await e.run() }) }
-        services.append(.init(service: UntilShutdown(name: "pipeline") { await pipeline.run() }))
+        services.append(.init(service: UntilShutdown(name: "pipeline") { await spaces.runPipelines() }))
         if let jetstream, config.role == .collector {
             services.append(
                 .init(
@@ -462,9 +535,10 @@ public struct AriadneServer: Sendable {
         // Sampling strategies are for SDKs sending spans: a query node has none to give.
         if config.role.receives { services.append(.init(service: samplingApp)) } else { announce(\.sampling, "off") }
         if let tls = config.tls { services.append(.init(service: CertificateReloadService(reloader: tls.reloader))) }
-        if let engine { services.append(.init(service: EngineMaintenance(engine: engine, logger: logger))) }
-        if let clickhouse, config.role.writes, let retention = config.engine.retention {
-            services.append(.init(service: ClickHouseRetention(store: clickhouse, retention: retention, logger: logger)))
+        if engine != nil { services.append(.init(service: EngineMaintenance(engines: { spaces.all.compactMap(\.engine) }, logger: logger))) }
+        if clickhouse != nil, config.role.writes, let retention = config.engine.retention {
+            services.append(
+                .init(service: ClickHouseRetention(stores: { spaces.all.compactMap(\.clickhouse) }, retention: retention, logger: logger)))
         }
         let group = ServiceGroup(
             configuration: .init(
@@ -529,45 +603,55 @@ struct BufferStreamSetup: Service {
     }
 }
 
-/// Cuts the engine's head into a block when it is old enough, even without new writes, applies
-/// retention and deletions, and does one step of compaction, each second.
+/// For every tenant's engine, each second: cuts the head into a block when it is old enough,
+/// even without new writes, applies retention and deletions, and does one step of compaction.
 struct EngineMaintenance: Service {
-    let engine: EngineStore
+    let engines: @Sendable () -> [EngineStore]
     let logger: Logger
 
     func run() async throws {
         // The engine's own flag rather than `Task.isShuttingDownGracefully`: its block writer asks
         // from threads of its own, where the task's locals are not there to read.
         try await withGracefulShutdownHandler {
+            var stopped = Set<ObjectIdentifier>()
             while !Task.isCancelledOrShuttingDown {
                 try? await Task.sleep(for: .seconds(1))
-                do {
-                    try await engine.cutIfDue()
-                } catch is EngineStore.CutStopped {
-                    logger.info("engine: stopping during a cut: the head's spans stay in the WAL for the next start")
-                    return
-                } catch { logger.error("engine: cutting a block failed: \(error)") }
-                engine.applyRetention()
-                do { try await engine.purge() } catch { logger.error("engine: purging deleted traces failed: \(error)") }
-                do {
-                    try await engine.compact(limit: 1, shouldStop: { engine.isStopping })
-                } catch is EngineStore.CompactionStopped {
-                    return
-                } catch { logger.error("engine: compaction failed: \(error)") }
+                for engine in engines() where !stopped.contains(ObjectIdentifier(engine)) {
+                    if !(await step(engine)) { stopped.insert(ObjectIdentifier(engine)) }
+                }
             }
         } onGracefulShutdown: {
-            engine.beginStopping()
+            for engine in engines() { engine.beginStopping() }
         }
         // A background cut may still be finishing: the process must not end between its block
         // and the release of the WAL segments the block covers.
-        await engine.waitForCutToEnd()
+        for engine in engines() { await engine.waitForCutToEnd() }
+    }
+
+    /// One round of upkeep; false once the engine is stopping.
+    func step(_ engine: EngineStore) async -> Bool {
+        do {
+            try await engine.cutIfDue()
+        } catch is EngineStore.CutStopped {
+            logger.info("engine: stopping during a cut: the head's spans stay in the WAL for the next start")
+            return false
+        } catch { logger.error("engine: cutting a block failed: \(error)") }
+        engine.applyRetention()
+        do { try await engine.purge() } catch { logger.error("engine: purging deleted traces failed: \(error)") }
+        do {
+            try await engine.compact(limit: 1, shouldStop: { engine.isStopping })
+        } catch is EngineStore.CompactionStopped {
+            return false
+        } catch { logger.error("engine: compaction failed: \(error)") }
+        return true
     }
 }
 
-/// Drops ClickHouse's day partitions past the retention, hourly. Query nodes leave it to the
-/// nodes that write (a DROP PARTITION already done is a no-op, so several writers are safe).
+/// Drops ClickHouse's day partitions past the retention, hourly, in every tenant's database.
+/// Query nodes leave it to the nodes that write (a DROP PARTITION already done is a no-op, so
+/// several writers are safe).
 struct ClickHouseRetention: Service {
-    let store: ClickHouseStore
+    let stores: @Sendable () -> [ClickHouseStore]
     let retention: Duration
     let logger: Logger
 
@@ -576,10 +660,12 @@ struct ClickHouseRetention: Service {
             while !Task.isCancelled {
                 let now = UInt64(Date().timeIntervalSince1970 * 1e9)
                 let keep = UInt64(clamping: retention.components.seconds) * 1_000_000_000
-                do {
-                    let days = try await store.applyRetention(olderThan: now > keep ? now - keep : 0)
-                    if !days.isEmpty { logger.info("clickhouse: retention dropped the days \(days.joined(separator: ", "))") }
-                } catch { logger.error("clickhouse: applying retention failed: \(error)") }
+                for store in stores() {
+                    do {
+                        let days = try await store.applyRetention(olderThan: now > keep ? now - keep : 0)
+                        if !days.isEmpty { logger.info("clickhouse: retention dropped the days \(days.joined(separator: ", "))") }
+                    } catch { logger.error("clickhouse: applying retention failed: \(error)") }
+                }
                 try? await Task.sleep(for: .seconds(3600))
             }
         }

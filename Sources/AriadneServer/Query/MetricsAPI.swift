@@ -15,12 +15,12 @@ extension QueryAPI {
     /// Jaeger's Monitor endpoints and the rollup analyses; empty without analytics.
     func metricsRoutes() -> RouteCollection<AriadneRequestContext> {
         let router = RouteCollection(context: AriadneRequestContext.self)
-        guard let analytics else { return router }
-        let metrics = analytics.metrics
+        guard servesAnalytics else { return router }
         router.get(
             "/api/metrics/minstep",
             use: route(.jaeger) { _, _ in
-                Self.json { w in
+                let metrics = analytics.metrics
+                return Self.json { w in
                     w.beginObject()
                     w.field("minStep", Int(metrics.interval / 1_000_000))
                     w.endObject()
@@ -29,6 +29,7 @@ extension QueryAPI {
         router.get(
             "/api/metrics/:kind",
             use: route(.jaeger) { request, context in
+                let metrics = analytics.metrics
                 let kind = try context.parameters.require("kind")
                 guard ["latencies", "calls", "errors"].contains(kind) else {
                     throw QueryError.notFound("unknown metric '\(kind)': expected latencies, calls or errors")
@@ -39,17 +40,21 @@ extension QueryAPI {
         router.get(
             "/api/analysis/red",
             use: route(.v3) { request, _ in
+                let metrics = analytics.metrics
                 let q = request.uri.formParameters
                 return try red(q, metrics)
             })
         router.get(
             "/api/analysis/anomalies",
             use: route(.v3) { request, _ in
+                let metrics = analytics.metrics
                 let q = request.uri.formParameters
                 let window: ClosedRange<UInt64>
                 window = try analysisWindow(q, defaultLookback: 6 * 3_600_000_000_000)
                 let only = q["service"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
-                let found = metrics.anomalies(in: window, service: only, detector: analytics.alerts.detector)
+                let found = metrics.anomalies(in: window, service: only, detector: analytics.alerts.detector).filter {
+                    visibility?.allows($0.service) ?? true
+                }
                 var examples = [[TraceID]]()
                 for f in found.prefix(50) {
                     let failed = f.anomaly.metric == .errorRate
@@ -78,10 +83,12 @@ extension QueryAPI {
         router.get(
             "/api/analysis/forecast",
             use: route(.v3) { request, _ in
+                let metrics = analytics.metrics
                 let q = request.uri.formParameters
                 guard let forecastService = q["service"].map(String.init), !forecastService.isEmpty else {
                     throw QueryError.badRequest("parameter 'service' is required")
                 }
+                if let visibility, !visibility.allows(forecastService) { throw QueryError.notFound("no service '\(forecastService)'") }
                 let operation = q["operation"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
                 let window: ClosedRange<UInt64>
                 window = try analysisWindow(q, defaultLookback: 3_600_000_000_000)
@@ -127,13 +134,13 @@ extension QueryAPI {
             "/api/alerts",
             use: route(.v3) { _, _ in
                 let now = UInt64(Date().timeIntervalSince1970 * 1e9)
-                let states = analytics.alerts.states()
+                let states = analytics.alerts.states().filter { visibility?.allows($0.service) ?? true }
                 return Self.json { w in
                     w.beginObject()
                     w.field("evaluatedAt", String(now))
                     w.key("rules")
                     w.beginArray()
-                    for r in analytics.settings.alerts {
+                    for r in analytics.settings.alerts where r.service.map({ visibility?.allows($0) ?? true }) ?? true {
                         w.beginObject()
                         w.field("name", r.name)
                         w.field("service", r.service ?? "")
@@ -166,7 +173,7 @@ extension QueryAPI {
             "/api/slos",
             use: route(.v3) { _, _ in
                 let now = UInt64(Date().timeIntervalSince1970 * 1e9)
-                let statuses = analytics.alerts.objectivesStatus(now: now)
+                let statuses = analytics.alerts.objectivesStatus(now: now).filter { visibility?.allows($0.slo.service) ?? true }
                 return Self.json { w in
                     w.beginObject()
                     w.key("slos")
@@ -229,7 +236,7 @@ extension QueryAPI {
         if kinds.isEmpty { kinds = [.server] }
         let start = end > lookback ? end - lookback : 0
         let series = metrics.series(
-            from: start > ratePer ? start - ratePer : 0, to: end + 1, include: { services.contains($0.service) && kinds.contains($0.kind) },
+            from: start > ratePer ? start - ratePer : 0, to: end + 1, include: { services.contains($0.service) && kinds.contains($0.kind) && (visibility?.allows($0.service) ?? true) },
             groupOf: { byOperation ? [$0.service, $0.operation] : [$0.service] })
         let scope = byOperation ? "service_operation" : "service"
         let (name, help): (String, String) =
@@ -294,7 +301,9 @@ extension QueryAPI {
         }
         let series = metrics.series(
             from: window.lowerBound, to: window.upperBound + 1,
-            include: { (service == nil || $0.service == service) && (kind == nil || $0.kind == kind) },
+            include: {
+                (service == nil || $0.service == service) && (kind == nil || $0.kind == kind) && (visibility?.allows($0.service) ?? true)
+            },
             groupOf: { service == nil ? [$0.service] : [$0.service, $0.operation, $0.kind.jaegerName] })
         let seconds = max(1e-9, Double(window.upperBound - window.lowerBound) / 1e9)
         return Self.json { w in

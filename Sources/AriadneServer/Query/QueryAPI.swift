@@ -16,11 +16,19 @@ import Synchronization
 /// /metrics. Routes parse parameters, ask the ``TraceQueryService`` and render; every error they
 /// meet is a ``QueryError`` rendered in the dialect's own shape by ``Dialect``.
 struct QueryAPI {
-    let service: TraceQueryService
+    /// The default tenant's space: what a request outside a ``RequestScope`` reads.
+    let home: TenantSpace
     /// Everything `/metrics` shows.
     let registry: MetricsRegistry
-    /// RED metrics, alerts and objectives; nil: their routes are absent.
-    var analytics: Analytics? = nil
+    /// Whether the RED metrics, alerts and objectives routes are there.
+    var servesAnalytics = true
+
+    /// The query service of the asking tenant, scoped to what their teams see.
+    var service: TraceQueryService { RequestScope.current?.queries ?? home.queries }
+    /// The asking tenant's RED metrics, alerts and objectives.
+    var analytics: Analytics { RequestScope.current?.space.analytics ?? home.analytics }
+    /// The services the asker may see (nil: all).
+    var visibility: ServiceVisibility? { service.visibility }
     var logger = Logger(label: "ariadne.query")
     /// Why the node is not ready to do its work (nil: ready), for `/health?ready`.
     var readiness: @Sendable () async -> String? = { nil }

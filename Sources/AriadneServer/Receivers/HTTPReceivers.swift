@@ -32,7 +32,7 @@ struct HTTPReceivers {
                 return errorResponse(e, json: false)
             }
             do throws(IngestError) {
-                let outcome = try await receive(request, format: format, receiver: "otlp", transport: "http", tenant: context.principal?.tenant)
+                let outcome = try await receive(request, format: format, receiver: "otlp", transport: "http", principal: context.principal)
                 let body =
                     json
                     ? OTLPJSON.encodeExportResponse(rejectedSpans: Int64(outcome.rejected), errorMessage: outcome.message)
@@ -54,7 +54,7 @@ struct HTTPReceivers {
             }
             do throws(IngestError) {
                 let outcome = try await receive(
-                    request, format: .zipkinJSON, receiver: "zipkin", transport: "http", tenant: context.principal?.tenant)
+                    request, format: .zipkinJSON, receiver: "zipkin", transport: "http", principal: context.principal)
                 return accepted(outcome)
             } catch {
                 return errorResponse(error, json: true)
@@ -79,7 +79,7 @@ struct HTTPReceivers {
             }
             do throws(IngestError) {
                 let outcome = try await receive(
-                    request, format: .jaegerThriftBatch, receiver: "jaeger", transport: "thrift_http", tenant: context.principal?.tenant)
+                    request, format: .jaegerThriftBatch, receiver: "jaeger", transport: "thrift_http", principal: context.principal)
                 return accepted(outcome)
             } catch {
                 return errorResponse(error, json: true)
@@ -97,8 +97,9 @@ struct HTTPReceivers {
 
     /// Collects, inflates, admits and ingests one body.
     func receive(
-        _ request: Request, format: IngestFormat, receiver: String, transport: String, tenant: String?
+        _ request: Request, format: IngestFormat, receiver: String, transport: String, principal: Principal?
     ) async throws(IngestError) -> IngestOutcome {
+        let tenant = try ingestor.tenant(principal?.tenant, header: request.headers[Ingestor.tenantHeader])
         let limit = ingestor.maxBodyBytes
         if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
             throw IngestError(.tooLarge, "request body of \(length) bytes exceeds the limit of \(limit) bytes")

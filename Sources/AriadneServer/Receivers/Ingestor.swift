@@ -1,6 +1,7 @@
 public import AriadneModel
 public import AriadnePipeline
 public import AriadneWire
+import HTTPTypes
 import Synchronization
 
 /// The wire formats a receiver can hand to the ingestor.
@@ -29,22 +30,45 @@ public struct IngestOutcome: Sendable, Equatable {
 /// Backpressure: bodies in flight are limited to `maxInFlightBytes`; beyond it the request is
 /// refused as retryable (`IngestError.throttled`) before any decoding, so memory stays bounded.
 public final class Ingestor: Sendable {
-    public let consumer: any SpanConsumer
+    /// The pipeline of a tenant's spans (each tenant's spans go through a pipeline and into a
+    /// store of its own).
+    public let pipeline: @Sendable (_ tenant: String) async throws -> any SpanConsumer
     public let metrics: ServerMetrics
     public let maxBodyBytes: Int
     public let maxInFlightBytes: Int
     private let inFlight = Atomic<Int>(0)
     /// Per-tenant rates, when the configuration sets them.
     public let tenantLimits: TenantLimits?
+    /// Whether a request without a credential may name its tenant in `X-Scope-OrgID`
+    /// (`tenancy.header_trusted`: a proxy in front sets it, as for Tempo).
+    public let tenantHeaderTrusted: Bool
 
     public init(
-        consumer: any SpanConsumer, metrics: ServerMetrics, maxBodyBytes: Int, maxInFlightBytes: Int, tenantLimits: TenantLimits? = nil
+        pipeline: @escaping @Sendable (_ tenant: String) async throws -> any SpanConsumer, metrics: ServerMetrics, maxBodyBytes: Int,
+        maxInFlightBytes: Int, tenantLimits: TenantLimits? = nil, tenantHeaderTrusted: Bool = false
     ) {
         self.tenantLimits = tenantLimits
-        self.consumer = consumer
+        self.tenantHeaderTrusted = tenantHeaderTrusted
+        self.pipeline = pipeline
         self.metrics = metrics
         self.maxBodyBytes = maxBodyBytes
         self.maxInFlightBytes = maxInFlightBytes
+    }
+
+    /// Every tenant's spans to one consumer.
+    public convenience init(consumer: any SpanConsumer, metrics: ServerMetrics, maxBodyBytes: Int, maxInFlightBytes: Int) {
+        self.init(pipeline: { _ in consumer }, metrics: metrics, maxBodyBytes: maxBodyBytes, maxInFlightBytes: maxInFlightBytes)
+    }
+
+    static let tenantHeader = HTTPField.Name("X-Scope-OrgID")!
+
+    /// The tenant of a request: its credential's; without one, the trusted header's; else nil
+    /// (the default tenant). A header naming no valid tenant is a 400.
+    func tenant(_ credential: String?, header: String?) throws(IngestError) -> String? {
+        if let credential { return credential }
+        guard tenantHeaderTrusted, let header else { return nil }
+        if let problem = TenantName.problem(header) { throw IngestError(.invalidData, "X-Scope-OrgID: \(problem)") }
+        return header
     }
 
     /// Reserves room for a body of `bytes`; throws `.throttled` when there is none.
@@ -84,7 +108,8 @@ public final class Ingestor: Sendable {
         return (batch, findings)
     }
 
-    /// Decodes, validates and forwards one request body held in an array.
+    /// Decodes, validates and forwards one request body held in an array; `tenant` is the
+    /// credential's (or the trusted header's), nil for the default tenant.
     public func ingest(
         _ body: [UInt8], format: IngestFormat, receiver: String, transport: String, tenant: String? = nil
     ) async throws(IngestError) -> IngestOutcome {
@@ -97,12 +122,12 @@ public final class Ingestor: Sendable {
                 throw error
             }
         }
-        return try await ingest(batch, findings: findings, receiver: receiver, transport: transport)
+        return try await ingest(batch, findings: findings, receiver: receiver, transport: transport, tenant: tenant)
     }
 
     /// Validates and forwards an already decoded batch.
     public func ingest(
-        _ batch: SpanBatch, findings: [SpanRejection], receiver: String, transport: String
+        _ batch: SpanBatch, findings: [SpanRejection], receiver: String, transport: String, tenant: String? = nil
     ) async throws(IngestError) -> IngestOutcome {
         let (valid, rejected, message) = SpanValidation.partition(
             batch, decoderFindings: findings.map { ($0.index, $0.reason) })
@@ -110,7 +135,7 @@ public final class Ingestor: Sendable {
         metrics.add(.spansRefused, rejected, receiver: receiver, transport: transport)
         if !valid.isEmpty {
             do {
-                try await consumer.consume(valid)
+                try await pipeline(tenant ?? TenantName.default).consume(valid)
             } catch let e as IngestError {
                 metrics.add(.spansRefused, valid.count, receiver: receiver, transport: transport)
                 throw e

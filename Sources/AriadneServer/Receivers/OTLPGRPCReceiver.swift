@@ -53,11 +53,12 @@ extension Ingestor {
     ) {
         router.registerHandler(forMethod: method, deserializer: RawBytesDeserializer(), serializer: RawBytesSerializer()) {
             request, context in
-            var tenant: String?
-            if let authenticator { tenant = try await authenticator.checkIngest(request.metadata, remote: context.remotePeer) }
+            var credentialTenant: String?
+            if let authenticator { credentialTenant = try await authenticator.checkIngest(request.metadata, remote: context.remotePeer) }
             let single = try await ServerRequest(stream: request)
             let answer: ServerResponse<[UInt8]>
             do throws(IngestError) {
+                let tenant = try self.tenant(credentialTenant, header: request.metadata[stringValues: "x-scope-orgid"].first { _ in true })
                 try self.admit(bytes: single.message.count, receiver: receiver, transport: "grpc")
                 defer { self.release(bytes: single.message.count) }
                 let outcome = try await self.ingest(single.message, format: format, receiver: receiver, transport: "grpc", tenant: tenant)

@@ -251,4 +251,9 @@ public struct ConfigLoadError: Error, CustomStringConvertible {
     public var line: Int
     public var message: String
     public var description: String { message }
+
+    public init(line: Int, message: String) {
+        self.line = line
+        self.message = message
+    }
 }
