@@ -308,15 +308,44 @@ def test_a_full_buffer_refuses_collectors_until_ingesters_drain_it():
         nats.stop()
 
 
-def small_cluster(name):
+def small_cluster(name, extra=()):
     """One NATS server, a collector, an ingester and a query node over a database of their own."""
     nats = NATS(1)
     database = f"e2e_{name}_{uuid.uuid4().hex[:8]}"
     buffer = ["--buffer", nats.urls, "--buffer-partitions", "4"]
-    collector = Server(["--role", "collector"] + buffer)
-    ingester = Server(["--role", "ingester", "--ingester-id", name] + buffer + store_args("clickhouse", database))
-    query = Server(["--role", "query"] + store_args("clickhouse", database))
+    collector = Server(["--role", "collector"] + buffer + list(extra))
+    ingester = Server(["--role", "ingester", "--ingester-id", name] + buffer + store_args("clickhouse", database) + list(extra))
+    query = Server(["--role", "query"] + store_args("clickhouse", database) + list(extra))
     return nats, collector, ingester, query
+
+
+def test_tenants_stay_apart_through_the_buffer(tmp_path):
+    """The collector names each message's tenant; the ingester stores it in that tenant's
+    database; the query node shows each tenant only its own traces."""
+    (tmp_path / "ariadne.yaml").write_text("tenancy:\n  header_trusted: true\n")
+    nats, collector, ingester, query = small_cluster("tenants", ["--config", str(tmp_path / "ariadne.yaml")])
+    try:
+        wait_ready(collector, ingester)
+        now = int(time.time() * 1e9)
+        ids = {"team-a": f"{0x7A:016x}{1:016x}", "team-b": f"{0x7B:016x}{1:016x}"}
+        for tenant, t in ids.items():
+            r = requests.post(f"http://{collector.http}/v1/traces", json=otlp_trace(t, now), timeout=10,
+                              headers={"X-Scope-OrgID": tenant})
+            assert r.status_code == 200, r.text
+
+        def status(tenant, t):
+            return requests.get(query.url(f"/api/traces/{t}"), headers={"X-Scope-OrgID": tenant}, timeout=30).status_code
+
+        deadline = time.time() + 30
+        while status("team-a", ids["team-a"]) != 200 or status("team-b", ids["team-b"]) != 200:
+            assert time.time() < deadline, "the tenants' traces did not arrive"
+            time.sleep(0.5)
+        assert status("team-a", ids["team-b"]) == 404 and status("team-b", ids["team-a"]) == 404
+        assert status("default", ids["team-a"]) == 404 and requests.get(query.url(f"/api/traces/{ids['team-b']}"), timeout=30).status_code == 404
+    finally:
+        for node in [collector, ingester, query]:
+            node.stop()
+        nats.stop()
 
 
 def test_replay_publishes_the_buffer_again_and_the_store_shows_each_span_once():
