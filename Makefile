@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Each installs what it needs first.
-.PHONY: run test build release setup setup-python e2e bench bench-clickhouse bench-cluster lint fuzz demo demo-test
+.PHONY: run test build release setup setup-python e2e bench bench-clickhouse bench-cluster bench-security lint fuzz demo demo-test
 
 run: release
 	.build/release/ariadne serve $(ARGS)
@@ -50,6 +50,10 @@ bench: release
 bench-clickhouse: release
 	bash scripts/setup.sh --python
 	bash scripts/bench-clickhouse.sh $(or $(SPANS),1000000)
+
+# The ingest cost of TLS + API-key auth: plain vs secured, interleaved, gRPC and HTTP (SPANS=N).
+bench-security: release
+	bash scripts/bench-security.sh $(or $(SPANS),500000)
 
 # The cluster on loopback (scripts/cluster.sh): end-to-end rate, CPU per role, publish-to-queryable latency.
 bench-cluster: release

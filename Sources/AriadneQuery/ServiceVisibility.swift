@@ -49,7 +49,9 @@ public struct ServiceVisibility: Sendable, Equatable {
         .or(
             patterns.map { p in
                 p.contains("*")
-                    ? .compare(.service, .regex, .string("^" + p.split(separator: "*", omittingEmptySubsequences: false).map(Self.escape).joined(separator: ".*") + "$"))
+                    ? .compare(
+                        .service, .regex,
+                        .string("^" + p.split(separator: "*", omittingEmptySubsequences: false).map(Self.escape).joined(separator: ".*") + "$"))
                     : .compare(.service, .eq, .string(p))
             })
     }

@@ -377,6 +377,8 @@ struct Loadgen: AsyncParsableCommand {
             "Sample traces at their head as an SDK would, with the strategies of this Jaeger remote-sampling URL (e.g. http://127.0.0.1:5778/sampling); --rate then paces the traffic generated."
     )
     var remoteSampling: String?
+    @Option(help: "Connect with TLS, trusting the CA in this PEM file (https:// for HTTP).") var caFile: String?
+    @Option(help: "Send 'Authorization: Bearer <the file's first line>' (an API key or token).") var bearerTokenFile: String?
 
     func run() async throws {
         guard duration != nil || spans != nil else {
@@ -395,6 +397,15 @@ struct Loadgen: AsyncParsableCommand {
         let progress: @Sendable (LoadgenSummary) -> Void = { s in
             FileHandle.standardError.write(Data("loadgen: \(s)\n".utf8))
         }
+        let tls = caFile.map { OTLPExportSettings.ClientTLS(caFile: $0) }
+        var headers = [String: String]()
+        if let bearerTokenFile {
+            guard let data = FileManager.default.contents(atPath: bearerTokenFile) else {
+                throw ValidationError("--bearer-token-file \(bearerTokenFile) cannot be read")
+            }
+            let token = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+            headers["authorization"] = "Bearer " + token.trimmingCharacters(in: .whitespaces)
+        }
         let summary: LoadgenSummary
         switch self.protocol {
         case "grpc":
@@ -403,7 +414,7 @@ struct Loadgen: AsyncParsableCommand {
             guard parts.count == 2, let port = Int(parts[1]) else {
                 throw ValidationError("gRPC endpoint must be host:port, got \(target)")
             }
-            let sender = try GRPCSender(host: String(parts[0]), port: port)
+            let sender = try GRPCSender(host: String(parts[0]), port: port, tls: tls, headers: headers)
             summary = try await withThrowingTaskGroup(of: LoadgenSummary?.self) { group in
                 group.addTask {
                     try await sender.run()
@@ -415,7 +426,7 @@ struct Loadgen: AsyncParsableCommand {
                 return s
             }
         case "http":
-            let sender = try HTTPSender(url: endpoint ?? "http://127.0.0.1:4318/v1/traces", gzip: gzip)
+            let sender = try HTTPSender(url: endpoint ?? "http://127.0.0.1:4318/v1/traces", gzip: gzip, tls: tls, headers: headers)
             summary = await AriadneLoadgen.Loadgen.run(options: options, sender: sender, progress: progress)
             try await sender.close()
         default:

@@ -427,3 +427,48 @@ def test_sign_in_with_an_api_key_and_out(browser, tmp_path):
         wait(d, lambda d: d.find_elements(By.ID, "login-form"))
     finally:
         s.stop()
+
+
+def test_sign_in_through_an_oidc_provider_with_pkce(browser, tmp_path):
+    """The login page offers the provider's sign-in; the browser goes to the provider's form and
+    comes back signed in (the server exchanged the code with its PKCE verifier and checked the ID
+    token's signature from jwks_url, issuer, audience and nonce), on the page it started from."""
+    from oidc_provider import Provider
+    idp = Provider(str(tmp_path), "ariadne-ui", {"jane@example.com": {"ariadne_role": "viewer", "org": "shop", "groups": ["payments"]}})
+    (tmp_path / "auth.yaml").write_text(
+        "auth:\n  oidc:\n"
+        f"    issuer: {idp.issuer}\n    audience: ariadne\n    jwks_url: {idp.issuer}/jwks\n    client_id: ariadne-ui\n"
+        "    claims: {user: email, role: ariadne_role, teams: groups, tenant: org}\n"
+        "teams:\n  payments: {services: [checkout]}\n")
+    s = Server(extra_args=["--config", str(tmp_path / "auth.yaml")])
+    try:
+        d = browser
+        d.delete_all_cookies()
+        d.get(s.url("/#/monitor"))
+        wait(d, lambda d: d.find_elements(By.ID, "login-oidc"))
+        d.find_element(By.ID, "login-oidc").click()
+        wait(d, lambda d: d.find_elements(By.ID, "idp-user"))
+        assert d.current_url.startswith(idp.issuer + "/authorize")
+        d.find_element(By.ID, "idp-user").send_keys("jane@example.com")
+        d.find_element(By.ID, "idp-submit").click()
+        wait(d, lambda d: d.find_elements(By.ID, "whoami-user"))
+        assert d.find_element(By.ID, "whoami-user").text == "jane@example.com · shop · viewer"
+        assert d.current_url == s.url("/#/monitor") and d.execute_script("return document.cookie") == ""
+        shot(d, "signed-in-oidc")
+        # The flow as the specification asks: S256 challenge, state and nonce out, the verifier back.
+        auth, token = idp.authorize_requests[-1], idp.token_requests[-1]
+        assert auth["code_challenge_method"] == "S256" and auth["state"] and auth["nonce"]
+        assert auth["redirect_uri"] == s.url("/api/session/oidc/callback") and len(token["code_verifier"]) >= 43
+        # A code's state is good once: the callback replayed is refused.
+        r = requests.get(s.url(f"/api/session/oidc/callback?code=x&state={auth['state']}"), allow_redirects=False, timeout=10)
+        assert r.status_code == 401 and "unknown or has expired" in r.text
+        # Tokens for the API are verified with the keys fetched from jwks_url.
+        good = idp.token({"aud": "ariadne", "email": "bot@example.com", "ariadne_role": "viewer", "org": "shop"})
+        assert requests.get(s.url("/api/services"), headers={"Authorization": f"Bearer {good}"}, timeout=10).status_code == 200
+        other = tmp_path / "other.pem"
+        subprocess.run(["openssl", "genrsa", "-out", str(other), "2048"], check=True, capture_output=True)
+        forged = idp.token({"aud": "ariadne", "ariadne_role": "admin", "org": "shop"}, key=str(other))
+        assert requests.get(s.url("/api/services"), headers={"Authorization": f"Bearer {forged}"}, timeout=10).status_code == 401
+    finally:
+        s.stop()
+        idp.stop()

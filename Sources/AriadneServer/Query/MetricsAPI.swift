@@ -236,7 +236,8 @@ extension QueryAPI {
         if kinds.isEmpty { kinds = [.server] }
         let start = end > lookback ? end - lookback : 0
         let series = metrics.series(
-            from: start > ratePer ? start - ratePer : 0, to: end + 1, include: { services.contains($0.service) && kinds.contains($0.kind) && (visibility?.allows($0.service) ?? true) },
+            from: start > ratePer ? start - ratePer : 0, to: end + 1,
+            include: { services.contains($0.service) && kinds.contains($0.kind) && (visibility?.allows($0.service) ?? true) },
             groupOf: { byOperation ? [$0.service, $0.operation] : [$0.service] })
         let scope = byOperation ? "service_operation" : "service"
         let (name, help): (String, String) =

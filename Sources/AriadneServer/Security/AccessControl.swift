@@ -43,7 +43,7 @@ struct AccessControl: RouterMiddleware {
             let path = request.uri.path
             if path == "/health" || path == "/" || path == "/search" || path.hasPrefix("/ui/") || path.hasPrefix("/trace/") { return nil }
             // Signing in and out: the session routes check the credential themselves.
-            if path == "/api/session" { return nil }
+            if path == "/api/session" || path.hasPrefix("/api/session/") { return nil }
             if path == "/metrics" && publicMetrics { return nil }
             if path.hasPrefix("/api/admin/") { return .admin }
             return .viewer

@@ -36,15 +36,18 @@ public final class Authenticator: Sendable {
 
     let keys: [Key]
     let oidc: AuthSection.OIDCSpec?
-    let jwks: JWTKeyCollection?
+    let jwks: JWKSource?
     public let publicMetrics: Bool
     let failures = FailureLimiter()
+    /// The UI's sign-in through the provider, with `oidc.client_id`.
+    let login: OIDCLogin?
 
-    init(keys: [Key], oidc: AuthSection.OIDCSpec?, jwks: JWTKeyCollection?, publicMetrics: Bool) {
+    init(keys: [Key], oidc: AuthSection.OIDCSpec?, jwks: JWKSource?, publicMetrics: Bool, clientSecret: String? = nil) {
         self.keys = keys
         self.oidc = oidc
         self.jwks = jwks
         self.publicMetrics = publicMetrics
+        login = oidc.flatMap { o in o.clientID.map { OIDCLogin(spec: o, clientID: $0, clientSecret: clientSecret) } }
     }
 
     /// Reads the key files, environment variables and JWKS the section names. Errors name the
@@ -78,20 +81,31 @@ public final class Authenticator: Sendable {
                     digest: Array(SHA256.hash(data: Array(secret.utf8))),
                     principal: Principal(name: spec.name, tenant: spec.tenant, role: spec.role, teams: spec.teams, kind: "api_key")))
         }
-        var collection: JWTKeyCollection?
+        var source: JWKSource?
+        var clientSecret: String?
         if let oidc = section.oidc {
-            guard let data = FileManager.default.contents(atPath: resolve(oidc.jwksFile)) else {
-                throw ConfigLoadError(line: oidc.line, message: "oidc: jwks_file \(resolve(oidc.jwksFile)) cannot be read")
+            if let file = oidc.jwksFile {
+                guard let data = FileManager.default.contents(atPath: resolve(file)) else {
+                    throw ConfigLoadError(line: oidc.line, message: "oidc: jwks_file \(resolve(file)) cannot be read")
+                }
+                do {
+                    source = try await JWKSource(json: String(decoding: data, as: UTF8.self))
+                } catch {
+                    throw ConfigLoadError(line: oidc.line, message: "oidc: jwks_file \(resolve(file)) is not a usable JWKS: \(error)")
+                }
+            } else if let url = oidc.jwksURL {
+                // Fetched when first needed: the provider may start after us.
+                source = JWKSource(url: url)
             }
-            let c = JWTKeyCollection()
-            do {
-                try await c.add(jwksJSON: String(decoding: data, as: UTF8.self))
-            } catch {
-                throw ConfigLoadError(line: oidc.line, message: "oidc: jwks_file \(resolve(oidc.jwksFile)) is not a usable JWKS: \(error)")
+            if let file = oidc.clientSecretFile {
+                guard let data = FileManager.default.contents(atPath: resolve(file)) else {
+                    throw ConfigLoadError(line: oidc.line, message: "oidc: client_secret_file \(resolve(file)) cannot be read")
+                }
+                clientSecret = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             }
-            collection = c
         }
-        return Authenticator(keys: keys, oidc: section.oidc, jwks: collection, publicMetrics: section.publicMetrics)
+        return Authenticator(
+            keys: keys, oidc: section.oidc, jwks: source, publicMetrics: section.publicMetrics, clientSecret: clientSecret)
     }
 
     /// The principal of an `Authorization` header value, from `remote` (for the failure limit).
@@ -123,8 +137,8 @@ public final class Authenticator: Sendable {
         var found: Principal?
         for key in keys where Self.constantTimeEquals(key.digest, digest) { found = key.principal }
         if let found { return found }
-        if credential.split(separator: ".", omittingEmptySubsequences: false).count == 3, let oidc, let jwks {
-            return try await verifyJWT(credential, oidc: oidc, keys: jwks)
+        if credential.split(separator: ".", omittingEmptySubsequences: false).count == 3, oidc != nil {
+            return try await verifyJWT(credential).principal
         }
         throw AuthFailure(status: .unauthenticated, message: "unknown credential")
     }
@@ -136,7 +150,10 @@ public final class Authenticator: Sendable {
         return diff == 0
     }
 
-    func verifyJWT(_ token: String, oidc: AuthSection.OIDCSpec, keys: JWTKeyCollection) async throws(AuthFailure) -> Principal {
+    /// A token's principal and claims, once its signature, time, issuer and audience (the
+    /// configured one, or `audience` — the UI's client id for an ID token) are checked.
+    func verifyJWT(_ token: String, audience: String? = nil) async throws(AuthFailure) -> (principal: Principal, claims: ClaimSet) {
+        guard let oidc, let jwks else { throw AuthFailure(status: .unauthenticated, message: "this server accepts no tokens") }
         let bad = { (why: String) in AuthFailure(status: .unauthenticated, message: "invalid token: \(why)") }
         // The algorithm first, from the header, before any key is chosen.
         guard let headerPart = token.split(separator: ".").first, let headerJSON = Self.base64URLDecode(String(headerPart)),
@@ -146,7 +163,7 @@ public final class Authenticator: Sendable {
         guard alg == "RS256" || alg == "ES256" else { throw bad("algorithm \(alg) is not accepted (RS256 or ES256)") }
         let claims: ClaimSet
         do {
-            claims = try await keys.verify(token, as: ClaimSet.self, iteratingKeys: true)
+            claims = try await jwks.verify(token)
         } catch {
             throw bad("signature does not verify")
         }
@@ -155,13 +172,14 @@ public final class Authenticator: Sendable {
         guard exp > now else { throw bad("expired") }
         if let nbf = claims.number("nbf"), nbf > now + 30 { throw bad("not yet valid") }
         guard claims.string("iss") == oidc.issuer else { throw bad("wrong issuer") }
-        guard claims.strings("aud").contains(oidc.audience) else { throw bad("wrong audience") }
+        guard claims.strings("aud").contains(audience ?? oidc.audience) else { throw bad("wrong audience") }
         guard let roleText = claims.string(oidc.roleClaim), let role = Role(rawValue: roleText) else {
             throw AuthFailure(status: .forbidden, message: "the token's \(oidc.roleClaim) claim names no role of Ariadne")
         }
-        return Principal(
+        let principal = Principal(
             name: claims.string(oidc.userClaim) ?? claims.string("sub") ?? "?", tenant: claims.string(oidc.tenantClaim) ?? "default",
             role: role, teams: claims.strings(oidc.teamsClaim), kind: "jwt")
+        return (principal, claims)
     }
 
     static func base64URLDecode(_ s: String) -> [UInt8]? {

@@ -54,7 +54,18 @@ public struct AuthSection: ConfigSection {
     public struct OIDCSpec: Sendable, Equatable {
         public var issuer: String
         public var audience: String
-        public var jwksFile: String
+        /// The keys tokens are signed with: a JWKS file, or a URL fetched (and fetched again
+        /// every 10 minutes, or when a token names a key it does not have).
+        public var jwksFile: String?
+        public var jwksURL: String?
+        /// The UI's sign-in (authorization code flow with PKCE) when set; endpoints from the
+        /// issuer's discovery document.
+        public var clientID: String?
+        public var clientSecretFile: String?
+        /// Where the provider sends the browser back (default: this server's address as the
+        /// browser reached it, `/api/session/oidc/callback`).
+        public var redirectURL: String?
+        public var scopes = "openid email profile"
         public var line: Int
         /// Claim names for the user, role, teams and tenant.
         public var userClaim = "email"
@@ -160,13 +171,19 @@ public struct AuthSection: ConfigSection {
 
     static func oidc(_ node: Node, _ reader: inout ConfigReader) -> OIDCSpec? {
         guard let m = reader.mapping(node, "oidc") else { return nil }
-        var issuer: String?, audience: String?, jwks: String?
+        var issuer: String?, audience: String?, jwks: String?, jwksURL: String?
+        var clientID: String?, clientSecretFile: String?, redirectURL: String?, scopes: String?
         var claims = [String: String]()
         for (k, v) in m {
             switch k.string ?? "" {
             case "issuer": issuer = v.string
             case "audience": audience = v.string
             case "jwks_file": jwks = v.string
+            case "jwks_url": jwksURL = v.string
+            case "client_id": clientID = v.string
+            case "client_secret_file": clientSecretFile = v.string
+            case "redirect_url": redirectURL = v.string
+            case "scopes": scopes = v.string
             case "claims":
                 guard let cm = reader.mapping(v, "claims") else { continue }
                 for (ck, cv) in cm {
@@ -177,14 +194,23 @@ public struct AuthSection: ConfigSection {
                     }
                     claims[key] = claim
                 }
-            default: reader.unknownKey(k, in: "oidc", expected: "issuer, audience, jwks_file, claims")
+            default:
+                reader.unknownKey(
+                    k, in: "oidc", expected: "issuer, audience, jwks_file, jwks_url, client_id, client_secret_file, redirect_url, scopes, claims")
             }
         }
-        guard let issuer, let audience, let jwks else {
-            reader.fail(node, "oidc needs issuer, audience and jwks_file")
+        guard let issuer, let audience, (jwks == nil) != (jwksURL == nil) else {
+            reader.fail(node, "oidc needs issuer, audience and one of jwks_file or jwks_url")
             return nil
         }
-        var o = OIDCSpec(issuer: issuer, audience: audience, jwksFile: jwks, line: node.mark?.line ?? 1)
+        for url in [issuer, jwksURL, redirectURL].compactMap({ $0 }) where !(url.hasPrefix("https://") || url.hasPrefix("http://")) {
+            reader.fail(node, "oidc: \(url) must be an http:// or https:// URL")
+            return nil
+        }
+        var o = OIDCSpec(
+            issuer: issuer, audience: audience, jwksFile: jwks, jwksURL: jwksURL, clientID: clientID, clientSecretFile: clientSecretFile,
+            redirectURL: redirectURL, line: node.mark?.line ?? 1)
+        if let scopes { o.scopes = scopes }
         if let c = claims["user"] { o.userClaim = c }
         if let c = claims["role"] { o.roleClaim = c }
         if let c = claims["teams"] { o.teamsClaim = c }

@@ -53,6 +53,27 @@ final class SessionStore: Sendable {
 
 /// `POST /api/session` `{"credential": "..."}` signs in (sets the cookie), `GET /api/session`
 /// says who is signed in (`{"auth": false}` when the server has no `auth`), `DELETE` signs out.
+/// With `oidc.client_id`, `GET /api/session/oidc/login?return=PATH` sends the browser to the
+/// provider and `/api/session/oidc/callback` signs it in on its way back;
+/// `GET /api/session/methods` tells the login page which ways there are.
+/// HTML's five special characters escaped.
+enum HTMLText {
+    static func escape(_ s: String) -> String {
+        var out = ""
+        for c in s {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+}
+
 struct SessionRoutes {
     let authenticator: Authenticator?
     let sessions: SessionStore
@@ -66,6 +87,21 @@ struct SessionRoutes {
 
     func who(_ p: Principal) -> KeyValuePairs<String, JSONField> {
         ["auth": .bool(true), "user": .string(p.name), "tenant": .string(p.tenant), "role": .string(p.role.rawValue)]
+    }
+
+    /// A path of this site to return to (never another site's address).
+    static func localPath(_ s: String?) -> String {
+        guard let s, s.hasPrefix("/"), !s.hasPrefix("//"), !s.hasPrefix("/\\"), !s.contains("\r"), !s.contains("\n") else { return "/" }
+        return s
+    }
+
+    /// A short page for the browser, with a way back to the sign-in.
+    static func page(_ status: HTTPResponse.Status, _ message: String) -> Response {
+        let html =
+            "<!doctype html><title>Sign-in · Ariadne</title><p id=\"signin-error\">\(HTMLText.escape(message))</p><p><a href=\"/\">Back to Ariadne</a></p>"
+        var headers = HTTPFields()
+        headers[.contentType] = "text/html; charset=utf-8"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: html)))
     }
 
     func cookie(_ value: String, maxAge: Int) -> String {
@@ -92,6 +128,45 @@ struct SessionRoutes {
                 return json(.ok, who(p), cookie: cookie(sessions.create(p), maxAge: Int(SessionStore.lifetime)))
             } catch {
                 return AccessControl.refusal(error)
+            }
+        }
+        router.get("/api/session/methods") { _, _ -> Response in
+            json(.ok, ["auth": .bool(authenticator != nil), "oidc": .bool(authenticator?.login != nil)])
+        }
+        router.get("/api/session/oidc/login") { request, _ -> Response in
+            guard let login = authenticator?.login else { return json(.notFound, ["error": .string("no OIDC sign-in is configured")]) }
+            let returnTo = Self.localPath(request.uri.queryParameters["return"].map(String.init))
+            let redirect =
+                login.spec.redirectURL ?? "\(secure ? "https" : "http")://\(request.head.authority ?? "localhost")/api/session/oidc/callback"
+            do {
+                let url = try await login.begin(returnTo: returnTo, redirectURI: redirect)
+                var r = Response(status: .found)
+                r.headers[.location] = url
+                r.headers[.cacheControl] = "no-store"
+                return r
+            } catch {
+                return json(.serviceUnavailable, ["error": .string("the identity provider cannot be reached: \(error)")])
+            }
+        }
+        router.get("/api/session/oidc/callback") { request, context -> Response in
+            guard let login = authenticator?.login else { return json(.notFound, ["error": .string("no OIDC sign-in is configured")]) }
+            let q = request.uri.queryParameters
+            if let error = q["error"] {
+                return Self.page(.unauthorized, "The identity provider refused the sign-in: \(error) \(q["error_description"] ?? "")")
+            }
+            guard let code = q["code"], let state = q["state"] else {
+                return Self.page(.badRequest, "The provider's answer has no code and state.")
+            }
+            do throws(AuthFailure) {
+                let (p, returnTo) = try await login.finish(code: String(code), state: String(state), authenticator: authenticator!)
+                var r = Response(status: .found)
+                r.headers[.location] = returnTo
+                r.headers[.setCookie] = cookie(sessions.create(p), maxAge: Int(SessionStore.lifetime))
+                r.headers[.cacheControl] = "no-store"
+                return r
+            } catch {
+                authenticator?.failures.record(context.remoteAddress?.ipAddress ?? "?")
+                return Self.page(error.status == .forbidden ? .forbidden : .unauthorized, error.message)
             }
         }
         router.delete("/api/session") { request, _ -> Response in

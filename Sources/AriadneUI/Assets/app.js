@@ -94,10 +94,18 @@ function renderLogin() {
       route();
     } catch (err) { error.textContent = err.message; }
   };
-  clear(main).append(el('div', { class: 'login-page' }, el('form', { id: 'login-form', class: 'login', onsubmit: submit },
+  const form = el('form', { id: 'login-form', class: 'login', onsubmit: submit },
     el('h2', {}, 'Sign in to Ariadne'), el('label', {}, 'API key or token', input),
-    el('button', { type: 'submit', id: 'login-submit' }, 'Sign in'), error)));
+    el('button', { type: 'submit', id: 'login-submit' }, 'Sign in'), error);
+  clear(main).append(el('div', { class: 'login-page' }, form));
   input.focus();
+  // With an identity provider: its sign-in (code flow with PKCE, done by the server), back here after.
+  getJSON('/api/session/methods').then(m => {
+    if (!m.oidc) return;
+    const back = '/' + (location.hash || '#/search');
+    form.insertBefore(el('a', { id: 'login-oidc', class: 'button', href: '/api/session/oidc/login?return=' + encodeURIComponent(back) },
+      'Sign in with your identity provider'), form.children[1]);
+  }, () => {});
 }
 
 /** The signed-in user and tenant in the header, with a way out. */
