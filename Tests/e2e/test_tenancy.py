@@ -191,6 +191,10 @@ def test_an_admin_names_another_tenant_and_a_viewer_may_not(tenants):
     r = get(s, "shop-viewer", f"/api/traces/{s.acme[0]}", 403, headers=other)
     assert "own tenant" in r.json()["error"]["message"]
     get(s, "shop-admin", "/api/services", 400, headers={"X-Scope-OrgID": "no spaces allowed"})
+    # The node's own metrics count every tenant's spans: for admins only.
+    assert "ariadne_receiver_spans_accepted_total" in get(s, "shop-admin", "/metrics").text
+    viewer = get(s, "shop-viewer", "/metrics").text
+    assert "ariadne_receiver_spans_accepted_total" not in viewer and "traces_span_metrics_calls_total" in viewer
 
 
 def test_tenants_stay_apart_across_a_restart(tenants):

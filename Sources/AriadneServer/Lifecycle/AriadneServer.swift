@@ -420,9 +420,9 @@ public struct AriadneServer: Sendable {
                 spaces: spaces, teams: config.pipeline.section(TeamsSection.self),
                 headerTrusted: config.pipeline.section(TenancySection.self).headerTrusted))
         let registry = MetricsRegistry()
-        registry.register(metrics)
-        registry.register(GaugeSource { Self.gauges(spaces.all) })
-        registry.register(metrics.pipeline)
+        registry.register(NodeMetrics(source: metrics))
+        registry.register(NodeMetrics(source: GaugeSource { Self.gauges(spaces.all) }))
+        registry.register(NodeMetrics(source: metrics.pipeline))
         registry.register(ScopedAnalyticsMetrics(home: home.analytics))
         var queryAPI = QueryAPI(home: home, registry: registry)
         queryAPI.logger = logger

@@ -29,7 +29,7 @@ enum TenantName {
             if (0x61...0x7a).contains(b) || (0x30...0x39).contains(b) {
                 out.unicodeScalars.append(Unicode.Scalar(b))
             } else {
-                out += "_" + String(b, radix: 16).leftPadded(2)
+                out += "_" + b.twoHexDigits(uppercase: false)
             }
         }
         return out
@@ -53,8 +53,12 @@ enum TenantName {
     }
 }
 
-extension String {
-    fileprivate func leftPadded(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
+extension UInt8 {
+    /// Two hex digits, as in names on disk and percent-encoding.
+    func twoHexDigits(uppercase: Bool) -> String {
+        let digits = String(self, radix: 16, uppercase: uppercase)
+        return self < 16 ? "0" + digits : digits
+    }
 }
 
 /// One tenant's share of a node: its store, RED metrics and alerts, pipeline and query service.

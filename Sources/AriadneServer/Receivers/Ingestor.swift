@@ -65,7 +65,11 @@ public final class Ingestor: Sendable {
     /// The tenant of a request: its credential's; without one, the trusted header's; else nil
     /// (the default tenant). A header naming no valid tenant is a 400.
     func tenant(_ credential: String?, header: String?) throws(IngestError) -> String? {
-        if let credential { return credential }
+        if let credential {
+            // A token's tenant claim is the provider's to set: one that cannot be a tenant is refused.
+            if let problem = TenantName.problem(credential) { throw IngestError(.invalidData, "the credential's tenant: \(problem)") }
+            return credential
+        }
         guard tenantHeaderTrusted, let header else { return nil }
         if let problem = TenantName.problem(header) { throw IngestError(.invalidData, "X-Scope-OrgID: \(problem)") }
         return header

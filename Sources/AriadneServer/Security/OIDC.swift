@@ -196,7 +196,7 @@ enum FormEncoding {
                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
                 out.unicodeScalars.append(Unicode.Scalar(b))
             default:
-                out += "%" + String(b, radix: 16, uppercase: true).leftPadded2
+                out += "%" + b.twoHexDigits(uppercase: true)
             }
         }
         return out
@@ -204,7 +204,5 @@ enum FormEncoding {
 }
 
 extension String {
-    fileprivate var leftPadded2: String { count >= 2 ? self : "0" + self }
-
     fileprivate func trimmingSuffix(_ suffix: String) -> String { hasSuffix(suffix) ? String(dropLast(suffix.count)) : self }
 }

@@ -154,7 +154,9 @@ public struct AuthSection: ConfigSection {
             case "name": name = v.string
             case "key_file": source = v.string.map { .file($0) }
             case "key_env": source = v.string.map { .environment($0) }
-            case "tenant": tenant = v.string ?? ""
+            case "tenant":
+                tenant = v.string ?? ""
+                if let problem = TenantName.problem(tenant) { reader.fail(v, "tenant '\(tenant)': \(problem)") }
             case "role":
                 role = v.string.flatMap(Role.init(rawValue:))
                 if role == nil { reader.fail(v, "role must be ingest, viewer, editor or admin") }

@@ -75,6 +75,9 @@ public struct TenancySection: ConfigSection {
 struct RequestScope: Sendable {
     let space: TenantSpace
     let queries: TraceQueryService
+    /// Whether the node's own metrics (receivers, pipeline, stores: every tenant's traffic) are
+    /// shown: to admins, and where nobody signs in.
+    let seesNode: Bool
 
     @TaskLocal static var current: RequestScope?
 }
@@ -110,7 +113,9 @@ struct TenantScoping: RouterMiddleware {
             r.headers[.retryAfter] = "5"
             return r
         }
-        let scope = RequestScope(space: space, queries: space.queries.scoped(to: teams.visibility(of: context.principal)))
+        let scope = RequestScope(
+            space: space, queries: space.queries.scoped(to: teams.visibility(of: context.principal)),
+            seesNode: context.principal.map { $0.role == .admin } ?? true)
         return try await RequestScope.$current.withValue(scope) { try await next(request, context) }
     }
 }
@@ -123,5 +128,15 @@ struct ScopedAnalyticsMetrics: MetricsSource {
     func collect(into out: inout PrometheusExposition) {
         let scope = RequestScope.current
         (scope?.space.analytics ?? home).collect(into: &out, visibility: scope?.queries.visibility)
+    }
+}
+
+/// A source of the node's own metrics on `/metrics`: left out for a reader who is not an admin,
+/// since they count every tenant's spans.
+struct NodeMetrics: MetricsSource {
+    let source: any MetricsSource
+
+    func collect(into out: inout PrometheusExposition) {
+        if RequestScope.current?.seesNode ?? true { source.collect(into: &out) }
     }
 }
