@@ -16,7 +16,8 @@ public struct ServiceGraph: Sendable {
     public var nodes: [Node]
     public var edges: [DependencyLink]
 
-    static let leafTypes: Set<String> = ["database", "cache", "messaging", "external"]
+    /// Connection types of a link to a leaf that sends no spans (a database, a cache, a queue, an outside API).
+    public static let leafTypes: Set<String> = ["database", "cache", "messaging", "external"]
 
     /// `services`: every service with spans (a service that neither calls nor is called is
     /// still a node); `links`: the window's calls.

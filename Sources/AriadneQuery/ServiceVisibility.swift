@@ -92,3 +92,8 @@ public struct ServiceVisibility: Sendable, Equatable {
         return out
     }
 }
+
+extension Optional where Wrapped == ServiceVisibility {
+    /// Whether `service` is shown: every service without a visibility (nil).
+    public func shows(_ service: String) -> Bool { self?.allows(service) ?? true }
+}

@@ -51,10 +51,15 @@ public final class TraceQueryService: Sendable {
         return visibility.opaque(trace)
     }
 
-    /// The query narrowed to the visible services; nil when it can find nothing visible.
-    func narrowed(_ query: TraceQuery) -> TraceQuery? {
-        guard let visibility else { return query }
-        return visibility.restrict(query)
+    /// The search compiled after narrowing it to the visible services; nil when it can find
+    /// nothing visible (its filter still checked, so a bad one is a bad request either way).
+    func searchMatcher(_ query: TraceQuery) throws(QueryError) -> SpanMatcher? {
+        guard let visibility else { return try Self.prepare(query) }
+        guard let narrowed = visibility.restrict(query) else {
+            _ = try Self.prepare(query)
+            return nil
+        }
+        return try Self.prepare(narrowed)
     }
 
     /// Whether `delete` can be used.
@@ -96,18 +101,14 @@ public final class TraceQueryService: Sendable {
     /// Ids of the traces a search finds, best first. The filter is compiled once here and the
     /// same compiled form serves every part of the store.
     public func findTraceIDs(_ query: TraceQuery) async throws(QueryError) -> [TraceID] {
-        _ = try Self.prepare(query)
-        guard let query = narrowed(query) else { return [] }
-        let matcher = try Self.prepare(query)
+        guard let matcher = try searchMatcher(query) else { return [] }
         let reader = reader
         return try await limiter.run { try await reader.findTraceIDs(matching: matcher) }
     }
 
     /// The traces a search finds, fetched in one call to the store.
     public func findTraces(_ query: TraceQuery) async throws(QueryError) -> [SpanBatch] {
-        _ = try Self.prepare(query)
-        guard let query = narrowed(query) else { return [] }
-        let matcher = try Self.prepare(query)
+        guard let matcher = try searchMatcher(query) else { return [] }
         let reader = reader
         return try await limiter.run {
             let ids = try await reader.findTraceIDs(matching: matcher)
@@ -118,9 +119,7 @@ public final class TraceQueryService: Sendable {
     /// Summaries of the traces a search finds, without reading their spans where the store
     /// keeps summaries.
     public func findSummaries(_ query: TraceQuery) async throws(QueryError) -> [TraceSummary] {
-        _ = try Self.prepare(query)
-        guard let query = narrowed(query) else { return [] }
-        let matcher = try Self.prepare(query)
+        guard let matcher = try searchMatcher(query) else { return [] }
         let reader = reader
         return try await limiter.run {
             try await reader.summaries(try await reader.findTraceIDs(matching: matcher))
@@ -143,8 +142,9 @@ public final class TraceQueryService: Sendable {
     /// queue); a call between a visible service and another team's is left out.
     func visibleLinks(_ links: [DependencyLink]) -> [DependencyLink] {
         guard let visibility else { return links }
-        let leaves: Set<String> = ["database", "cache", "messaging", "external"]
-        return links.filter { visibility.allows($0.parent) && (visibility.allows($0.child) || leaves.contains($0.connectionType)) }
+        return links.filter {
+            visibility.allows($0.parent) && (visibility.allows($0.child) || ServiceGraph.leafTypes.contains($0.connectionType))
+        }
     }
 
     public func serviceGraph(window: ClosedRange<UInt64>, step: UInt64?) async throws(QueryError) -> ServiceGraph {

@@ -63,7 +63,7 @@ final class Analytics: MetricsSource {
     func collect(into out: inout PrometheusExposition, visibility: ServiceVisibility?) {
         let seconds = settings.durationUnit == .seconds
         let duration = seconds ? "traces_span_metrics_duration_seconds" : "traces_span_metrics_duration_milliseconds"
-        let totals = metrics.totals().filter { visibility?.allows($0.key.service) ?? true }
+        let totals = metrics.totals().filter { visibility.shows($0.key.service) }
         let labels = totals.map { key, _ in
             [("service_name", key.service), ("span_name", key.operation), ("span_kind", key.kind.otlpName), ("status_code", key.status.otlpName)]
         }
@@ -72,7 +72,7 @@ final class Analytics: MetricsSource {
         out.family(duration, .histogram, help: "Span durations, by service, span name, kind and status (before sampling).")
         for ((_, h), l) in zip(totals, labels) { Self.histogram(duration, l, h, scale: seconds ? 0.001 : 1, into: &out) }
 
-        let edges = serviceGraph.totals().filter { e in visibility.map { $0.allows(e.edge.client) && $0.allows(e.edge.server) } ?? true }
+        let edges = serviceGraph.totals().filter { visibility.shows($0.edge.client) && visibility.shows($0.edge.server) }
         let edgeLabels = edges.map { e, _ in [("client", e.client), ("server", e.server), ("connection_type", e.connectionType)] }
         out.family(
             "traces_service_graph_request_total", .counter, help: "Calls between services, and to databases, caches and queues (before sampling).")

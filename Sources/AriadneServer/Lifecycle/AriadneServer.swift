@@ -164,30 +164,39 @@ public struct AriadneServer: Sendable {
     public init(configuration: ServerConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
+        (store, engine, clickhouse, analytics) = try Self.openStore(
+            configuration, directory: configuration.dataDirectory, database: configuration.clickhouse.database, tenant: nil, logger: logger)
+    }
+
+    /// One tenant's store and analytics (nil: the default tenant's): the engine's files and RED
+    /// rollups in `directory`, or ClickHouse's `database`, or memory.
+    static func openStore(
+        _ config: ServerConfiguration, directory: String, database: String, tenant: String?, logger: Logger
+    ) throws -> (store: any TraceStore, engine: EngineStore?, clickhouse: ClickHouseStore?, analytics: Analytics) {
+        let label = tenant.map { "engine (tenant \($0))" } ?? "engine"
         var engine: EngineStore?
         var clickhouse: ClickHouseStore?
-        switch configuration.role == .collector ? .memory : configuration.store {
+        let store: any TraceStore
+        switch config.role == .collector ? .memory : config.store {
         case .memory:
-            store = InMemoryStore(maxSpans: configuration.memoryMaxSpans)
+            store = InMemoryStore(maxSpans: config.memoryMaxSpans)
         case .engine:
-            let e = try EngineStore(
-                directory: configuration.dataDirectory, options: configuration.engine,
-                report: { [logger] event in logger.warning("engine: \(event)") })
+            let e = try EngineStore(directory: directory, options: config.engine, report: { [logger] event in logger.warning("\(label): \(event)") })
             store = e
             engine = e
         case .clickhouse:
-            let c = try ClickHouseStore(options: configuration.clickhouse)
+            var options = config.clickhouse
+            options.database = database
+            let c = try ClickHouseStore(options: options)
             store = c
             clickhouse = c
         }
-        self.engine = engine
-        self.clickhouse = clickhouse
         // A collector counts nothing to keep: RED metrics are counted where traces are whole
         // and the store is at hand, on the ingesters (before their tail sampling).
-        analytics = try Analytics(
-            settings: configuration.analytics,
-            dataDirectory: configuration.store == .memory || configuration.role == .collector ? nil : configuration.dataDirectory,
+        let analytics = try Analytics(
+            settings: config.analytics, dataDirectory: config.store == .memory || config.role == .collector ? nil : directory,
             clickhouse: clickhouse, logger: logger)
+        return (store, engine, clickhouse, analytics)
     }
 
     /// Store gauges for /metrics, summed over the tenants' stores.
@@ -225,28 +234,18 @@ public struct AriadneServer: Sendable {
     static func openTenantStore(
         _ tenant: String, config: ServerConfiguration, logger: Logger
     ) async throws -> (store: any TraceStore, engine: EngineStore?, clickhouse: ClickHouseStore?, analytics: Analytics) {
-        if config.role == .collector {
-            return (InMemoryStore(maxSpans: 1), nil, nil, try Analytics(settings: config.analytics, dataDirectory: nil, logger: logger))
+        let directory = tenantDirectory(config, tenant)
+        let database = config.clickhouse.database + "_t_" + TenantName.encode(tenant)
+        if config.store == .engine && config.role != .collector {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
-        switch config.store {
-        case .memory:
-            let a = try Analytics(settings: config.analytics, dataDirectory: nil, logger: logger)
-            return (InMemoryStore(maxSpans: config.memoryMaxSpans), nil, nil, a)
-        case .engine:
-            let dir = tenantDirectory(config, tenant)
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            let e = try EngineStore(
-                directory: dir, options: config.engine, report: { [logger] event in logger.warning("engine (tenant \(tenant)): \(event)") })
-            logger.info("tenant \(tenant): engine opened data_dir=\(dir) spans=\(e.spanCount)")
-            return (e, e, nil, try Analytics(settings: config.analytics, dataDirectory: dir, logger: logger))
-        case .clickhouse:
-            var options = config.clickhouse
-            options.database = config.clickhouse.database + "_t_" + TenantName.encode(tenant)
-            let c = try ClickHouseStore(options: options)
+        let opened = try openStore(config, directory: directory, database: database, tenant: tenant, logger: logger)
+        if let e = opened.engine { logger.info("tenant \(tenant): engine opened data_dir=\(directory) spans=\(e.spanCount)") }
+        if let c = opened.clickhouse {
             try await migrate(c, logger: logger)
-            logger.info("tenant \(tenant): clickhouse database \(options.database)")
-            return (c, nil, c, try Analytics(settings: config.analytics, dataDirectory: nil, clickhouse: c, logger: logger))
+            logger.info("tenant \(tenant): clickhouse database \(database)")
         }
+        return opened
     }
 
     /// Spans held by the store.

@@ -12,10 +12,9 @@ import HummingbirdCore
 /// `/api/metrics/*` (the Monitor tab's shape) and Ariadne's `/api/analysis/*`, `/api/alerts`,
 /// `/api/slos`. All read the rollups kept at ingest, except comparisons, which read traces.
 extension QueryAPI {
-    /// Jaeger's Monitor endpoints and the rollup analyses; empty without analytics.
+    /// Jaeger's Monitor endpoints and the rollup analyses.
     func metricsRoutes() -> RouteCollection<AriadneRequestContext> {
         let router = RouteCollection(context: AriadneRequestContext.self)
-        guard servesAnalytics else { return router }
         router.get(
             "/api/metrics/minstep",
             use: route(.jaeger) { _, _ in
@@ -53,7 +52,7 @@ extension QueryAPI {
                 window = try analysisWindow(q, defaultLookback: 6 * 3_600_000_000_000)
                 let only = q["service"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
                 let found = metrics.anomalies(in: window, service: only, detector: analytics.alerts.detector).filter {
-                    visibility?.allows($0.service) ?? true
+                    visibility.shows($0.service)
                 }
                 var examples = [[TraceID]]()
                 for f in found.prefix(50) {
@@ -88,7 +87,7 @@ extension QueryAPI {
                 guard let forecastService = q["service"].map(String.init), !forecastService.isEmpty else {
                     throw QueryError.badRequest("parameter 'service' is required")
                 }
-                if let visibility, !visibility.allows(forecastService) { throw QueryError.notFound("no service '\(forecastService)'") }
+                if !visibility.shows(forecastService) { throw QueryError.notFound("no service '\(forecastService)'") }
                 let operation = q["operation"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
                 let window: ClosedRange<UInt64>
                 window = try analysisWindow(q, defaultLookback: 3_600_000_000_000)
@@ -134,13 +133,13 @@ extension QueryAPI {
             "/api/alerts",
             use: route(.v3) { _, _ in
                 let now = UInt64(Date().timeIntervalSince1970 * 1e9)
-                let states = analytics.alerts.states().filter { visibility?.allows($0.service) ?? true }
+                let states = analytics.alerts.states().filter { visibility.shows($0.service) }
                 return Self.json { w in
                     w.beginObject()
                     w.field("evaluatedAt", String(now))
                     w.key("rules")
                     w.beginArray()
-                    for r in analytics.settings.alerts where r.service.map({ visibility?.allows($0) ?? true }) ?? true {
+                    for r in analytics.settings.alerts where r.service.map(visibility.shows) ?? true {
                         w.beginObject()
                         w.field("name", r.name)
                         w.field("service", r.service ?? "")
@@ -173,7 +172,7 @@ extension QueryAPI {
             "/api/slos",
             use: route(.v3) { _, _ in
                 let now = UInt64(Date().timeIntervalSince1970 * 1e9)
-                let statuses = analytics.alerts.objectivesStatus(now: now).filter { visibility?.allows($0.slo.service) ?? true }
+                let statuses = analytics.alerts.objectivesStatus(now: now).filter { visibility.shows($0.slo.service) }
                 return Self.json { w in
                     w.beginObject()
                     w.key("slos")
@@ -237,7 +236,7 @@ extension QueryAPI {
         let start = end > lookback ? end - lookback : 0
         let series = metrics.series(
             from: start > ratePer ? start - ratePer : 0, to: end + 1,
-            include: { services.contains($0.service) && kinds.contains($0.kind) && (visibility?.allows($0.service) ?? true) },
+            include: { services.contains($0.service) && kinds.contains($0.kind) && visibility.shows($0.service) },
             groupOf: { byOperation ? [$0.service, $0.operation] : [$0.service] })
         let scope = byOperation ? "service_operation" : "service"
         let (name, help): (String, String) =
@@ -303,7 +302,7 @@ extension QueryAPI {
         let series = metrics.series(
             from: window.lowerBound, to: window.upperBound + 1,
             include: {
-                (service == nil || $0.service == service) && (kind == nil || $0.kind == kind) && (visibility?.allows($0.service) ?? true)
+                (service == nil || $0.service == service) && (kind == nil || $0.kind == kind) && visibility.shows($0.service)
             },
             groupOf: { service == nil ? [$0.service] : [$0.service, $0.operation, $0.kind.jaegerName] })
         let seconds = max(1e-9, Double(window.upperBound - window.lowerBound) / 1e9)

@@ -20,9 +20,6 @@ struct QueryAPI {
     let home: TenantSpace
     /// Everything `/metrics` shows.
     let registry: MetricsRegistry
-    /// Whether the RED metrics, alerts and objectives routes are there.
-    var servesAnalytics = true
-
     /// The query service of the asking tenant, scoped to what their teams see.
     var service: TraceQueryService { RequestScope.current?.queries ?? home.queries }
     /// The asking tenant's RED metrics, alerts and objectives.
