@@ -233,7 +233,7 @@ let package = Package(
         .testTarget(
             name: "AriadneEngineTests",
             dependencies: ["AriadneModel", "AriadneStorage", "AriadneTesting", "AriadneEngine", "AriadneWire", "AriadneWorkload"],
-            swiftSettings: swiftSettings
+            exclude: ["Fixtures"], swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "AriadneServerTests",

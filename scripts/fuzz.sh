@@ -12,7 +12,7 @@ SECONDS_TO_RUN=${1:-60}
 shift || true
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
-    TARGETS=(otlp-protobuf otlp-json zipkin-json jaeger-thrift-compact jaeger-thrift-binary jaeger-protobuf gzip block wal search)
+    TARGETS=(otlp-protobuf otlp-json zipkin-json jaeger-thrift-compact jaeger-thrift-binary jaeger-protobuf gzip block chunk wal search)
 fi
 bash scripts/setup.sh
 # libFuzzer's coverage and ASan from swiftc. SwiftPM gives the executable its own main (the

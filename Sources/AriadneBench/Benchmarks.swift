@@ -273,6 +273,19 @@ struct BenchStore: AsyncParsableCommand {
                     Double(after.bytes) / Double(max(1, after.spans)), Double(after.bytes) / 1e6))
         }
 
+        // Where the bytes go, per span: sections, and the largest columns of the chunks.
+        let spanCount = Double(max(1, store.blockStats.spans))
+        let breakdown = try store.storageBreakdown()
+        print(
+            "bytes per span by section: "
+                + breakdown.filter { !$0.part.hasPrefix("chunk:") }.map { String(format: "%@ %.1f", $0.part, Double($0.bytes) / spanCount) }
+                .joined(separator: ", "))
+        print(
+            "largest chunk columns, bytes per span: "
+                + breakdown.filter { $0.part.hasPrefix("chunk:") }.prefix(16).map {
+                    String(format: "%@ %.2f", String($0.part.dropFirst(6)), Double($0.bytes) / spanCount)
+                }.joined(separator: ", "))
+
         var lookups = [Double]()
         for k in 0..<queries {
             let id = sample[(k * 7919) % sample.count]

@@ -11,7 +11,7 @@ extension BlockReader {
         let query = matcher.query
         var parts = [[UInt32]?]()
         func intrinsic(_ field: SpanField, _ value: String) throws -> [UInt32]? {
-            try postings(BlockSearch.FieldKey.intrinsic(field)!) { $0 == .string(value) }
+            try postings(BlockSearch.FieldKey.intrinsic(field)!, rare: .exactly(value)) { $0 == .string(value) }
         }
         if let s = query.service { parts.append(try intrinsic(.service, s)) }
         if let op = query.operation { parts.append(try intrinsic(.name, op)) }
@@ -20,7 +20,7 @@ extension BlockReader {
         let indexesTags = fields[BlockSearch.scopesAndLinksMarker] != nil
         for (key, value) in query.tags where !SpanMatcher.pseudoTags.contains(key) && indexesTags {
             let p = try ValuePredicate(op: .eq, literal: .string(value))
-            parts.append(try attributeCandidates([.span, .resource, .event, .scope, .link], key) { p.matches($0) })
+            parts.append(try attributeCandidates([.span, .resource, .event, .scope, .link], key, rare: RareTerms.Probe(p)) { p.matches($0) })
         }
         if let f = matcher.filter { parts.append(try candidates(f.root)) }
         return Self.intersection(parts)
@@ -39,33 +39,34 @@ extension BlockReader {
         case .compare(let field, let p):
             if p.op == .notExists { return nil }
             let accept: (FilterValue) -> Bool = p.op == .exists ? { _ in true } : { p.matches($0) }
-            if case .attribute(let scope, let key) = field { return try attributeCandidates(scope, key, accept) }
+            let rare = RareTerms.Probe(p)
+            if case .attribute(let scope, let key) = field { return try attributeCandidates(scope, key, rare: rare, accept) }
             guard let key = BlockSearch.FieldKey.intrinsic(field) else { return nil }  // duration
-            return try postings(key, accept: accept)
+            return try postings(key, rare: rare, accept: accept)
         }
     }
 
     private func attributeCandidates(
-        _ scope: AttributeScope, _ key: String, _ accept: (FilterValue) -> Bool
+        _ scope: AttributeScope, _ key: String, rare: RareTerms.Probe, _ accept: (FilterValue) -> Bool
     ) throws
         -> [UInt32]?
     {
         switch scope {
-        case .span: return try attributeCandidates([.span], key, accept)
-        case .resource: return try attributeCandidates([.resource], key, accept)
-        case .event: return try attributeCandidates([.event], key, accept)
-        case .any: return try attributeCandidates([.span, .resource, .event], key, accept)
+        case .span: return try attributeCandidates([.span], key, rare: rare, accept)
+        case .resource: return try attributeCandidates([.resource], key, rare: rare, accept)
+        case .event: return try attributeCandidates([.event], key, rare: rare, accept)
+        case .any: return try attributeCandidates([.span, .resource, .event], key, rare: rare, accept)
         }
     }
 
     private func attributeCandidates(
-        _ scopes: [BlockSearch.Scope], _ key: String, _ accept: (FilterValue) -> Bool
+        _ scopes: [BlockSearch.Scope], _ key: String, rare: RareTerms.Probe, _ accept: (FilterValue) -> Bool
     ) throws
         -> [UInt32]?
     {
         var lists = [[UInt32]]()
         for s in scopes {
-            guard let list = try postings(BlockSearch.FieldKey(scope: s, key: key), accept: accept) else { return nil }
+            guard let list = try postings(BlockSearch.FieldKey(scope: s, key: key), rare: rare, accept: accept) else { return nil }
             lists.append(list)
         }
         return BlockSearch.union(lists)
@@ -114,21 +115,21 @@ extension BlockReader {
         }
         var found = [TraceID: TraceBounds]()
         // Candidates come in key order, not chunk order: keep the chunks decompressed so far.
-        var chunkCache = [UInt32: [UInt8]]()
+        var chunkCache = [UInt32: LoadedChunk]()
         for (k, o) in eligible.enumerated() {
             if found.count >= query.limit { break }
             if k % 256 == 255 { try Task.checkCancellation() }
             let e = entries[o]
             if let threshold, Self.key(e, query.order) < threshold { break }
-            let raw: [UInt8]
+            let chunk: LoadedChunk
             if let cached = chunkCache[e.chunk] {
-                raw = cached
+                chunk = cached
             } else {
-                raw = try rawChunk(Int(e.chunk))
+                chunk = try loadChunk(Int(e.chunk))
                 if chunkCache.count >= 16 { chunkCache.removeAll() }
-                chunkCache[e.chunk] = raw
+                chunkCache[e.chunk] = chunk
             }
-            let trace = try frame(raw, at: Int(e.offset)).0
+            let trace = try chunk.trace(at: Int(e.offset))
             if matcher.matchesAny(trace) { found[e.traceID] = TraceBounds(start: e.minStart, end: e.maxEnd) }
         }
         return found

@@ -39,12 +39,32 @@ public enum EngineFuzzing {
     public static func parseSearchData(_ bytes: [UInt8]) -> Bool {
         var ok = false
         if (try? BlockSearch.decodeDirectory(bytes)) != nil { ok = true }
-        if (try? BlockSearch.postings(bytes, traceCount: 64) { _ in true }) != nil { ok = true }
+        for probe in [RareTerms.Probe.exactly("a"), .any] {
+            let ordinals = { (c: UInt32) -> [UInt32]? in c < 4 ? [c] : nil }
+            if (try? BlockSearch.postings(bytes, traceCount: 64, rare: probe, ordinalsOfChunk: ordinals) { _ in true }) != nil { ok = true }
+        }
         let entries = (0..<64).map {
             BlockIndexEntry(traceID: TraceID(high: 1, low: UInt64($0)), chunk: 0, offset: 0, minStart: 0, maxEnd: 0)
         }
         for n in [1, 8, 64] where (try? BlockSearch.decodeSummaries(bytes, entries: Array(entries.prefix(n)))) != nil { ok = true }
         return ok
+    }
+
+    /// Parses `bytes` as a version 4 chunk section and materialises every trace in it. Returns
+    /// whether it was readable.
+    @discardableResult
+    public static func readChunk(_ bytes: [UInt8]) -> Bool {
+        guard let chunk = try? ColumnarChunkReader(bytes) else { return false }
+        return (try? chunk.traces()) != nil
+    }
+
+    /// Chunk sections holding the traces of `batch`: one as written, one with every column
+    /// stored plain (so that mutations reach the column parsers, not only zstd's checks).
+    public static func chunkSeeds(_ batch: SpanBatch) -> [[UInt8]] {
+        var writer = ColumnarChunkWriter()
+        for id in Set(batch.traceIDs).sorted() { _ = writer.add(trace: batch.selecting((0..<batch.count).filter { batch.traceIDs[$0] == id })) }
+        let section = writer.finish(level: 3)
+        return [section] + ((try? ColumnarChunk.recompress(section, level: nil)).map { [$0] } ?? [])
     }
 
     /// Writes `bytes` as a WAL segment and replays it. Returns the number of records replayed.

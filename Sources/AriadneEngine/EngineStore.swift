@@ -204,6 +204,26 @@ public final class EngineStore: TraceStore, TraceDeleter {
         }
     }
 
+    /// Bytes on disk by what they hold, over every block: sections by kind, and inside version 4
+    /// chunks, columns by what they store (`chunk:<column>`, `chunk:span.<key>` and so on),
+    /// largest first. For benchmarks; reads every chunk's directory.
+    public func storageBreakdown() throws -> [(part: String, bytes: Int)] {
+        var parts = [String: Int]()
+        for b in state.withLock({ $0.blocks }) {
+            for (kind, location) in b.sections {
+                parts["\(kind)", default: 0] += location.length
+                guard kind == .chunk, b.version >= 4 else { continue }
+                let directory = try ColumnarChunk.Directory(b.readRaw(location, what: "chunk"))
+                let keys = try ColumnarChunkReader.Strings(
+                    directory.entries.firstIndex { $0.kind == ColumnarChunk.Column.keys.rawValue }.map { try directory.column($0) } ?? [])
+                for e in directory.entries {
+                    parts["chunk:" + ColumnarChunk.describe(kind: e.kind, key: e.key, keys: keys), default: 0] += e.range.count
+                }
+            }
+        }
+        return parts.sorted { $0.value > $1.value }.map { ($0.key, $0.value) }
+    }
+
     /// Deletes whole blocks past the retention age or beyond the size limit, oldest first.
     /// Returns the paths deleted. Queries already reading a deleted block finish normally.
     @discardableResult
@@ -451,10 +471,10 @@ public final class EngineStore: TraceStore, TraceDeleter {
             let wanted = ids.compactMap { id in b.entry(for: id).map { (id, $0) } }.sorted { ($0.1.chunk, $0.1.offset) < ($1.1.chunk, $1.1.offset) }
             guard !wanted.isEmpty else { continue }
             let found: [(TraceID, SpanBatch)]? = try readOrQuarantine(b) { b in
-                var chunk: (n: UInt32, raw: [UInt8])? = nil
+                var chunk: (n: UInt32, loaded: LoadedChunk)? = nil
                 return try wanted.map { id, e in
-                    if chunk?.n != e.chunk { chunk = (e.chunk, try b.rawChunk(Int(e.chunk))) }
-                    return (id, try b.frame(chunk!.raw, at: Int(e.offset)).0)
+                    if chunk?.n != e.chunk { chunk = (e.chunk, try b.loadChunk(Int(e.chunk))) }
+                    return (id, try chunk!.loaded.trace(at: Int(e.offset)))
                 }
             }
             for (id, t) in found ?? [] { parts[id, default: []].append(t) }
@@ -613,7 +633,9 @@ public final class EngineStore: TraceStore, TraceDeleter {
             let age = UInt64(after.components.seconds) * 1_000_000_000
             let merging = Set(units.joined().map(ObjectIdentifier.init))
             for b in blocks.sorted(by: { $0.meta.minStart < $1.meta.minStart })
-            where b.meta.level < options.compactionLevel && b.meta.maxEnd &+ age < now && !merging.contains(ObjectIdentifier(b)) {
+            where (b.meta.level < options.compactionLevel || b.version < BlockFormat.version) && b.meta.maxEnd &+ age < now
+                && !merging.contains(ObjectIdentifier(b))
+            {
                 units.append([b])
             }
         }
@@ -631,8 +653,9 @@ public final class EngineStore: TraceStore, TraceDeleter {
         _ inputs: [BlockReader], deleted: Set<TraceID>, level: Int32, why: String, shouldStop: () -> Bool = { false }
     ) throws -> Bool {
         let names = inputs.map { ($0.path as NSString).lastPathComponent }
-        if inputs.count == 1, !inputs[0].traceIDs.contains(where: { deleted.contains($0) }) {
-            // A lone block without deleted traces: recompress its chunks, decode nothing.
+        if inputs.count == 1, inputs[0].version == BlockFormat.version, !inputs[0].traceIDs.contains(where: { deleted.contains($0) }) {
+            // A lone block of this version without deleted traces: recompress its chunks, decode
+            // nothing. (An older block is decoded and written anew, in this version.)
             let b = inputs[0]
             let path = nextBlockPath(minStart: b.meta.minStart)
             guard (try readOrQuarantine(b) { try BlockWriter.recompress($0, to: path, level: level, replaces: names) }) != nil

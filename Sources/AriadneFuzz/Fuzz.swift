@@ -82,7 +82,11 @@ let targets: [FuzzTarget] = [
         seeds: { (try? EngineFuzzing.seeds(workloadSpans(60, profile: .loadgen), scratch: scratch)).map { [$0.1] } ?? [] }),
     FuzzTarget(
         name: "search", run: { EngineFuzzing.parseSearchData($0) },
-        seeds: { (try? EngineFuzzing.seeds(workloadSpans(60, profile: .loadgen), scratch: scratch)).map { $0.2 } ?? [] }),
+        // Realistic spans: their ids and SQL text are rare values, kept in per-chunk filters.
+        seeds: { (try? EngineFuzzing.seeds(workloadSpans(60, profile: .realistic), scratch: scratch)).map { $0.2 } ?? [] }),
+    FuzzTarget(
+        name: "chunk", run: { EngineFuzzing.readChunk($0) },
+        seeds: { EngineFuzzing.chunkSeeds(workloadSpans(60, profile: .realistic)) }),
     FuzzTarget(
         name: "otlp-protobuf",
         run: { decodeAndValidate($0) { raw, b, r throws(DecodeError) in try OTLPProtobuf.decodeExportRequest(raw, into: &b, rejections: &r) } },

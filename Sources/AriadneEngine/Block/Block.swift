@@ -9,7 +9,8 @@ import Synchronization
     import Glibc
 #endif
 
-/// Immutable block files, format version 3 (version 2 is still read).
+/// Immutable block files, format version 4 (versions 2 and 3 are still read, and compaction
+/// rewrites them as version 4).
 ///
 /// ```
 /// "ARDNBLK1"
@@ -20,22 +21,22 @@ import Synchronization
 /// Footer: u32 version, u64 min start, u64 max end, u64 span count, u64 trace count, u32 section
 /// count, then per section: u8 kind, u64 offset, u64 length, u32 CRC-32.
 ///
-/// Sections: the index lists every trace id in ascending order with its chunk, its offset in the
-/// decompressed chunk and its time bounds (40 bytes each); the bloom filter answers "not here"
-/// for most ids without a search; the meta section lists services with their operations and span
-/// kinds; each chunk holds ~`chunkSpans` spans of whole traces, each trace framed (u32 LE length,
-/// then the trace as an OTLP protobuf request), compressed together with zstd. A lookup
-/// decompresses one chunk and decodes one trace. Version 3 adds the search data (see
-/// ``BlockSearch``): a directory and one section per field of the term index, and trace
-/// summaries. Every section has a checksum.
-/// (Version 1 held each chunk as one OTLP request, so a lookup decoded the whole chunk; version
-/// 2 had no search data, so a search decodes every chunk of its blocks.)
+/// Sections: the index lists every trace id in ascending order with its chunk, its place in the
+/// chunk and its time bounds (40 bytes each); the bloom filter answers "not here" for most ids
+/// without a search; the meta section lists services with their operations and span kinds;
+/// each chunk holds ~`chunkSpans` spans of whole traces as columns, each compressed on its own
+/// (see ``ColumnarChunk``); a lookup decodes one chunk's columns and materialises one trace's
+/// rows. Then the search data (see ``BlockSearch``): a directory and one section per field of
+/// the term index, and trace summaries. Every section has a checksum.
+/// Earlier versions: 3 held each chunk as framed traces (u32 LE length, then the trace as an
+/// OTLP protobuf request) compressed together with zstd, the index pointing at a frame's
+/// offset; 2 had no search data either; 1 held a chunk as one OTLP request.
 ///
 /// A block is written to a temporary name, synced, renamed, and its directory synced.
 enum BlockFormat {
     static let magic: [UInt8] = Array("ARDNBLK1".utf8)
-    static let version: UInt32 = 3
-    static let readableVersions: ClosedRange<UInt32> = 2...3
+    static let version: UInt32 = 4
+    static let readableVersions: ClosedRange<UInt32> = 2...4
     static let trailerSize = 16
     static let indexEntrySize = 40
 
@@ -54,7 +55,8 @@ enum BlockFormat {
 struct BlockIndexEntry: Sendable {
     var traceID: TraceID
     var chunk: UInt32
-    /// Where the trace's frame starts in the decompressed chunk.
+    /// The trace's position among its chunk's traces (version 4), or where its frame starts in
+    /// the decompressed chunk (versions 2 and 3).
     var offset: UInt32
     var minStart: UInt64
     var maxEnd: UInt64
@@ -170,7 +172,7 @@ enum BlockWriter {
         meta.spanCount = spanCount
         meta.traceCount = index.count
         addSection(.meta, meta.encoded())
-        let (directory, fields) = search.fieldSections()
+        let (directory, fields) = search.fieldSections(chunkOf: index.map { $0!.chunk })
         addSection(.searchDirectory, directory)
         for f in fields { addSection(.searchField, Zstd.compress(f)) }
         addSection(.summaries, Zstd.compress(search.summarySection()))
@@ -192,9 +194,7 @@ enum BlockWriter {
         for (kind, location) in b.sections {
             let raw = try b.readRaw(location, what: "section at \(location.offset)")
             switch kind {
-            case .chunk:
-                let plain = try raw.withUnsafeBytes { buf throws(EngineError) in try Zstd.decompress(buf, limit: 1 << 30) }
-                file.add(.chunk, Zstd.compress(plain, level: level))
+            case .chunk: file.add(.chunk, try ColumnarChunk.recompress(raw, level: level))
             case .meta: file.add(.meta, meta.encoded())
             default: file.add(kind, raw)
             }
@@ -232,10 +232,9 @@ struct ChunkRun: Sendable {
         _ ordinals: ArraySlice<Int>, traceIDs: [TraceID], byTrace: [TraceID: [(Int, Int)]], batches: [SpanBatch],
         level: Int32, shouldStop: () -> Bool = { false }
     ) {
-        // A chunk is a run of framed traces (u32 LE length, then one trace as an OTLP request),
-        // compressed together; the index points at each trace's frame inside its chunk.
-        var chunk = [UInt8]()
-        var chunkSpanCount = 0
+        // A chunk holds whole traces as columns (see ``ColumnarChunk``); the index points at
+        // each trace by its position in its chunk.
+        var chunk = ColumnarChunkWriter()
         // One batch, emptied per trace, so that its storage is allocated once.
         var trace = SpanBatch()
         for ordinal in ordinals {
@@ -256,24 +255,19 @@ struct ChunkRun: Sendable {
             // that only share an id are all kept.
             trace = trace.removingExactDuplicates()
             search.add(trace: trace, ordinal: UInt32(ordinal))
-            let offset = UInt32(chunk.count)
-            let encoded = OTLPProtobuf.encodeExportRequest(trace)
-            appendLE(UInt32(encoded.count), &chunk)
-            chunk.append(contentsOf: encoded)
-            chunkSpanCount += trace.count
+            let position = chunk.add(trace: trace)
             entries.append(
                 (
                     ordinal,
-                    BlockIndexEntry(traceID: id, chunk: UInt32(chunks.count), offset: offset, minStart: minStart, maxEnd: maxEnd)
+                    BlockIndexEntry(traceID: id, chunk: UInt32(chunks.count), offset: position, minStart: minStart, maxEnd: maxEnd)
                 ))
-            if chunkSpanCount >= BlockWriter.chunkSpans {
-                chunks.append(Zstd.compress(chunk, level: level))
-                chunk.removeAll(keepingCapacity: true)
-                chunkSpanCount = 0
+            if chunk.spanCount >= BlockWriter.chunkSpans {
+                chunks.append(chunk.finish(level: level))
+                chunk = ColumnarChunkWriter()
                 if shouldStop() { return }  // the caller sees it too, and gives up the block
             }
         }
-        if !chunk.isEmpty { chunks.append(Zstd.compress(chunk, level: level)) }
+        if chunk.traceCount > 0 { chunks.append(chunk.finish(level: level)) }
     }
 }
 

@@ -12,11 +12,14 @@ import Foundation
 /// checksum, so a damaged block fails at open (and is quarantined) rather than in a query.
 final class BlockReader: Sendable {
     let path: String
+    let version: UInt32
     let meta: BlockMeta
     let traceIDs: [TraceID]
     let entries: [BlockIndexEntry]
     let bloom: TraceBloom
     let chunks: [SectionLocation]
+    /// The trace ordinals of each chunk, ascending.
+    let ordinalsByChunk: [[UInt32]]
     /// Every section, in file order (for rewriting the block).
     let sections: [(kind: BlockFormat.Section, location: SectionLocation)]
     /// The term index's sections by field; nil for a version 2 block, which has no search data.
@@ -49,6 +52,7 @@ final class BlockReader: Sendable {
         guard footer.count >= 40, BlockFormat.readableVersions.contains(footer.readLE(UInt32.self, at: 0)) else {
             throw EngineError("unsupported block version")
         }
+        self.version = footer.readLE(UInt32.self, at: 0)
         let sectionCount = Int(footer.readLE(UInt32.self, at: 36))
         guard footer.count == 40 + sectionCount * 21 else { throw EngineError("footer size does not match its sections") }
         var sections = [(kind: UInt8, offset: Int, length: Int, crc: UInt32)]()
@@ -107,6 +111,9 @@ final class BlockReader: Sendable {
         self.entries = entries
         self.traceIDs = entries.map(\.traceID)
         self.bloom = TraceBloom(words: words)
+        var byChunk = [[UInt32]](repeating: [], count: chunkSections.count)
+        for (o, e) in entries.enumerated() { byChunk[Int(e.chunk)].append(UInt32(o)) }
+        self.ordinalsByChunk = byChunk
         self.chunks = chunkSections.map { SectionLocation(offset: $0.offset, length: $0.length, crc: $0.crc) }
         self.sections = sections.compactMap { s in
             BlockFormat.Section(rawValue: s.kind).map { ($0, SectionLocation(offset: s.offset, length: s.length, crc: s.crc)) }
@@ -143,9 +150,14 @@ final class BlockReader: Sendable {
         return traceIDs.binarySearchIndex(of: id).map { entries[$0] }
     }
 
-    /// Reads, verifies and decompresses one chunk.
-    func rawChunk(_ n: Int) throws -> [UInt8] {
-        try readSection(chunks[n], what: "chunk \(n)")
+    /// Reads, verifies and opens one chunk.
+    func loadChunk(_ n: Int) throws -> LoadedChunk {
+        guard version >= 4 else { return .frames(try readSection(chunks[n], what: "chunk \(n)")) }
+        do {
+            return .columns(try ColumnarChunkReader(readRaw(chunks[n], what: "chunk \(n)")))
+        } catch let e as EngineError {
+            throw EngineError("\(path): chunk \(n): \(e.message)")
+        }
     }
 
     /// Reads, verifies and decompresses a zstd section.
@@ -167,11 +179,15 @@ final class BlockReader: Sendable {
 
     /// Trace ordinals whose spans carry a value of field `key` that `accept` takes; nil when the
     /// block has no term index (version 2).
-    func postings(_ key: BlockSearch.FieldKey, accept: (FilterValue) -> Bool) throws -> [UInt32]? {
+    /// `rare` says which of the values seen in one trace only (kept in per-chunk filters) the
+    /// condition may take.
+    func postings(_ key: BlockSearch.FieldKey, rare: RareTerms.Probe, accept: (FilterValue) -> Bool) throws -> [UInt32]? {
         guard let fields = searchFields else { return nil }
         guard let section = fields[key] else { return [] }
         return try BlockSearch.postings(
-            readSection(section, what: "search field \(key.key)"), traceCount: entries.count, accept: accept)
+            readSection(section, what: "search field \(key.key)"), traceCount: entries.count, rare: rare,
+            ordinalsOfChunk: { [ordinalsByChunk] c in Int(c) < ordinalsByChunk.count ? ordinalsByChunk[Int(c)] : nil },
+            accept: accept)
     }
 
     /// Summaries of every trace, in index order; nil for a version 2 block.
@@ -180,11 +196,51 @@ final class BlockReader: Sendable {
         return try BlockSearch.decodeSummaries(readSection(s, what: "summaries"), entries: entries)
     }
 
-    /// Decodes the trace framed at `offset` of a decompressed chunk; returns it and the next offset.
-    func frame(_ raw: [UInt8], at offset: Int) throws -> (SpanBatch, Int) {
-        guard offset + 4 <= raw.count else { throw EngineError("\(path): frame offset \(offset) out of range") }
+    /// Every trace of chunk `n`, one batch per trace.
+    func chunk(_ n: Int) throws -> [SpanBatch] {
+        try loadChunk(n).traces()
+    }
+
+    /// The spans of trace `id` in this block.
+    func trace(_ id: TraceID) throws -> SpanBatch? {
+        guard let e = entry(for: id) else { return nil }
+        return try loadChunk(Int(e.chunk)).trace(at: Int(e.offset))
+    }
+}
+
+/// A chunk as read: framed OTLP traces (block versions 2 and 3) or columns (version 4).
+enum LoadedChunk {
+    case frames([UInt8])
+    case columns(ColumnarChunkReader)
+
+    /// The trace an index entry's `offset` points at.
+    func trace(at offset: Int) throws -> SpanBatch {
+        switch self {
+        case .frames(let raw): return try Self.frame(raw, at: offset).0
+        case .columns(let chunk): return try chunk.trace(offset)
+        }
+    }
+
+    func traces() throws -> [SpanBatch] {
+        switch self {
+        case .columns(let chunk): return try chunk.traces()
+        case .frames(let raw):
+            var traces = [SpanBatch]()
+            var offset = 0
+            while offset < raw.count {
+                let (trace, next) = try Self.frame(raw, at: offset)
+                traces.append(trace)
+                offset = next
+            }
+            return traces
+        }
+    }
+
+    /// Decodes the trace framed at `offset` of a version 3 chunk; returns it and the next offset.
+    static func frame(_ raw: [UInt8], at offset: Int) throws -> (SpanBatch, Int) {
+        guard offset + 4 <= raw.count else { throw EngineError("frame offset \(offset) out of range") }
         let length = Int(raw.readLE(UInt32.self, at: offset))
-        guard length <= raw.count - offset - 4 else { throw EngineError("\(path): frame length out of range") }
+        guard length <= raw.count - offset - 4 else { throw EngineError("frame length out of range") }
         var batch = SpanBatch()
         var rejections = [SpanRejection]()
         do {
@@ -194,28 +250,9 @@ final class BlockReader: Sendable {
                     rejections: &rejections)
             }
         } catch {
-            throw EngineError("\(path): trace frame does not decode: \(error)")
+            throw EngineError("trace frame does not decode: \(error)")
         }
         return (batch, offset + 4 + length)
-    }
-
-    /// Every trace of chunk `n`, one batch per trace.
-    func chunk(_ n: Int) throws -> [SpanBatch] {
-        let raw = try rawChunk(n)
-        var traces = [SpanBatch]()
-        var offset = 0
-        while offset < raw.count {
-            let (trace, next) = try frame(raw, at: offset)
-            traces.append(trace)
-            offset = next
-        }
-        return traces
-    }
-
-    /// The spans of trace `id` in this block.
-    func trace(_ id: TraceID) throws -> SpanBatch? {
-        guard let e = entry(for: id) else { return nil }
-        return try frame(rawChunk(Int(e.chunk)), at: Int(e.offset)).0
     }
 }
 

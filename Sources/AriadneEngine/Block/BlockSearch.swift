@@ -116,7 +116,10 @@ enum BlockSearch {
         }
 
         /// The directory, then each field's section bytes (uncompressed), in directory order.
-        func fieldSections() -> (directory: [UInt8], fields: [[UInt8]]) {
+        /// `chunkOf` gives each trace ordinal's chunk: string values found in one trace only (ids,
+        /// SQL text, URLs with ids in them) are not listed; they go into a bloom filter per
+        /// chunk instead (see ``RareTerms``).
+        func fieldSections(chunkOf: [UInt32]) -> (directory: [UInt8], fields: [[UInt8]]) {
             var fields = [FieldKey: [(bytes: ArraySlice<UInt8>, term: Int)]]()
             for t in 0..<terms.count {
                 let (field, value) = terms.split(t)
@@ -129,10 +132,20 @@ enum BlockSearch {
             for k in keys {
                 directory.append(k.scope.rawValue)
                 appendString(k.key, &directory)
-                var blob = [UInt8]()
                 let values = fields[k]!
-                appendVarint(UInt64(values.count), &blob)
-                for (value, t) in values {
+                var listed = [(bytes: ArraySlice<UInt8>, term: Int)]()
+                var rare = [UInt32: [UInt64]]()  // chunk → hashes of its rare values
+                for v in values {
+                    let ordinals = terms.postings[v.term]
+                    if ordinals.count == 1, v.bytes.first == 1, k.scope != .intrinsic {
+                        rare[chunkOf[Int(ordinals[0])], default: []].append(v.bytes.withUnsafeBytes { RareTerms.hash($0) })
+                    } else {
+                        listed.append(v)
+                    }
+                }
+                var blob = [UInt8]()
+                appendVarint(UInt64(listed.count), &blob)
+                for (value, t) in listed {
                     // The value bytes are already in the on-disk form but for strings' length.
                     blob.append(value.first!)
                     if value.first == 1 { appendVarint(UInt64(value.count - 1), &blob) }
@@ -146,6 +159,7 @@ enum BlockSearch {
                         last = o
                     }
                 }
+                RareTerms.append(rare, to: &blob)
                 blobs.append(blob)
             }
             return (directory, blobs)
@@ -325,8 +339,13 @@ enum BlockSearch {
         return keys
     }
 
-    /// The sorted union of the ordinals of every value of a field section that `accept` takes.
-    static func postings(_ bytes: [UInt8], traceCount: Int, accept: (FilterValue) -> Bool) throws -> [UInt32] {
+    /// The sorted union of the ordinals of every value of a field section that `accept` takes,
+    /// and of every trace in the chunks whose rare values `rare` may take (`ordinalsOfChunk`
+    /// lists a chunk's traces).
+    static func postings(
+        _ bytes: [UInt8], traceCount: Int, rare: RareTerms.Probe = .any, ordinalsOfChunk: (UInt32) -> [UInt32]? = { _ in nil },
+        accept: (FilterValue) -> Bool
+    ) throws -> [UInt32] {
         var r = ByteReader(bytes)
         let n = try r.count()
         var lists = [[UInt32]]()
@@ -356,6 +375,13 @@ enum BlockSearch {
                 lists.append(list)
             } else {
                 for _ in 0..<count { _ = try r.varint() }
+            }
+        }
+        // Version 3 sections end here; version 4 ones go on with the rare values' filters.
+        if !r.atEnd {
+            for chunk in try RareTerms.chunks(&r, probe: rare) {
+                guard let ordinals = ordinalsOfChunk(chunk) else { throw EngineError("search field: chunk out of range") }
+                lists.append(ordinals)
             }
         }
         guard r.atEnd else { throw EngineError("search field: trailing bytes") }
@@ -473,5 +499,95 @@ struct ByteReader {
         guard at + n <= bytes.count else { throw EngineError("truncated string in search data") }
         defer { at += n }
         return String(decoding: bytes[at..<at + n], as: UTF8.self)
+    }
+}
+
+/// String values seen in a single trace of a block: listing each with its trace would make the
+/// term index as large as the spans (a request id per span), so a field keeps, per chunk that
+/// has such values, a bloom filter of their hashes (~10 bits each, about 1% false positives).
+/// An equality search probes the filters and takes every trace of the chunks that may hold the
+/// value as candidates (checked span by span, as every candidate is); a search the filters
+/// cannot answer (a regular expression, `!=`) takes every chunk that has rare values.
+///
+/// On disk, after a field's listed values: `varint chunks; per chunk: varint chunk, varint
+/// words, words × u64 LE`.
+enum RareTerms {
+    static let hashes = 7
+    static let bitsPerValue = 10
+
+    /// What a search asks of the rare values.
+    enum Probe {
+        /// Equality with this string value.
+        case exactly(String)
+        /// Nothing: the condition never accepts a string.
+        case never
+        /// Anything: the filters cannot tell.
+        case any
+
+        /// The probe for a comparison, following ``ValuePredicate/matches(_:)``: `=` matches a
+        /// string value equal to the literal's display form; an ordering takes strings only
+        /// when the literal is one.
+        init(_ p: ValuePredicate) {
+            switch p.op {
+            case .eq: self = p.literal.map { .exactly($0.displayString) } ?? .never
+            case .lt, .le, .gt, .ge:
+                if case .string? = p.literal { self = .any } else { self = .never }
+            case .notExists: self = .never
+            case .ne, .regex, .notRegex, .exists: self = .any
+            }
+        }
+    }
+
+    /// The hash of a term's value bytes (type byte first).
+    static func hash(_ value: UnsafeRawBufferPointer) -> UInt64 { BlockSearch.TermTable.hash(value) }
+
+    static func hash(string s: String) -> UInt64 {
+        var bytes: [UInt8] = [1]
+        bytes.append(contentsOf: s.utf8)
+        return bytes.withUnsafeBytes { hash($0) }
+    }
+
+    private static func positions(_ h: UInt64, bits: Int) -> [Int] {
+        let h2 = (h >> 32 | h << 32) | 1
+        return (0..<hashes).map { Int((h &+ UInt64($0) &* h2) % UInt64(bits)) }
+    }
+
+    static func append(_ rare: [UInt32: [UInt64]], to out: inout [UInt8]) {
+        appendVarint(UInt64(rare.count), &out)
+        for (chunk, values) in rare.sorted(by: { $0.key < $1.key }) {
+            var words = [UInt64](repeating: 0, count: (max(64, values.count * bitsPerValue) + 63) / 64)
+            for h in values {
+                for p in positions(h, bits: words.count * 64) { words[p >> 6] |= 1 << UInt64(p & 63) }
+            }
+            appendVarint(UInt64(chunk), &out)
+            appendVarint(UInt64(words.count), &out)
+            for w in words { appendLE(w, &out) }
+        }
+    }
+
+    /// The chunks whose filters `probe` may match.
+    static func chunks(_ r: inout ByteReader, probe: Probe) throws -> [UInt32] {
+        let n = try r.count()
+        var out = [UInt32]()
+        let h: UInt64? = if case .exactly(let s) = probe { hash(string: s) } else { nil }
+        for _ in 0..<n {
+            let chunk = try r.varint()
+            let words = try r.count()
+            guard chunk <= UInt64(UInt32.max), words > 0, words * 8 <= r.bytes.count - r.at else {
+                throw EngineError("search field: bad rare-value filter")
+            }
+            let start = r.at
+            r.at += words * 8
+            switch probe {
+            case .never: continue
+            case .any: out.append(UInt32(chunk))
+            case .exactly:
+                let hit = positions(h!, bits: words * 64).allSatisfy { p in
+                    r.bytes.readLE(UInt64.self, at: start + (p >> 6) * 8) & (1 << UInt64(p & 63)) != 0
+                }
+                if hit { out.append(UInt32(chunk)) }
+            }
+        }
+        return out
     }
 }

@@ -1,0 +1,1024 @@
+import AriadneModel
+
+/// Block format 4's chunk: the spans of whole traces as columns, each compressed on its own.
+///
+/// ```
+/// u8 layout (1) | varint traces | varint spans | varint columns
+/// per column: u8 kind | varint key | u8 codec (0 stored, 1 zstd) | varint plain length | varint stored length
+/// the columns' bytes, in directory order
+/// ```
+///
+/// Rows are spans, a trace's spans together, traces in chunk order (the index points at a
+/// trace by its position in the chunk). The trace id is stored once per trace; a parent is the
+/// row of its span inside the trace where it resolves; start times are deltas from the row
+/// before; names, trace states, status messages, scope names and schema URLs come from one
+/// dictionary per chunk; resources and scopes are stored once per chunk however many traces
+/// share them. Attribute keys come from a key dictionary, and each (owner kind, key) has its
+/// own value columns: a tag per value, then strings (a dictionary of that key's values when
+/// they repeat, raw otherwise), zigzag varint integers, doubles, and anything nested. A column
+/// of values that hardly vary (a status code, a database system) compresses to a few bytes;
+/// a column of random ids costs little more than their entropy.
+enum ColumnarChunk {
+    static let layout: UInt8 = 1
+
+    /// Columns not tied to an attribute key.
+    enum Column: UInt8, CaseIterable {
+        case traceIDs = 1, traceSpans, spanIDs, parents, parentIDs, starts, durations, kindStatus, wideKindStatus
+        case flags, names, traceStates, statusMessages, scopes, dropped, dictionary, keys
+        case eventCounts, eventTimes, eventNames, eventDropped
+        case linkCounts, linkTraceIDs, linkSpanIDs, linkTraceStates, linkDropped, linkFlags
+        case resources, scopeTable
+    }
+
+    /// Who owns an attribute list; each has its own attribute columns.
+    enum Owner: UInt8, CaseIterable {
+        case span = 0, resource, scope, event, link
+        /// Kind of the column of list lengths, and of the keys column.
+        var countsKind: UInt8 { 32 + rawValue }
+        var keysKind: UInt8 { 40 + rawValue }
+        func valueKind(_ sub: ValueColumn) -> UInt8 { 64 + rawValue * 8 + sub.rawValue }
+    }
+
+    /// The value columns of one (owner, key).
+    enum ValueColumn: UInt8 {
+        case tags = 0, strings, stringDictionary, ints, doubles, nested
+    }
+
+    /// Value tags.
+    enum Tag: UInt8 {
+        case empty = 0, string, falseBool, trueBool, int, double, bytes, array, kvlist
+    }
+
+    /// A column's name for a breakdown of bytes: `starts`, `span.user.id/strings`, ...
+    static func describe(kind: UInt8, key: UInt32, keys: ColumnarChunkReader.Strings) -> String {
+        if let c = Column(rawValue: kind) { return "\(c)" }
+        func keyName() -> String {
+            guard let r = try? keys.range(key) else { return "#\(key)" }
+            return String(decoding: keys.bytes[r], as: UTF8.self)
+        }
+        if kind >= 64, let owner = Owner(rawValue: (kind - 64) / 8), let sub = ValueColumn(rawValue: (kind - 64) % 8) {
+            return "\(owner).\(keyName())/\(sub)"
+        }
+        if kind >= 40, let owner = Owner(rawValue: kind - 40) { return "\(owner) attribute keys" }
+        if kind >= 32, let owner = Owner(rawValue: kind - 32) { return "\(owner) attribute counts" }
+        return "kind \(kind)"
+    }
+
+    static func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
+    static func unzigzag(_ v: UInt64) -> Int64 { Int64(bitPattern: v >> 1) ^ -Int64(bitPattern: v & 1) }
+
+    static func columnKey(_ kind: UInt8, _ key: UInt32) -> UInt64 { UInt64(kind) << 32 | UInt64(key) }
+
+    /// Recompresses every column of a chunk section at `level` (nil: stores them plain, for
+    /// tests that damage columns), decoding no span.
+    static func recompress(_ section: [UInt8], level: Int32?) throws -> [UInt8] {
+        let parsed = try Directory(section)
+        var plain = [(kind: UInt8, key: UInt32, bytes: [UInt8])]()
+        for (k, entry) in parsed.entries.enumerated() { plain.append((entry.kind, entry.key, try parsed.column(k))) }
+        return assemble(traces: parsed.traces, spans: parsed.spans, plain, level: level)
+    }
+
+    /// Lays out a chunk section from its plain columns.
+    static func assemble(traces: Int, spans: Int, _ columns: [(kind: UInt8, key: UInt32, bytes: [UInt8])], level: Int32?) -> [UInt8] {
+        var out: [UInt8] = [layout]
+        appendVarint(UInt64(traces), &out)
+        appendVarint(UInt64(spans), &out)
+        appendVarint(UInt64(columns.count), &out)
+        var stored = [[UInt8]]()
+        for c in columns {
+            // Tiny columns are not worth a zstd frame's header.
+            let z = c.bytes.count >= 64 ? level.map { Zstd.compress(c.bytes, level: $0) } ?? c.bytes : c.bytes
+            let compressed = z.count < c.bytes.count
+            out.append(c.kind)
+            appendVarint(UInt64(c.key), &out)
+            out.append(compressed ? 1 : 0)
+            appendVarint(UInt64(c.bytes.count), &out)
+            appendVarint(UInt64(compressed ? z.count : c.bytes.count), &out)
+            stored.append(compressed ? z : c.bytes)
+        }
+        for s in stored { out.append(contentsOf: s) }
+        return out
+    }
+
+    /// A chunk section's directory, with its columns still as stored.
+    struct Directory {
+        struct Entry {
+            var kind: UInt8
+            var key: UInt32
+            var compressed: Bool
+            var plainLength: Int
+            var range: Range<Int>
+        }
+        let bytes: [UInt8]
+        var traces = 0
+        var spans = 0
+        var entries = [Entry]()
+
+        init(_ bytes: [UInt8]) throws {
+            self.bytes = bytes
+            var r = ByteReader(bytes)
+            guard try r.byte() == ColumnarChunk.layout else { throw EngineError("chunk: unknown column layout") }
+            // Not bounded by the section's size: columns of small ids compress below a byte per span.
+            let (t, s) = (try r.varint(), try r.varint())
+            guard t <= 1 << 26, s <= 1 << 26 else { throw EngineError("chunk: implausible trace or span count") }
+            (traces, spans) = (Int(t), Int(s))
+            let n = try r.count()
+            var pending = [(UInt8, UInt32, Bool, Int, Int)]()
+            for _ in 0..<n {
+                let kind = try r.byte()
+                let key = try r.varint()
+                let codec = try r.byte()
+                let plain = try r.varint()
+                let stored = try r.count()
+                guard key <= UInt64(UInt32.max), codec <= 1, plain <= 1 << 30 else { throw EngineError("chunk: bad column entry") }
+                pending.append((kind, UInt32(key), codec == 1, Int(plain), stored))
+            }
+            var at = r.at
+            for (kind, key, compressed, plain, stored) in pending {
+                guard stored <= bytes.count - at else { throw EngineError("chunk: column past the end") }
+                guard compressed || plain == stored else { throw EngineError("chunk: stored column length mismatch") }
+                entries.append(Entry(kind: kind, key: key, compressed: compressed, plainLength: plain, range: at..<at + stored))
+                at += stored
+            }
+            guard at == bytes.count else { throw EngineError("chunk: trailing bytes") }
+        }
+
+        /// Column `k`'s plain bytes.
+        func column(_ k: Int) throws -> [UInt8] {
+            let e = entries[k]
+            guard e.compressed else { return Array(bytes[e.range]) }
+            let plain = try bytes.withUnsafeBytes { buf throws(EngineError) in
+                try Zstd.decompress(UnsafeRawBufferPointer(rebasing: buf[e.range]), limit: 1 << 30)
+            }
+            guard plain.count == e.plainLength else { throw EngineError("chunk: column length mismatch") }
+            return plain
+        }
+    }
+}
+
+/// Byte strings numbered in order of first sight: the dictionaries of a chunk.
+struct ByteInterner {
+    private(set) var bytes = [UInt8]()
+    private(set) var ends = [Int]()
+    private var table = [Int32](repeating: -1, count: 64)
+
+    var count: Int { ends.count }
+
+    func range(_ i: Int) -> Range<Int> { (i == 0 ? 0 : ends[i - 1])..<ends[i] }
+
+    mutating func intern(_ p: UnsafeRawBufferPointer) -> UInt32 {
+        if ends.count * 2 >= table.count { grow() }
+        let mask = table.count - 1
+        var slot = Int(truncatingIfNeeded: BlockSearch.TermTable.hash(p)) & mask
+        while table[slot] >= 0 {
+            let e = Int(table[slot])
+            let r = range(e)
+            if r.count == p.count, bytes.withUnsafeBytes({ UnsafeRawBufferPointer(rebasing: $0[r]).elementsEqual(p) }) {
+                return UInt32(e)
+            }
+            slot = (slot + 1) & mask
+        }
+        table[slot] = Int32(ends.count)
+        bytes.append(contentsOf: p)
+        ends.append(bytes.count)
+        return UInt32(ends.count - 1)
+    }
+
+    mutating func intern(_ s: String) -> UInt32 {
+        var s = s
+        return s.withUTF8 { intern(UnsafeRawBufferPointer($0)) }
+    }
+
+    private mutating func grow() {
+        table = [Int32](repeating: -1, count: table.count * 2)
+        let mask = table.count - 1
+        for e in ends.indices {
+            let r = range(e)
+            var slot = bytes.withUnsafeBytes { Int(truncatingIfNeeded: BlockSearch.TermTable.hash(UnsafeRawBufferPointer(rebasing: $0[r]))) } & mask
+            while table[slot] >= 0 { slot = (slot + 1) & mask }
+            table[slot] = Int32(e)
+        }
+    }
+
+    /// Every entry, each as a varint length and its bytes.
+    func serialized() -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count + count)
+        for e in ends.indices {
+            let r = range(e)
+            appendVarint(UInt64(r.count), &out)
+            out.append(contentsOf: bytes[r])
+        }
+        return out
+    }
+}
+
+/// Builds one chunk from whole traces.
+struct ColumnarChunkWriter {
+    private(set) var traceCount = 0
+    private(set) var spanCount = 0
+    private var base = [[UInt8]](repeating: [], count: 64)
+    private var dictionary = ByteInterner()
+    private var keys = ByteInterner()
+    private var lists = [[UInt8]](repeating: [], count: 2 * ColumnarChunk.Owner.allCases.count)
+    private var values = [Values]()
+    private var valueIndex = [UInt64: Int]()
+    private var valueKeys = [(owner: ColumnarChunk.Owner, key: UInt32)]()
+    private var resourceIDs = [[UInt8]: UInt32]()
+    private var scopeIDs = [[UInt8]: UInt32]()
+    private var lastStart: UInt64 = 0
+
+    /// The values of one (owner, key), as written.
+    struct Values {
+        var tags = [UInt8]()
+        var strings = [UInt32]()
+        var interner = ByteInterner()
+        var ints = [UInt8]()
+        var doubles = [UInt8]()
+        var nested = [UInt8]()
+    }
+
+    typealias Column = ColumnarChunk.Column
+    typealias Owner = ColumnarChunk.Owner
+
+    private mutating func varint(_ c: Column, _ v: UInt64) { appendVarint(v, &base[Int(c.rawValue)]) }
+    private mutating func word(_ c: Column, _ v: UInt64) { appendLE(v, &base[Int(c.rawValue)]) }
+    private mutating func string(_ c: Column, _ batch: SpanBatch, _ ref: StrRef) {
+        let id = batch.withBytes(ref) { dictionary.intern($0) }
+        varint(c, UInt64(id))
+    }
+
+    /// Adds one trace (every span of `trace` has the same trace id); returns its position.
+    mutating func add(trace: SpanBatch) -> UInt32 {
+        let position = UInt32(traceCount)
+        traceCount += 1
+        spanCount += trace.count
+        guard trace.count > 0 else {
+            word(.traceIDs, 0)
+            word(.traceIDs, 0)
+            varint(.traceSpans, 0)
+            return position
+        }
+        word(.traceIDs, trace.traceIDs[0].high)
+        word(.traceIDs, trace.traceIDs[0].low)
+        varint(.traceSpans, UInt64(trace.count))
+        var scopeMap = [UInt32](repeating: .max, count: trace.scopes.count)
+        var rowOf = [SpanID: Int]()
+        if trace.count > 8 {
+            for i in (0..<trace.count).reversed() { rowOf[trace.spanIDs[i]] = i }
+        }
+        for i in 0..<trace.count {
+            word(.spanIDs, trace.spanIDs[i].value)
+            // 0: a root; 1: a parent outside this trace's rows (kept in full); 2 + row otherwise.
+            let parent = trace.parentSpanIDs[i]
+            if parent == .zero {
+                varint(.parents, 0)
+            } else if let row = trace.count > 8 ? rowOf[parent] : trace.spanIDs.firstIndex(of: parent) {
+                varint(.parents, UInt64(row) + 2)
+            } else {
+                varint(.parents, 1)
+                word(.parentIDs, parent.value)
+            }
+            let start = trace.startTimes[i]
+            varint(.starts, ColumnarChunk.zigzag(Int64(bitPattern: start &- lastStart)))
+            lastStart = start
+            varint(.durations, ColumnarChunk.zigzag(Int64(bitPattern: trace.endTimes[i] &- start)))
+            let kind = trace.kinds[i].rawValue
+            let status = trace.statusCodes[i].rawValue
+            if (0...7).contains(kind), (0...3).contains(status) {
+                base[Int(Column.kindStatus.rawValue)].append(UInt8(kind) | UInt8(status) << 3)
+            } else {
+                base[Int(Column.kindStatus.rawValue)].append(0xFF)
+                varint(.wideKindStatus, UInt64(UInt32(bitPattern: kind)))
+                varint(.wideKindStatus, UInt64(UInt32(bitPattern: status)))
+            }
+            varint(.flags, UInt64(trace.flags[i]))
+            string(.names, trace, trace.names[i])
+            string(.traceStates, trace, trace.traceStates[i])
+            string(.statusMessages, trace, trace.statusMessages[i])
+            let s = Int(trace.scopeIndices[i])
+            if scopeMap[s] == .max { scopeMap[s] = scopeID(trace, s) }
+            varint(.scopes, UInt64(scopeMap[s]))
+            varint(.dropped, UInt64(trace.droppedAttributesCounts[i]))
+            varint(.dropped, UInt64(trace.droppedEventsCounts[i]))
+            varint(.dropped, UInt64(trace.droppedLinksCounts[i]))
+            attributes(.span, trace, trace.spanAttributes, trace.attributeRanges[i])
+            let events = trace.eventRanges[i]
+            varint(.eventCounts, UInt64(events.count))
+            for e in trace.events[events.indices] {
+                varint(.eventTimes, ColumnarChunk.zigzag(Int64(bitPattern: e.time &- start)))
+                string(.eventNames, trace, e.name)
+                varint(.eventDropped, UInt64(e.droppedAttributesCount))
+                attributes(.event, trace, trace.attributes, e.attributes)
+            }
+            let links = trace.linkRanges[i]
+            varint(.linkCounts, UInt64(links.count))
+            for l in trace.links[links.indices] {
+                word(.linkTraceIDs, l.traceID.high)
+                word(.linkTraceIDs, l.traceID.low)
+                word(.linkSpanIDs, l.spanID.value)
+                string(.linkTraceStates, trace, l.traceState)
+                varint(.linkDropped, UInt64(l.droppedAttributesCount))
+                varint(.linkFlags, UInt64(l.flags))
+                attributes(.link, trace, trace.attributes, l.attributes)
+            }
+        }
+        return position
+    }
+
+    /// The chunk's number for scope `s` of `trace` (with its resource), adding it when new.
+    private mutating func scopeID(_ trace: SpanBatch, _ s: Int) -> UInt32 {
+        let scope = trace.scopes[s]
+        let resource = trace.resources[Int(scope.resource)]
+        var key = [UInt8]()
+        Self.appendGeneric(list: trace.attributes, resource.attributes, trace, &key)
+        appendVarint(UInt64(resource.droppedAttributesCount), &key)
+        trace.withBytes(resource.schemaURL) { key.append(contentsOf: $0) }
+        let r: UInt32
+        if let known = resourceIDs[key] {
+            r = known
+        } else {
+            r = UInt32(resourceIDs.count)
+            resourceIDs[key] = r
+            varint(.resources, UInt64(resource.droppedAttributesCount))
+            string(.resources, trace, resource.schemaURL)
+            attributes(.resource, trace, trace.attributes, resource.attributes)
+        }
+        key.removeAll(keepingCapacity: true)
+        appendVarint(UInt64(r), &key)
+        for ref in [scope.name, scope.version, scope.schemaURL] {
+            appendVarint(UInt64(ref.count), &key)
+            trace.withBytes(ref) { key.append(contentsOf: $0) }
+        }
+        appendVarint(UInt64(scope.droppedAttributesCount), &key)
+        Self.appendGeneric(list: trace.attributes, scope.attributes, trace, &key)
+        if let known = scopeIDs[key] { return known }
+        let id = UInt32(scopeIDs.count)
+        scopeIDs[key] = id
+        varint(.scopeTable, UInt64(r))
+        string(.scopeTable, trace, scope.name)
+        string(.scopeTable, trace, scope.version)
+        string(.scopeTable, trace, scope.schemaURL)
+        varint(.scopeTable, UInt64(scope.droppedAttributesCount))
+        attributes(.scope, trace, trace.attributes, scope.attributes)
+        return id
+    }
+
+    private mutating func attributes(_ owner: Owner, _ batch: SpanBatch, _ pool: [Attribute], _ range: PoolRange) {
+        let o = Int(owner.rawValue)
+        appendVarint(UInt64(range.count), &lists[2 * o])
+        for a in pool[range.indices] {
+            let key = batch.withBytes(a.key) { keys.intern($0) }
+            appendVarint(UInt64(key), &lists[2 * o + 1])
+            let ck = ColumnarChunk.columnKey(owner.rawValue, key)
+            let c: Int
+            if let known = valueIndex[ck] {
+                c = known
+            } else {
+                c = values.count
+                valueIndex[ck] = c
+                values.append(Values())
+                valueKeys.append((owner, key))
+            }
+            switch a.value {
+            case .empty: values[c].tags.append(ColumnarChunk.Tag.empty.rawValue)
+            case .string(let r):
+                values[c].tags.append(ColumnarChunk.Tag.string.rawValue)
+                let id = batch.withBytes(r) { values[c].interner.intern($0) }
+                values[c].strings.append(id)
+            case .bool(let b): values[c].tags.append((b ? ColumnarChunk.Tag.trueBool : .falseBool).rawValue)
+            case .int(let i):
+                values[c].tags.append(ColumnarChunk.Tag.int.rawValue)
+                appendVarint(ColumnarChunk.zigzag(i), &values[c].ints)
+            case .double(let d):
+                values[c].tags.append(ColumnarChunk.Tag.double.rawValue)
+                appendLE(d.bitPattern, &values[c].doubles)
+            case .bytes, .array, .kvlist:
+                let tag: ColumnarChunk.Tag =
+                    switch a.value {
+                    case .bytes: .bytes
+                    case .array: .array
+                    default: .kvlist
+                    }
+                values[c].tags.append(tag.rawValue)
+                Self.appendGeneric(a.value, batch, &values[c].nested)
+            }
+        }
+    }
+
+    /// A self-describing encoding of a value: tag, then the payload (strings and bytes with a
+    /// varint length, arrays and lists with a varint count).
+    static func appendGeneric(_ value: Value, _ batch: SpanBatch, _ out: inout [UInt8]) {
+        typealias Tag = ColumnarChunk.Tag
+        func bytes(_ r: StrRef) {
+            appendVarint(UInt64(r.count), &out)
+            batch.withBytes(r) { out.append(contentsOf: $0) }
+        }
+        switch value {
+        case .empty: out.append(Tag.empty.rawValue)
+        case .string(let r):
+            out.append(Tag.string.rawValue)
+            bytes(r)
+        case .bool(let b): out.append((b ? Tag.trueBool : .falseBool).rawValue)
+        case .int(let i):
+            out.append(Tag.int.rawValue)
+            appendVarint(ColumnarChunk.zigzag(i), &out)
+        case .double(let d):
+            out.append(Tag.double.rawValue)
+            appendLE(d.bitPattern, &out)
+        case .bytes(let r):
+            out.append(Tag.bytes.rawValue)
+            bytes(r)
+        case .array(let range):
+            out.append(Tag.array.rawValue)
+            appendVarint(UInt64(range.count), &out)
+            for v in batch.arrayValues[range.indices] { appendGeneric(v, batch, &out) }
+        case .kvlist(let range):
+            out.append(Tag.kvlist.rawValue)
+            appendGeneric(list: batch.kvlistEntries, range, batch, &out)
+        }
+    }
+
+    static func appendGeneric(list pool: [Attribute], _ range: PoolRange, _ batch: SpanBatch, _ out: inout [UInt8]) {
+        appendVarint(UInt64(range.count), &out)
+        for a in pool[range.indices] {
+            appendVarint(UInt64(a.key.count), &out)
+            batch.withBytes(a.key) { out.append(contentsOf: $0) }
+            appendGeneric(a.value, batch, &out)
+        }
+    }
+
+    /// The chunk section, every column compressed at `level`.
+    func finish(level: Int32) -> [UInt8] {
+        var columns = [(kind: UInt8, key: UInt32, bytes: [UInt8])]()
+        func add(_ kind: UInt8, _ key: UInt32, _ bytes: [UInt8]) {
+            if !bytes.isEmpty { columns.append((kind, key, bytes)) }
+        }
+        func add(_ kind: UInt8, _ bytes: [UInt8]) { add(kind, 0, bytes) }
+        for c in Column.allCases {
+            switch c {
+            case .dictionary: add(c.rawValue, dictionary.serialized())
+            case .keys: add(c.rawValue, keys.serialized())
+            default: add(c.rawValue, base[Int(c.rawValue)])
+            }
+        }
+        for owner in Owner.allCases {
+            add(owner.countsKind, lists[2 * Int(owner.rawValue)])
+            add(owner.keysKind, lists[2 * Int(owner.rawValue) + 1])
+        }
+        for (v, (owner, key)) in zip(values, valueKeys) {
+            add(owner.valueKind(.tags), key, v.tags)
+            if !v.strings.isEmpty {
+                // A dictionary pays when values repeat; random ids are stored as they are.
+                var strings = [UInt8]()
+                if v.interner.count * 2 <= v.strings.count {
+                    add(owner.valueKind(.stringDictionary), key, v.interner.serialized())
+                    strings.append(1)
+                    for id in v.strings { appendVarint(UInt64(id), &strings) }
+                } else {
+                    strings.append(0)
+                    for id in v.strings {
+                        let r = v.interner.range(Int(id))
+                        appendVarint(UInt64(r.count), &strings)
+                        strings.append(contentsOf: v.interner.bytes[r])
+                    }
+                }
+                add(owner.valueKind(.strings), key, strings)
+            }
+            add(owner.valueKind(.ints), key, v.ints)
+            add(owner.valueKind(.doubles), key, v.doubles)
+            add(owner.valueKind(.nested), key, v.nested)
+        }
+        return ColumnarChunk.assemble(traces: traceCount, spans: spanCount, columns, level: level)
+    }
+}
+
+/// An opened chunk: every column decompressed and parsed into arrays, so that any trace's rows
+/// can be materialised without touching the others'.
+struct ColumnarChunkReader {
+    typealias Column = ColumnarChunk.Column
+    typealias Owner = ColumnarChunk.Owner
+    typealias Tag = ColumnarChunk.Tag
+
+    let traceCount: Int
+    let spanCount: Int
+    private var traceIDs = [TraceID]()
+    private var traceRows = [Int]()  // traceCount + 1 row boundaries
+    private var spanIDs = [SpanID]()
+    private var parents = [SpanID]()
+    private var starts = [UInt64]()
+    private var ends = [UInt64]()
+    private var kinds = [SpanKind]()
+    private var statuses = [StatusCode]()
+    private var flags = [UInt32]()
+    private var names = [UInt32]()
+    private var traceStates = [UInt32]()
+    private var statusMessages = [UInt32]()
+    private var scopes = [UInt32]()
+    private var dropped = [UInt32]()  // three per span
+    private var dictionary = Strings()
+    private var keys = Strings()
+    private var eventRows = [Int]()
+    private var eventTimes = [UInt64]()
+    private var eventNames = [UInt32]()
+    private var eventDropped = [UInt32]()
+    private var linkRows = [Int]()
+    private var linkTraceIDs = [TraceID]()
+    private var linkSpanIDs = [SpanID]()
+    private var linkTraceStates = [UInt32]()
+    private var linkDropped = [UInt32]()
+    private var linkFlags = [UInt32]()
+    private var resources = [(dropped: UInt32, schema: UInt32)]()
+    private var scopeTable = [(resource: UInt32, name: UInt32, version: UInt32, schema: UInt32, dropped: UInt32)]()
+    /// Per owner: where each owner's attributes start among its occurrences (owners + 1 bounds).
+    private var attributeRows = [[Int]](repeating: [], count: Owner.allCases.count)
+    private var occurrences = [[Occurrence]](repeating: [], count: Owner.allCases.count)
+    private var valueColumns = [ParsedValues]()
+
+    /// Strings parsed from a column of varint-length-prefixed entries.
+    struct Strings {
+        var bytes = [UInt8]()
+        var ranges = [Range<Int>]()
+
+        init() {}
+
+        init(_ bytes: [UInt8]) throws {
+            self.bytes = bytes
+            var r = ByteReader(bytes)
+            while !r.atEnd {
+                let n = try r.count()
+                guard n <= bytes.count - r.at else { throw EngineError("chunk: string past the end") }
+                ranges.append(r.at..<r.at + n)
+                r.at += n
+            }
+        }
+
+        func range(_ id: UInt32) throws -> Range<Int> {
+            guard Int(id) < ranges.count else { throw EngineError("chunk: string \(id) out of range") }
+            return ranges[Int(id)]
+        }
+    }
+
+    /// One attribute: its key and where its value is.
+    struct Occurrence {
+        var key: UInt32
+        var column: UInt32
+        var tag: UInt8
+        /// Index among the column's values of the tag's type.
+        var index: UInt32
+    }
+
+    struct ParsedValues {
+        var tags = [UInt8]()
+        var strings = [Range<Int>]()
+        var stringBytes = [UInt8]()
+        var ints = [Int64]()
+        var doubles = [Double]()
+        var nested = [Range<Int>]()
+        var nestedBytes = [UInt8]()
+    }
+
+    init(_ section: [UInt8]) throws {
+        let directory = try ColumnarChunk.Directory(section)
+        traceCount = directory.traces
+        spanCount = directory.spans
+        var plain = [UInt64: [UInt8]]()
+        for (k, e) in directory.entries.enumerated() {
+            let key = ColumnarChunk.columnKey(e.kind, e.key)
+            guard plain[key] == nil else { throw EngineError("chunk: column \(e.kind)/\(e.key) twice") }
+            plain[key] = try directory.column(k)
+        }
+        func reader(_ kind: UInt8, _ key: UInt32 = 0) -> ByteReader { ByteReader(plain[ColumnarChunk.columnKey(kind, key)] ?? []) }
+        func reader(_ c: Column) -> ByteReader { reader(c.rawValue) }
+        func u32(_ r: inout ByteReader) throws -> UInt32 {
+            let v = try r.varint()
+            guard v <= UInt64(UInt32.max) else { throw EngineError("chunk: value out of range") }
+            return UInt32(v)
+        }
+        // A count of things in other columns: bounded, not by this column's size.
+        func number(_ r: inout ByteReader) throws -> Int {
+            let v = try r.varint()
+            guard v <= 1 << 26 else { throw EngineError("chunk: count out of range") }
+            return Int(v)
+        }
+        func traceID(_ r: inout ByteReader) throws -> TraceID { TraceID(high: try r.u64(), low: try r.u64()) }
+        func finished(_ r: ByteReader, _ what: String) throws {
+            guard r.atEnd else { throw EngineError("chunk: trailing bytes in \(what)") }
+        }
+        let traces = traceCount
+        let spans = spanCount
+        dictionary = try Strings(plain[ColumnarChunk.columnKey(Column.dictionary.rawValue, 0)] ?? [])
+        keys = try Strings(plain[ColumnarChunk.columnKey(Column.keys.rawValue, 0)] ?? [])
+
+        // Traces and their rows.
+        var r = reader(.traceIDs)
+        var counts = reader(.traceSpans)
+        traceRows.append(0)
+        for _ in 0..<traces {
+            traceIDs.append(try traceID(&r))
+            let n = try number(&counts)
+            guard n <= spans - traceRows.last! else { throw EngineError("chunk: more rows than spans") }
+            traceRows.append(traceRows.last! + n)
+        }
+        guard traceRows.last! == spans else { throw EngineError("chunk: rows do not add up to the spans") }
+        try finished(r, "trace ids")
+        try finished(counts, "trace rows")
+
+        // Per span.
+        var ids = reader(.spanIDs)
+        var parentCodes = reader(.parents)
+        var parentIDs = reader(.parentIDs)
+        var startDeltas = reader(.starts)
+        var durations = reader(.durations)
+        var kindStatus = reader(.kindStatus)
+        var wide = reader(.wideKindStatus)
+        var flagsReader = reader(.flags)
+        var namesReader = reader(.names)
+        var statesReader = reader(.traceStates)
+        var messagesReader = reader(.statusMessages)
+        var scopesReader = reader(.scopes)
+        var droppedReader = reader(.dropped)
+        var eventCounts = reader(.eventCounts)
+        var linkCounts = reader(.linkCounts)
+        for _ in 0..<spans { spanIDs.append(SpanID(try ids.u64())) }
+        var start: UInt64 = 0
+        eventRows.append(0)
+        linkRows.append(0)
+        for t in 0..<traces {
+            let rows = traceRows[t]..<traceRows[t + 1]
+            for _ in rows {
+                let code = try parentCodes.varint()
+                switch code {
+                case 0: parents.append(.zero)
+                case 1: parents.append(SpanID(try parentIDs.u64()))
+                default:
+                    guard code - 2 < UInt64(rows.count) else { throw EngineError("chunk: parent row out of range") }
+                    parents.append(spanIDs[rows.lowerBound + Int(code - 2)])
+                }
+                start = start &+ UInt64(bitPattern: ColumnarChunk.unzigzag(try startDeltas.varint()))
+                starts.append(start)
+                ends.append(start &+ UInt64(bitPattern: ColumnarChunk.unzigzag(try durations.varint())))
+                let ks = try kindStatus.byte()
+                if ks == 0xFF {
+                    kinds.append(SpanKind(rawValue: Int32(bitPattern: try u32(&wide))))
+                    statuses.append(StatusCode(rawValue: Int32(bitPattern: try u32(&wide))))
+                } else {
+                    kinds.append(SpanKind(rawValue: Int32(ks & 7)))
+                    statuses.append(StatusCode(rawValue: Int32(ks >> 3)))
+                }
+                flags.append(try u32(&flagsReader))
+                names.append(try u32(&namesReader))
+                traceStates.append(try u32(&statesReader))
+                statusMessages.append(try u32(&messagesReader))
+                scopes.append(try u32(&scopesReader))
+                for _ in 0..<3 { dropped.append(try u32(&droppedReader)) }
+                eventRows.append(eventRows.last! + (try number(&eventCounts)))
+                linkRows.append(linkRows.last! + (try number(&linkCounts)))
+            }
+        }
+        for (reader, what) in [
+            (ids, "span ids"), (parentCodes, "parents"), (parentIDs, "parent ids"), (startDeltas, "starts"),
+            (durations, "durations"), (kindStatus, "kinds"), (wide, "wide kinds"), (flagsReader, "flags"),
+            (namesReader, "names"), (statesReader, "trace states"), (messagesReader, "status messages"),
+            (scopesReader, "scopes"), (droppedReader, "dropped counts"), (eventCounts, "event counts"),
+            (linkCounts, "link counts"),
+        ] {
+            try finished(reader, what)
+        }
+
+        // Events, links, resources and scopes.
+        var times = reader(.eventTimes)
+        var eventNamesReader = reader(.eventNames)
+        var eventDroppedReader = reader(.eventDropped)
+        for s in 0..<spans {
+            for _ in eventRows[s]..<eventRows[s + 1] {
+                eventTimes.append(starts[s] &+ UInt64(bitPattern: ColumnarChunk.unzigzag(try times.varint())))
+                eventNames.append(try u32(&eventNamesReader))
+                eventDropped.append(try u32(&eventDroppedReader))
+            }
+        }
+        var linkIDs = reader(.linkTraceIDs)
+        var linkSpans = reader(.linkSpanIDs)
+        var linkStates = reader(.linkTraceStates)
+        var linkDroppedReader = reader(.linkDropped)
+        var linkFlagsReader = reader(.linkFlags)
+        for _ in 0..<linkRows.last! {
+            linkTraceIDs.append(try traceID(&linkIDs))
+            linkSpanIDs.append(SpanID(try linkSpans.u64()))
+            linkTraceStates.append(try u32(&linkStates))
+            linkDropped.append(try u32(&linkDroppedReader))
+            linkFlags.append(try u32(&linkFlagsReader))
+        }
+        var resourceReader = reader(.resources)
+        while !resourceReader.atEnd { resources.append((try u32(&resourceReader), try u32(&resourceReader))) }
+        var scopeReader = reader(.scopeTable)
+        while !scopeReader.atEnd {
+            let entry = (
+                resource: try u32(&scopeReader), name: try u32(&scopeReader), version: try u32(&scopeReader),
+                schema: try u32(&scopeReader), dropped: try u32(&scopeReader)
+            )
+            guard Int(entry.resource) < resources.count else { throw EngineError("chunk: scope names a missing resource") }
+            scopeTable.append(entry)
+        }
+        for (reader, what) in [
+            (times, "event times"), (eventNamesReader, "event names"), (eventDroppedReader, "event dropped counts"),
+            (linkIDs, "link trace ids"), (linkSpans, "link span ids"), (linkStates, "link trace states"),
+            (linkDroppedReader, "link dropped counts"), (linkFlagsReader, "link flags"),
+        ] {
+            try finished(reader, what)
+        }
+        guard scopes.allSatisfy({ Int($0) < scopeTable.count }) else { throw EngineError("chunk: span names a missing scope") }
+
+        // Attributes: each occurrence located in its value column.
+        var cursors = [(tag: Int, string: Int, int: Int, double: Int, nested: Int)]()
+        let owners: [(Owner, Int)] = [
+            (.span, spans), (.resource, resources.count), (.scope, scopeTable.count), (.event, eventRows.last!),
+            (.link, linkRows.last!),
+        ]
+        for (owner, ownerCount) in owners {
+            var lengths = reader(owner.countsKind)
+            var keyReader = reader(owner.keysKind)
+            // By key id: the value column, once it has been parsed.
+            var columnOf = [Int32](repeating: -1, count: keys.ranges.count)
+            var rows = [0]
+            rows.reserveCapacity(ownerCount + 1)
+            var found = [Occurrence]()
+            for _ in 0..<ownerCount {
+                let n = try number(&lengths)
+                for _ in 0..<n {
+                    let key = try u32(&keyReader)
+                    guard Int(key) < columnOf.count else { throw EngineError("chunk: attribute key out of range") }
+                    if columnOf[Int(key)] < 0 {
+                        columnOf[Int(key)] = Int32(valueColumns.count)
+                        valueColumns.append(try Self.parseValues(owner, key, plain))
+                        cursors.append((0, 0, 0, 0, 0))
+                    }
+                    let c = Int(columnOf[Int(key)])
+                    let t = cursors[c].tag
+                    guard t < valueColumns[c].tags.count, let tag = Tag(rawValue: valueColumns[c].tags[t]) else {
+                        throw EngineError("chunk: attribute value missing or of an unknown type")
+                    }
+                    cursors[c].tag = t + 1
+                    var index = 0
+                    switch tag {
+                    case .string:
+                        index = cursors[c].string
+                        cursors[c].string += 1
+                        guard index < valueColumns[c].strings.count else { throw EngineError("chunk: string value missing") }
+                    case .int:
+                        index = cursors[c].int
+                        cursors[c].int += 1
+                        guard index < valueColumns[c].ints.count else { throw EngineError("chunk: integer value missing") }
+                    case .double:
+                        index = cursors[c].double
+                        cursors[c].double += 1
+                        guard index < valueColumns[c].doubles.count else { throw EngineError("chunk: double value missing") }
+                    case .bytes, .array, .kvlist:
+                        index = cursors[c].nested
+                        cursors[c].nested += 1
+                        guard index < valueColumns[c].nested.count else { throw EngineError("chunk: nested value missing") }
+                    case .empty, .falseBool, .trueBool: break
+                    }
+                    found.append(Occurrence(key: key, column: UInt32(c), tag: tag.rawValue, index: UInt32(index)))
+                }
+                rows.append(found.count)
+            }
+            try finished(lengths, "attribute counts")
+            try finished(keyReader, "attribute keys")
+            attributeRows[Int(owner.rawValue)] = rows
+            occurrences[Int(owner.rawValue)] = found
+        }
+    }
+
+    private static func parseValues(_ owner: Owner, _ key: UInt32, _ plain: [UInt64: [UInt8]]) throws -> ParsedValues {
+        func column(_ sub: ColumnarChunk.ValueColumn) -> [UInt8] { plain[ColumnarChunk.columnKey(owner.valueKind(sub), key)] ?? [] }
+        var v = ParsedValues()
+        v.tags = column(.tags)
+        let strings = column(.strings)
+        if let mode = strings.first {
+            var r = ByteReader(strings)
+            r.at = 1
+            if mode == 1 {
+                let dictionary = try Strings(column(.stringDictionary))
+                v.stringBytes = dictionary.bytes
+                while !r.atEnd {
+                    let id = try r.varint()
+                    guard id < UInt64(dictionary.ranges.count) else { throw EngineError("chunk: string value out of range") }
+                    v.strings.append(dictionary.ranges[Int(id)])
+                }
+            } else {
+                guard mode == 0 else { throw EngineError("chunk: unknown string column mode") }
+                let parsed = try Strings(Array(strings.dropFirst()))
+                v.stringBytes = parsed.bytes
+                v.strings = parsed.ranges
+            }
+        }
+        var ints = ByteReader(column(.ints))
+        while !ints.atEnd { v.ints.append(ColumnarChunk.unzigzag(try ints.varint())) }
+        var doubles = ByteReader(column(.doubles))
+        while !doubles.atEnd { v.doubles.append(Double(bitPattern: try doubles.u64())) }
+        v.nestedBytes = column(.nested)
+        var nested = ByteReader(v.nestedBytes)
+        while !nested.atEnd {
+            let from = nested.at
+            try skipGeneric(&nested, depth: 0)
+            v.nested.append(from..<nested.at)
+        }
+        return v
+    }
+
+    /// Nested values deeper than this are refused (a damaged chunk must not exhaust the stack).
+    static let maxDepth = 64
+
+    static func skipGeneric(_ r: inout ByteReader, depth: Int) throws {
+        guard depth < maxDepth else { throw EngineError("chunk: value nested too deep") }
+        guard let tag = Tag(rawValue: try r.byte()) else { throw EngineError("chunk: unknown value type") }
+        switch tag {
+        case .empty, .falseBool, .trueBool: break
+        case .string, .bytes:
+            let n = try r.count()
+            guard n <= r.bytes.count - r.at else { throw EngineError("chunk: value past the end") }
+            r.at += n
+        case .int: _ = try r.varint()
+        case .double: _ = try r.u64()
+        case .array:
+            for _ in 0..<(try r.count()) { try skipGeneric(&r, depth: depth + 1) }
+        case .kvlist:
+            for _ in 0..<(try r.count()) {
+                let n = try r.count()
+                guard n <= r.bytes.count - r.at else { throw EngineError("chunk: key past the end") }
+                r.at += n
+                try skipGeneric(&r, depth: depth + 1)
+            }
+        }
+    }
+
+    /// Decodes a value written by ``ColumnarChunkWriter/appendGeneric(_:_:_:)`` (already checked
+    /// by ``skipGeneric(_:depth:)``).
+    static func readGeneric(_ r: inout ByteReader) throws -> AttributeValue {
+        guard let tag = Tag(rawValue: try r.byte()) else { throw EngineError("chunk: unknown value type") }
+        func bytes() throws -> ArraySlice<UInt8> {
+            let n = try r.count()
+            guard n <= r.bytes.count - r.at else { throw EngineError("chunk: value past the end") }
+            defer { r.at += n }
+            return r.bytes[r.at..<r.at + n]
+        }
+        switch tag {
+        case .empty: return .empty
+        case .string: return .string(String(decoding: try bytes(), as: UTF8.self))
+        case .falseBool: return .bool(false)
+        case .trueBool: return .bool(true)
+        case .int: return .int(ColumnarChunk.unzigzag(try r.varint()))
+        case .double: return .double(Double(bitPattern: try r.u64()))
+        case .bytes: return .bytes(Array(try bytes()))
+        case .array: return .array(try (0..<r.count()).map { _ in try readGeneric(&r) })
+        case .kvlist:
+            return .kvlist(
+                try (0..<r.count()).map { _ in
+                    let key = String(decoding: try bytes(), as: UTF8.self)
+                    return KeyValue(key, try readGeneric(&r))
+                })
+        }
+    }
+
+    /// Trace `t` of the chunk as a batch of its own.
+    func trace(_ t: Int) throws -> SpanBatch {
+        guard t >= 0, t < traceCount else { throw EngineError("chunk: trace \(t) out of range") }
+        var out = Materialiser(self)
+        try out.add(trace: t)
+        return out.batch
+    }
+
+    /// Every trace of the chunk, one batch per trace.
+    func traces() throws -> [SpanBatch] {
+        try (0..<traceCount).map { try trace($0) }
+    }
+
+    /// Rows copied out into a batch, each string written to its arena once.
+    private struct Materialiser {
+        let chunk: ColumnarChunkReader
+        var batch = SpanBatch()
+        var dictionaryRefs = [UInt32: StrRef]()
+        var keyRefs = [UInt32: StrRef]()
+        var scopeMap = [UInt32: UInt32]()
+        var resourceMap = [UInt32: UInt32]()
+
+        init(_ chunk: ColumnarChunkReader) { self.chunk = chunk }
+
+        mutating func string(_ id: UInt32) throws -> StrRef {
+            if let known = dictionaryRefs[id] { return known }
+            let r = try chunk.dictionary.range(id)
+            let ref = chunk.dictionary.bytes.withUnsafeBytes { batch.appendBytes(UnsafeRawBufferPointer(rebasing: $0[r])) }
+            dictionaryRefs[id] = ref
+            return ref
+        }
+
+        mutating func key(_ id: UInt32) throws -> StrRef {
+            if let known = keyRefs[id] { return known }
+            let r = try chunk.keys.range(id)
+            let ref = chunk.keys.bytes.withUnsafeBytes { batch.appendBytes(UnsafeRawBufferPointer(rebasing: $0[r])) }
+            keyRefs[id] = ref
+            return ref
+        }
+
+        /// The attributes of owner `n`, appended to `pool`.
+        mutating func attributes(_ owner: Owner, _ n: Int, into pool: WritableKeyPath<SpanBatch, [Attribute]>) throws -> PoolRange {
+            let rows = chunk.attributeRows[Int(owner.rawValue)]
+            guard n + 1 < rows.count else { throw EngineError("chunk: attributes of a missing owner") }
+            var converted = [Attribute]()
+            converted.reserveCapacity(rows[n + 1] - rows[n])
+            for occ in chunk.occurrences[Int(owner.rawValue)][rows[n]..<rows[n + 1]] {
+                let v = chunk.valueColumns[Int(occ.column)]
+                let value: Value
+                switch Tag(rawValue: occ.tag)! {
+                case .empty: value = .empty
+                case .falseBool: value = .bool(false)
+                case .trueBool: value = .bool(true)
+                case .int: value = .int(v.ints[Int(occ.index)])
+                case .double: value = .double(v.doubles[Int(occ.index)])
+                case .string:
+                    let r = v.strings[Int(occ.index)]
+                    value = .string(v.stringBytes.withUnsafeBytes { batch.appendBytes(UnsafeRawBufferPointer(rebasing: $0[r])) })
+                case .bytes, .array, .kvlist:
+                    var reader = ByteReader(Array(v.nestedBytes[v.nested[Int(occ.index)]]))
+                    value = batch.store(try ColumnarChunkReader.readGeneric(&reader))
+                }
+                converted.append(Attribute(key: try key(occ.key), value: value))
+            }
+            let start = batch[keyPath: pool].count
+            batch[keyPath: pool].append(contentsOf: converted)
+            return PoolRange(start: UInt32(start), count: UInt32(converted.count))
+        }
+
+        mutating func scope(_ s: UInt32) throws -> UInt32 {
+            if let known = scopeMap[s] { return known }
+            let entry = chunk.scopeTable[Int(s)]
+            let resource: UInt32
+            if let known = resourceMap[entry.resource] {
+                resource = known
+            } else {
+                let res = chunk.resources[Int(entry.resource)]
+                let range = try attributes(.resource, Int(entry.resource), into: \.attributes)
+                var service = StrRef.empty
+                for a in batch.attributes[range.indices] where batch.equals(a.key, "service.name") {
+                    if case .string(let r) = a.value { service = r }
+                }
+                batch.resources.append(
+                    SpanBatch.Resource(
+                        attributes: range, droppedAttributesCount: res.dropped, schemaURL: try string(res.schema), serviceName: service))
+                resource = UInt32(batch.resources.count - 1)
+                resourceMap[entry.resource] = resource
+            }
+            let range = try attributes(.scope, Int(s), into: \.attributes)
+            batch.scopes.append(
+                SpanBatch.Scope(
+                    resource: resource, name: try string(entry.name), version: try string(entry.version), attributes: range,
+                    droppedAttributesCount: entry.dropped, schemaURL: try string(entry.schema)))
+            let id = UInt32(batch.scopes.count - 1)
+            scopeMap[s] = id
+            return id
+        }
+
+        mutating func add(trace t: Int) throws {
+            let traceID = chunk.traceIDs[t]
+            for r in chunk.traceRows[t]..<chunk.traceRows[t + 1] {
+                let scope = try scope(chunk.scopes[r])
+                batch.traceIDs.append(traceID)
+                batch.spanIDs.append(chunk.spanIDs[r])
+                batch.parentSpanIDs.append(chunk.parents[r])
+                batch.traceStates.append(try string(chunk.traceStates[r]))
+                batch.names.append(try string(chunk.names[r]))
+                batch.kinds.append(chunk.kinds[r])
+                batch.startTimes.append(chunk.starts[r])
+                batch.endTimes.append(chunk.ends[r])
+                batch.flags.append(chunk.flags[r])
+                batch.statusCodes.append(chunk.statuses[r])
+                batch.statusMessages.append(try string(chunk.statusMessages[r]))
+                batch.attributeRanges.append(try attributes(.span, r, into: \.spanAttributes))
+                batch.droppedAttributesCounts.append(chunk.dropped[3 * r])
+                let eventStart = batch.events.count
+                for e in chunk.eventRows[r]..<chunk.eventRows[r + 1] {
+                    let range = try attributes(.event, e, into: \.attributes)
+                    batch.events.append(
+                        SpanBatch.Event(
+                            time: chunk.eventTimes[e], name: try string(chunk.eventNames[e]), attributes: range,
+                            droppedAttributesCount: chunk.eventDropped[e]))
+                }
+                batch.eventRanges.append(PoolRange(start: UInt32(eventStart), count: UInt32(batch.events.count - eventStart)))
+                batch.droppedEventsCounts.append(chunk.dropped[3 * r + 1])
+                let linkStart = batch.links.count
+                for l in chunk.linkRows[r]..<chunk.linkRows[r + 1] {
+                    let range = try attributes(.link, l, into: \.attributes)
+                    batch.links.append(
+                        SpanBatch.Link(
+                            traceID: chunk.linkTraceIDs[l], spanID: chunk.linkSpanIDs[l],
+                            traceState: try string(chunk.linkTraceStates[l]), attributes: range,
+                            droppedAttributesCount: chunk.linkDropped[l], flags: chunk.linkFlags[l]))
+                }
+                batch.linkRanges.append(PoolRange(start: UInt32(linkStart), count: UInt32(batch.links.count - linkStart)))
+                batch.droppedLinksCounts.append(chunk.dropped[3 * r + 2])
+                batch.scopeIndices.append(scope)
+            }
+        }
+    }
+}

@@ -1,0 +1,161 @@
+import AriadneModel
+import AriadneStorage
+import AriadneTesting
+import AriadneWorkload
+import Foundation
+import Testing
+
+@testable import AriadneEngine
+
+/// Block format 4: columnar chunks read back exactly what was written, older blocks stay
+/// readable and compaction rewrites them in the new format.
+@Suite struct BlockFormatTests {
+    /// A trace that uses every corner of the span model: each value type (nested ones too),
+    /// events, links, kinds and status codes outside the packed range, a parent outside the
+    /// trace, a span id shared by two spans, an end before the start, flags and dropped counts.
+    static func awkwardTrace() -> SpanBatch {
+        var b = SpanBatch()
+        let r = b.addResource(
+            OwnedResource(
+                attributes: [KeyValue("service.name", "odd"), KeyValue("weights", .array([.double(0.5), .int(-3), .array([.bool(true)])]))],
+                droppedAttributesCount: 2, schemaURL: "https://opentelemetry.io/schemas/1.26.0"))
+        let s = b.addScope(OwnedScope(name: "lib", version: "1.2", attributes: [KeyValue("x", .empty)], droppedAttributesCount: 1), resource: r)
+        let trace = TraceID(high: 0xABCD, low: 42)
+        let values: [AttributeValue] = [
+            .empty, .string(""), .string("ü—unicode"), .bool(false), .bool(true), .int(.min), .int(.max), .double(-0.0), .double(.infinity),
+            .bytes([0, 255, 7]), .kvlist([KeyValue("k", .kvlist([KeyValue("deep", .bytes([]))])), KeyValue("", .string("v"))]),
+        ]
+        b.append(
+            Span(
+                traceID: trace, spanID: SpanID(1), traceState: "a=b", name: "root", kind: SpanKind(rawValue: 9), startTime: 5_000, endTime: 4_000,
+                attributes: values.enumerated().map { KeyValue("v\($0.offset % 4)", $0.element) }, droppedAttributesCount: 3,
+                events: [
+                    Span.Event(time: 4_500, name: "before the start", attributes: [KeyValue("e", .int(1))], droppedAttributesCount: 4),
+                    Span.Event(time: 9_000, name: "exception"),
+                ], droppedEventsCount: 5,
+                links: [
+                    Span.Link(
+                        traceID: TraceID(high: 1, low: 2), spanID: SpanID(3), traceState: "t=1", attributes: [KeyValue("l", "x")],
+                        droppedAttributesCount: 6, flags: 0x301)
+                ],
+                droppedLinksCount: 7, statusCode: StatusCode(rawValue: 7), statusMessage: "odd status", flags: 0x301), scope: s)
+        b.append(Span(traceID: trace, spanID: SpanID(2), parentSpanID: SpanID(99), name: "orphan", startTime: 1, endTime: 2), scope: s)
+        b.append(Span(traceID: trace, spanID: SpanID(2), parentSpanID: SpanID(1), name: "same id", startTime: 3, endTime: 2_000_000), scope: s)
+        return b
+    }
+
+    @Test func columnarChunksReadBackEverySpanAsWritten() throws {
+        var w = Workload(seed: 11, profile: .realistic)
+        let realistic = w.batch(spans: 3000, start: EngineDurability.t0)
+        let traces = [Self.awkwardTrace()] + Set(realistic.traceIDs).sorted().map { realistic.spans(ofTrace: $0) }
+        var writer = ColumnarChunkWriter()
+        for t in traces { _ = writer.add(trace: t) }
+        let section = writer.finish(level: 3)
+        let reader = try ColumnarChunkReader(section)
+        #expect(reader.traceCount == traces.count && reader.spanCount == realistic.count + 3)
+        for (k, t) in traces.enumerated() {
+            let read = try reader.trace(k)
+            // In the order written, not only as a set.
+            #expect((0..<read.count).map { read.span(at: $0) } == (0..<t.count).map { t.span(at: $0) })
+        }
+        // Recompressing changes the bytes, not the spans.
+        let recompressed = try ColumnarChunkReader(ColumnarChunk.recompress(section, level: 19))
+        #expect(try recompressed.trace(0).span(at: 0) == traces[0].span(at: 0))
+    }
+
+    @Test func damagedColumnsAreRefusedNotTrapped() throws {
+        var w = Workload(seed: 12, profile: .realistic)
+        let batch = w.batch(spans: 200, start: EngineDurability.t0)
+        var writer = ColumnarChunkWriter()
+        for id in Set(batch.traceIDs).sorted() { _ = writer.add(trace: batch.spans(ofTrace: id)) }
+        // Uncompressed, so that a flipped byte reaches the column parsers, not only zstd.
+        let section = writer.finish(level: 3)
+        let plain = try ColumnarChunk.recompress(section, level: nil)
+        var rng = SplitMix64(seed: 5)
+        var refused = 0
+        for round in 0..<400 {
+            var damaged = round % 2 == 0 ? plain : Array(plain.prefix(Int(rng.next() % UInt64(plain.count))))
+            if round % 2 == 0 {
+                for _ in 0..<(1 + rng.next() % 4) { damaged[Int(rng.next() % UInt64(damaged.count))] ^= UInt8(truncatingIfNeeded: rng.next() | 1) }
+            }
+            do {
+                let r = try ColumnarChunkReader(damaged)
+                _ = try r.traces()
+            } catch is EngineError {
+                refused += 1
+            }
+        }
+        #expect(refused > 100)
+    }
+
+    /// The fixture is a version 3 block of 65 realistic spans, written by the engine before
+    /// version 4 (`ariadne-bench store --spans 60 --batch-spans 30 --concurrency 1 --no-compact`).
+    @Test func versionThreeBlocksAreReadAndCompactedIntoVersionFour() async throws {
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/v3-realistic.blk").path
+        try await withTemporaryDirectory { dir in
+            try FileManager.default.createDirectory(atPath: dir + "/blocks", withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: fixture, toPath: dir + "/blocks/" + (fixture as NSString).lastPathComponent)
+            let old = try BlockReader(path: dir + "/blocks/v3-realistic.blk")
+            #expect(old.version == 3 && old.meta.spanCount == 65)
+            var options = EngineOptions()
+            options.recompressAfter = .seconds(0)
+            let store = try EngineStore(directory: dir, options: options)
+            let before = try await store.traces(old.traceIDs)
+            #expect(before.reduce(0) { $0 + $1.count } == 65)
+            let services = try await store.services()
+            #expect(services.contains("api-gateway"))
+            #expect(try await store.compact() == 1)
+            let blocks = try FileManager.default.contentsOfDirectory(atPath: dir + "/blocks").filter { $0.hasSuffix(".blk") }
+            #expect(blocks.count == 1 && blocks[0] != "v3-realistic.blk")
+            #expect(try BlockReader(path: dir + "/blocks/" + blocks[0]).version == BlockFormat.version)
+            let after = try await store.traces(old.traceIDs)
+            #expect(after.map(\.ownedSpansSortedByID) == before.map(\.ownedSpansSortedByID))
+            #expect(try await store.services() == services)
+            // A search still finds a trace by one of its high-cardinality values.
+            let user = before[0].span(at: 0).attributes.first { $0.key == "user.id" }?.value.displayString
+            if let user {
+                let found = try await store.findTraceIDs(TraceQuery(filter: .compare(.attribute(.span, "user.id"), .eq, .string(user)), limit: 100))
+                #expect(found.contains(before[0].traceIDs[0]))
+            }
+        }
+    }
+
+    /// Values found in one trace only are kept in per-chunk filters, not listed: searches by
+    /// them (equality, regular expression, `!=`) still find exactly the traces that hold them.
+    @Test func searchesByRareValuesFindExactlyTheirTraces() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try EngineStore(directory: dir)
+            var w = Workload(seed: 13, profile: .realistic)
+            let batch = w.batch(spans: 12_000, start: EngineDurability.t0)
+            try await store.write(batch)
+            try await store.cut()
+            let spans = (0..<batch.count).map { batch.span(at: $0) }
+            func tracesWhere(_ key: String, _ test: (String) -> Bool) -> Set<TraceID> {
+                Set(spans.filter { $0.attributes.contains { $0.key == key && test($0.value.displayString) } }.map(\.traceID))
+            }
+            func found(_ filter: SpanFilter) async throws -> Set<TraceID> {
+                Set(try await store.findTraceIDs(TraceQuery(filter: filter, limit: 100_000)))
+            }
+            for k in stride(from: 0, to: spans.count, by: 997) {
+                for key in ["request.id", "session.id", "user.id", "db.query.text"] {
+                    guard let value = spans[k].attributes.first(where: { $0.key == key })?.value.displayString else { continue }
+                    #expect(try await found(.compare(.attribute(.span, key), .eq, .string(value))) == tracesWhere(key) { $0 == value })
+                }
+            }
+            // A value no span has finds nothing, whatever the filters' false positives let through.
+            #expect(try await found(.compare(.attribute(.span, "request.id"), .eq, .string("0000000000000000"))).isEmpty)
+            // Regular expressions match whole values.
+            let prefix = spans.lazy.compactMap { $0.attributes.first { $0.key == "request.id" } }.first!.value.displayString.prefix(3)
+            #expect(
+                try await found(.compare(.attribute(.span, "request.id"), .regex, .string(prefix + ".*")))
+                    == tracesWhere("request.id") { $0.hasPrefix(prefix) })
+            let session = spans.lazy.compactMap { $0.attributes.first { $0.key == "session.id" } }.first!.value.displayString
+            #expect(try await found(.compare(.attribute(.span, "session.id"), .ne, .string(session))) == tracesWhere("session.id") { $0 != session })
+            // The index is a small part of the block.
+            let breakdown = try store.storageBreakdown()
+            let index = breakdown.filter { $0.part == "searchField" }.reduce(0) { $0 + $1.bytes }
+            let chunks = breakdown.filter { $0.part == "chunk" }.reduce(0) { $0 + $1.bytes }
+            #expect(index * 3 < chunks)
+        }
+    }
+}
