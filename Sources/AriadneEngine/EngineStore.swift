@@ -205,13 +205,16 @@ public final class EngineStore: TraceStore, TraceDeleter {
     }
 
     /// Bytes on disk by what they hold, over every block: sections by kind, and inside version 4
-    /// chunks, columns by what they store (`chunk:<column>`, `chunk:span.<key>` and so on),
-    /// largest first. For benchmarks; reads every chunk's directory.
+    /// chunks, columns by what they store (`chunk:<column>`, `chunk:span.<key>` and so on), and
+    /// the term index by field (`searchField:span.<key>`), largest first. For benchmarks; reads every chunk's directory.
     public func storageBreakdown() throws -> [(part: String, bytes: Int)] {
         var parts = [String: Int]()
         for b in state.withLock({ $0.blocks }) {
             for (kind, location) in b.sections {
                 parts["\(kind)", default: 0] += location.length
+                if kind == .searchField, let key = b.searchFields?.first(where: { $0.value.offset == location.offset })?.key {
+                    parts["searchField:\(key.scope).\(key.key)", default: 0] += location.length
+                }
                 guard kind == .chunk, b.version >= 4 else { continue }
                 let directory = try ColumnarChunk.Directory(b.readRaw(location, what: "chunk"))
                 let keys = try ColumnarChunkReader.Strings(
@@ -473,7 +476,11 @@ public final class EngineStore: TraceStore, TraceDeleter {
             let found: [(TraceID, SpanBatch)]? = try readOrQuarantine(b) { b in
                 var chunk: (n: UInt32, loaded: LoadedChunk)? = nil
                 return try wanted.map { id, e in
-                    if chunk?.n != e.chunk { chunk = (e.chunk, try b.loadChunk(Int(e.chunk))) }
+                    if chunk?.n != e.chunk {
+                        // Wanted traces come in offset order: parse the chunk through its last one.
+                        let last = wanted.lazy.filter { $0.1.chunk == e.chunk }.map(\.1.offset).max()
+                        chunk = (e.chunk, try b.loadChunk(Int(e.chunk), through: last))
+                    }
                     return (id, try chunk!.loaded.trace(at: Int(e.offset)))
                 }
             }

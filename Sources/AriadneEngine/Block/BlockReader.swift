@@ -150,11 +150,12 @@ final class BlockReader: Sendable {
         return traceIDs.binarySearchIndex(of: id).map { entries[$0] }
     }
 
-    /// Reads, verifies and opens one chunk.
-    func loadChunk(_ n: Int) throws -> LoadedChunk {
+    /// Reads, verifies and opens one chunk; `through` (an index entry's offset) says that only
+    /// the traces up to that one will be read.
+    func loadChunk(_ n: Int, through last: UInt32? = nil) throws -> LoadedChunk {
         guard version >= 4 else { return .frames(try readSection(chunks[n], what: "chunk \(n)")) }
         do {
-            return .columns(try ColumnarChunkReader(readRaw(chunks[n], what: "chunk \(n)")))
+            return .columns(try ColumnarChunkReader(readRaw(chunks[n], what: "chunk \(n)"), through: last.map(Int.init)))
         } catch let e as EngineError {
             throw EngineError("\(path): chunk \(n): \(e.message)")
         }
@@ -204,7 +205,7 @@ final class BlockReader: Sendable {
     /// The spans of trace `id` in this block.
     func trace(_ id: TraceID) throws -> SpanBatch? {
         guard let e = entry(for: id) else { return nil }
-        return try loadChunk(Int(e.chunk)).trace(at: Int(e.offset))
+        return try loadChunk(Int(e.chunk), through: e.offset).trace(at: Int(e.offset))
     }
 }
 

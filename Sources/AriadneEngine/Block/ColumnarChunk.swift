@@ -502,6 +502,8 @@ struct ColumnarChunkReader {
 
     let traceCount: Int
     let spanCount: Int
+    /// The traces parsed (all of them unless opened `through` one).
+    private(set) var parsedTraces = 0
     private var traceIDs = [TraceID]()
     private var traceRows = [Int]()  // traceCount + 1 row boundaries
     private var spanIDs = [SpanID]()
@@ -533,7 +535,16 @@ struct ColumnarChunkReader {
     /// Per owner: where each owner's attributes start among its occurrences (owners + 1 bounds).
     private var attributeRows = [[Int]](repeating: [], count: Owner.allCases.count)
     private var occurrences = [[Occurrence]](repeating: [], count: Owner.allCases.count)
-    private var valueColumns = [ParsedValues]()
+    /// The (owner, key) of each value column, in order of first use, with its tags; the values
+    /// themselves are parsed when a trace that has them is materialised.
+    private var valueColumns = [(owner: Owner, key: UInt32, tags: [UInt8])]()
+    private var plain = [UInt64: [UInt8]]()
+    /// Value columns parsed so far, by column number: a search reads many traces of one chunk.
+    private let parsed = ParsedCache()
+
+    final class ParsedCache {
+        var values = [ParsedValues?]()
+    }
 
     /// Strings parsed from a column of varint-length-prefixed entries.
     struct Strings {
@@ -578,11 +589,12 @@ struct ColumnarChunkReader {
         var nestedBytes = [UInt8]()
     }
 
-    init(_ section: [UInt8]) throws {
+    /// Opens a chunk section. With `last`, only the traces up to that one are parsed: a lookup
+    /// of one trace reads, on average, half the rows.
+    init(_ section: [UInt8], through last: Int? = nil) throws {
         let directory = try ColumnarChunk.Directory(section)
         traceCount = directory.traces
         spanCount = directory.spans
-        var plain = [UInt64: [UInt8]]()
         for (k, e) in directory.entries.enumerated() {
             let key = ColumnarChunk.columnKey(e.kind, e.key)
             guard plain[key] == nil else { throw EngineError("chunk: column \(e.kind)/\(e.key) twice") }
@@ -623,6 +635,29 @@ struct ColumnarChunkReader {
         guard traceRows.last! == spans else { throw EngineError("chunk: rows do not add up to the spans") }
         try finished(r, "trace ids")
         try finished(counts, "trace rows")
+        parsedTraces = min(traces, (last ?? traces - 1) + 1)
+        let rowsParsed = traceRows[parsedTraces]
+        let partial = rowsParsed < spans
+        // The span ids fix the number of rows, so that the arrays can be sized before parsing.
+        guard (plain[ColumnarChunk.columnKey(Column.spanIDs.rawValue, 0)]?.count ?? 0) == spans * 8 else {
+            throw EngineError("chunk: span ids do not match the span count")
+        }
+        do {
+            let n = rowsParsed
+            parents.reserveCapacity(n)
+            starts.reserveCapacity(n)
+            ends.reserveCapacity(n)
+            kinds.reserveCapacity(n)
+            statuses.reserveCapacity(n)
+            flags.reserveCapacity(n)
+            names.reserveCapacity(n)
+            traceStates.reserveCapacity(n)
+            statusMessages.reserveCapacity(n)
+            scopes.reserveCapacity(n)
+            dropped.reserveCapacity(3 * n)
+            eventRows.reserveCapacity(n + 1)
+            linkRows.reserveCapacity(n + 1)
+        }
 
         // Per span.
         var ids = reader(.spanIDs)
@@ -640,11 +675,12 @@ struct ColumnarChunkReader {
         var droppedReader = reader(.dropped)
         var eventCounts = reader(.eventCounts)
         var linkCounts = reader(.linkCounts)
+        spanIDs.reserveCapacity(spans)
         for _ in 0..<spans { spanIDs.append(SpanID(try ids.u64())) }
         var start: UInt64 = 0
         eventRows.append(0)
         linkRows.append(0)
-        for t in 0..<traces {
+        for t in 0..<parsedTraces {
             let rows = traceRows[t]..<traceRows[t + 1]
             for _ in rows {
                 let code = try parentCodes.varint()
@@ -682,7 +718,7 @@ struct ColumnarChunkReader {
             (namesReader, "names"), (statesReader, "trace states"), (messagesReader, "status messages"),
             (scopesReader, "scopes"), (droppedReader, "dropped counts"), (eventCounts, "event counts"),
             (linkCounts, "link counts"),
-        ] {
+        ] where !partial {
             try finished(reader, what)
         }
 
@@ -690,7 +726,7 @@ struct ColumnarChunkReader {
         var times = reader(.eventTimes)
         var eventNamesReader = reader(.eventNames)
         var eventDroppedReader = reader(.eventDropped)
-        for s in 0..<spans {
+        for s in 0..<rowsParsed {
             for _ in eventRows[s]..<eventRows[s + 1] {
                 eventTimes.append(starts[s] &+ UInt64(bitPattern: ColumnarChunk.unzigzag(try times.varint())))
                 eventNames.append(try u32(&eventNamesReader))
@@ -724,7 +760,7 @@ struct ColumnarChunkReader {
             (times, "event times"), (eventNamesReader, "event names"), (eventDroppedReader, "event dropped counts"),
             (linkIDs, "link trace ids"), (linkSpans, "link span ids"), (linkStates, "link trace states"),
             (linkDroppedReader, "link dropped counts"), (linkFlagsReader, "link flags"),
-        ] {
+        ] where !partial {
             try finished(reader, what)
         }
         guard scopes.allSatisfy({ Int($0) < scopeTable.count }) else { throw EngineError("chunk: span names a missing scope") }
@@ -732,7 +768,7 @@ struct ColumnarChunkReader {
         // Attributes: each occurrence located in its value column.
         var cursors = [(tag: Int, string: Int, int: Int, double: Int, nested: Int)]()
         let owners: [(Owner, Int)] = [
-            (.span, spans), (.resource, resources.count), (.scope, scopeTable.count), (.event, eventRows.last!),
+            (.span, rowsParsed), (.resource, resources.count), (.scope, scopeTable.count), (.event, eventRows.last!),
             (.link, linkRows.last!),
         ]
         for (owner, ownerCount) in owners {
@@ -750,7 +786,7 @@ struct ColumnarChunkReader {
                     guard Int(key) < columnOf.count else { throw EngineError("chunk: attribute key out of range") }
                     if columnOf[Int(key)] < 0 {
                         columnOf[Int(key)] = Int32(valueColumns.count)
-                        valueColumns.append(try Self.parseValues(owner, key, plain))
+                        valueColumns.append((owner, key, plain[ColumnarChunk.columnKey(owner.valueKind(.tags), key)] ?? []))
                         cursors.append((0, 0, 0, 0, 0))
                     }
                     let c = Int(columnOf[Int(key)])
@@ -761,36 +797,35 @@ struct ColumnarChunkReader {
                     cursors[c].tag = t + 1
                     var index = 0
                     switch tag {
+                    // Checked against the values when they are parsed.
                     case .string:
                         index = cursors[c].string
                         cursors[c].string += 1
-                        guard index < valueColumns[c].strings.count else { throw EngineError("chunk: string value missing") }
                     case .int:
                         index = cursors[c].int
                         cursors[c].int += 1
-                        guard index < valueColumns[c].ints.count else { throw EngineError("chunk: integer value missing") }
                     case .double:
                         index = cursors[c].double
                         cursors[c].double += 1
-                        guard index < valueColumns[c].doubles.count else { throw EngineError("chunk: double value missing") }
                     case .bytes, .array, .kvlist:
                         index = cursors[c].nested
                         cursors[c].nested += 1
-                        guard index < valueColumns[c].nested.count else { throw EngineError("chunk: nested value missing") }
                     case .empty, .falseBool, .trueBool: break
                     }
                     found.append(Occurrence(key: key, column: UInt32(c), tag: tag.rawValue, index: UInt32(index)))
                 }
                 rows.append(found.count)
             }
-            try finished(lengths, "attribute counts")
-            try finished(keyReader, "attribute keys")
+            if !partial {
+                try finished(lengths, "attribute counts")
+                try finished(keyReader, "attribute keys")
+            }
             attributeRows[Int(owner.rawValue)] = rows
             occurrences[Int(owner.rawValue)] = found
         }
     }
 
-    private static func parseValues(_ owner: Owner, _ key: UInt32, _ plain: [UInt64: [UInt8]]) throws -> ParsedValues {
+    fileprivate static func parseValues(_ owner: Owner, _ key: UInt32, _ plain: [UInt64: [UInt8]]) throws -> ParsedValues {
         func column(_ sub: ColumnarChunk.ValueColumn) -> [UInt8] { plain[ColumnarChunk.columnKey(owner.valueKind(sub), key)] ?? [] }
         var v = ParsedValues()
         v.tags = column(.tags)
@@ -883,27 +918,47 @@ struct ColumnarChunkReader {
 
     /// Trace `t` of the chunk as a batch of its own.
     func trace(_ t: Int) throws -> SpanBatch {
-        guard t >= 0, t < traceCount else { throw EngineError("chunk: trace \(t) out of range") }
+        guard t >= 0, t < parsedTraces else { throw EngineError("chunk: trace \(t) out of range") }
         var out = Materialiser(self)
-        try out.add(trace: t)
-        return out.batch
+        return try out.trace(t)
     }
 
-    /// Every trace of the chunk, one batch per trace.
+    /// Every trace of the chunk, one batch per trace (each value column parsed once).
     func traces() throws -> [SpanBatch] {
-        try (0..<traceCount).map { try trace($0) }
+        var out = Materialiser(self)
+        return try (0..<parsedTraces).map { try out.trace($0) }
     }
 
     /// Rows copied out into a batch, each string written to its arena once.
     private struct Materialiser {
         let chunk: ColumnarChunkReader
         var batch = SpanBatch()
+        /// Value columns parsed so far, by column number (given back to the chunk's cache).
+        var values: [ParsedValues?]
         var dictionaryRefs = [UInt32: StrRef]()
         var keyRefs = [UInt32: StrRef]()
         var scopeMap = [UInt32: UInt32]()
         var resourceMap = [UInt32: UInt32]()
 
-        init(_ chunk: ColumnarChunkReader) { self.chunk = chunk }
+        init(_ chunk: ColumnarChunkReader) {
+            self.chunk = chunk
+            values = chunk.parsed.values.count == chunk.valueColumns.count
+                ? chunk.parsed.values : [ParsedValues?](repeating: nil, count: chunk.valueColumns.count)
+        }
+
+        /// Materialises trace `t`, then starts afresh for the next (keeping the parsed values).
+        mutating func trace(_ t: Int) throws -> SpanBatch {
+            try add(trace: t)
+            chunk.parsed.values = values
+            defer {
+                batch = SpanBatch()
+                dictionaryRefs.removeAll(keepingCapacity: true)
+                keyRefs.removeAll(keepingCapacity: true)
+                scopeMap.removeAll(keepingCapacity: true)
+                resourceMap.removeAll(keepingCapacity: true)
+            }
+            return batch
+        }
 
         mutating func string(_ id: UInt32) throws -> StrRef {
             if let known = dictionaryRefs[id] { return known }
@@ -928,19 +983,30 @@ struct ColumnarChunkReader {
             var converted = [Attribute]()
             converted.reserveCapacity(rows[n + 1] - rows[n])
             for occ in chunk.occurrences[Int(owner.rawValue)][rows[n]..<rows[n + 1]] {
-                let v = chunk.valueColumns[Int(occ.column)]
+                let c = Int(occ.column)
+                if values[c] == nil {
+                    let column = chunk.valueColumns[c]
+                    values[c] = try ColumnarChunkReader.parseValues(column.owner, column.key, chunk.plain)
+                }
+                let i = Int(occ.index)
                 let value: Value
                 switch Tag(rawValue: occ.tag)! {
                 case .empty: value = .empty
                 case .falseBool: value = .bool(false)
                 case .trueBool: value = .bool(true)
-                case .int: value = .int(v.ints[Int(occ.index)])
-                case .double: value = .double(v.doubles[Int(occ.index)])
+                case .int:
+                    guard i < values[c]!.ints.count else { throw EngineError("chunk: integer value missing") }
+                    value = .int(values[c]!.ints[i])
+                case .double:
+                    guard i < values[c]!.doubles.count else { throw EngineError("chunk: double value missing") }
+                    value = .double(values[c]!.doubles[i])
                 case .string:
-                    let r = v.strings[Int(occ.index)]
-                    value = .string(v.stringBytes.withUnsafeBytes { batch.appendBytes(UnsafeRawBufferPointer(rebasing: $0[r])) })
+                    guard i < values[c]!.strings.count else { throw EngineError("chunk: string value missing") }
+                    let r = values[c]!.strings[i]
+                    value = .string(values[c]!.stringBytes.withUnsafeBytes { batch.appendBytes(UnsafeRawBufferPointer(rebasing: $0[r])) })
                 case .bytes, .array, .kvlist:
-                    var reader = ByteReader(Array(v.nestedBytes[v.nested[Int(occ.index)]]))
+                    guard i < values[c]!.nested.count else { throw EngineError("chunk: nested value missing") }
+                    var reader = ByteReader(Array(values[c]!.nestedBytes[values[c]!.nested[i]]))
                     value = batch.store(try ColumnarChunkReader.readGeneric(&reader))
                 }
                 converted.append(Attribute(key: try key(occ.key), value: value))
