@@ -11,7 +11,7 @@ extension BlockReader {
         let query = matcher.query
         var parts = [[UInt32]?]()
         func intrinsic(_ field: SpanField, _ value: String) throws -> [UInt32]? {
-            try postings(BlockSearch.FieldKey.intrinsic(field)!, rare: .exactly(value)) { $0 == .string(value) }
+            try postings(BlockSearch.FieldKey.intrinsic(field)!, rare: .equal(value, nil)) { $0 == .string(value) }
         }
         if let s = query.service { parts.append(try intrinsic(.service, s)) }
         if let op = query.operation { parts.append(try intrinsic(.name, op)) }

@@ -39,7 +39,7 @@ public enum EngineFuzzing {
     public static func parseSearchData(_ bytes: [UInt8]) -> Bool {
         var ok = false
         if (try? BlockSearch.decodeDirectory(bytes)) != nil { ok = true }
-        for probe in [RareTerms.Probe.exactly("a"), .any] {
+        for probe in [RareTerms.Probe.equal("a", nil), .equal("7", 7), .any, .order(try! ValuePredicate(op: .gt, literal: .int(3)))] {
             let ordinals = { (c: UInt32) -> [UInt32]? in c < 4 ? [c] : nil }
             if (try? BlockSearch.postings(bytes, traceCount: 64, rare: probe, ordinalsOfChunk: ordinals) { _ in true }) != nil { ok = true }
         }

@@ -142,6 +142,17 @@ import Testing
                     #expect(try await found(.compare(.attribute(.span, key), .eq, .string(value))) == tracesWhere(key) { $0 == value })
                 }
             }
+            // Rare numbers: equality (also written as a string, as a tag search does) and ranges.
+            let sizes = spans.compactMap { s in s.attributes.first { $0.key == "http.response.body.size" }.map { (s.traceID, $0.value) } }
+            for (_, size) in sizes.prefix(5) {
+                guard case .int(let n) = size else { continue }
+                let expected = Set(sizes.filter { $0.1 == size }.map(\.0))
+                #expect(try await found(.compare(.attribute(.span, "http.response.body.size"), .eq, .int(n))) == expected)
+                #expect(try await found(.compare(.attribute(.span, "http.response.body.size"), .eq, .string(String(n)))) == expected)
+                #expect(try await found(.compare(.attribute(.span, "http.response.body.size"), .eq, .double(Double(n)))) == expected)
+                let above = Set(sizes.filter { if case .int(let m) = $0.1 { return m > n } else { return false } }.map(\.0))
+                #expect(try await found(.compare(.attribute(.span, "http.response.body.size"), .gt, .int(n))) == above)
+            }
             // A value no span has finds nothing, whatever the filters' false positives let through.
             #expect(try await found(.compare(.attribute(.span, "request.id"), .eq, .string("0000000000000000"))).isEmpty)
             // Regular expressions match whole values.

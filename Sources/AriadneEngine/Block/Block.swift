@@ -22,13 +22,15 @@ import Synchronization
 /// count, then per section: u8 kind, u64 offset, u64 length, u32 CRC-32.
 ///
 /// Sections: the index lists every trace id in ascending order with its chunk, its place in the
-/// chunk and its time bounds (40 bytes each); the bloom filter answers "not here" for most ids
+/// chunk and its time bounds (40 bytes each, field by field: every id's high half, then every
+/// low half, chunk, place, start, and duration; zstd-compressed); the bloom filter answers "not here" for most ids
 /// without a search; the meta section lists services with their operations and span kinds;
 /// each chunk holds ~`chunkSpans` spans of whole traces as columns, each compressed on its own
 /// (see ``ColumnarChunk``); a lookup decodes one chunk's columns and materialises one trace's
 /// rows. Then the search data (see ``BlockSearch``): a directory and one section per field of
 /// the term index, and trace summaries. Every section has a checksum.
-/// Earlier versions: 3 held each chunk as framed traces (u32 LE length, then the trace as an
+/// Earlier versions: 3 held the index uncompressed, entry by entry (id, chunk, frame offset,
+/// start, end), and each chunk as framed traces (u32 LE length, then the trace as an
 /// OTLP protobuf request) compressed together with zstd, the index pointing at a frame's
 /// offset; 2 had no search data either; 1 held a chunk as one OTLP request.
 ///
@@ -155,17 +157,18 @@ enum BlockWriter {
             chunkBase += UInt32(run.chunks.count)
         }
 
+        // The index's fields one after the other (all the ids' high halves, then the low ones,
+        // ...; the end as a duration), compressed: chunk numbers, offsets and times then shrink.
         var indexBytes = [UInt8]()
         indexBytes.reserveCapacity(index.count * BlockFormat.indexEntrySize)
-        for case let e? in index {
-            appendLE(e.traceID.high, &indexBytes)
-            appendLE(e.traceID.low, &indexBytes)
-            appendLE(e.chunk, &indexBytes)
-            appendLE(e.offset, &indexBytes)
-            appendLE(e.minStart, &indexBytes)
-            appendLE(e.maxEnd, &indexBytes)
-        }
-        addSection(.index, indexBytes)
+        let entries = index.map { $0! }
+        for e in entries { appendLE(e.traceID.high, &indexBytes) }
+        for e in entries { appendLE(e.traceID.low, &indexBytes) }
+        for e in entries { appendLE(e.chunk, &indexBytes) }
+        for e in entries { appendLE(e.offset, &indexBytes) }
+        for e in entries { appendLE(e.minStart, &indexBytes) }
+        for e in entries { appendLE(e.maxEnd &- e.minStart, &indexBytes) }
+        addSection(.index, Zstd.compress(indexBytes, level: level))
         var bloomBytes = [UInt8]()
         for w in bloom.bits { appendLE(w, &bloomBytes) }
         addSection(.bloom, bloomBytes)
@@ -187,6 +190,7 @@ enum BlockWriter {
     /// Rewrites block `b` with its chunks recompressed at `level`: every other section is copied
     /// as it is, so nothing is decoded and memory stays at one chunk.
     static func recompress(_ b: BlockReader, to path: String, level: Int32, replaces: [String]) throws -> BlockMeta {
+        guard b.version == BlockFormat.version else { throw EngineError("\(b.path): only a version \(BlockFormat.version) block is recompressed") }
         var meta = b.meta
         meta.level = level
         meta.replaces = replaces

@@ -77,20 +77,32 @@ final class BlockReader: Sendable {
             let metaSection = sections.first(where: { $0.kind == BlockFormat.Section.meta.rawValue })
         else { throw EngineError("missing index, bloom or meta section") }
 
-        let index = Array(try verified(indexSection))
+        let stored = Array(try verified(indexSection))
+        let index = version >= 4 ? try stored.withUnsafeBytes { buf throws(EngineError) in try Zstd.decompress(buf, limit: 1 << 30) } : stored
         guard index.count % BlockFormat.indexEntrySize == 0 else { throw EngineError("index size is not whole entries") }
+        let n = index.count / BlockFormat.indexEntrySize
         var entries = [BlockIndexEntry]()
-        entries.reserveCapacity(index.count / BlockFormat.indexEntrySize)
+        entries.reserveCapacity(n)
         let chunkSections = sections.filter { $0.kind == BlockFormat.Section.chunk.rawValue }
         // The whole file is in memory now: checking every chunk costs little and means a damaged
         // block is found at start, not in the middle of a query.
         for c in chunkSections { _ = try verified(c) }
-        for at in stride(from: 0, to: index.count, by: BlockFormat.indexEntrySize) {
-            let e = BlockIndexEntry(
-                traceID: TraceID(high: index.readLE(UInt64.self, at: at), low: index.readLE(UInt64.self, at: at + 8)),
-                chunk: index.readLE(UInt32.self, at: at + 16), offset: index.readLE(UInt32.self, at: at + 20),
-                minStart: index.readLE(UInt64.self, at: at + 24),
-                maxEnd: index.readLE(UInt64.self, at: at + 32))
+        for k in 0..<n {
+            let e: BlockIndexEntry
+            if version >= 4 {
+                let start = index.readLE(UInt64.self, at: 24 * n + 8 * k)
+                e = BlockIndexEntry(
+                    traceID: TraceID(high: index.readLE(UInt64.self, at: 8 * k), low: index.readLE(UInt64.self, at: 8 * n + 8 * k)),
+                    chunk: index.readLE(UInt32.self, at: 16 * n + 4 * k), offset: index.readLE(UInt32.self, at: 20 * n + 4 * k),
+                    minStart: start, maxEnd: start &+ index.readLE(UInt64.self, at: 32 * n + 8 * k))
+            } else {
+                let at = k * BlockFormat.indexEntrySize
+                e = BlockIndexEntry(
+                    traceID: TraceID(high: index.readLE(UInt64.self, at: at), low: index.readLE(UInt64.self, at: at + 8)),
+                    chunk: index.readLE(UInt32.self, at: at + 16), offset: index.readLE(UInt32.self, at: at + 20),
+                    minStart: index.readLE(UInt64.self, at: at + 24),
+                    maxEnd: index.readLE(UInt64.self, at: at + 32))
+            }
             guard Int(e.chunk) < chunkSections.count else { throw EngineError("index names a missing chunk") }
             if let last = entries.last, !(last.traceID < e.traceID) { throw EngineError("index is not sorted") }
             entries.append(e)

@@ -134,11 +134,11 @@ enum BlockSearch {
                 appendString(k.key, &directory)
                 let values = fields[k]!
                 var listed = [(bytes: ArraySlice<UInt8>, term: Int)]()
-                var rare = [UInt32: [UInt64]]()  // chunk → hashes of its rare values
+                var rare = [UInt32: RareTerms.Chunk]()
                 for v in values {
                     let ordinals = terms.postings[v.term]
-                    if ordinals.count == 1, v.bytes.first == 1, k.scope != .intrinsic {
-                        rare[chunkOf[Int(ordinals[0])], default: []].append(v.bytes.withUnsafeBytes { RareTerms.hash($0) })
+                    if ordinals.count == 1, k.scope != .intrinsic, let value = RareTerms.Value(v.bytes) {
+                        rare[chunkOf[Int(ordinals[0])], default: RareTerms.Chunk()].add(value)
                     } else {
                         listed.append(v)
                     }
@@ -502,49 +502,106 @@ struct ByteReader {
     }
 }
 
-/// String values seen in a single trace of a block: listing each with its trace would make the
-/// term index as large as the spans (a request id per span), so a field keeps, per chunk that
-/// has such values, a bloom filter of their hashes (~10 bits each, about 1% false positives).
-/// An equality search probes the filters and takes every trace of the chunks that may hold the
-/// value as candidates (checked span by span, as every candidate is); a search the filters
-/// cannot answer (a regular expression, `!=`) takes every chunk that has rare values.
+/// Values seen in a single trace of a block: listing each with its trace would make the term
+/// index as large as the spans (a request id per span), so a field keeps, per chunk that has
+/// such values, a bloom filter of their hashes (~10 bits each, about 1% false positives) and
+/// the range of its numbers. An equality search probes the filters, an ordering compares with
+/// the range, and they take every trace of the chunks that may hold a match as candidates
+/// (checked span by span, as every candidate is); a search the filters cannot answer (a regular
+/// expression, `!=`) takes every chunk that has rare values.
 ///
-/// On disk, after a field's listed values: `varint chunks; per chunk: varint chunk, varint
-/// words, words × u64 LE`.
+/// On disk, after a field's listed values: `varint chunks; per chunk: varint chunk, u8 kinds
+/// (1 strings, 2 numbers), varint words, words × u64 LE, then with numbers f64 min, f64 max`.
 enum RareTerms {
     static let hashes = 7
     static let bitsPerValue = 10
 
+    /// A rare value of the term index: a string or a number (integers compare as doubles, as
+    /// ``ValuePredicate`` compares them).
+    enum Value {
+        case string(ArraySlice<UInt8>)
+        case number(Double)
+
+        /// From a term's value bytes (type byte first); nil for a bool.
+        init?(_ bytes: ArraySlice<UInt8>) {
+            guard let type = bytes.first else { return nil }
+            let payload = bytes.dropFirst()
+            func bits() -> UInt64 { payload.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) } }
+            switch type {
+            case 1: self = .string(payload)
+            case 2 where payload.count == 8: self = .number(Double(Int64(bitPattern: bits())))
+            case 3 where payload.count == 8: self = .number(Double(bitPattern: bits()))
+            default: return nil
+            }
+        }
+
+        var hash: UInt64 {
+            switch self {
+            case .string(let bytes): return RareTerms.hash(string: bytes)
+            case .number(let d): return RareTerms.hash(number: d)
+            }
+        }
+    }
+
+    /// One chunk's rare values of a field, while a block is written.
+    struct Chunk {
+        var hashes = [UInt64]()
+        var strings = false
+        var numbers: ClosedRange<Double>? = nil
+
+        mutating func add(_ v: Value) {
+            hashes.append(v.hash)
+            switch v {
+            case .string: strings = true
+            case .number(let d):
+                // NaN orders as equal to everything (see ValuePredicate): the range must take it.
+                let r = d.isNaN ? -Double.infinity...Double.infinity : d...d
+                numbers = numbers.map { min($0.lowerBound, r.lowerBound)...max($0.upperBound, r.upperBound) } ?? r
+            }
+        }
+    }
+
     /// What a search asks of the rare values.
     enum Probe {
-        /// Equality with this string value.
-        case exactly(String)
-        /// Nothing: the condition never accepts a string.
+        /// Equality with a value whose display form is this string (and, if it has one, whose
+        /// number is this).
+        case equal(String, Double?)
+        /// An ordering against a literal.
+        case order(ValuePredicate)
+        /// Nothing: the condition never accepts a value.
         case never
         /// Anything: the filters cannot tell.
         case any
 
         /// The probe for a comparison, following ``ValuePredicate/matches(_:)``: `=` matches a
-        /// string value equal to the literal's display form; an ordering takes strings only
-        /// when the literal is one.
+        /// value of equal number, or whose display form is the literal's.
         init(_ p: ValuePredicate) {
             switch p.op {
-            case .eq: self = p.literal.map { .exactly($0.displayString) } ?? .never
-            case .lt, .le, .gt, .ge:
-                if case .string? = p.literal { self = .any } else { self = .never }
+            case .eq:
+                guard let literal = p.literal else {
+                    self = .never
+                    return
+                }
+                self = .equal(literal.displayString, literal.number ?? Double(literal.displayString))
+            case .lt, .le, .gt, .ge: self = p.literal == nil ? .never : .order(p)
             case .notExists: self = .never
             case .ne, .regex, .notRegex, .exists: self = .any
             }
         }
     }
 
-    /// The hash of a term's value bytes (type byte first).
-    static func hash(_ value: UnsafeRawBufferPointer) -> UInt64 { BlockSearch.TermTable.hash(value) }
+    static func hash(string bytes: some Collection<UInt8>) -> UInt64 {
+        var key: [UInt8] = [1]
+        key.append(contentsOf: bytes)
+        return key.withUnsafeBytes { BlockSearch.TermTable.hash($0) }
+    }
 
-    static func hash(string s: String) -> UInt64 {
-        var bytes: [UInt8] = [1]
-        bytes.append(contentsOf: s.utf8)
-        return bytes.withUnsafeBytes { hash($0) }
+    static func hash(number d: Double) -> UInt64 {
+        // One hash for 0 and -0, and for every NaN.
+        let canonical = d.isNaN ? Double.nan : (d == 0 ? 0 : d)
+        var key: [UInt8] = [2]
+        appendLE(canonical.bitPattern, &key)
+        return key.withUnsafeBytes { BlockSearch.TermTable.hash($0) }
     }
 
     private static func positions(_ h: UInt64, bits: Int) -> [Int] {
@@ -552,41 +609,66 @@ enum RareTerms {
         return (0..<hashes).map { Int((h &+ UInt64($0) &* h2) % UInt64(bits)) }
     }
 
-    static func append(_ rare: [UInt32: [UInt64]], to out: inout [UInt8]) {
+    static func append(_ rare: [UInt32: Chunk], to out: inout [UInt8]) {
         appendVarint(UInt64(rare.count), &out)
         for (chunk, values) in rare.sorted(by: { $0.key < $1.key }) {
-            var words = [UInt64](repeating: 0, count: (max(64, values.count * bitsPerValue) + 63) / 64)
-            for h in values {
+            var words = [UInt64](repeating: 0, count: (max(64, values.hashes.count * bitsPerValue) + 63) / 64)
+            for h in values.hashes {
                 for p in positions(h, bits: words.count * 64) { words[p >> 6] |= 1 << UInt64(p & 63) }
             }
             appendVarint(UInt64(chunk), &out)
+            out.append((values.strings ? 1 : 0) | (values.numbers != nil ? 2 : 0))
             appendVarint(UInt64(words.count), &out)
             for w in words { appendLE(w, &out) }
+            if let n = values.numbers {
+                appendLE(n.lowerBound.bitPattern, &out)
+                appendLE(n.upperBound.bitPattern, &out)
+            }
         }
     }
 
-    /// The chunks whose filters `probe` may match.
+    /// The chunks whose rare values `probe` may match.
     static func chunks(_ r: inout ByteReader, probe: Probe) throws -> [UInt32] {
         let n = try r.count()
         var out = [UInt32]()
-        let h: UInt64? = if case .exactly(let s) = probe { hash(string: s) } else { nil }
+        var probes = [UInt64]()
+        if case .equal(let s, let d) = probe {
+            probes.append(hash(string: s.utf8))
+            if let d { probes.append(hash(number: d)) }
+        }
         for _ in 0..<n {
             let chunk = try r.varint()
+            let kinds = try r.byte()
             let words = try r.count()
-            guard chunk <= UInt64(UInt32.max), words > 0, words * 8 <= r.bytes.count - r.at else {
+            guard chunk <= UInt64(UInt32.max), kinds & ~3 == 0, words > 0, words * 8 <= r.bytes.count - r.at else {
                 throw EngineError("search field: bad rare-value filter")
             }
             let start = r.at
             r.at += words * 8
+            // A pair, not a range: damaged bounds must not trap.
+            let numbers = kinds & 2 != 0 ? (low: Double(bitPattern: try r.u64()), high: Double(bitPattern: try r.u64())) : nil
+            let hit: Bool
             switch probe {
-            case .never: continue
-            case .any: out.append(UInt32(chunk))
-            case .exactly:
-                let hit = positions(h!, bits: words * 64).allSatisfy { p in
-                    r.bytes.readLE(UInt64.self, at: start + (p >> 6) * 8) & (1 << UInt64(p & 63)) != 0
+            case .never: hit = false
+            case .any: hit = true
+            case .equal:
+                hit = probes.contains { h in
+                    positions(h, bits: words * 64).allSatisfy { p in
+                        r.bytes.readLE(UInt64.self, at: start + (p >> 6) * 8) & (1 << UInt64(p & 63)) != 0
+                    }
                 }
-                if hit { out.append(UInt32(chunk)) }
+            case .order(let p):
+                // Strings are ordered only against a string; numbers against a number, and an
+                // ordering holds somewhere in a range if it holds at one of its ends.
+                if case .string? = p.literal {
+                    hit = kinds & 1 != 0
+                } else if let numbers {
+                    hit = p.matches(.double(numbers.low)) || p.matches(.double(numbers.high))
+                } else {
+                    hit = false
+                }
             }
+            if hit { out.append(UInt32(chunk)) }
         }
         return out
     }

@@ -942,7 +942,8 @@ struct ColumnarChunkReader {
 
         init(_ chunk: ColumnarChunkReader) {
             self.chunk = chunk
-            values = chunk.parsed.values.count == chunk.valueColumns.count
+            values =
+                chunk.parsed.values.count == chunk.valueColumns.count
                 ? chunk.parsed.values : [ParsedValues?](repeating: nil, count: chunk.valueColumns.count)
         }
 
