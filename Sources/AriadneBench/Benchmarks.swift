@@ -21,7 +21,7 @@ struct AriadneBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ariadne-bench",
         abstract: "Measure Ariadne's decode, redaction, RED counting and engine on the realistic workload.",
-        subcommands: [BenchDecode.self, BenchRedact.self, BenchRED.self, BenchStore.self, BenchRows.self])
+        subcommands: [BenchDecode.self, BenchRedact.self, BenchRED.self, BenchStore.self, BenchChunk.self, BenchRows.self])
 
     static func main() async {
         #if canImport(Glibc)
@@ -181,6 +181,27 @@ struct BenchRED: ParsableCommand {
             String(
                 format: "rollups: %d cells (key × window) hold %.1f MiB, %.0f bytes per cell", cells, Double(bytes) / 1048576,
                 Double(bytes) / Double(cells)))
+    }
+}
+
+/// Times the steps of one engine chunk (version 4 columns): encode, open, look up, read all.
+struct BenchChunk: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chunk", abstract: "Measure one engine chunk: encode, open, look up a trace, read every trace (one core).")
+
+    @OptionGroup var workload: ProfileOption
+    @Option(help: "Spans in the chunk.") var spans = 4096
+    @Option(help: "Rounds of each step.") var rounds = 50
+
+    func run() throws {
+        var w = Workload(seed: 7, profile: workload.profile)
+        let batch = w.batch(spans: spans, start: 1_700_000_000_000_000_000)
+        for (step, seconds) in try ChunkTiming.measure(batch, rounds: rounds) {
+            print(
+                String(
+                    format: "chunk of %d spans: %@: %.3f ms (%.0f ns per span)", batch.count, step, seconds * 1000,
+                    seconds * 1e9 / Double(batch.count)))
+        }
     }
 }
 

@@ -463,12 +463,14 @@ struct ByteReader {
 
     var atEnd: Bool { at == bytes.count }
 
+    @inline(__always)
     mutating func byte() throws -> UInt8 {
         guard at < bytes.count else { throw EngineError("truncated search data") }
         defer { at += 1 }
         return bytes[at]
     }
 
+    @inline(__always)
     mutating func varint() throws -> UInt64 {
         var v: UInt64 = 0
         var shift: UInt64 = 0
@@ -482,12 +484,14 @@ struct ByteReader {
     }
 
     /// A varint that counts things still ahead in the data (so it cannot exceed the bytes left).
+    @inline(__always)
     mutating func count() throws -> Int {
         let v = try varint()
         guard v <= UInt64(bytes.count) else { throw EngineError("count out of range in search data") }
         return Int(v)
     }
 
+    @inline(__always)
     mutating func u64() throws -> UInt64 {
         guard at + 8 <= bytes.count else { throw EngineError("truncated search data") }
         defer { at += 8 }

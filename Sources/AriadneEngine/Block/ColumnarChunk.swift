@@ -1,4 +1,8 @@
-import AriadneModel
+public import AriadneModel
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Block format 4's chunk: the spans of whole traces as columns, each compressed on its own.
 ///
@@ -173,7 +177,7 @@ struct ByteInterner {
         while table[slot] >= 0 {
             let e = Int(table[slot])
             let r = range(e)
-            if r.count == p.count, bytes.withUnsafeBytes({ UnsafeRawBufferPointer(rebasing: $0[r]).elementsEqual(p) }) {
+            if r.count == p.count, r.isEmpty || bytes.withUnsafeBytes({ memcmp($0.baseAddress! + r.lowerBound, p.baseAddress!, r.count) == 0 }) {
                 return UInt32(e)
             }
             slot = (slot + 1) & mask
@@ -224,8 +228,10 @@ struct ColumnarChunkWriter {
     private var values = [Values]()
     private var valueIndex = [UInt64: Int]()
     private var valueKeys = [(owner: ColumnarChunk.Owner, key: UInt32)]()
-    private var resourceIDs = [[UInt8]: UInt32]()
-    private var scopeIDs = [[UInt8]: UInt32]()
+    /// Resources and scopes by their encoded contents: the same ones recur in most traces.
+    private var resourceIDs = ByteInterner()
+    private var scopeIDs = ByteInterner()
+    private var key = [UInt8]()
     private var lastStart: UInt64 = 0
 
     /// The values of one (owner, key), as written.
@@ -330,16 +336,13 @@ struct ColumnarChunkWriter {
     private mutating func scopeID(_ trace: SpanBatch, _ s: Int) -> UInt32 {
         let scope = trace.scopes[s]
         let resource = trace.resources[Int(scope.resource)]
-        var key = [UInt8]()
+        key.removeAll(keepingCapacity: true)
         Self.appendGeneric(list: trace.attributes, resource.attributes, trace, &key)
         appendVarint(UInt64(resource.droppedAttributesCount), &key)
         trace.withBytes(resource.schemaURL) { key.append(contentsOf: $0) }
-        let r: UInt32
-        if let known = resourceIDs[key] {
-            r = known
-        } else {
-            r = UInt32(resourceIDs.count)
-            resourceIDs[key] = r
+        let known = resourceIDs.count
+        let r = key.withUnsafeBytes { resourceIDs.intern($0) }
+        if r == known {
             varint(.resources, UInt64(resource.droppedAttributesCount))
             string(.resources, trace, resource.schemaURL)
             attributes(.resource, trace, trace.attributes, resource.attributes)
@@ -352,9 +355,9 @@ struct ColumnarChunkWriter {
         }
         appendVarint(UInt64(scope.droppedAttributesCount), &key)
         Self.appendGeneric(list: trace.attributes, scope.attributes, trace, &key)
-        if let known = scopeIDs[key] { return known }
-        let id = UInt32(scopeIDs.count)
-        scopeIDs[key] = id
+        let count = scopeIDs.count
+        let id = key.withUnsafeBytes { scopeIDs.intern($0) }
+        if id < count { return id }
         varint(.scopeTable, UInt64(r))
         string(.scopeTable, trace, scope.name)
         string(.scopeTable, trace, scope.version)
@@ -553,9 +556,11 @@ struct ColumnarChunkReader {
 
         init() {}
 
-        init(_ bytes: [UInt8]) throws {
+        /// The entries of `bytes` from offset `from` on.
+        init(_ bytes: [UInt8], from: Int = 0) throws {
             self.bytes = bytes
             var r = ByteReader(bytes)
+            r.at = from
             while !r.atEnd {
                 let n = try r.count()
                 guard n <= bytes.count - r.at else { throw EngineError("chunk: string past the end") }
@@ -579,7 +584,9 @@ struct ColumnarChunkReader {
         var index: UInt32
     }
 
-    struct ParsedValues {
+    /// A class: materialising reads it once per attribute, and a struct of seven arrays would be
+    /// copied (seven retains) each time.
+    final class ParsedValues {
         var tags = [UInt8]()
         var strings = [Range<Int>]()
         var stringBytes = [UInt8]()
@@ -827,7 +834,7 @@ struct ColumnarChunkReader {
 
     fileprivate static func parseValues(_ owner: Owner, _ key: UInt32, _ plain: [UInt64: [UInt8]]) throws -> ParsedValues {
         func column(_ sub: ColumnarChunk.ValueColumn) -> [UInt8] { plain[ColumnarChunk.columnKey(owner.valueKind(sub), key)] ?? [] }
-        var v = ParsedValues()
+        let v = ParsedValues()
         v.tags = column(.tags)
         let strings = column(.strings)
         if let mode = strings.first {
@@ -843,7 +850,7 @@ struct ColumnarChunkReader {
                 }
             } else {
                 guard mode == 0 else { throw EngineError("chunk: unknown string column mode") }
-                let parsed = try Strings(Array(strings.dropFirst()))
+                let parsed = try Strings(strings, from: 1)
                 v.stringBytes = parsed.bytes
                 v.strings = parsed.ranges
             }
@@ -935,59 +942,69 @@ struct ColumnarChunkReader {
         var batch = SpanBatch()
         /// Value columns parsed so far, by column number (given back to the chunk's cache).
         var values: [ParsedValues?]
-        var dictionaryRefs = [UInt32: StrRef]()
-        var keyRefs = [UInt32: StrRef]()
-        var scopeMap = [UInt32: UInt32]()
-        var resourceMap = [UInt32: UInt32]()
+        // What this trace's batch already holds, by chunk number: entries count only when they
+        // carry the current trace's generation, so nothing is cleared between traces.
+        var generation: UInt32 = 0
+        var dictionaryRefs: [(generation: UInt32, ref: StrRef)]
+        var keyRefs: [(generation: UInt32, ref: StrRef)]
+        var scopeMap: [(generation: UInt32, index: UInt32)]
+        var resourceMap: [(generation: UInt32, index: UInt32)]
+        var scratch = [Attribute]()
 
         init(_ chunk: ColumnarChunkReader) {
             self.chunk = chunk
             values =
                 chunk.parsed.values.count == chunk.valueColumns.count
                 ? chunk.parsed.values : [ParsedValues?](repeating: nil, count: chunk.valueColumns.count)
+            dictionaryRefs = Array(repeating: (0, .empty), count: chunk.dictionary.ranges.count)
+            keyRefs = Array(repeating: (0, .empty), count: chunk.keys.ranges.count)
+            scopeMap = Array(repeating: (0, 0), count: chunk.scopeTable.count)
+            resourceMap = Array(repeating: (0, 0), count: chunk.resources.count)
         }
 
         /// Materialises trace `t`, then starts afresh for the next (keeping the parsed values).
         mutating func trace(_ t: Int) throws -> SpanBatch {
+            generation += 1
+            batch = SpanBatch()
             try add(trace: t)
             chunk.parsed.values = values
-            defer {
-                batch = SpanBatch()
-                dictionaryRefs.removeAll(keepingCapacity: true)
-                keyRefs.removeAll(keepingCapacity: true)
-                scopeMap.removeAll(keepingCapacity: true)
-                resourceMap.removeAll(keepingCapacity: true)
-            }
             return batch
         }
 
         mutating func string(_ id: UInt32) throws -> StrRef {
-            if let known = dictionaryRefs[id] { return known }
             let r = try chunk.dictionary.range(id)
+            if dictionaryRefs[Int(id)].generation == generation { return dictionaryRefs[Int(id)].ref }
             let ref = chunk.dictionary.bytes.withUnsafeBytes { batch.appendBytes(UnsafeRawBufferPointer(rebasing: $0[r])) }
-            dictionaryRefs[id] = ref
+            dictionaryRefs[Int(id)] = (generation, ref)
             return ref
         }
 
         mutating func key(_ id: UInt32) throws -> StrRef {
-            if let known = keyRefs[id] { return known }
+            if keyRefs[Int(id)].generation == generation { return keyRefs[Int(id)].ref }
             let r = try chunk.keys.range(id)
             let ref = chunk.keys.bytes.withUnsafeBytes { batch.appendBytes(UnsafeRawBufferPointer(rebasing: $0[r])) }
-            keyRefs[id] = ref
+            keyRefs[Int(id)] = (generation, ref)
             return ref
         }
 
-        /// The attributes of owner `n`, appended to `pool`.
-        mutating func attributes(_ owner: Owner, _ n: Int, into pool: WritableKeyPath<SpanBatch, [Attribute]>) throws -> PoolRange {
-            let rows = chunk.attributeRows[Int(owner.rawValue)]
-            guard n + 1 < rows.count else { throw EngineError("chunk: attributes of a missing owner") }
-            var converted = [Attribute]()
-            converted.reserveCapacity(rows[n + 1] - rows[n])
-            for occ in chunk.occurrences[Int(owner.rawValue)][rows[n]..<rows[n + 1]] {
+        enum Pool { case span, shared }
+
+        /// The attributes of owner `n`, appended to the span attributes or the shared pool.
+        mutating func attributes(_ owner: Owner, _ n: Int, into pool: Pool) throws -> PoolRange {
+            let o = Int(owner.rawValue)
+            guard n + 1 < chunk.attributeRows[o].count else { throw EngineError("chunk: attributes of a missing owner") }
+            let occurrences = chunk.attributeRows[o][n]..<chunk.attributeRows[o][n + 1]
+            scratch.removeAll(keepingCapacity: true)
+            for k in occurrences {
+                let occ = chunk.occurrences[o][k]
                 let c = Int(occ.column)
-                if values[c] == nil {
+                let v: ParsedValues
+                if let parsed = values[c] {
+                    v = parsed
+                } else {
                     let column = chunk.valueColumns[c]
-                    values[c] = try ColumnarChunkReader.parseValues(column.owner, column.key, chunk.plain)
+                    v = try ColumnarChunkReader.parseValues(column.owner, column.key, chunk.plain)
+                    values[c] = v
                 }
                 let i = Int(occ.index)
                 let value: Value
@@ -996,36 +1013,42 @@ struct ColumnarChunkReader {
                 case .falseBool: value = .bool(false)
                 case .trueBool: value = .bool(true)
                 case .int:
-                    guard i < values[c]!.ints.count else { throw EngineError("chunk: integer value missing") }
-                    value = .int(values[c]!.ints[i])
+                    guard i < v.ints.count else { throw EngineError("chunk: integer value missing") }
+                    value = .int(v.ints[i])
                 case .double:
-                    guard i < values[c]!.doubles.count else { throw EngineError("chunk: double value missing") }
-                    value = .double(values[c]!.doubles[i])
+                    guard i < v.doubles.count else { throw EngineError("chunk: double value missing") }
+                    value = .double(v.doubles[i])
                 case .string:
-                    guard i < values[c]!.strings.count else { throw EngineError("chunk: string value missing") }
-                    let r = values[c]!.strings[i]
-                    value = .string(values[c]!.stringBytes.withUnsafeBytes { batch.appendBytes(UnsafeRawBufferPointer(rebasing: $0[r])) })
+                    guard i < v.strings.count else { throw EngineError("chunk: string value missing") }
+                    let r = v.strings[i]
+                    value = .string(v.stringBytes.withUnsafeBytes { batch.appendBytes(UnsafeRawBufferPointer(rebasing: $0[r])) })
                 case .bytes, .array, .kvlist:
-                    guard i < values[c]!.nested.count else { throw EngineError("chunk: nested value missing") }
-                    var reader = ByteReader(Array(values[c]!.nestedBytes[values[c]!.nested[i]]))
+                    guard i < v.nested.count else { throw EngineError("chunk: nested value missing") }
+                    var reader = ByteReader(Array(v.nestedBytes[v.nested[i]]))
                     value = batch.store(try ColumnarChunkReader.readGeneric(&reader))
                 }
-                converted.append(Attribute(key: try key(occ.key), value: value))
+                scratch.append(Attribute(key: try key(occ.key), value: value))
             }
-            let start = batch[keyPath: pool].count
-            batch[keyPath: pool].append(contentsOf: converted)
-            return PoolRange(start: UInt32(start), count: UInt32(converted.count))
+            // Appended only now: a nested value may have added to the batch's other pools.
+            switch pool {
+            case .span:
+                batch.spanAttributes.append(contentsOf: scratch)
+                return PoolRange(start: UInt32(batch.spanAttributes.count - scratch.count), count: UInt32(scratch.count))
+            case .shared:
+                batch.attributes.append(contentsOf: scratch)
+                return PoolRange(start: UInt32(batch.attributes.count - scratch.count), count: UInt32(scratch.count))
+            }
         }
 
         mutating func scope(_ s: UInt32) throws -> UInt32 {
-            if let known = scopeMap[s] { return known }
+            if scopeMap[Int(s)].generation == generation { return scopeMap[Int(s)].index }
             let entry = chunk.scopeTable[Int(s)]
             let resource: UInt32
-            if let known = resourceMap[entry.resource] {
-                resource = known
+            if resourceMap[Int(entry.resource)].generation == generation {
+                resource = resourceMap[Int(entry.resource)].index
             } else {
                 let res = chunk.resources[Int(entry.resource)]
-                let range = try attributes(.resource, Int(entry.resource), into: \.attributes)
+                let range = try attributes(.resource, Int(entry.resource), into: .shared)
                 var service = StrRef.empty
                 for a in batch.attributes[range.indices] where batch.equals(a.key, "service.name") {
                     if case .string(let r) = a.value { service = r }
@@ -1034,21 +1057,44 @@ struct ColumnarChunkReader {
                     SpanBatch.Resource(
                         attributes: range, droppedAttributesCount: res.dropped, schemaURL: try string(res.schema), serviceName: service))
                 resource = UInt32(batch.resources.count - 1)
-                resourceMap[entry.resource] = resource
+                resourceMap[Int(entry.resource)] = (generation, resource)
             }
-            let range = try attributes(.scope, Int(s), into: \.attributes)
+            let range = try attributes(.scope, Int(s), into: .shared)
             batch.scopes.append(
                 SpanBatch.Scope(
                     resource: resource, name: try string(entry.name), version: try string(entry.version), attributes: range,
                     droppedAttributesCount: entry.dropped, schemaURL: try string(entry.schema)))
             let id = UInt32(batch.scopes.count - 1)
-            scopeMap[s] = id
+            scopeMap[Int(s)] = (generation, id)
             return id
         }
 
         mutating func add(trace t: Int) throws {
             let traceID = chunk.traceIDs[t]
-            for r in chunk.traceRows[t]..<chunk.traceRows[t + 1] {
+            let rows = chunk.traceRows[t]..<chunk.traceRows[t + 1]
+            // Sized once: growing some twenty arrays from empty cost more than filling them.
+            let n = rows.count
+            batch.traceIDs.reserveCapacity(n)
+            batch.spanIDs.reserveCapacity(n)
+            batch.parentSpanIDs.reserveCapacity(n)
+            batch.traceStates.reserveCapacity(n)
+            batch.names.reserveCapacity(n)
+            batch.kinds.reserveCapacity(n)
+            batch.startTimes.reserveCapacity(n)
+            batch.endTimes.reserveCapacity(n)
+            batch.flags.reserveCapacity(n)
+            batch.statusCodes.reserveCapacity(n)
+            batch.statusMessages.reserveCapacity(n)
+            batch.attributeRanges.reserveCapacity(n)
+            batch.droppedAttributesCounts.reserveCapacity(n)
+            batch.eventRanges.reserveCapacity(n)
+            batch.droppedEventsCounts.reserveCapacity(n)
+            batch.linkRanges.reserveCapacity(n)
+            batch.droppedLinksCounts.reserveCapacity(n)
+            batch.scopeIndices.reserveCapacity(n)
+            let spanRows = chunk.attributeRows[Int(Owner.span.rawValue)]
+            batch.spanAttributes.reserveCapacity(spanRows[rows.upperBound] - spanRows[rows.lowerBound])
+            for r in rows {
                 let scope = try scope(chunk.scopes[r])
                 batch.traceIDs.append(traceID)
                 batch.spanIDs.append(chunk.spanIDs[r])
@@ -1061,11 +1107,11 @@ struct ColumnarChunkReader {
                 batch.flags.append(chunk.flags[r])
                 batch.statusCodes.append(chunk.statuses[r])
                 batch.statusMessages.append(try string(chunk.statusMessages[r]))
-                batch.attributeRanges.append(try attributes(.span, r, into: \.spanAttributes))
+                batch.attributeRanges.append(try attributes(.span, r, into: .span))
                 batch.droppedAttributesCounts.append(chunk.dropped[3 * r])
                 let eventStart = batch.events.count
                 for e in chunk.eventRows[r]..<chunk.eventRows[r + 1] {
-                    let range = try attributes(.event, e, into: \.attributes)
+                    let range = try attributes(.event, e, into: .shared)
                     batch.events.append(
                         SpanBatch.Event(
                             time: chunk.eventTimes[e], name: try string(chunk.eventNames[e]), attributes: range,
@@ -1075,7 +1121,7 @@ struct ColumnarChunkReader {
                 batch.droppedEventsCounts.append(chunk.dropped[3 * r + 1])
                 let linkStart = batch.links.count
                 for l in chunk.linkRows[r]..<chunk.linkRows[r + 1] {
-                    let range = try attributes(.link, l, into: \.attributes)
+                    let range = try attributes(.link, l, into: .shared)
                     batch.links.append(
                         SpanBatch.Link(
                             traceID: chunk.linkTraceIDs[l], spanID: chunk.linkSpanIDs[l],
@@ -1087,5 +1133,36 @@ struct ColumnarChunkReader {
                 batch.scopeIndices.append(scope)
             }
         }
+    }
+}
+
+/// For `ariadne-bench chunk`: the cost of each step of a chunk's life, on one core.
+public enum ChunkTiming {
+    /// Seconds per chunk of each step, over `rounds` rounds, for a chunk of `batch`'s traces.
+    public static func measure(_ batch: SpanBatch, rounds: Int) throws -> [(step: String, seconds: Double)] {
+        let ids = Set(batch.traceIDs).sorted()
+        let traces = ids.map { id in batch.selecting((0..<batch.count).filter { batch.traceIDs[$0] == id }) }
+        let clock = ContinuousClock()
+        func time(_ body: () throws -> Void) rethrows -> Double {
+            let start = clock.now
+            for _ in 0..<rounds { try body() }
+            return (clock.now - start).inSeconds / Double(rounds)
+        }
+        var section = [UInt8]()
+        let encode = time {
+            var writer = ColumnarChunkWriter()
+            for t in traces { _ = writer.add(trace: t) }
+            section = writer.finish(level: 3)
+        }
+        let directory = try ColumnarChunk.Directory(section)
+        let decompress = try time { for k in directory.entries.indices { _ = try directory.column(k) } }
+        let open = try time { _ = try ColumnarChunkReader(section) }
+        let openHalf = try time { _ = try ColumnarChunkReader(section, through: traces.count / 2) }
+        let lookup = try time { _ = try ColumnarChunkReader(section, through: traces.count / 2).trace(traces.count / 2) }
+        let all = try time { _ = try ColumnarChunkReader(section).traces() }
+        return [
+            ("encode", encode), ("decompress columns", decompress), ("open", open), ("open through the middle trace", openHalf),
+            ("look up the middle trace", lookup), ("materialise every trace", all),
+        ]
     }
 }
