@@ -194,8 +194,7 @@ struct BenchChunk: ParsableCommand {
     @Option(help: "Rounds of each step.") var rounds = 50
 
     func run() throws {
-        var w = Workload(seed: 7, profile: workload.profile)
-        let batch = w.batch(spans: spans, start: 1_700_000_000_000_000_000)
+        let batch = benchBatches(spans: spans, start: 1_700_000_000_000_000_000, profile: workload.profile)[0]
         for (step, seconds) in try ChunkTiming.measure(batch, rounds: rounds) {
             print(
                 String(
