@@ -116,6 +116,9 @@ extension BlockReader {
         var found = [TraceID: TraceBounds]()
         // Candidates come in key order, not chunk order: keep the chunks decompressed so far.
         var chunkCache = [UInt32: LoadedChunk]()
+        // A chunk is parsed only through the last of its candidates.
+        var lastCandidate = [UInt32: UInt32]()
+        for o in eligible { lastCandidate[entries[o].chunk] = max(lastCandidate[entries[o].chunk] ?? 0, entries[o].offset) }
         for (k, o) in eligible.enumerated() {
             if found.count >= query.limit { break }
             if k % 256 == 255 { try Task.checkCancellation() }
@@ -125,7 +128,7 @@ extension BlockReader {
             if let cached = chunkCache[e.chunk] {
                 chunk = cached
             } else {
-                chunk = try loadChunk(Int(e.chunk))
+                chunk = try loadChunk(Int(e.chunk), through: lastCandidate[e.chunk])
                 if chunkCache.count >= 16 { chunkCache.removeAll() }
                 chunkCache[e.chunk] = chunk
             }
