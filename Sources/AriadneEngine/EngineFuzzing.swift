@@ -54,7 +54,10 @@ public enum EngineFuzzing {
     /// whether it was readable.
     @discardableResult
     public static func readChunk(_ bytes: [UInt8]) -> Bool {
-        guard let chunk = try? ColumnarChunkReader(bytes) else { return false }
+        // The ids a block's index would give (any will do; the count must match).
+        let traces = (try? ColumnarChunk.Directory(bytes).traces) ?? 0
+        let ids = (0..<traces).map { TraceID(high: 1, low: UInt64($0)) }
+        guard let chunk = try? ColumnarChunkReader(bytes, traceIDs: ids) else { return false }
         return (try? chunk.traces()) != nil
     }
 

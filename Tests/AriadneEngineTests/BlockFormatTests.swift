@@ -12,7 +12,8 @@ import Testing
 @Suite struct BlockFormatTests {
     /// A trace that uses every corner of the span model: each value type (nested ones too),
     /// events, links, kinds and status codes outside the packed range, a parent outside the
-    /// trace, a span id shared by two spans, an end before the start, flags and dropped counts.
+    /// trace, a span id shared by two spans, an end before the start, flags and dropped counts,
+    /// parent links in a circle, children before their parents, two resources.
     static func awkwardTrace() -> SpanBatch {
         var b = SpanBatch()
         let r = b.addResource(
@@ -41,6 +42,14 @@ import Testing
                 droppedLinksCount: 7, statusCode: StatusCode(rawValue: 7), statusMessage: "odd status", flags: 0x301), scope: s)
         b.append(Span(traceID: trace, spanID: SpanID(2), parentSpanID: SpanID(99), name: "orphan", startTime: 1, endTime: 2), scope: s)
         b.append(Span(traceID: trace, spanID: SpanID(2), parentSpanID: SpanID(1), name: "same id", startTime: 3, endTime: 2_000_000), scope: s)
+        // Scopes taken from parents: children before their parent, parents in another scope
+        // (of another resource), and two spans that are each other's parent.
+        let other = b.addScope(OwnedScope(name: "db"), resource: b.addResource(OwnedResource(service: "odd-db")))
+        b.append(Span(traceID: trace, spanID: SpanID(20), parentSpanID: SpanID(21), name: "query", startTime: 6, endTime: 7), scope: other)
+        b.append(Span(traceID: trace, spanID: SpanID(22), parentSpanID: SpanID(21), name: "back in lib", startTime: 6, endTime: 7), scope: s)
+        b.append(Span(traceID: trace, spanID: SpanID(21), parentSpanID: SpanID(1), name: "connect", startTime: 5, endTime: 8), scope: other)
+        b.append(Span(traceID: trace, spanID: SpanID(30), parentSpanID: SpanID(31), name: "circle a", startTime: 9, endTime: 9), scope: s)
+        b.append(Span(traceID: trace, spanID: SpanID(31), parentSpanID: SpanID(30), name: "circle b", startTime: 9, endTime: 9), scope: s)
         return b
     }
 
@@ -51,15 +60,17 @@ import Testing
         var writer = ColumnarChunkWriter()
         for t in traces { _ = writer.add(trace: t) }
         let section = writer.finish(level: 3)
-        let reader = try ColumnarChunkReader(section)
-        #expect(reader.traceCount == traces.count && reader.spanCount == realistic.count + 3)
+        let reader = try ColumnarChunkReader(section, traceIDs: writer.traceIDs)
+        #expect(reader.traceCount == traces.count && reader.spanCount == realistic.count + traces[0].count)
         for (k, t) in traces.enumerated() {
             let read = try reader.trace(k)
             // In the order written, not only as a set.
             #expect((0..<read.count).map { read.span(at: $0) } == (0..<t.count).map { t.span(at: $0) })
         }
+        // The ids come from the block's index; a list that does not fit the chunk is refused.
+        #expect(throws: EngineError.self) { try ColumnarChunkReader(section, traceIDs: Array(writer.traceIDs.dropLast())) }
         // Recompressing changes the bytes, not the spans.
-        let recompressed = try ColumnarChunkReader(ColumnarChunk.recompress(section, level: 19))
+        let recompressed = try ColumnarChunkReader(ColumnarChunk.recompress(section, level: 19), traceIDs: writer.traceIDs)
         #expect(try recompressed.trace(0).span(at: 0) == traces[0].span(at: 0))
     }
 
@@ -79,7 +90,7 @@ import Testing
                 for _ in 0..<(1 + rng.next() % 4) { damaged[Int(rng.next() % UInt64(damaged.count))] ^= UInt8(truncatingIfNeeded: rng.next() | 1) }
             }
             do {
-                let r = try ColumnarChunkReader(damaged)
+                let r = try ColumnarChunkReader(damaged, traceIDs: writer.traceIDs)
                 _ = try r.traces()
             } catch is EngineError {
                 refused += 1
@@ -88,15 +99,20 @@ import Testing
         #expect(refused > 100)
     }
 
-    /// The fixture is a version 3 block of 65 realistic spans, written by the engine before
-    /// version 4 (`ariadne-bench store --spans 60 --batch-spans 30 --concurrency 1 --no-compact`).
-    @Test func versionThreeBlocksAreReadAndCompactedIntoVersionFour() async throws {
-        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/v3-realistic.blk").path
+    /// Blocks of earlier formats, each of 65 realistic spans written by the engine of its day
+    /// (`ariadne-bench store --spans 60 --batch-spans 30 --concurrency 1 --no-compact`): version
+    /// 3 (framed OTLP chunks), and version 4 with chunks of layout 1 (trace ids in the chunk,
+    /// times as varints, every span's scope written).
+    static let fixtures: [(file: String, version: UInt32)] = [("v3-realistic.blk", 3), ("v4-layout1-realistic.blk", 4)]
+
+    @Test(arguments: fixtures)
+    func blocksOfEarlierFormatsAreReadAndCompacted(file: String, version: UInt32) async throws {
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/" + file).path
         try await withTemporaryDirectory { dir in
             try FileManager.default.createDirectory(atPath: dir + "/blocks", withIntermediateDirectories: true)
-            try FileManager.default.copyItem(atPath: fixture, toPath: dir + "/blocks/" + (fixture as NSString).lastPathComponent)
-            let old = try BlockReader(path: dir + "/blocks/v3-realistic.blk")
-            #expect(old.version == 3 && old.meta.spanCount == 65)
+            try FileManager.default.copyItem(atPath: fixture, toPath: dir + "/blocks/" + file)
+            let old = try BlockReader(path: dir + "/blocks/" + file)
+            #expect(old.version == version && old.meta.spanCount == 65)
             var options = EngineOptions()
             options.recompressAfter = .seconds(0)
             let store = try EngineStore(directory: dir, options: options)
@@ -106,7 +122,7 @@ import Testing
             #expect(services.contains("api-gateway"))
             #expect(try await store.compact() == 1)
             let blocks = try FileManager.default.contentsOfDirectory(atPath: dir + "/blocks").filter { $0.hasSuffix(".blk") }
-            #expect(blocks.count == 1 && blocks[0] != "v3-realistic.blk")
+            #expect(blocks.count == 1 && blocks[0] != file)
             #expect(try BlockReader(path: dir + "/blocks/" + blocks[0]).version == BlockFormat.version)
             let after = try await store.traces(old.traceIDs)
             #expect(after.map(\.ownedSpansSortedByID) == before.map(\.ownedSpansSortedByID))

@@ -167,10 +167,24 @@ final class BlockReader: Sendable {
     func loadChunk(_ n: Int, through last: UInt32? = nil) throws -> LoadedChunk {
         guard version >= 4 else { return .frames(try readSection(chunks[n], what: "chunk \(n)")) }
         do {
-            return .columns(try ColumnarChunkReader(readRaw(chunks[n], what: "chunk \(n)"), through: last.map(Int.init)))
+            return .columns(
+                try ColumnarChunkReader(readRaw(chunks[n], what: "chunk \(n)"), traceIDs: try traceIDs(ofChunk: n), through: last.map(Int.init)))
         } catch let e as EngineError {
             throw EngineError("\(path): chunk \(n): \(e.message)")
         }
+    }
+
+    /// The ids of chunk `n`'s traces by their position in it, from the index (a chunk does not
+    /// repeat them).
+    func traceIDs(ofChunk n: Int) throws -> [TraceID] {
+        let ordinals = ordinalsByChunk[n]
+        var ids = [TraceID?](repeating: nil, count: ordinals.count)
+        for o in ordinals {
+            let e = entries[Int(o)]
+            guard Int(e.offset) < ids.count, ids[Int(e.offset)] == nil else { throw EngineError("index: chunk \(n) has a trace out of place") }
+            ids[Int(e.offset)] = e.traceID
+        }
+        return ids.map { $0! }
     }
 
     /// Reads, verifies and decompresses a zstd section.
@@ -192,7 +206,7 @@ final class BlockReader: Sendable {
 
     /// Trace ordinals whose spans carry a value of field `key` that `accept` takes; nil when the
     /// block has no term index (version 2).
-    /// `rare` says which of the values seen in one trace only (kept in per-chunk filters) the
+    /// `rare` says which of the values seen in a few traces only (kept in per-chunk filters) the
     /// condition may take.
     func postings(_ key: BlockSearch.FieldKey, rare: RareTerms.Probe, accept: (FilterValue) -> Bool) throws -> [UInt32]? {
         guard let fields = searchFields else { return nil }

@@ -116,9 +116,9 @@ enum BlockSearch {
         }
 
         /// The directory, then each field's section bytes (uncompressed), in directory order.
-        /// `chunkOf` gives each trace ordinal's chunk: string values found in one trace only (ids,
-        /// SQL text, URLs with ids in them) are not listed; they go into a bloom filter per
-        /// chunk instead (see ``RareTerms``).
+        /// `chunkOf` gives each trace ordinal's chunk: values found in a few traces only (ids,
+        /// SQL text, URLs with ids in them, byte counts) are not listed; they go into a bloom
+        /// filter per chunk instead (see ``RareTerms``).
         func fieldSections(chunkOf: [UInt32]) -> (directory: [UInt8], fields: [[UInt8]]) {
             var fields = [FieldKey: [(bytes: ArraySlice<UInt8>, term: Int)]]()
             for t in 0..<terms.count {
@@ -137,8 +137,8 @@ enum BlockSearch {
                 var rare = [UInt32: RareTerms.Chunk]()
                 for v in values {
                     let ordinals = terms.postings[v.term]
-                    if ordinals.count == 1, k.scope != .intrinsic, let value = RareTerms.Value(v.bytes) {
-                        rare[chunkOf[Int(ordinals[0])], default: RareTerms.Chunk()].add(value)
+                    if ordinals.count <= RareTerms.maxTraces, k.scope != .intrinsic, let value = RareTerms.Value(v.bytes) {
+                        for chunk in Set(ordinals.map { chunkOf[Int($0)] }) { rare[chunk, default: RareTerms.Chunk()].add(value) }
                     } else {
                         listed.append(v)
                     }
@@ -506,8 +506,8 @@ struct ByteReader {
     }
 }
 
-/// Values seen in a single trace of a block: listing each with its trace would make the term
-/// index as large as the spans (a request id per span), so a field keeps, per chunk that has
+/// Values seen in a few traces of a block (``maxTraces``): listing each with its traces would
+/// make the term index as large as the spans (a request id per span), so a field keeps, per chunk that has
 /// such values, a bloom filter of their hashes (~10 bits each, about 1% false positives) and
 /// the range of its numbers. An equality search probes the filters, an ordering compares with
 /// the range, and they take every trace of the chunks that may hold a match as candidates
@@ -519,6 +519,10 @@ struct ByteReader {
 enum RareTerms {
     static let hashes = 7
     static let bitsPerValue = 10
+    /// Values in at most this many traces of a block are rare. A listed value costs its bytes,
+    /// a count and a delta per trace (some 12 bytes for a number in three traces); a rare one
+    /// 10 bits per chunk it is in, and an equality search then checks at most this many chunks.
+    static let maxTraces = 4
 
     /// A rare value of the term index: a string or a number (integers compare as doubles, as
     /// ``ValuePredicate`` compares them).

@@ -7,23 +7,30 @@ public import AriadneModel
 /// Block format 4's chunk: the spans of whole traces as columns, each compressed on its own.
 ///
 /// ```
-/// u8 layout (1) | varint traces | varint spans | varint columns
+/// u8 layout (2) | varint traces | varint spans | varint columns
 /// per column: u8 kind | varint key | u8 codec (0 stored, 1 zstd) | varint plain length | varint stored length
 /// the columns' bytes, in directory order
 /// ```
 ///
 /// Rows are spans, a trace's spans together, traces in chunk order (the index points at a
-/// trace by its position in the chunk). The trace id is stored once per trace; a parent is the
-/// row of its span inside the trace where it resolves; start times are deltas from the row
-/// before; names, trace states, status messages, scope names and schema URLs come from one
-/// dictionary per chunk; resources and scopes are stored once per chunk however many traces
-/// share them. Attribute keys come from a key dictionary, and each (owner kind, key) has its
-/// own value columns: a tag per value, then strings (a dictionary of that key's values when
-/// they repeat, raw otherwise), zigzag varint integers, doubles, and anything nested. A column
-/// of values that hardly vary (a status code, a database system) compresses to a few bytes;
-/// a column of random ids costs little more than their entropy.
+/// trace by its position in the chunk). Trace ids are not stored here: the block's index holds
+/// each trace's id with its position, and the reader is given them. A parent is the row of
+/// its span inside the trace where it resolves; start times are deltas from the row before
+/// and, with durations, stored as byte planes; names, trace states, status messages, scope
+/// names and schema URLs come from one dictionary per chunk; resources and scopes are stored
+/// once per chunk however many traces share them, and a span in its parent's scope says only
+/// so. Attribute keys come from a key dictionary, and each (owner kind, key) has its own value
+/// columns: a tag per value, then strings (a dictionary of that key's values when they
+/// repeat, raw otherwise), zigzag varint integers, doubles, and anything nested. A column of
+/// values that hardly vary (a status code, a database system) compresses to a few bytes; a
+/// column of random ids costs little more than their entropy.
+///
+/// Layout 1, the first version 4 chunks, is still read: trace ids in a column of their own,
+/// times as zigzag varints, every span's scope number written.
 enum ColumnarChunk {
-    static let layout: UInt8 = 1
+    /// The layout written; 1 is still read.
+    static let layout: UInt8 = 2
+    static let readableLayouts: ClosedRange<UInt8> = 1...2
 
     /// Columns not tied to an attribute key.
     enum Column: UInt8, CaseIterable {
@@ -79,11 +86,13 @@ enum ColumnarChunk {
         let parsed = try Directory(section)
         var plain = [(kind: UInt8, key: UInt32, bytes: [UInt8])]()
         for (k, entry) in parsed.entries.enumerated() { plain.append((entry.kind, entry.key, try parsed.column(k))) }
-        return assemble(traces: parsed.traces, spans: parsed.spans, plain, level: level)
+        return assemble(layout: parsed.layout, traces: parsed.traces, spans: parsed.spans, plain, level: level)
     }
 
     /// Lays out a chunk section from its plain columns.
-    static func assemble(traces: Int, spans: Int, _ columns: [(kind: UInt8, key: UInt32, bytes: [UInt8])], level: Int32?) -> [UInt8] {
+    static func assemble(
+        layout: UInt8 = layout, traces: Int, spans: Int, _ columns: [(kind: UInt8, key: UInt32, bytes: [UInt8])], level: Int32?
+    ) -> [UInt8] {
         var out: [UInt8] = [layout]
         appendVarint(UInt64(traces), &out)
         appendVarint(UInt64(spans), &out)
@@ -114,6 +123,7 @@ enum ColumnarChunk {
             var range: Range<Int>
         }
         let bytes: [UInt8]
+        var layout: UInt8 = 0
         var traces = 0
         var spans = 0
         var entries = [Entry]()
@@ -121,7 +131,8 @@ enum ColumnarChunk {
         init(_ bytes: [UInt8]) throws {
             self.bytes = bytes
             var r = ByteReader(bytes)
-            guard try r.byte() == ColumnarChunk.layout else { throw EngineError("chunk: unknown column layout") }
+            layout = try r.byte()
+            guard ColumnarChunk.readableLayouts.contains(layout) else { throw EngineError("chunk: unknown column layout") }
             // Not bounded by the section's size: columns of small ids compress below a byte per span.
             let (t, s) = (try r.varint(), try r.varint())
             guard t <= 1 << 26, s <= 1 << 26 else { throw EngineError("chunk: implausible trace or span count") }
@@ -157,6 +168,39 @@ enum ColumnarChunk {
             guard plain.count == e.plainLength else { throw EngineError("chunk: column length mismatch") }
             return plain
         }
+    }
+}
+
+/// A column of integers as byte planes: u8 width, then the lowest byte of every value, then
+/// the next byte of every value, ... up to `width` planes. Durations and time deltas compress
+/// smaller so than as varints (realistic durations 3.46 -> 3.27 bytes per span): their high
+/// bytes vary little and their low bytes are noise, and planes keep the two apart for zstd.
+struct BytePlanes {
+    let bytes: [UInt8]
+    let count: Int
+    let width: Int
+
+    static func encode(_ values: [UInt64]) -> [UInt8] {
+        guard !values.isEmpty else { return [] }
+        let width = (64 - values.reduce(0, |).leadingZeroBitCount + 7) / 8
+        var out = [UInt8](repeating: 0, count: 1 + width * values.count)
+        out[0] = UInt8(width)
+        for (i, v) in values.enumerated() {
+            for b in 0..<width { out[1 + b * values.count + i] = UInt8(truncatingIfNeeded: v >> UInt64(8 * b)) }
+        }
+        return out
+    }
+
+    init(_ bytes: [UInt8], count: Int, what: String) throws {
+        (self.bytes, self.count) = (bytes, count)
+        width = bytes.first.map(Int.init) ?? 0
+        guard width <= 8, bytes.count == (count == 0 ? 0 : 1 + width * count) else { throw EngineError("chunk: \(what) column size") }
+    }
+
+    subscript(i: Int) -> UInt64 {
+        var v: UInt64 = 0
+        for b in 0..<width { v |= UInt64(bytes[1 + b * count + i]) << UInt64(8 * b) }
+        return v
     }
 }
 
@@ -221,6 +265,8 @@ struct ByteInterner {
 struct ColumnarChunkWriter {
     private(set) var traceCount = 0
     private(set) var spanCount = 0
+    /// The traces' ids in chunk order: kept by the block's index, not in the chunk.
+    private(set) var traceIDs = [TraceID]()
     private var base = [[UInt8]](repeating: [], count: 64)
     private var dictionary = ByteInterner()
     private var keys = ByteInterner()
@@ -233,6 +279,8 @@ struct ColumnarChunkWriter {
     private var scopeIDs = ByteInterner()
     private var key = [UInt8]()
     private var lastStart: UInt64 = 0
+    private var startDeltas = [UInt64]()
+    private var durations = [UInt64]()
 
     /// The values of one (owner, key), as written.
     struct Values {
@@ -260,18 +308,20 @@ struct ColumnarChunkWriter {
         traceCount += 1
         spanCount += trace.count
         guard trace.count > 0 else {
-            word(.traceIDs, 0)
-            word(.traceIDs, 0)
+            traceIDs.append(.zero)
             varint(.traceSpans, 0)
             return position
         }
-        word(.traceIDs, trace.traceIDs[0].high)
-        word(.traceIDs, trace.traceIDs[0].low)
+        traceIDs.append(trace.traceIDs[0])
         varint(.traceSpans, UInt64(trace.count))
         var scopeMap = [UInt32](repeating: .max, count: trace.scopes.count)
         var rowOf = [SpanID: Int]()
         if trace.count > 8 {
             for i in (0..<trace.count).reversed() { rowOf[trace.spanIDs[i]] = i }
+        }
+        let parentRows = (0..<trace.count).map { i -> Int? in
+            let parent = trace.parentSpanIDs[i]
+            return parent == .zero ? nil : trace.count > 8 ? rowOf[parent] : trace.spanIDs.firstIndex(of: parent)
         }
         for i in 0..<trace.count {
             word(.spanIDs, trace.spanIDs[i].value)
@@ -279,16 +329,16 @@ struct ColumnarChunkWriter {
             let parent = trace.parentSpanIDs[i]
             if parent == .zero {
                 varint(.parents, 0)
-            } else if let row = trace.count > 8 ? rowOf[parent] : trace.spanIDs.firstIndex(of: parent) {
+            } else if let row = parentRows[i] {
                 varint(.parents, UInt64(row) + 2)
             } else {
                 varint(.parents, 1)
                 word(.parentIDs, parent.value)
             }
             let start = trace.startTimes[i]
-            varint(.starts, ColumnarChunk.zigzag(Int64(bitPattern: start &- lastStart)))
+            startDeltas.append(ColumnarChunk.zigzag(Int64(bitPattern: start &- lastStart)))
             lastStart = start
-            varint(.durations, ColumnarChunk.zigzag(Int64(bitPattern: trace.endTimes[i] &- start)))
+            durations.append(ColumnarChunk.zigzag(Int64(bitPattern: trace.endTimes[i] &- start)))
             let kind = trace.kinds[i].rawValue
             let status = trace.statusCodes[i].rawValue
             if (0...7).contains(kind), (0...3).contains(status) {
@@ -302,9 +352,16 @@ struct ColumnarChunkWriter {
             string(.names, trace, trace.names[i])
             string(.traceStates, trace, trace.traceStates[i])
             string(.statusMessages, trace, trace.statusMessages[i])
+            // 0: the scope of the parent's row (a span mostly runs in its parent's service;
+            // SDKs send children first, so the parent's row may come later); 1 + the chunk's
+            // scope number otherwise.
             let s = Int(trace.scopeIndices[i])
-            if scopeMap[s] == .max { scopeMap[s] = scopeID(trace, s) }
-            varint(.scopes, UInt64(scopeMap[s]))
+            if Self.inheritsScope(i, trace, parentRow: { parentRows[$0] }) {
+                varint(.scopes, 0)
+            } else {
+                if scopeMap[s] == .max { scopeMap[s] = scopeID(trace, s) }
+                varint(.scopes, UInt64(scopeMap[s]) + 1)
+            }
             varint(.dropped, UInt64(trace.droppedAttributesCounts[i]))
             varint(.dropped, UInt64(trace.droppedEventsCounts[i]))
             varint(.dropped, UInt64(trace.droppedLinksCounts[i]))
@@ -330,6 +387,18 @@ struct ColumnarChunkWriter {
             }
         }
         return position
+    }
+
+    /// Whether row `i` is written as taking its parent's scope: the parent's row has the same
+    /// scope, and following such rows up ends at one whose scope is written (parent links that
+    /// go round in a circle would otherwise leave every row of the circle without one).
+    static func inheritsScope(_ i: Int, _ trace: SpanBatch, parentRow: (Int) -> Int?) -> Bool {
+        var row = i
+        for _ in 0..<trace.count {
+            guard let p = parentRow(row), trace.scopeIndices[p] == trace.scopeIndices[row] else { return row != i }
+            row = p
+        }
+        return false
     }
 
     /// The chunk's number for scope `s` of `trace` (with its resource), adding it when new.
@@ -462,6 +531,8 @@ struct ColumnarChunkWriter {
             switch c {
             case .dictionary: add(c.rawValue, dictionary.serialized())
             case .keys: add(c.rawValue, keys.serialized())
+            case .starts: add(c.rawValue, BytePlanes.encode(startDeltas))
+            case .durations: add(c.rawValue, BytePlanes.encode(durations))
             default: add(c.rawValue, base[Int(c.rawValue)])
             }
         }
@@ -596,9 +667,10 @@ struct ColumnarChunkReader {
         var nestedBytes = [UInt8]()
     }
 
-    /// Opens a chunk section. With `last`, only the traces up to that one are parsed: a lookup
-    /// of one trace reads, on average, half the rows.
-    init(_ section: [UInt8], through last: Int? = nil) throws {
+    /// Opens a chunk section whose traces have the ids `traceIDs`, in chunk order (from the
+    /// block's index; a layout 1 chunk has its own and is not given them). With `last`, only the
+    /// traces up to that one are parsed: a lookup of one trace reads, on average, half the rows.
+    init(_ section: [UInt8], traceIDs ids: [TraceID]?, through last: Int? = nil) throws {
         let directory = try ColumnarChunk.Directory(section)
         traceCount = directory.traces
         spanCount = directory.spans
@@ -631,10 +703,14 @@ struct ColumnarChunkReader {
 
         // Traces and their rows.
         var r = reader(.traceIDs)
+        if directory.layout >= 2 {
+            guard let ids, ids.count == traces else { throw EngineError("chunk: the index lists other traces than the chunk holds") }
+            traceIDs = ids
+        }
         var counts = reader(.traceSpans)
         traceRows.append(0)
         for _ in 0..<traces {
-            traceIDs.append(try traceID(&r))
+            if directory.layout < 2 { traceIDs.append(try traceID(&r)) }
             let n = try number(&counts)
             guard n <= spans - traceRows.last! else { throw EngineError("chunk: more rows than spans") }
             traceRows.append(traceRows.last! + n)
@@ -670,8 +746,13 @@ struct ColumnarChunkReader {
         var ids = reader(.spanIDs)
         var parentCodes = reader(.parents)
         var parentIDs = reader(.parentIDs)
+        // Layout 1 wrote times as varints, layout 2 as byte planes.
         var startDeltas = reader(.starts)
         var durations = reader(.durations)
+        let planes = directory.layout >= 2
+        let startPlanes = planes ? try BytePlanes(startDeltas.bytes, count: spans, what: "starts") : nil
+        let durationPlanes = planes ? try BytePlanes(durations.bytes, count: spans, what: "durations") : nil
+        if planes { (startDeltas, durations) = (ByteReader([]), ByteReader([])) }
         var kindStatus = reader(.kindStatus)
         var wide = reader(.wideKindStatus)
         var flagsReader = reader(.flags)
@@ -687,20 +768,24 @@ struct ColumnarChunkReader {
         var start: UInt64 = 0
         eventRows.append(0)
         linkRows.append(0)
+        var parentRows = [Int?]()  // this trace's, by row
         for t in 0..<parsedTraces {
             let rows = traceRows[t]..<traceRows[t + 1]
             for _ in rows {
                 let code = try parentCodes.varint()
+                var parentRow: Int? = nil
                 switch code {
                 case 0: parents.append(.zero)
                 case 1: parents.append(SpanID(try parentIDs.u64()))
                 default:
                     guard code - 2 < UInt64(rows.count) else { throw EngineError("chunk: parent row out of range") }
-                    parents.append(spanIDs[rows.lowerBound + Int(code - 2)])
+                    parentRow = rows.lowerBound + Int(code - 2)
+                    parents.append(spanIDs[parentRow!])
                 }
-                start = start &+ UInt64(bitPattern: ColumnarChunk.unzigzag(try startDeltas.varint()))
+                let row = starts.count
+                start = start &+ UInt64(bitPattern: ColumnarChunk.unzigzag(try startPlanes?[row] ?? startDeltas.varint()))
                 starts.append(start)
-                ends.append(start &+ UInt64(bitPattern: ColumnarChunk.unzigzag(try durations.varint())))
+                ends.append(start &+ UInt64(bitPattern: ColumnarChunk.unzigzag(try durationPlanes?[row] ?? durations.varint())))
                 let ks = try kindStatus.byte()
                 if ks == 0xFF {
                     kinds.append(SpanKind(rawValue: Int32(bitPattern: try u32(&wide))))
@@ -713,10 +798,25 @@ struct ColumnarChunkReader {
                 names.append(try u32(&namesReader))
                 traceStates.append(try u32(&statesReader))
                 statusMessages.append(try u32(&messagesReader))
-                scopes.append(try u32(&scopesReader))
+                // Layout 2: resolved below, once every row of the trace is read.
+                let scope = try u32(&scopesReader)
+                scopes.append(directory.layout < 2 ? scope : scope &- 1)
+                parentRows.append(parentRow)
                 for _ in 0..<3 { dropped.append(try u32(&droppedReader)) }
                 eventRows.append(eventRows.last! + (try number(&eventCounts)))
                 linkRows.append(linkRows.last! + (try number(&linkCounts)))
+            }
+            if directory.layout >= 2 {
+                for row in rows where scopes[row] == .max {
+                    var p = row
+                    for _ in rows where scopes[p] == .max {
+                        guard let up = parentRows[p - rows.lowerBound] else { break }
+                        p = up
+                    }
+                    guard scopes[p] != .max else { throw EngineError("chunk: a span's scope is its parent's, which has none") }
+                    scopes[row] = scopes[p]
+                }
+                parentRows.removeAll(keepingCapacity: true)
             }
         }
         for (reader, what) in [
@@ -1149,17 +1249,19 @@ public enum ChunkTiming {
             return (clock.now - start).inSeconds / Double(rounds)
         }
         var section = [UInt8]()
+        var written = [TraceID]()
         let encode = time {
             var writer = ColumnarChunkWriter()
             for t in traces { _ = writer.add(trace: t) }
             section = writer.finish(level: 3)
+            written = writer.traceIDs
         }
         let directory = try ColumnarChunk.Directory(section)
         let decompress = try time { for k in directory.entries.indices { _ = try directory.column(k) } }
-        let open = try time { _ = try ColumnarChunkReader(section) }
-        let openHalf = try time { _ = try ColumnarChunkReader(section, through: traces.count / 2) }
-        let lookup = try time { _ = try ColumnarChunkReader(section, through: traces.count / 2).trace(traces.count / 2) }
-        let all = try time { _ = try ColumnarChunkReader(section).traces() }
+        let open = try time { _ = try ColumnarChunkReader(section, traceIDs: written) }
+        let openHalf = try time { _ = try ColumnarChunkReader(section, traceIDs: written, through: traces.count / 2) }
+        let lookup = try time { _ = try ColumnarChunkReader(section, traceIDs: written, through: traces.count / 2).trace(traces.count / 2) }
+        let all = try time { _ = try ColumnarChunkReader(section, traceIDs: written).traces() }
         return [
             ("encode", encode), ("decompress columns", decompress), ("open", open), ("open through the middle trace", openHalf),
             ("look up the middle trace", lookup), ("materialise every trace", all),
