@@ -81,6 +81,17 @@ extension BlockReader {
         return result
     }
 
+    /// Whether the term index's candidates for `query` are exactly its matches (for traces that
+    /// lie inside its time window), so that none needs reading: one condition, on the service or
+    /// the operation, whose values the index lists in full (never as rare values) and which a
+    /// trace meets when any of its spans does. Two conditions must hold on one span, which the
+    /// trace-level lists cannot tell (kinds are listed by name, which unknown kinds share); the
+    /// Jaeger UI's most common search, a service in the last hour, is one condition.
+    static func indexAnswersExactly(_ query: TraceQuery) -> Bool {
+        (query.service == nil) != (query.operation == nil) && query.spanKind == nil && query.tags.isEmpty && query.filter == nil
+            && query.durationMin == nil && query.durationMax == nil
+    }
+
     /// The sort key of a trace in `order` (greater comes first).
     static func key(_ e: BlockIndexEntry, _ order: TraceOrder) -> UInt64 {
         switch order {
@@ -102,7 +113,9 @@ extension BlockReader {
     ) throws
         -> [TraceID: TraceBounds]
     {
-        let ordinals: [Int] = try candidates(matcher).map { $0.map(Int.init) } ?? Array(entries.indices)
+        let listed = try candidates(matcher)
+        let ordinals: [Int] = listed.map { $0.map(Int.init) } ?? Array(entries.indices)
+        let exact = listed != nil && Self.indexAnswersExactly(query)
         var eligible = ordinals.filter { o in
             let e = entries[o]
             if let lo = query.startMin, e.maxEnd < lo { return false }
@@ -124,6 +137,11 @@ extension BlockReader {
             if k % 256 == 255 { try Task.checkCancellation() }
             let e = entries[o]
             if let threshold, Self.key(e, query.order) < threshold { break }
+            // Every span of the trace starts inside the window: the index's answer is the answer.
+            if exact, e.minStart >= query.startMin ?? 0, e.maxEnd <= query.startMax ?? .max {
+                found[e.traceID] = TraceBounds(start: e.minStart, end: e.maxEnd)
+                continue
+            }
             let chunk: LoadedChunk
             if let cached = chunkCache[e.chunk] {
                 chunk = cached

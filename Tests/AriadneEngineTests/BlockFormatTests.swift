@@ -136,6 +136,46 @@ import Testing
         }
     }
 
+    /// A search on the service or the operation alone is answered from the term index without
+    /// reading a chunk, for traces inside the window; traces the window cuts through are read.
+    /// Either way the answer is the in-memory store's, in both orders.
+    @Test func searchesTheIndexAnswersAloneMatchTheMemoryStore() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try EngineStore(directory: dir)
+            let memory = InMemoryStore()
+            var w = Workload(seed: 17, profile: .realistic)
+            let t0 = EngineDurability.t0
+            for k in 0..<4 {
+                let batch = w.batch(spans: 2_500, start: t0 + UInt64(k) * 20_000_000_000)
+                try await store.write(batch)
+                memory.insert(batch)
+                try await store.cut()
+            }
+            let services = try await memory.services()
+            let operations = try await memory.operations(service: services[0], kind: nil).map(\.name)
+            // Windows whose edges fall inside traces (a batch's traces start ~1 ms apart and
+            // last several), as an hour of the UI's does.
+            let windows: [(UInt64?, UInt64?)] = [
+                (nil, nil), (t0 + 20_100_000_003, nil), (t0 + 20_100_000_003, t0 + 40_120_000_007), (nil, t0 + 60_050_000_000),
+            ]
+            var queries = [TraceQuery]()
+            for (lo, hi) in windows {
+                for s in services.prefix(5) {
+                    queries.append(TraceQuery(service: s, startMin: lo, startMax: hi, limit: 25))
+                    queries.append(TraceQuery(service: s, startMin: lo, startMax: hi, order: .longest, limit: 10))
+                }
+                for op in operations.prefix(3) { queries.append(TraceQuery(operation: op, startMin: lo, startMax: hi, limit: 1_000)) }
+            }
+            var answered = 0
+            for q in queries {
+                let want = try await memory.findTraceIDs(q)
+                #expect(try await store.findTraceIDs(q) == want, "\(q)")
+                if !want.isEmpty { answered += 1 }
+            }
+            #expect(answered >= queries.count * 3 / 4, "only \(answered) of \(queries.count) searches found traces")
+        }
+    }
+
     /// Values found in one trace only are kept in per-chunk filters, not listed: searches by
     /// them (equality, regular expression, `!=`) still find exactly the traces that hold them.
     @Test func searchesByRareValuesFindExactlyTheirTraces() async throws {
