@@ -127,6 +127,8 @@ extension BlockReader {
             return ka != kb ? ka > kb : entries[a].traceID < entries[b].traceID
         }
         var found = [TraceID: TraceBounds]()
+        // Candidates are read with the attributes the matcher looks at and no others.
+        let attributeKeys = matcher.attributeKeys
         // Candidates come in key order, not chunk order: keep the chunks decompressed so far.
         var chunkCache = [UInt32: LoadedChunk]()
         // A chunk is parsed only through the last of its candidates.
@@ -146,7 +148,7 @@ extension BlockReader {
             if let cached = chunkCache[e.chunk] {
                 chunk = cached
             } else {
-                chunk = try loadChunk(Int(e.chunk), through: lastCandidate[e.chunk])
+                chunk = try loadChunk(Int(e.chunk), through: lastCandidate[e.chunk], attributeKeys: attributeKeys)
                 if chunkCache.count >= 16 { chunkCache.removeAll() }
                 chunkCache[e.chunk] = chunk
             }

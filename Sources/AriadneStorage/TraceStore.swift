@@ -198,6 +198,22 @@ public struct SpanMatcher: Sendable {
         filter = try query.filter.map { try CompiledFilter($0) }
     }
 
+    /// The attribute keys that matching reads (`service.name` for the service): a store may
+    /// give it candidates holding only these attributes.
+    public var attributeKeys: Set<String> {
+        var keys: Set<String> = ["service.name"]
+        keys.formUnion(query.tags.keys)
+        func add(_ f: SpanFilter) {
+            switch f {
+            case .and(let parts), .or(let parts): parts.forEach(add)
+            case .compare(.attribute(_, let key), _, _): keys.insert(key)
+            case .compare: break
+            }
+        }
+        query.filter.map(add)
+        return keys
+    }
+
     /// Whether some span of `batch` meets every condition.
     public func matchesAny(_ batch: SpanBatch) -> Bool {
         (0..<batch.count).contains { matches(batch, $0) }

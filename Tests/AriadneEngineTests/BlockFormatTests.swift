@@ -136,10 +136,11 @@ import Testing
         }
     }
 
-    /// A search on the service or the operation alone is answered from the term index without
-    /// reading a chunk, for traces inside the window; traces the window cuts through are read.
-    /// Either way the answer is the in-memory store's, in both orders.
-    @Test func searchesTheIndexAnswersAloneMatchTheMemoryStore() async throws {
+    /// Blocks answer searches as the in-memory store does, in both orders. A search on the
+    /// service or the operation alone is answered from the term index without reading a chunk,
+    /// for traces inside the window (traces the window cuts through are read); other searches
+    /// read their candidates with only the attributes they look at (span, resource, event).
+    @Test func blockSearchesMatchTheMemoryStore() async throws {
         try await withTemporaryDirectory { dir in
             let store = try EngineStore(directory: dir)
             let memory = InMemoryStore()
@@ -165,6 +166,14 @@ import Testing
                     queries.append(TraceQuery(service: s, startMin: lo, startMax: hi, order: .longest, limit: 10))
                 }
                 for op in operations.prefix(3) { queries.append(TraceQuery(operation: op, startMin: lo, startMax: hi, limit: 1_000)) }
+                queries.append(TraceQuery(service: services[1], tags: ["http.response.status_code": "200"], startMin: lo, startMax: hi, limit: 30))
+                queries.append(TraceQuery(tags: ["error": "true"], startMin: lo, startMax: hi, limit: 1_000))
+                for text in [
+                    #"span.http.response.status_code >= 500 && service != "api-gateway""#, #"resource.host.name =~ "orders-.*" && kind = server"#,
+                    #"event.exception.type != nil"#, #"span.db.system = "redis" && duration > 300us"#, #".cache.hit = false"#,
+                ] {
+                    queries.append(TraceQuery(filter: try FilterParser.parse(text).filter, startMin: lo, startMax: hi, order: .longest, limit: 40))
+                }
             }
             var answered = 0
             for q in queries {

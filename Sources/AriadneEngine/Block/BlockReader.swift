@@ -163,12 +163,15 @@ final class BlockReader: Sendable {
     }
 
     /// Reads, verifies and opens one chunk; `through` (an index entry's offset) says that only
-    /// the traces up to that one will be read.
-    func loadChunk(_ n: Int, through last: UInt32? = nil) throws -> LoadedChunk {
+    /// the traces up to that one will be read, `attributeKeys` that only those attributes will
+    /// (for checking search candidates; see ``ColumnarChunkReader/init(_:traceIDs:through:attributeKeys:)``).
+    func loadChunk(_ n: Int, through last: UInt32? = nil, attributeKeys: Set<String>? = nil) throws -> LoadedChunk {
         guard version >= 4 else { return .frames(try readSection(chunks[n], what: "chunk \(n)")) }
         do {
             return .columns(
-                try ColumnarChunkReader(readRaw(chunks[n], what: "chunk \(n)"), traceIDs: try traceIDs(ofChunk: n), through: last.map(Int.init)))
+                try ColumnarChunkReader(
+                    readRaw(chunks[n], what: "chunk \(n)"), traceIDs: try traceIDs(ofChunk: n), through: last.map(Int.init),
+                    attributeKeys: attributeKeys))
         } catch let e as EngineError {
             throw EngineError("\(path): chunk \(n): \(e.message)")
         }

@@ -670,14 +670,28 @@ struct ColumnarChunkReader {
     /// Opens a chunk section whose traces have the ids `traceIDs`, in chunk order (from the
     /// block's index; a layout 1 chunk has its own and is not given them). With `last`, only the
     /// traces up to that one are parsed: a lookup of one trace reads, on average, half the rows.
-    init(_ section: [UInt8], traceIDs ids: [TraceID]?, through last: Int? = nil) throws {
+    ///
+    /// With `attributeKeys`, only attributes of those keys are read (their value columns alone
+    /// decompressed): enough for a search to check its candidates, at a fraction of the cost.
+    /// Traces read so hold no other attributes, and must not be returned.
+    init(_ section: [UInt8], traceIDs ids: [TraceID]?, through last: Int? = nil, attributeKeys: Set<String>? = nil) throws {
         let directory = try ColumnarChunk.Directory(section)
         traceCount = directory.traces
         spanCount = directory.spans
-        for (k, e) in directory.entries.enumerated() {
-            let key = ColumnarChunk.columnKey(e.kind, e.key)
-            guard plain[key] == nil else { throw EngineError("chunk: column \(e.kind)/\(e.key) twice") }
-            plain[key] = try directory.column(k)
+        var seen = Set<UInt64>()
+        for e in directory.entries {
+            guard seen.insert(ColumnarChunk.columnKey(e.kind, e.key)).inserted else { throw EngineError("chunk: column \(e.kind)/\(e.key) twice") }
+        }
+        if let k = directory.entries.firstIndex(where: { $0.kind == Column.keys.rawValue && $0.key == 0 }) {
+            keys = try Strings(directory.column(k))
+        }
+        // By key id: whether its attributes are read.
+        let wanted = attributeKeys.map { names in
+            keys.ranges.map { r in names.contains(String(decoding: keys.bytes[r], as: UTF8.self)) }
+        }
+        for (k, e) in directory.entries.enumerated() where e.kind != Column.keys.rawValue {
+            if let wanted, e.kind >= 64, Int(e.key) >= wanted.count || !wanted[Int(e.key)] { continue }
+            plain[ColumnarChunk.columnKey(e.kind, e.key)] = try directory.column(k)
         }
         func reader(_ kind: UInt8, _ key: UInt32 = 0) -> ByteReader { ByteReader(plain[ColumnarChunk.columnKey(kind, key)] ?? []) }
         func reader(_ c: Column) -> ByteReader { reader(c.rawValue) }
@@ -699,7 +713,6 @@ struct ColumnarChunkReader {
         let traces = traceCount
         let spans = spanCount
         dictionary = try Strings(plain[ColumnarChunk.columnKey(Column.dictionary.rawValue, 0)] ?? [])
-        keys = try Strings(plain[ColumnarChunk.columnKey(Column.keys.rawValue, 0)] ?? [])
 
         // Traces and their rows.
         var r = reader(.traceIDs)
@@ -891,6 +904,7 @@ struct ColumnarChunkReader {
                 for _ in 0..<n {
                     let key = try u32(&keyReader)
                     guard Int(key) < columnOf.count else { throw EngineError("chunk: attribute key out of range") }
+                    if let wanted, !wanted[Int(key)] { continue }
                     if columnOf[Int(key)] < 0 {
                         columnOf[Int(key)] = Int32(valueColumns.count)
                         valueColumns.append((owner, key, plain[ColumnarChunk.columnKey(owner.valueKind(.tags), key)] ?? []))
