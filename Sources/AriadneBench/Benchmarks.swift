@@ -311,6 +311,21 @@ struct BenchStore: AsyncParsableCommand {
                 + breakdown.filter { $0.part.hasPrefix("chunk:") }.prefix(16).map {
                     String(format: "%@ %.2f", String($0.part.dropFirst(6)), Double($0.bytes) / spanCount)
                 }.joined(separator: ", "))
+        // Chunk bytes by what they describe: a resource or a scope is stored once per chunk.
+        var byOwner = [String: Int]()
+        for (part, bytes) in breakdown where part.hasPrefix("chunk:") {
+            let column = part.dropFirst(6)
+            let owner =
+                ["resource", "scope", "event", "link", "span"].first { column.hasPrefix($0 + ".") || column.hasPrefix($0 + " ") }
+                ?? (column == "resources"
+                    ? "resource"
+                    : column == "scopeTable" ? "scope" : column.hasPrefix("event") ? "event" : column.hasPrefix("link") ? "link" : "span fields")
+            byOwner[owner == "span" ? "span attributes" : owner, default: 0] += bytes
+        }
+        print(
+            "chunk bytes per span by owner: "
+                + byOwner.sorted { $0.value > $1.value }.map { String(format: "%@ %.2f", $0.key, Double($0.value) / spanCount) }
+                .joined(separator: ", "))
 
         var lookups = [Double]()
         for k in 0..<queries {

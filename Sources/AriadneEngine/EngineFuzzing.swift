@@ -50,24 +50,41 @@ public enum EngineFuzzing {
         return ok
     }
 
-    /// Parses `bytes` as a version 4 chunk section and materialises every trace in it. Returns
-    /// whether it was readable.
+    /// Parses `bytes` as a version 4 scope table and chunk section (`u32 LE table length, table,
+    /// chunk`) and materialises every trace in the chunk. Returns whether it was readable.
     @discardableResult
     public static func readChunk(_ bytes: [UInt8]) -> Bool {
+        guard bytes.count >= 4 else { return false }
+        let length = Int(bytes.readLE(UInt32.self, at: 0))
+        guard length <= bytes.count - 4 else { return false }
+        let table = try? ColumnarChunkReader.ScopeTable(Array(bytes[4..<4 + length]))
+        let section = Array(bytes[(4 + length)...])
         // The ids a block's index would give (any will do; the count must match).
-        let traces = (try? ColumnarChunk.Directory(bytes).traces) ?? 0
+        let traces = (try? ColumnarChunk.Directory(section).traces) ?? 0
         let ids = (0..<traces).map { TraceID(high: 1, low: UInt64($0)) }
-        guard let chunk = try? ColumnarChunkReader(bytes, traceIDs: ids) else { return false }
+        guard let chunk = try? ColumnarChunkReader(section, traceIDs: ids, table: table) else { return false }
         return (try? chunk.traces()) != nil
     }
 
-    /// Chunk sections holding the traces of `batch`: one as written, one with every column
-    /// stored plain (so that mutations reach the column parsers, not only zstd's checks).
+    /// Inputs of ``readChunk(_:)`` holding the traces of `batch`: one as written, one with every
+    /// column stored plain (so that mutations reach the column parsers, not only zstd's checks).
     public static func chunkSeeds(_ batch: SpanBatch) -> [[UInt8]] {
         var writer = ColumnarChunkWriter()
-        for id in Set(batch.traceIDs).sorted() { _ = writer.add(trace: batch.selecting((0..<batch.count).filter { batch.traceIDs[$0] == id })) }
-        let section = writer.finish(level: 3)
-        return [section] + ((try? ColumnarChunk.recompress(section, level: nil)).map { [$0] } ?? [])
+        var table = ColumnarChunkWriter()
+        for id in Set(batch.traceIDs).sorted() {
+            _ = writer.add(trace: batch.selecting((0..<batch.count).filter { batch.traceIDs[$0] == id }), table: &table)
+        }
+        func input(_ table: [UInt8], _ chunk: [UInt8]) -> [UInt8] {
+            var out = [UInt8]()
+            appendLE(UInt32(table.count), &out)
+            return out + table + chunk
+        }
+        let (t, c) = (table.finish(level: 3), writer.finish(level: 3))
+        var seeds = [input(t, c)]
+        if let plainTable = try? ColumnarChunk.recompress(t, level: nil), let plainChunk = try? ColumnarChunk.recompress(c, level: nil) {
+            seeds.append(input(plainTable, plainChunk))
+        }
+        return seeds
     }
 
     /// Writes `bytes` as a WAL segment and replays it. Returns the number of records replayed.

@@ -215,7 +215,8 @@ public final class EngineStore: TraceStore, TraceDeleter {
                 if kind == .searchField, let key = b.searchFields?.first(where: { $0.value.offset == location.offset })?.key {
                     parts["searchField:\(key.scope).\(key.key)", default: 0] += location.length
                 }
-                guard kind == .chunk, b.version >= 4 else { continue }
+                // The scope table's columns count with the chunks' (resources and scopes).
+                guard kind == .chunk || kind == .scopeTable, b.version >= 4 else { continue }
                 let directory = try ColumnarChunk.Directory(b.readRaw(location, what: "chunk"))
                 let keys = try ColumnarChunkReader.Strings(
                     directory.entries.firstIndex { $0.kind == ColumnarChunk.Column.keys.rawValue }.map { try directory.column($0) } ?? [])

@@ -175,7 +175,7 @@ extension Workload {
                 statusCode: failing >= 0 ? .error : .unset, resource: gateway, scope: Self.scope))
         // Pods make many resources: each (service, pod) once per batch, as a collector's batch holds them.
         for s in spans {
-            let key = s.resource.serviceName + "/" + (s.resource.attributes.first { $0.key == "host.name" }.map { "\($0.value)" } ?? "")
+            let key = s.resource.serviceName + "/" + (s.resource.attributes.first { $0.key == "host.name" }?.value.displayString ?? "")
             let scope: UInt32
             if let known = podScopes[key], Int(known) < batch.scopes.count,
                 batch.equals(batch.resources[Int(batch.scopes[Int(known)].resource)].serviceName, s.resource.serviceName)

@@ -58,9 +58,11 @@ import Testing
         let realistic = w.batch(spans: 3000, start: EngineDurability.t0)
         let traces = [Self.awkwardTrace()] + Set(realistic.traceIDs).sorted().map { realistic.spans(ofTrace: $0) }
         var writer = ColumnarChunkWriter()
-        for t in traces { _ = writer.add(trace: t) }
+        var tableWriter = ColumnarChunkWriter()
+        for t in traces { _ = writer.add(trace: t, table: &tableWriter) }
         let section = writer.finish(level: 3)
-        let reader = try ColumnarChunkReader(section, traceIDs: writer.traceIDs)
+        let table = try ColumnarChunkReader.ScopeTable(tableWriter.finish(level: 3))
+        let reader = try ColumnarChunkReader(section, traceIDs: writer.traceIDs, table: table)
         #expect(reader.traceCount == traces.count && reader.spanCount == realistic.count + traces[0].count)
         for (k, t) in traces.enumerated() {
             let read = try reader.trace(k)
@@ -68,9 +70,11 @@ import Testing
             #expect((0..<read.count).map { read.span(at: $0) } == (0..<t.count).map { t.span(at: $0) })
         }
         // The ids come from the block's index; a list that does not fit the chunk is refused.
-        #expect(throws: EngineError.self) { try ColumnarChunkReader(section, traceIDs: Array(writer.traceIDs.dropLast())) }
+        #expect(throws: EngineError.self) { try ColumnarChunkReader(section, traceIDs: Array(writer.traceIDs.dropLast()), table: table) }
+        // Its resources and scopes are in the block's scope table, which it cannot be read without.
+        #expect(throws: EngineError.self) { try ColumnarChunkReader(section, traceIDs: writer.traceIDs) }
         // Recompressing changes the bytes, not the spans.
-        let recompressed = try ColumnarChunkReader(ColumnarChunk.recompress(section, level: 19), traceIDs: writer.traceIDs)
+        let recompressed = try ColumnarChunkReader(ColumnarChunk.recompress(section, level: 19), traceIDs: writer.traceIDs, table: table)
         #expect(try recompressed.trace(0).span(at: 0) == traces[0].span(at: 0))
     }
 
@@ -78,19 +82,24 @@ import Testing
         var w = Workload(seed: 12, profile: .realistic)
         let batch = w.batch(spans: 200, start: EngineDurability.t0)
         var writer = ColumnarChunkWriter()
-        for id in Set(batch.traceIDs).sorted() { _ = writer.add(trace: batch.spans(ofTrace: id)) }
+        var tableWriter = ColumnarChunkWriter()
+        for id in Set(batch.traceIDs).sorted() { _ = writer.add(trace: batch.spans(ofTrace: id), table: &tableWriter) }
         // Uncompressed, so that a flipped byte reaches the column parsers, not only zstd.
         let section = writer.finish(level: 3)
         let plain = try ColumnarChunk.recompress(section, level: nil)
+        let tableSection = try ColumnarChunk.recompress(tableWriter.finish(level: 3), level: nil)
         var rng = SplitMix64(seed: 5)
         var refused = 0
         for round in 0..<400 {
-            var damaged = round % 2 == 0 ? plain : Array(plain.prefix(Int(rng.next() % UInt64(plain.count))))
+            // Rounds 0 and 1 mod 4 damage the chunk, 2 and 3 the scope table.
+            let original = round % 4 < 2 ? plain : tableSection
+            var damaged = round % 2 == 0 ? original : Array(original.prefix(Int(rng.next() % UInt64(original.count))))
             if round % 2 == 0 {
                 for _ in 0..<(1 + rng.next() % 4) { damaged[Int(rng.next() % UInt64(damaged.count))] ^= UInt8(truncatingIfNeeded: rng.next() | 1) }
             }
             do {
-                let r = try ColumnarChunkReader(damaged, traceIDs: writer.traceIDs)
+                let table = try ColumnarChunkReader.ScopeTable(round % 4 < 2 ? tableSection : damaged)
+                let r = try ColumnarChunkReader(round % 4 < 2 ? damaged : plain, traceIDs: writer.traceIDs, table: table)
                 _ = try r.traces()
             } catch is EngineError {
                 refused += 1

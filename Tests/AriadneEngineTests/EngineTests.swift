@@ -211,7 +211,7 @@ final class EngineUnderTest: TraceStore {
             try await store.cut()
             let path = dir + "/blocks/" + firstBlock
             var bytes = [UInt8](FileManager.default.contents(atPath: path)!)
-            bytes[30] ^= 0xFF  // inside the first chunk
+            bytes[try BlockReader(path: path).chunks[0].offset + 20] ^= 0xFF  // inside the first chunk
             try Data(bytes).write(to: URL(fileURLWithPath: path))
             // A span-duration bound, which the index cannot answer: the candidates' chunks are read.
             let found = try await store.findTraceIDs(TraceQuery(service: "api-gateway", durationMin: 0, limit: 1000))
@@ -535,6 +535,8 @@ final class EngineUnderTest: TraceStore {
             var options = EngineOptions()
             options.headMaxSpans = 200
             options.syncMode = .never
+            // Debug builds beside every other suite cut slowly: waiting, not its length, is tested.
+            options.backpressureWait = .seconds(60)
             let engine = try EngineStore(directory: dir, options: options)
             var workload = Workload(seed: 3)
             let batches = (0..<400).map { workload.batch(spans: 50, start: 1_700_000_000_000_000_000 + UInt64($0) * 1_000_000) }

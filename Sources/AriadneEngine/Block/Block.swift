@@ -14,7 +14,7 @@ import Synchronization
 ///
 /// ```
 /// "ARDNBLK1"
-/// section*                       (index, bloom, meta, chunk 0..n-1)
+/// section*                       (index, bloom, meta, scope tables and chunk 0..n-1, ...)
 /// footer                         (binary, below)
 /// u32 LE footer length | u32 LE footer CRC-32 | "ARDNBLK1"
 /// ```
@@ -26,8 +26,9 @@ import Synchronization
 /// low half, chunk, place, start, and duration; zstd-compressed); the bloom filter answers "not here" for most ids
 /// without a search; the meta section lists services with their operations and span kinds;
 /// each chunk holds ~`chunkSpans` spans of whole traces as columns, each compressed on its own
-/// (see ``ColumnarChunk``); a lookup decodes one chunk's columns and materialises one trace's
-/// rows. Then the search data (see ``BlockSearch``): a directory and one section per field of
+/// (see ``ColumnarChunk``), its resources and scopes in the scope table before it (one per
+/// run of chunks a core wrote: the same pods recur in every chunk); a lookup decodes one
+/// chunk's columns and materialises one trace's rows. Then the search data (see ``BlockSearch``): a directory and one section per field of
 /// the term index, and trace summaries. Every section has a checksum.
 /// Earlier versions: 3 held the index uncompressed, entry by entry (id, chunk, frame offset,
 /// start, end), and each chunk as framed traces (u32 LE length, then the trace as an
@@ -50,6 +51,8 @@ enum BlockFormat {
         case searchDirectory = 5
         case searchField = 6
         case summaries = 7
+        /// Resources and scopes of the chunks after it, up to the next table (chunk layout 3).
+        case scopeTable = 8
     }
 }
 
@@ -147,6 +150,7 @@ enum BlockWriter {
         var search = BlockSearch.Builder()
         var chunkBase: UInt32 = 0
         for case let run? in runs.withLock({ $0 }) {
+            addSection(.scopeTable, run.table)
             for c in run.chunks { addSection(.chunk, c) }
             for (ordinal, var e) in run.entries {
                 e.chunk += chunkBase
@@ -198,7 +202,7 @@ enum BlockWriter {
         for (kind, location) in b.sections {
             let raw = try b.readRaw(location, what: "section at \(location.offset)")
             switch kind {
-            case .chunk: file.add(.chunk, try ColumnarChunk.recompress(raw, level: level))
+            case .chunk, .scopeTable: file.add(kind, try ColumnarChunk.recompress(raw, level: level))
             case .meta: file.add(.meta, meta.encoded())
             default: file.add(kind, raw)
             }
@@ -228,6 +232,8 @@ enum BlockWriter {
 /// A run of traces, in chunk order, made into compressed chunks, index entries (chunk numbers
 /// counted from the run's first chunk) and search data: what one core does of a block.
 struct ChunkRun: Sendable {
+    /// The resources and scopes of every chunk of the run, stored once.
+    var table = [UInt8]()
     var chunks = [[UInt8]]()
     var entries = [(ordinal: Int, entry: BlockIndexEntry)]()
     var search = BlockSearch.Builder()
@@ -239,6 +245,7 @@ struct ChunkRun: Sendable {
         // A chunk holds whole traces as columns (see ``ColumnarChunk``); the index points at
         // each trace by its position in its chunk.
         var chunk = ColumnarChunkWriter()
+        var table = ColumnarChunkWriter()
         // One batch, emptied per trace, so that its storage is allocated once.
         var trace = SpanBatch()
         for ordinal in ordinals {
@@ -259,7 +266,7 @@ struct ChunkRun: Sendable {
             // that only share an id are all kept.
             trace = trace.removingExactDuplicates()
             search.add(trace: trace, ordinal: UInt32(ordinal))
-            let position = chunk.add(trace: trace)
+            let position = chunk.add(trace: trace, table: &table)
             entries.append(
                 (
                     ordinal,
@@ -272,6 +279,7 @@ struct ChunkRun: Sendable {
             }
         }
         if chunk.traceCount > 0 { chunks.append(chunk.finish(level: level)) }
+        self.table = table.finish(level: level)
     }
 }
 

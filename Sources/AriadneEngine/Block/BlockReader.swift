@@ -18,6 +18,10 @@ final class BlockReader: Sendable {
     let entries: [BlockIndexEntry]
     let bloom: TraceBloom
     let chunks: [SectionLocation]
+    /// The scope tables, and for each chunk the one before it in the file (none before format
+    /// 4's chunk layout 3).
+    let scopeTables: [ColumnarChunkReader.ScopeTable]
+    let tableOfChunk: [Int?]
     /// The trace ordinals of each chunk, ascending.
     let ordinalsByChunk: [[UInt32]]
     /// Every section, in file order (for rewriting the block).
@@ -127,6 +131,21 @@ final class BlockReader: Sendable {
         for (o, e) in entries.enumerated() { byChunk[Int(e.chunk)].append(UInt32(o)) }
         self.ordinalsByChunk = byChunk
         self.chunks = chunkSections.map { SectionLocation(offset: $0.offset, length: $0.length, crc: $0.crc) }
+        var tables = [ColumnarChunkReader.ScopeTable]()
+        var tableOfChunk = [Int?]()
+        for s in sections {
+            if s.kind == BlockFormat.Section.scopeTable.rawValue {
+                do {
+                    tables.append(try ColumnarChunkReader.ScopeTable(Array(try verified(s))))
+                } catch let e as EngineError {
+                    throw EngineError("scope table at offset \(s.offset): \(e.message)")
+                }
+            } else if s.kind == BlockFormat.Section.chunk.rawValue {
+                tableOfChunk.append(tables.isEmpty ? nil : tables.count - 1)
+            }
+        }
+        self.scopeTables = tables
+        self.tableOfChunk = tableOfChunk
         self.sections = sections.compactMap { s in
             BlockFormat.Section(rawValue: s.kind).map { ($0, SectionLocation(offset: s.offset, length: s.length, crc: s.crc)) }
         }
@@ -171,7 +190,7 @@ final class BlockReader: Sendable {
             return .columns(
                 try ColumnarChunkReader(
                     readRaw(chunks[n], what: "chunk \(n)"), traceIDs: try traceIDs(ofChunk: n), through: last.map(Int.init),
-                    attributeKeys: attributeKeys))
+                    attributeKeys: attributeKeys, table: tableOfChunk[n].map { scopeTables[$0] }))
         } catch let e as EngineError {
             throw EngineError("\(path): chunk \(n): \(e.message)")
         }

@@ -28,9 +28,9 @@ public import AriadneModel
 /// Layout 1, the first version 4 chunks, is still read: trace ids in a column of their own,
 /// times as zigzag varints, every span's scope number written.
 enum ColumnarChunk {
-    /// The layout written; 1 is still read.
-    static let layout: UInt8 = 2
-    static let readableLayouts: ClosedRange<UInt8> = 1...2
+    /// The layout written; 1 and 2 are still read.
+    static let layout: UInt8 = 3
+    static let readableLayouts: ClosedRange<UInt8> = 1...3
 
     /// Columns not tied to an attribute key.
     enum Column: UInt8, CaseIterable {
@@ -302,8 +302,9 @@ struct ColumnarChunkWriter {
         varint(c, UInt64(id))
     }
 
-    /// Adds one trace (every span of `trace` has the same trace id); returns its position.
-    mutating func add(trace: SpanBatch) -> UInt32 {
+    /// Adds one trace (every span of `trace` has the same trace id); returns its position. Its
+    /// resources and scopes go to `table`, the block's scope table, which many chunks share.
+    mutating func add(trace: SpanBatch, table: inout ColumnarChunkWriter) -> UInt32 {
         let position = UInt32(traceCount)
         traceCount += 1
         spanCount += trace.count
@@ -359,7 +360,7 @@ struct ColumnarChunkWriter {
             if Self.inheritsScope(i, trace, parentRow: { parentRows[$0] }) {
                 varint(.scopes, 0)
             } else {
-                if scopeMap[s] == .max { scopeMap[s] = scopeID(trace, s) }
+                if scopeMap[s] == .max { scopeMap[s] = table.scopeID(trace, s) }
                 varint(.scopes, UInt64(scopeMap[s]) + 1)
             }
             varint(.dropped, UInt64(trace.droppedAttributesCounts[i]))
@@ -402,7 +403,7 @@ struct ColumnarChunkWriter {
     }
 
     /// The chunk's number for scope `s` of `trace` (with its resource), adding it when new.
-    private mutating func scopeID(_ trace: SpanBatch, _ s: Int) -> UInt32 {
+    mutating func scopeID(_ trace: SpanBatch, _ s: Int) -> UInt32 {
         let scope = trace.scopes[s]
         let resource = trace.resources[Int(scope.resource)]
         key.removeAll(keepingCapacity: true)
@@ -615,6 +616,21 @@ struct ColumnarChunkReader {
     private var plain = [UInt64: [UInt8]]()
     /// Value columns parsed so far, by column number: a search reads many traces of one chunk.
     private let parsed = ParsedCache()
+    /// The block's scope table, where a layout 3 chunk's resources and scopes are.
+    let table: ScopeTable?
+
+    /// A block's resources and scopes (a chunk section with no rows), read once when the block
+    /// is opened and shared by every reader of its chunks: every value column is parsed then,
+    /// so that nothing in it changes afterwards.
+    final class ScopeTable: @unchecked Sendable {
+        let reader: ColumnarChunkReader
+
+        init(_ section: [UInt8]) throws {
+            reader = try ColumnarChunkReader(section, traceIDs: [])
+            guard reader.traceCount == 0, reader.spanCount == 0 else { throw EngineError("scope table: holds spans") }
+            reader.parsed.values = try reader.valueColumns.map { try ColumnarChunkReader.parseValues($0.owner, $0.key, reader.plain) }
+        }
+    }
 
     final class ParsedCache {
         var values = [ParsedValues?]()
@@ -674,10 +690,15 @@ struct ColumnarChunkReader {
     /// With `attributeKeys`, only attributes of those keys are read (their value columns alone
     /// decompressed): enough for a search to check its candidates, at a fraction of the cost.
     /// Traces read so hold no other attributes, and must not be returned.
-    init(_ section: [UInt8], traceIDs ids: [TraceID]?, through last: Int? = nil, attributeKeys: Set<String>? = nil) throws {
+    init(
+        _ section: [UInt8], traceIDs ids: [TraceID]?, through last: Int? = nil, attributeKeys: Set<String>? = nil,
+        table: ScopeTable? = nil
+    ) throws {
         let directory = try ColumnarChunk.Directory(section)
         traceCount = directory.traces
         spanCount = directory.spans
+        self.table = table
+        if directory.layout >= 3, directory.traces > 0, table == nil { throw EngineError("chunk: its block has no scope table") }
         var seen = Set<UInt64>()
         for e in directory.entries {
             guard seen.insert(ColumnarChunk.columnKey(e.kind, e.key)).inserted else { throw EngineError("chunk: column \(e.kind)/\(e.key) twice") }
@@ -883,7 +904,8 @@ struct ColumnarChunkReader {
         ] where !partial {
             try finished(reader, what)
         }
-        guard scopes.allSatisfy({ Int($0) < scopeTable.count }) else { throw EngineError("chunk: span names a missing scope") }
+        let scopeCount = directory.layout >= 3 ? table?.reader.scopeTable.count ?? 0 : scopeTable.count
+        guard scopes.allSatisfy({ Int($0) < scopeCount }) else { throw EngineError("chunk: span names a missing scope") }
 
         // Attributes: each occurrence located in its value column.
         var cursors = [(tag: Int, string: Int, int: Int, double: Int, nested: Int)]()
@@ -1052,73 +1074,96 @@ struct ColumnarChunkReader {
 
     /// Rows copied out into a batch, each string written to its arena once.
     private struct Materialiser {
+        /// A reader whose strings and attributes the batch takes: the chunk, or the block's
+        /// scope table (resources and scopes). What the batch already holds, by that reader's
+        /// numbers: entries count only when they carry the current trace's generation, so
+        /// nothing is cleared between traces. A class: the batch is written while one is in use.
+        final class Source {
+            let reader: ColumnarChunkReader
+            /// Value columns parsed so far, by column number.
+            var values: [ParsedValues?]
+            var dictionaryRefs: [(generation: UInt32, ref: StrRef)]
+            var keyRefs: [(generation: UInt32, ref: StrRef)]
+
+            init(_ reader: ColumnarChunkReader) {
+                self.reader = reader
+                values =
+                    reader.parsed.values.count == reader.valueColumns.count
+                    ? reader.parsed.values : [ParsedValues?](repeating: nil, count: reader.valueColumns.count)
+                dictionaryRefs = Array(repeating: (0, .empty), count: reader.dictionary.ranges.count)
+                keyRefs = Array(repeating: (0, .empty), count: reader.keys.ranges.count)
+            }
+        }
+        enum Side { case chunk, table }
+
         let chunk: ColumnarChunkReader
         var batch = SpanBatch()
-        /// Value columns parsed so far, by column number (given back to the chunk's cache).
-        var values: [ParsedValues?]
-        // What this trace's batch already holds, by chunk number: entries count only when they
-        // carry the current trace's generation, so nothing is cleared between traces.
+        let own: Source
+        /// The block's scope table, when the chunk's scopes are there (layout 3); else the chunk.
+        let shared: Source?
         var generation: UInt32 = 0
-        var dictionaryRefs: [(generation: UInt32, ref: StrRef)]
-        var keyRefs: [(generation: UInt32, ref: StrRef)]
         var scopeMap: [(generation: UInt32, index: UInt32)]
         var resourceMap: [(generation: UInt32, index: UInt32)]
         var scratch = [Attribute]()
 
         init(_ chunk: ColumnarChunkReader) {
             self.chunk = chunk
-            values =
-                chunk.parsed.values.count == chunk.valueColumns.count
-                ? chunk.parsed.values : [ParsedValues?](repeating: nil, count: chunk.valueColumns.count)
-            dictionaryRefs = Array(repeating: (0, .empty), count: chunk.dictionary.ranges.count)
-            keyRefs = Array(repeating: (0, .empty), count: chunk.keys.ranges.count)
-            scopeMap = Array(repeating: (0, 0), count: chunk.scopeTable.count)
-            resourceMap = Array(repeating: (0, 0), count: chunk.resources.count)
+            own = Source(chunk)
+            shared = chunk.table.map { Source($0.reader) }
+            let scopes = chunk.table?.reader ?? chunk
+            scopeMap = Array(repeating: (0, 0), count: scopes.scopeTable.count)
+            resourceMap = Array(repeating: (0, 0), count: scopes.resources.count)
         }
 
-        /// Materialises trace `t`, then starts afresh for the next (keeping the parsed values).
+        /// Materialises trace `t`, then starts afresh for the next (keeping the parsed values;
+        /// the table's, shared by every reader of the block, are all parsed when it is opened).
         mutating func trace(_ t: Int) throws -> SpanBatch {
             generation += 1
             batch = SpanBatch()
             try add(trace: t)
-            chunk.parsed.values = values
+            chunk.parsed.values = own.values
             return batch
         }
 
-        mutating func string(_ id: UInt32) throws -> StrRef {
-            let r = try chunk.dictionary.range(id)
-            if dictionaryRefs[Int(id)].generation == generation { return dictionaryRefs[Int(id)].ref }
-            let ref = chunk.dictionary.bytes.withUnsafeBytes { batch.appendBytes(UnsafeRawBufferPointer(rebasing: $0[r])) }
-            dictionaryRefs[Int(id)] = (generation, ref)
+        func source(_ side: Side) -> Source { side == .table ? shared ?? own : own }
+
+        mutating func string(_ id: UInt32, _ side: Side = .chunk) throws -> StrRef {
+            let source = source(side)
+            let r = try source.reader.dictionary.range(id)
+            if source.dictionaryRefs[Int(id)].generation == generation { return source.dictionaryRefs[Int(id)].ref }
+            let ref = source.reader.dictionary.bytes.withUnsafeBytes { batch.appendBytes(UnsafeRawBufferPointer(rebasing: $0[r])) }
+            source.dictionaryRefs[Int(id)] = (generation, ref)
             return ref
         }
 
-        mutating func key(_ id: UInt32) throws -> StrRef {
-            if keyRefs[Int(id)].generation == generation { return keyRefs[Int(id)].ref }
-            let r = try chunk.keys.range(id)
-            let ref = chunk.keys.bytes.withUnsafeBytes { batch.appendBytes(UnsafeRawBufferPointer(rebasing: $0[r])) }
-            keyRefs[Int(id)] = (generation, ref)
+        mutating func key(_ id: UInt32, _ source: Source) throws -> StrRef {
+            if source.keyRefs[Int(id)].generation == generation { return source.keyRefs[Int(id)].ref }
+            let r = try source.reader.keys.range(id)
+            let ref = source.reader.keys.bytes.withUnsafeBytes { batch.appendBytes(UnsafeRawBufferPointer(rebasing: $0[r])) }
+            source.keyRefs[Int(id)] = (generation, ref)
             return ref
         }
 
         enum Pool { case span, shared }
 
         /// The attributes of owner `n`, appended to the span attributes or the shared pool.
-        mutating func attributes(_ owner: Owner, _ n: Int, into pool: Pool) throws -> PoolRange {
+        mutating func attributes(_ owner: Owner, _ n: Int, into pool: Pool, from side: Side = .chunk) throws -> PoolRange {
+            let source = source(side)
+            let reader = source.reader
             let o = Int(owner.rawValue)
-            guard n + 1 < chunk.attributeRows[o].count else { throw EngineError("chunk: attributes of a missing owner") }
-            let occurrences = chunk.attributeRows[o][n]..<chunk.attributeRows[o][n + 1]
+            guard n + 1 < reader.attributeRows[o].count else { throw EngineError("chunk: attributes of a missing owner") }
+            let occurrences = reader.attributeRows[o][n]..<reader.attributeRows[o][n + 1]
             scratch.removeAll(keepingCapacity: true)
             for k in occurrences {
-                let occ = chunk.occurrences[o][k]
+                let occ = reader.occurrences[o][k]
                 let c = Int(occ.column)
                 let v: ParsedValues
-                if let parsed = values[c] {
+                if let parsed = source.values[c] {
                     v = parsed
                 } else {
-                    let column = chunk.valueColumns[c]
-                    v = try ColumnarChunkReader.parseValues(column.owner, column.key, chunk.plain)
-                    values[c] = v
+                    let column = reader.valueColumns[c]
+                    v = try ColumnarChunkReader.parseValues(column.owner, column.key, reader.plain)
+                    source.values[c] = v
                 }
                 let i = Int(occ.index)
                 let value: Value
@@ -1141,7 +1186,7 @@ struct ColumnarChunkReader {
                     var reader = ByteReader(Array(v.nestedBytes[v.nested[i]]))
                     value = batch.store(try ColumnarChunkReader.readGeneric(&reader))
                 }
-                scratch.append(Attribute(key: try key(occ.key), value: value))
+                scratch.append(Attribute(key: try key(occ.key, source), value: value))
             }
             // Appended only now: a nested value may have added to the batch's other pools.
             switch pool {
@@ -1156,28 +1201,30 @@ struct ColumnarChunkReader {
 
         mutating func scope(_ s: UInt32) throws -> UInt32 {
             if scopeMap[Int(s)].generation == generation { return scopeMap[Int(s)].index }
-            let entry = chunk.scopeTable[Int(s)]
+            let table = chunk.table?.reader ?? chunk
+            let entry = table.scopeTable[Int(s)]
             let resource: UInt32
             if resourceMap[Int(entry.resource)].generation == generation {
                 resource = resourceMap[Int(entry.resource)].index
             } else {
-                let res = chunk.resources[Int(entry.resource)]
-                let range = try attributes(.resource, Int(entry.resource), into: .shared)
+                let res = table.resources[Int(entry.resource)]
+                let range = try attributes(.resource, Int(entry.resource), into: .shared, from: .table)
                 var service = StrRef.empty
                 for a in batch.attributes[range.indices] where batch.equals(a.key, "service.name") {
                     if case .string(let r) = a.value { service = r }
                 }
                 batch.resources.append(
                     SpanBatch.Resource(
-                        attributes: range, droppedAttributesCount: res.dropped, schemaURL: try string(res.schema), serviceName: service))
+                        attributes: range, droppedAttributesCount: res.dropped, schemaURL: try string(res.schema, .table),
+                        serviceName: service))
                 resource = UInt32(batch.resources.count - 1)
                 resourceMap[Int(entry.resource)] = (generation, resource)
             }
-            let range = try attributes(.scope, Int(s), into: .shared)
+            let range = try attributes(.scope, Int(s), into: .shared, from: .table)
             batch.scopes.append(
                 SpanBatch.Scope(
-                    resource: resource, name: try string(entry.name), version: try string(entry.version), attributes: range,
-                    droppedAttributesCount: entry.dropped, schemaURL: try string(entry.schema)))
+                    resource: resource, name: try string(entry.name, .table), version: try string(entry.version, .table),
+                    attributes: range, droppedAttributesCount: entry.dropped, schemaURL: try string(entry.schema, .table)))
             let id = UInt32(batch.scopes.count - 1)
             scopeMap[Int(s)] = (generation, id)
             return id
@@ -1263,19 +1310,27 @@ public enum ChunkTiming {
             return (clock.now - start).inSeconds / Double(rounds)
         }
         var section = [UInt8]()
+        var tableSection = [UInt8]()
         var written = [TraceID]()
         let encode = time {
             var writer = ColumnarChunkWriter()
-            for t in traces { _ = writer.add(trace: t) }
+            var table = ColumnarChunkWriter()
+            for t in traces { _ = writer.add(trace: t, table: &table) }
             section = writer.finish(level: 3)
+            tableSection = table.finish(level: 3)
             written = writer.traceIDs
         }
         let directory = try ColumnarChunk.Directory(section)
         let decompress = try time { for k in directory.entries.indices { _ = try directory.column(k) } }
-        let open = try time { _ = try ColumnarChunkReader(section, traceIDs: written) }
-        let openHalf = try time { _ = try ColumnarChunkReader(section, traceIDs: written, through: traces.count / 2) }
-        let lookup = try time { _ = try ColumnarChunkReader(section, traceIDs: written, through: traces.count / 2).trace(traces.count / 2) }
-        let all = try time { _ = try ColumnarChunkReader(section, traceIDs: written).traces() }
+        // Opened once per block, not per chunk: not in the times below.
+        let table = try ColumnarChunkReader.ScopeTable(tableSection)
+        func reader(through: Int? = nil) throws -> ColumnarChunkReader {
+            try ColumnarChunkReader(section, traceIDs: written, through: through, table: table)
+        }
+        let open = try time { _ = try reader() }
+        let openHalf = try time { _ = try reader(through: traces.count / 2) }
+        let lookup = try time { _ = try reader(through: traces.count / 2).trace(traces.count / 2) }
+        let all = try time { _ = try reader().traces() }
         return [
             ("encode", encode), ("decompress columns", decompress), ("open", open), ("open through the middle trace", openHalf),
             ("look up the middle trace", lookup), ("materialise every trace", all),
