@@ -15,18 +15,21 @@ public import AriadneModel
 /// Rows are spans, a trace's spans together, traces in chunk order (the index points at a
 /// trace by its position in the chunk). Trace ids are not stored here: the block's index holds
 /// each trace's id with its position, and the reader is given them. A parent is the row of
-/// its span inside the trace where it resolves; start times are deltas from the row before
-/// and, with durations, stored as byte planes; names, trace states, status messages, scope
-/// names and schema URLs come from one dictionary per chunk; resources and scopes are stored
-/// once per chunk however many traces share them, and a span in its parent's scope says only
-/// so. Attribute keys come from a key dictionary, and each (owner kind, key) has its own value
+/// its span inside the trace where it resolves; a start time is an offset from its parent's
+/// start (from the root row before for a root) and, with durations, stored as byte planes;
+/// names, trace states, status messages, scope names and schema URLs come from one dictionary
+/// per chunk; resources and scopes are in the block's scope table, which the chunks of a run
+/// share (``ColumnarChunkReader/ScopeTable``), and a span in its parent's scope says only so.
+/// Attribute keys come from a key dictionary, and each (owner kind, key) has its own value
 /// columns: a tag per value, then strings (a dictionary of that key's values when they
 /// repeat, raw otherwise), zigzag varint integers, doubles, and anything nested. A column of
 /// values that hardly vary (a status code, a database system) compresses to a few bytes; a
 /// column of random ids costs little more than their entropy.
 ///
-/// Layout 1, the first version 4 chunks, is still read: trace ids in a column of their own,
-/// times as zigzag varints, every span's scope number written.
+/// Earlier layouts are still read. Layout 1, the first version 4 chunks: trace ids in a column of
+/// their own, starts from the row before and durations as zigzag varints, every span's scope
+/// number written. Layout 2: trace ids from the index, times as byte planes but starts from the
+/// row before, resources and scopes in every chunk.
 enum ColumnarChunk {
     /// The layout written; 1 and 2 are still read.
     static let layout: UInt8 = 3
@@ -73,6 +76,21 @@ enum ColumnarChunk {
         if kind >= 40, let owner = Owner(rawValue: kind - 40) { return "\(owner) attribute keys" }
         if kind >= 32, let owner = Owner(rawValue: kind - 32) { return "\(owner) attribute counts" }
         return "kind \(kind)"
+    }
+
+    /// Which rows of a trace store their start as an offset from their parent's (layout 3): a
+    /// child starts a little after its parent, much closer than after the row before. A row
+    /// whose parents go round in a circle stores it from the row before, as a root does.
+    static func startsFromParent(count: Int, parentRow: (Int) -> Int?) -> [Bool] {
+        (0..<count).map { i in
+            guard parentRow(i) != nil else { return false }
+            var row = i
+            for _ in 0...count {
+                guard let p = parentRow(row) else { return true }
+                row = p
+            }
+            return false
+        }
     }
 
     static func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
@@ -324,6 +342,7 @@ struct ColumnarChunkWriter {
             let parent = trace.parentSpanIDs[i]
             return parent == .zero ? nil : trace.count > 8 ? rowOf[parent] : trace.spanIDs.firstIndex(of: parent)
         }
+        let fromParent = ColumnarChunk.startsFromParent(count: trace.count) { parentRows[$0] }
         for i in 0..<trace.count {
             word(.spanIDs, trace.spanIDs[i].value)
             // 0: a root; 1: a parent outside this trace's rows (kept in full); 2 + row otherwise.
@@ -337,8 +356,12 @@ struct ColumnarChunkWriter {
                 word(.parentIDs, parent.value)
             }
             let start = trace.startTimes[i]
-            startDeltas.append(ColumnarChunk.zigzag(Int64(bitPattern: start &- lastStart)))
-            lastStart = start
+            if fromParent[i], let p = parentRows[i] {
+                startDeltas.append(ColumnarChunk.zigzag(Int64(bitPattern: start &- trace.startTimes[p])))
+            } else {
+                startDeltas.append(ColumnarChunk.zigzag(Int64(bitPattern: start &- lastStart)))
+                lastStart = start
+            }
             durations.append(ColumnarChunk.zigzag(Int64(bitPattern: trace.endTimes[i] &- start)))
             let kind = trace.kinds[i].rawValue
             let status = trace.statusCodes[i].rawValue
@@ -817,9 +840,17 @@ struct ColumnarChunkReader {
                     parents.append(spanIDs[parentRow!])
                 }
                 let row = starts.count
-                start = start &+ UInt64(bitPattern: ColumnarChunk.unzigzag(try startPlanes?[row] ?? startDeltas.varint()))
-                starts.append(start)
-                ends.append(start &+ UInt64(bitPattern: ColumnarChunk.unzigzag(try durationPlanes?[row] ?? durations.varint())))
+                let delta = UInt64(bitPattern: ColumnarChunk.unzigzag(try startPlanes?[row] ?? startDeltas.varint()))
+                let duration = UInt64(bitPattern: ColumnarChunk.unzigzag(try durationPlanes?[row] ?? durations.varint()))
+                if directory.layout >= 3 {
+                    // Resolved below, once the trace's parents are known.
+                    starts.append(delta)
+                    ends.append(duration)
+                } else {
+                    start = start &+ delta
+                    starts.append(start)
+                    ends.append(start &+ duration)
+                }
                 let ks = try kindStatus.byte()
                 if ks == 0xFF {
                     kinds.append(SpanKind(rawValue: Int32(bitPattern: try u32(&wide))))
@@ -850,8 +881,33 @@ struct ColumnarChunkReader {
                     guard scopes[p] != .max else { throw EngineError("chunk: a span's scope is its parent's, which has none") }
                     scopes[row] = scopes[p]
                 }
-                parentRows.removeAll(keepingCapacity: true)
             }
+            if directory.layout >= 3 {
+                let base = rows.lowerBound
+                let fromParent = ColumnarChunk.startsFromParent(count: rows.count) { parentRows[$0].map { $0 - base } }
+                for row in rows where !fromParent[row - base] {
+                    start = start &+ starts[row]
+                    starts[row] = start
+                }
+                // A parent's start is resolved before its children's: walk up to the first
+                // resolved row, then down (the rows' parents reach a root, as checked above).
+                var resolved = fromParent.map { !$0 }
+                var path = [Int]()
+                for row in rows where !resolved[row - base] {
+                    var r = row
+                    while !resolved[r - base] {
+                        path.append(r)
+                        r = parentRows[r - base]!
+                    }
+                    for child in path.reversed() {
+                        starts[child] = starts[parentRows[child - base]!] &+ starts[child]
+                        resolved[child - base] = true
+                    }
+                    path.removeAll(keepingCapacity: true)
+                }
+                for row in rows { ends[row] = starts[row] &+ ends[row] }
+            }
+            parentRows.removeAll(keepingCapacity: true)
         }
         for (reader, what) in [
             (ids, "span ids"), (parentCodes, "parents"), (parentIDs, "parent ids"), (startDeltas, "starts"),
