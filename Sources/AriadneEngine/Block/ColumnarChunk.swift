@@ -20,16 +20,17 @@ public import AriadneModel
 /// names, trace states, status messages, scope names and schema URLs come from one dictionary
 /// per chunk; resources and scopes are in the block's scope table, which the chunks of a run
 /// share (``ColumnarChunkReader/ScopeTable``), and a span in its parent's scope says only so.
-/// Attribute keys come from a key dictionary, and each (owner kind, key) has its own value
-/// columns: a tag per value, then strings (a dictionary of that key's values when they
-/// repeat, raw otherwise), zigzag varint integers, doubles, and anything nested. A column of
+/// An owner's attribute keys are one of its owner kind's key sequences (shapes) from a key
+/// dictionary, and each (owner kind, key) has its own value columns: a tag per value, then
+/// strings (a dictionary of that key's values when they repeat, raw otherwise), zigzag varint
+/// integers, doubles, and anything nested. A column of
 /// values that hardly vary (a status code, a database system) compresses to a few bytes; a
 /// column of random ids costs little more than their entropy.
 ///
 /// Earlier layouts are still read. Layout 1, the first version 4 chunks: trace ids in a column of
 /// their own, starts from the row before and durations as zigzag varints, every span's scope
-/// number written. Layout 2: trace ids from the index, times as byte planes but starts from the
-/// row before, resources and scopes in every chunk.
+/// number written, every owner's keys listed. Layout 2: trace ids from the index, times as byte
+/// planes but starts from the row before, resources and scopes in every chunk, keys listed.
 enum ColumnarChunk {
     /// The layout written; 1 and 2 are still read.
     static let layout: UInt8 = 3
@@ -288,7 +289,12 @@ struct ColumnarChunkWriter {
     private var base = [[UInt8]](repeating: [], count: 64)
     private var dictionary = ByteInterner()
     private var keys = ByteInterner()
-    private var lists = [[UInt8]](repeating: [], count: 2 * ColumnarChunk.Owner.allCases.count)
+    /// Per owner kind: the shape of each owner's attributes (a number in `shapes`).
+    private var lists = [[UInt8]](repeating: [], count: ColumnarChunk.Owner.allCases.count)
+    /// Per owner kind, the key sequences its owners' attributes come in: spans of one operation
+    /// mostly carry the same keys in the same order, so a span says which sequence it has.
+    private var shapes = [ByteInterner](repeating: ByteInterner(), count: ColumnarChunk.Owner.allCases.count)
+    private var shape = [UInt8]()
     private var values = [Values]()
     private var valueIndex = [UInt64: Int]()
     private var valueKeys = [(owner: ColumnarChunk.Owner, key: UInt32)]()
@@ -462,10 +468,11 @@ struct ColumnarChunkWriter {
 
     private mutating func attributes(_ owner: Owner, _ batch: SpanBatch, _ pool: [Attribute], _ range: PoolRange) {
         let o = Int(owner.rawValue)
-        appendVarint(UInt64(range.count), &lists[2 * o])
+        shape.removeAll(keepingCapacity: true)
+        defer { appendVarint(UInt64(shape.withUnsafeBytes { shapes[o].intern($0) }), &lists[o]) }
         for a in pool[range.indices] {
             let key = batch.withBytes(a.key) { keys.intern($0) }
-            appendVarint(UInt64(key), &lists[2 * o + 1])
+            appendVarint(UInt64(key), &shape)
             let ck = ColumnarChunk.columnKey(owner.rawValue, key)
             let c: Int
             if let known = valueIndex[ck] {
@@ -561,8 +568,8 @@ struct ColumnarChunkWriter {
             }
         }
         for owner in Owner.allCases {
-            add(owner.countsKind, lists[2 * Int(owner.rawValue)])
-            add(owner.keysKind, lists[2 * Int(owner.rawValue) + 1])
+            add(owner.countsKind, lists[Int(owner.rawValue)])
+            add(owner.keysKind, shapes[Int(owner.rawValue)].serialized())
         }
         for (v, (owner, key)) in zip(values, valueKeys) {
             add(owner.valueKind(.tags), key, v.tags)
@@ -977,10 +984,29 @@ struct ColumnarChunkReader {
             var rows = [0]
             rows.reserveCapacity(ownerCount + 1)
             var found = [Occurrence]()
+            // Layout 3: an owner's keys are one of the owner kind's shapes; before, listed.
+            let shaped = directory.layout >= 3
+            var shapes = [[UInt32]]()
+            if shaped {
+                let dictionary = try Strings(keyReader.bytes)
+                for r in dictionary.ranges {
+                    var shape = ByteReader(Array(dictionary.bytes[r]))
+                    var keys = [UInt32]()
+                    while !shape.atEnd { keys.append(try u32(&shape)) }
+                    shapes.append(keys)
+                }
+            }
+            var ownerKeys = [UInt32]()
             for _ in 0..<ownerCount {
-                let n = try number(&lengths)
-                for _ in 0..<n {
-                    let key = try u32(&keyReader)
+                if shaped {
+                    let id = try number(&lengths)
+                    guard id < shapes.count else { throw EngineError("chunk: attribute shape out of range") }
+                    ownerKeys = shapes[id]
+                } else {
+                    ownerKeys.removeAll(keepingCapacity: true)
+                    for _ in 0..<(try number(&lengths)) { ownerKeys.append(try u32(&keyReader)) }
+                }
+                for key in ownerKeys {
                     guard Int(key) < columnOf.count else { throw EngineError("chunk: attribute key out of range") }
                     if let wanted, !wanted[Int(key)] { continue }
                     if columnOf[Int(key)] < 0 {
@@ -1017,7 +1043,7 @@ struct ColumnarChunkReader {
             }
             if !partial {
                 try finished(lengths, "attribute counts")
-                try finished(keyReader, "attribute keys")
+                if !shaped { try finished(keyReader, "attribute keys") }
             }
             attributeRows[Int(owner.rawValue)] = rows
             occurrences[Int(owner.rawValue)] = found
