@@ -233,6 +233,17 @@ final class BlockReader: Sendable {
     func postings(_ key: BlockSearch.FieldKey, rare: RareTerms.Probe, accept: (FilterValue) -> Bool) throws -> [UInt32]? {
         guard let fields = searchFields else { return nil }
         guard let section = fields[key] else { return [] }
+        // A resource attribute's values list resources; the resources list traces.
+        if key.scope == .resource, let resources = fields[BlockSearch.resourcesField] {
+            let table = try readSection(resources, what: "search field \(BlockSearch.resourcesField.key)")
+            var r = ByteReader(table)
+            let numbers = Set(
+                try BlockSearch.postings(readSection(section, what: "search field \(key.key)"), traceCount: try r.count(), accept: accept))
+            return try BlockSearch.postings(table, traceCount: entries.count) { v in
+                if case .int(let n) = v, let n = UInt32(exactly: n) { return numbers.contains(n) }
+                return false
+            }
+        }
         return try BlockSearch.postings(
             readSection(section, what: "search field \(key.key)"), traceCount: entries.count, rare: rare,
             ordinalsOfChunk: { [ordinalsByChunk] c in Int(c) < ordinalsByChunk.count ? ordinalsByChunk[Int(c)] : nil },

@@ -40,6 +40,12 @@ enum BlockSearch {
     /// lack both, and a tag search cannot narrow them by those scopes.
     static let scopesAndLinksMarker = FieldKey(scope: .intrinsic, key: "indexes.scope+link")
 
+    /// The block's distinct resources, each (an int value: its number) with the traces that have
+    /// it. Where a block has this field, a resource attribute's values list resource numbers,
+    /// not traces: every pod's host name, pod name, node and version would otherwise each repeat
+    /// the same long lists of traces.
+    static let resourcesField = FieldKey(scope: .intrinsic, key: "resources")
+
     struct FieldKey: Hashable {
         var scope: Scope
         var key: String
@@ -72,7 +78,8 @@ enum BlockSearch {
         mutating func add(trace: SpanBatch, ordinal: UInt32) {
             // Terms are assembled as bytes straight from the batch's arena and interned by hash:
             // no string is built per attribute (this runs for every span of every block).
-            func attributes(_ scope: Scope, _ pool: [Attribute], _ range: PoolRange) {
+            // `into`: the terms are collected there (a resource's), not added with the trace.
+            func attributes(_ scope: Scope, _ pool: [Attribute], _ range: PoolRange, into content: UnsafeMutablePointer<[UInt8]>? = nil) {
                 for a in pool[range.indices] {
                     terms.begin(scope, trace, a.key)
                     switch a.value {
@@ -83,7 +90,7 @@ enum BlockSearch {
                     case .empty, .bytes, .array, .kvlist:
                         terms.value(display: trace.attributeValue(a.value).displayString)
                     }
-                    terms.finish(ordinal)
+                    if let content { terms.appendTerm(to: &content.pointee) } else { terms.finish(ordinal) }
                 }
             }
             func intrinsic(_ field: SpanField, _ value: StrRef) {
@@ -99,9 +106,15 @@ enum BlockSearch {
             terms.begin(BlockSearch.scopesAndLinksMarker.key)
             terms.value(display: "1")
             terms.finish(ordinal)
+            // A resource is indexed as its terms together (see ``resourcesField``).
+            var content = [UInt8]()
             for (r, resource) in trace.resources.enumerated() {
                 intrinsic(.service, trace.serviceName(ofResource: r))
-                attributes(.resource, trace.attributes, resource.attributes)
+                content.removeAll(keepingCapacity: true)
+                withUnsafeMutablePointer(to: &content) { attributes(.resource, trace.attributes, resource.attributes, into: $0) }
+                terms.begin(BlockSearch.resourcesField.key)
+                terms.value(bytes: content)
+                terms.finish(ordinal)
             }
             for scope in trace.scopes { attributes(.scope, trace.attributes, scope.attributes) }
             for i in 0..<trace.count {
@@ -120,10 +133,36 @@ enum BlockSearch {
         /// SQL text, URLs with ids in them, byte counts) are not listed; they go into a bloom
         /// filter per chunk instead (see ``RareTerms``).
         func fieldSections(chunkOf: [UInt32]) -> (directory: [UInt8], fields: [[UInt8]]) {
-            var fields = [FieldKey: [(bytes: ArraySlice<UInt8>, term: Int)]]()
+            // Resources are numbered in the order of their terms, and their attributes' terms
+            // list resource numbers (a table of their own).
+            var resourceTerms = TermTable()
+            var resourceNumbers = [Int: UInt32]()  // term -> resource number
+            for t in 0..<terms.count where terms.split(t).0 == BlockSearch.resourcesField { resourceNumbers[t] = 0 }
+            let resources = resourceNumbers.keys.sorted { terms.split($0).1.lexicographicallyPrecedes(terms.split($1).1) }
+            for (n, t) in resources.enumerated() {
+                resourceNumbers[t] = UInt32(n)
+                var content = ByteReader(Array(terms.split(t).1.dropFirst()))
+                while !content.atEnd, let length = try? content.count(), length <= content.bytes.count - content.at {
+                    resourceTerms.add(term: content.bytes[content.at..<content.at + length], UInt32(n))
+                    content.at += length
+                }
+            }
+            // Every field's values with their lists: trace ordinals, or resource numbers for the
+            // resources' attributes.
+            var fields = [FieldKey: [(bytes: ArraySlice<UInt8>, ordinals: [UInt32])]]()
             for t in 0..<terms.count {
                 let (field, value) = terms.split(t)
-                fields[field, default: []].append((value, t))
+                if let n = resourceNumbers[t] {
+                    var number: [UInt8] = [2]
+                    appendLE(UInt64(n), &number)
+                    fields[BlockSearch.resourcesField, default: []].append((number[...], terms.postings[t]))
+                } else {
+                    fields[field, default: []].append((value, terms.postings[t]))
+                }
+            }
+            for t in 0..<resourceTerms.count {
+                let (field, value) = resourceTerms.split(t)
+                fields[field, default: []].append((value, resourceTerms.postings[t]))
             }
             let keys = fields.keys.sorted { ($0.scope.rawValue, $0.key) < ($1.scope.rawValue, $1.key) }
             var directory = [UInt8]()
@@ -132,26 +171,24 @@ enum BlockSearch {
             for k in keys {
                 directory.append(k.scope.rawValue)
                 appendString(k.key, &directory)
-                let values = fields[k]!
-                var listed = [(bytes: ArraySlice<UInt8>, term: Int)]()
+                var listed = [(bytes: ArraySlice<UInt8>, ordinals: [UInt32])]()
                 var rare = [UInt32: RareTerms.Chunk]()
-                for v in values {
-                    let ordinals = terms.postings[v.term]
-                    if ordinals.count <= RareTerms.maxTraces, k.scope != .intrinsic, let value = RareTerms.Value(v.bytes) {
-                        for chunk in Set(ordinals.map { chunkOf[Int($0)] }) { rare[chunk, default: RareTerms.Chunk()].add(value) }
+                for v in fields[k]! {
+                    if v.ordinals.count <= RareTerms.maxTraces, k.scope != .intrinsic, k.scope != .resource, let value = RareTerms.Value(v.bytes) {
+                        for chunk in Set(v.ordinals.map { chunkOf[Int($0)] }) { rare[chunk, default: RareTerms.Chunk()].add(value) }
                     } else {
                         listed.append(v)
                     }
                 }
                 var blob = [UInt8]()
                 appendVarint(UInt64(listed.count), &blob)
-                for (value, t) in listed {
+                for (value, unsorted) in listed {
                     // The value bytes are already in the on-disk form but for strings' length.
                     blob.append(value.first!)
                     if value.first == 1 { appendVarint(UInt64(value.count - 1), &blob) }
                     blob.append(contentsOf: value.dropFirst())
                     // Traces were added in start order; lists are in ordinal (trace id) order.
-                    let ordinals = terms.postings[t].sorted()
+                    let ordinals = unsorted.sorted()
                     appendVarint(UInt64(ordinals.count), &blob)
                     var last: UInt32 = 0
                     for o in ordinals {
@@ -224,6 +261,26 @@ enum BlockSearch {
         mutating func value(display: String) {
             scratch.append(1)
             scratch.append(contentsOf: display.utf8)
+        }
+
+        /// A string value of raw bytes.
+        mutating func value(bytes: [UInt8]) {
+            scratch.append(1)
+            scratch.append(contentsOf: bytes)
+        }
+
+        /// Appends the term assembled since `begin` to `out` (varint length, then the term),
+        /// instead of adding it.
+        func appendTerm(to out: inout [UInt8]) {
+            appendVarint(UInt64(scratch.count), &out)
+            out.append(contentsOf: scratch)
+        }
+
+        /// Adds the term `bytes` (as ``appendTerm(to:)`` wrote it, without the length) with `ordinal`.
+        mutating func add(term bytes: ArraySlice<UInt8>, _ ordinal: UInt32) {
+            scratch.removeAll(keepingCapacity: true)
+            scratch.append(contentsOf: bytes)
+            finish(ordinal)
         }
 
         mutating func value(type: UInt8, _ bits: UInt64) {
