@@ -23,7 +23,7 @@ public import AriadneModel
 /// An owner's attribute keys are one of its owner kind's key sequences (shapes) from a key
 /// dictionary, and each (owner kind, key) has its own value columns: a tag per value, then
 /// strings (a dictionary of that key's values when they repeat, raw otherwise), zigzag varint
-/// integers, doubles, and anything nested. A column of
+/// integers (as byte planes), doubles, and anything nested. A column of
 /// values that hardly vary (a status code, a database system) compresses to a few bytes; a
 /// column of random ids costs little more than their entropy.
 ///
@@ -191,7 +191,8 @@ enum ColumnarChunk {
 }
 
 /// A column of integers as byte planes: u8 width, then the lowest byte of every value, then
-/// the next byte of every value, ... up to `width` planes. Durations and time deltas compress
+/// the next byte of every value, ... up to `width` planes. Durations, time deltas and integer
+/// attributes (layout 3) compress
 /// smaller so than as varints (realistic durations 3.46 -> 3.27 bytes per span): their high
 /// bytes vary little and their low bytes are noise, and planes keep the two apart for zstd.
 struct BytePlanes {
@@ -311,7 +312,7 @@ struct ColumnarChunkWriter {
         var tags = [UInt8]()
         var strings = [UInt32]()
         var interner = ByteInterner()
-        var ints = [UInt8]()
+        var ints = [UInt64]()  // zigzag
         var doubles = [UInt8]()
         var nested = [UInt8]()
     }
@@ -492,7 +493,7 @@ struct ColumnarChunkWriter {
             case .bool(let b): values[c].tags.append((b ? ColumnarChunk.Tag.trueBool : .falseBool).rawValue)
             case .int(let i):
                 values[c].tags.append(ColumnarChunk.Tag.int.rawValue)
-                appendVarint(ColumnarChunk.zigzag(i), &values[c].ints)
+                values[c].ints.append(ColumnarChunk.zigzag(i))
             case .double(let d):
                 values[c].tags.append(ColumnarChunk.Tag.double.rawValue)
                 appendLE(d.bitPattern, &values[c].doubles)
@@ -590,7 +591,7 @@ struct ColumnarChunkWriter {
                 }
                 add(owner.valueKind(.strings), key, strings)
             }
-            add(owner.valueKind(.ints), key, v.ints)
+            add(owner.valueKind(.ints), key, BytePlanes.encode(v.ints))
             add(owner.valueKind(.doubles), key, v.doubles)
             add(owner.valueKind(.nested), key, v.nested)
         }
@@ -648,6 +649,7 @@ struct ColumnarChunkReader {
     private let parsed = ParsedCache()
     /// The block's scope table, where a layout 3 chunk's resources and scopes are.
     let table: ScopeTable?
+    let layout: UInt8
 
     /// A block's resources and scopes (a chunk section with no rows), read once when the block
     /// is opened and shared by every reader of its chunks: every value column is parsed then,
@@ -658,7 +660,7 @@ struct ColumnarChunkReader {
         init(_ section: [UInt8]) throws {
             reader = try ColumnarChunkReader(section, traceIDs: [])
             guard reader.traceCount == 0, reader.spanCount == 0 else { throw EngineError("scope table: holds spans") }
-            reader.parsed.values = try reader.valueColumns.map { try ColumnarChunkReader.parseValues($0.owner, $0.key, reader.plain) }
+            reader.parsed.values = try reader.valueColumns.map { try reader.parseValues($0.owner, $0.key) }
         }
     }
 
@@ -728,6 +730,7 @@ struct ColumnarChunkReader {
         traceCount = directory.traces
         spanCount = directory.spans
         self.table = table
+        layout = directory.layout
         if directory.layout >= 3, directory.traces > 0, table == nil { throw EngineError("chunk: its block has no scope table") }
         var seen = Set<UInt64>()
         for e in directory.entries {
@@ -1050,7 +1053,7 @@ struct ColumnarChunkReader {
         }
     }
 
-    fileprivate static func parseValues(_ owner: Owner, _ key: UInt32, _ plain: [UInt64: [UInt8]]) throws -> ParsedValues {
+    fileprivate func parseValues(_ owner: Owner, _ key: UInt32) throws -> ParsedValues {
         func column(_ sub: ColumnarChunk.ValueColumn) -> [UInt8] { plain[ColumnarChunk.columnKey(owner.valueKind(sub), key)] ?? [] }
         let v = ParsedValues()
         v.tags = column(.tags)
@@ -1073,15 +1076,21 @@ struct ColumnarChunkReader {
                 v.strings = parsed.ranges
             }
         }
-        var ints = ByteReader(column(.ints))
-        while !ints.atEnd { v.ints.append(ColumnarChunk.unzigzag(try ints.varint())) }
+        if layout >= 3 {
+            // Byte planes, as many values as int tags.
+            let planes = try BytePlanes(column(.ints), count: v.tags.lazy.filter { $0 == Tag.int.rawValue }.count, what: "integers")
+            v.ints = (0..<planes.count).map { ColumnarChunk.unzigzag(planes[$0]) }
+        } else {
+            var ints = ByteReader(column(.ints))
+            while !ints.atEnd { v.ints.append(ColumnarChunk.unzigzag(try ints.varint())) }
+        }
         var doubles = ByteReader(column(.doubles))
         while !doubles.atEnd { v.doubles.append(Double(bitPattern: try doubles.u64())) }
         v.nestedBytes = column(.nested)
         var nested = ByteReader(v.nestedBytes)
         while !nested.atEnd {
             let from = nested.at
-            try skipGeneric(&nested, depth: 0)
+            try Self.skipGeneric(&nested, depth: 0)
             v.nested.append(from..<nested.at)
         }
         return v
@@ -1244,7 +1253,7 @@ struct ColumnarChunkReader {
                     v = parsed
                 } else {
                     let column = reader.valueColumns[c]
-                    v = try ColumnarChunkReader.parseValues(column.owner, column.key, reader.plain)
+                    v = try reader.parseValues(column.owner, column.key)
                     source.values[c] = v
                 }
                 let i = Int(occ.index)
