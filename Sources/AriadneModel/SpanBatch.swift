@@ -475,13 +475,40 @@ extension SpanBatch {
                 target = t
             } else {
                 let rOld = other.scopes[Int(s)].resource
-                let r = resourceMap[rOld] ?? addResource(other.ownedResource(Int(rOld)))
+                let r = resourceMap[rOld] ?? copyResource(Int(rOld), from: other)
                 resourceMap[rOld] = r
-                target = addScope(other.ownedScope(Int(s)), resource: r)
+                target = copyScope(Int(s), from: other, resource: r)
                 scopeMap[s] = target
             }
             copySpan(i, from: other, scope: target)
         }
+    }
+
+    /// Copies resource `r` of `other` column by column, as ``copySpan(_:from:scope:)`` copies a
+    /// span (no owned form in between: the cut copies every trace's resources).
+    mutating func copyResource(_ r: Int, from other: SpanBatch) -> UInt32 {
+        let resource = other.resources[r]
+        let range = copyAttributes(other.attributes, resource.attributes, from: other, into: \.attributes)
+        var service = StrRef.empty
+        for a in attributes[range.indices] where equals(a.key, "service.name") {
+            if case .string(let r) = a.value { service = r }
+        }
+        resources.append(
+            Resource(
+                attributes: range, droppedAttributesCount: resource.droppedAttributesCount,
+                schemaURL: copyRef(resource.schemaURL, from: other), serviceName: service))
+        return UInt32(resources.count - 1)
+    }
+
+    /// Copies scope `s` of `other` column by column, under resource `resource` of this batch.
+    mutating func copyScope(_ s: Int, from other: SpanBatch, resource: UInt32) -> UInt32 {
+        let scope = other.scopes[s]
+        let range = copyAttributes(other.attributes, scope.attributes, from: other, into: \.attributes)
+        scopes.append(
+            Scope(
+                resource: resource, name: copyRef(scope.name, from: other), version: copyRef(scope.version, from: other),
+                attributes: range, droppedAttributesCount: scope.droppedAttributesCount, schemaURL: copyRef(scope.schemaURL, from: other)))
+        return UInt32(scopes.count - 1)
     }
 
     /// Copies span `i` of `other` column by column: strings and bytes into this arena, attributes,

@@ -255,12 +255,21 @@ struct ChunkRun: Sendable {
             trace.removeAll()
             // Per source batch: its scopes and resources already copied into this trace.
             var copied = [Int: (scopes: [UInt32: UInt32], resources: [UInt32: UInt32])]()
-            for (b, i) in byTrace[id]! {
-                minStart = min(minStart, batches[b].startTimes[i])
-                maxEnd = max(maxEnd, batches[b].endTimes[i])
-                var maps = copied[b] ?? ([:], [:])
-                trace.append(from: batches[b], indices: CollectionOfOne(i), scopeMap: &maps.scopes, resourceMap: &maps.resources)
+            // Spans of one source batch are copied together (a trace mostly comes in one).
+            let spans = byTrace[id]!
+            var from = 0
+            while from < spans.count {
+                let b = spans[from].0
+                var to = from
+                while to < spans.count, spans[to].0 == b {
+                    minStart = min(minStart, batches[b].startTimes[spans[to].1])
+                    maxEnd = max(maxEnd, batches[b].endTimes[spans[to].1])
+                    to += 1
+                }
+                var maps = copied.removeValue(forKey: b) ?? ([:], [:])
+                trace.append(from: batches[b], indices: spans[from..<to].lazy.map(\.1), scopeMap: &maps.scopes, resourceMap: &maps.resources)
                 copied[b] = maps
+                from = to
             }
             // A span written twice (a retried export, a WAL record replayed) is kept once; spans
             // that only share an id are all kept.

@@ -175,7 +175,10 @@ enum BlockSearch {
                 var rare = [UInt32: RareTerms.Chunk]()
                 for v in fields[k]! {
                     if v.ordinals.count <= RareTerms.maxTraces, k.scope != .intrinsic, k.scope != .resource, let value = RareTerms.Value(v.bytes) {
-                        for chunk in Set(v.ordinals.map { chunkOf[Int($0)] }) { rare[chunk, default: RareTerms.Chunk()].add(value) }
+                        // Once per chunk (at most `maxTraces` ordinals: no set needed).
+                        for (k, o) in v.ordinals.enumerated() where !v.ordinals[..<k].contains(where: { chunkOf[Int($0)] == chunkOf[Int(o)] }) {
+                            rare[chunkOf[Int(o)], default: RareTerms.Chunk()].add(value)
+                        }
                     } else {
                         listed.append(v)
                     }
