@@ -360,14 +360,18 @@ extension SpanBatch {
     @discardableResult
     public mutating func addResource(_ resource: OwnedResource) -> UInt32 {
         let range = store(resource.attributes, in: \.attributes)
+        return appendResource(attributes: range, droppedAttributesCount: resource.droppedAttributesCount, schemaURL: intern(resource.schemaURL))
+    }
+
+    /// Adds a resource whose attributes are already in the shared pool at `range`, finding its
+    /// `service.name` there (the last string one); returns its index.
+    public mutating func appendResource(attributes range: PoolRange, droppedAttributesCount: UInt32, schemaURL: StrRef) -> UInt32 {
         var service = StrRef.empty
         for a in attributes[range.indices] where equals(a.key, "service.name") {
             if case .string(let r) = a.value { service = r }
         }
         resources.append(
-            Resource(
-                attributes: range, droppedAttributesCount: resource.droppedAttributesCount,
-                schemaURL: intern(resource.schemaURL), serviceName: service))
+            Resource(attributes: range, droppedAttributesCount: droppedAttributesCount, schemaURL: schemaURL, serviceName: service))
         return UInt32(resources.count - 1)
     }
 
@@ -489,15 +493,8 @@ extension SpanBatch {
     mutating func copyResource(_ r: Int, from other: SpanBatch) -> UInt32 {
         let resource = other.resources[r]
         let range = copyAttributes(other.attributes, resource.attributes, from: other, into: \.attributes)
-        var service = StrRef.empty
-        for a in attributes[range.indices] where equals(a.key, "service.name") {
-            if case .string(let r) = a.value { service = r }
-        }
-        resources.append(
-            Resource(
-                attributes: range, droppedAttributesCount: resource.droppedAttributesCount,
-                schemaURL: copyRef(resource.schemaURL, from: other), serviceName: service))
-        return UInt32(resources.count - 1)
+        return appendResource(
+            attributes: range, droppedAttributesCount: resource.droppedAttributesCount, schemaURL: copyRef(resource.schemaURL, from: other))
     }
 
     /// Copies scope `s` of `other` column by column, under resource `resource` of this batch.

@@ -1300,15 +1300,7 @@ struct ColumnarChunkReader {
             } else {
                 let res = table.resources[Int(entry.resource)]
                 let range = try attributes(.resource, Int(entry.resource), into: .shared, from: .table)
-                var service = StrRef.empty
-                for a in batch.attributes[range.indices] where batch.equals(a.key, "service.name") {
-                    if case .string(let r) = a.value { service = r }
-                }
-                batch.resources.append(
-                    SpanBatch.Resource(
-                        attributes: range, droppedAttributesCount: res.dropped, schemaURL: try string(res.schema, .table),
-                        serviceName: service))
-                resource = UInt32(batch.resources.count - 1)
+                resource = batch.appendResource(attributes: range, droppedAttributesCount: res.dropped, schemaURL: try string(res.schema, .table))
                 resourceMap[Int(entry.resource)] = (generation, resource)
             }
             let range = try attributes(.scope, Int(s), into: .shared, from: .table)
