@@ -78,8 +78,9 @@ enum BlockSearch {
         mutating func add(trace: SpanBatch, ordinal: UInt32) {
             // Terms are assembled as bytes straight from the batch's arena and interned by hash:
             // no string is built per attribute (this runs for every span of every block).
-            // `into`: the terms are collected there (a resource's), not added with the trace.
-            func attributes(_ scope: Scope, _ pool: [Attribute], _ range: PoolRange, into content: UnsafeMutablePointer<[UInt8]>? = nil) {
+            // With `collect`, the terms go to `content` (a resource's), not to the trace.
+            var content = [UInt8]()
+            func attributes(_ scope: Scope, _ pool: [Attribute], _ range: PoolRange, collect: Bool = false) {
                 for a in pool[range.indices] {
                     terms.begin(scope, trace, a.key)
                     switch a.value {
@@ -90,7 +91,7 @@ enum BlockSearch {
                     case .empty, .bytes, .array, .kvlist:
                         terms.value(display: trace.attributeValue(a.value).displayString)
                     }
-                    if let content { terms.appendTerm(to: &content.pointee) } else { terms.finish(ordinal) }
+                    if collect { terms.appendTerm(to: &content) } else { terms.finish(ordinal) }
                 }
             }
             func intrinsic(_ field: SpanField, _ value: StrRef) {
@@ -107,11 +108,10 @@ enum BlockSearch {
             terms.value(display: "1")
             terms.finish(ordinal)
             // A resource is indexed as its terms together (see ``resourcesField``).
-            var content = [UInt8]()
             for (r, resource) in trace.resources.enumerated() {
                 intrinsic(.service, trace.serviceName(ofResource: r))
                 content.removeAll(keepingCapacity: true)
-                withUnsafeMutablePointer(to: &content) { attributes(.resource, trace.attributes, resource.attributes, into: $0) }
+                attributes(.resource, trace.attributes, resource.attributes, collect: true)
                 terms.begin(BlockSearch.resourcesField.key)
                 terms.value(bytes: content)
                 terms.finish(ordinal)
@@ -133,31 +133,29 @@ enum BlockSearch {
         /// SQL text, URLs with ids in them, byte counts) are not listed; they go into a bloom
         /// filter per chunk instead (see ``RareTerms``).
         func fieldSections(chunkOf: [UInt32]) -> (directory: [UInt8], fields: [[UInt8]]) {
-            // Resources are numbered in the order of their terms, and their attributes' terms
-            // list resource numbers (a table of their own).
-            var resourceTerms = TermTable()
-            var resourceNumbers = [Int: UInt32]()  // term -> resource number
-            for t in 0..<terms.count where terms.split(t).0 == BlockSearch.resourcesField { resourceNumbers[t] = 0 }
-            let resources = resourceNumbers.keys.sorted { terms.split($0).1.lexicographicallyPrecedes(terms.split($1).1) }
-            for (n, t) in resources.enumerated() {
-                resourceNumbers[t] = UInt32(n)
-                var content = ByteReader(Array(terms.split(t).1.dropFirst()))
-                while !content.atEnd, let length = try? content.count(), length <= content.bytes.count - content.at {
-                    resourceTerms.add(term: content.bytes[content.at..<content.at + length], UInt32(n))
-                    content.at += length
-                }
-            }
             // Every field's values with their lists: trace ordinals, or resource numbers for the
             // resources' attributes.
             var fields = [FieldKey: [(bytes: ArraySlice<UInt8>, ordinals: [UInt32])]]()
+            var resources = [(content: ArraySlice<UInt8>, term: Int)]()
             for t in 0..<terms.count {
                 let (field, value) = terms.split(t)
-                if let n = resourceNumbers[t] {
-                    var number: [UInt8] = [2]
-                    appendLE(UInt64(n), &number)
-                    fields[BlockSearch.resourcesField, default: []].append((number[...], terms.postings[t]))
+                if field == BlockSearch.resourcesField {
+                    resources.append((value.dropFirst(), t))
                 } else {
                     fields[field, default: []].append((value, terms.postings[t]))
+                }
+            }
+            // Resources are numbered in the order of their contents; their attributes' terms, in a
+            // table of their own, list resource numbers.
+            var resourceTerms = TermTable()
+            for (n, resource) in resources.sorted(by: { $0.content.lexicographicallyPrecedes($1.content) }).enumerated() {
+                var number: [UInt8] = [2]
+                appendLE(UInt64(n), &number)
+                fields[BlockSearch.resourcesField, default: []].append((number[...], terms.postings[resource.term]))
+                var content = ByteReader(Array(resource.content))
+                while !content.atEnd, let length = try? content.count(), length <= content.bytes.count - content.at {
+                    resourceTerms.add(term: content.bytes[content.at..<content.at + length], UInt32(n))
+                    content.at += length
                 }
             }
             for t in 0..<resourceTerms.count {
@@ -176,7 +174,8 @@ enum BlockSearch {
                 for v in fields[k]! {
                     if v.ordinals.count <= RareTerms.maxTraces, k.scope != .intrinsic, k.scope != .resource, let value = RareTerms.Value(v.bytes) {
                         // Once per chunk (at most `maxTraces` ordinals: no set needed).
-                        for (k, o) in v.ordinals.enumerated() where !v.ordinals[..<k].contains(where: { chunkOf[Int($0)] == chunkOf[Int(o)] }) {
+                        for (position, o) in v.ordinals.enumerated()
+                        where !v.ordinals[..<position].contains(where: { chunkOf[Int($0)] == chunkOf[Int(o)] }) {
                             rare[chunkOf[Int(o)], default: RareTerms.Chunk()].add(value)
                         }
                     } else {
