@@ -9,6 +9,9 @@ extension SpanBatch {
     /// whole spans are compared only where span ids collide, so the common case costs one
     /// dictionary insert per span.
     public func distinctSpanIndices() -> [Int]? {
+        // A trace as a block is cut has a few spans: comparing ids pairwise costs less than
+        // building a dictionary, and almost always finds no collision at all.
+        if count <= 32, !(1..<max(count, 1)).contains(where: { i in spanIDs[..<i].contains(spanIDs[i]) }) { return nil }
         var firstByID = [SpanID: Int](minimumCapacity: count)
         var colliding = [SpanID: [Span]]()
         var drop = [Int]()

@@ -22,8 +22,10 @@ import Synchronization
 /// count, then per section: u8 kind, u64 offset, u64 length, u32 CRC-32.
 ///
 /// Sections: the index lists every trace id in ascending order with its chunk, its place in the
-/// chunk and its time bounds (40 bytes each, field by field: every id's high half, then every
-/// low half, chunk, place, start, and duration; zstd-compressed); the bloom filter answers "not here" for most ids
+/// chunk and its time bounds (as byte planes, see ``BlockFormat/indexPlanes(_:)``; blocks of
+/// this version written before it hold section `index`: 40 bytes per trace, field by field,
+/// every id's high half, then every low half, chunk, place, start, and duration; both
+/// zstd-compressed); the bloom filter answers "not here" for most ids
 /// without a search; the meta section lists services with their operations and span kinds;
 /// each chunk holds ~`chunkSpans` spans of whole traces as columns, each compressed on its own
 /// (see ``ColumnarChunk``), its resources and scopes in the scope table before it (one per
@@ -43,6 +45,63 @@ enum BlockFormat {
     static let trailerSize = 16
     static let indexEntrySize = 40
 
+    /// The index entries (in trace id order) as columns of byte planes (see ``BytePlanes``), to be
+    /// compressed: `u64 LE first start, then planes of` each id's high half less the previous one's
+    /// (ids are sorted, so the top bytes of these are zero), the low halves, chunks, places,
+    /// starts less the first start, and durations. Planes whose bytes are all zero vanish under
+    /// zstd, and random ones stay as they are instead of muddling the others: 2.5 -> ~2.2 bytes
+    /// per span beside fields of whole integers.
+    static func indexPlanes(_ entries: [BlockIndexEntry]) -> [UInt8] {
+        let base = entries.lazy.map(\.minStart).min() ?? 0
+        var out = [UInt8]()
+        appendLE(base, &out)
+        var previous: UInt64 = 0
+        out += BytePlanes.encode(
+            entries.map { e in
+                defer { previous = e.traceID.high }
+                return e.traceID.high &- previous
+            })
+        out += BytePlanes.encode(entries.map(\.traceID.low))
+        out += BytePlanes.encode(entries.map { UInt64($0.chunk) })
+        out += BytePlanes.encode(entries.map { UInt64($0.offset) })
+        out += BytePlanes.encode(entries.map { $0.minStart &- base })
+        out += BytePlanes.encode(entries.map { $0.maxEnd &- $0.minStart })
+        return out
+    }
+
+    /// The entries ``indexPlanes(_:)`` wrote for `count` traces.
+    static func indexEntries(planes bytes: [UInt8], count: Int) throws -> [BlockIndexEntry] {
+        guard bytes.count >= 8 else { throw EngineError("index too short") }
+        let base = bytes.readLE(UInt64.self, at: 0)
+        var at = 8
+        func column(_ what: String) throws -> BytePlanes {
+            guard at < bytes.count || count == 0 else { throw EngineError("index: \(what) missing") }
+            let width = count == 0 ? 0 : Int(bytes[at])
+            let length = count == 0 ? 0 : 1 + width * count
+            guard length <= bytes.count - at else { throw EngineError("index: \(what) truncated") }
+            defer { at += length }
+            return try BytePlanes(Array(bytes[at..<at + length]), count: count, what: "index " + what)
+        }
+        let (high, low, chunk, place, start, duration) = (
+            try column("ids"), try column("ids"), try column("chunks"), try column("places"), try column("starts"),
+            try column("durations")
+        )
+        guard at == bytes.count else { throw EngineError("index: bytes after its columns") }
+        var entries = [BlockIndexEntry]()
+        entries.reserveCapacity(count)
+        var previous: UInt64 = 0
+        for k in 0..<count {
+            previous &+= high[k]
+            guard chunk[k] <= UInt32.max, place[k] <= UInt32.max else { throw EngineError("index: chunk or place out of range") }
+            let minStart = base &+ start[k]
+            entries.append(
+                BlockIndexEntry(
+                    traceID: TraceID(high: previous, low: low[k]), chunk: UInt32(chunk[k]), offset: UInt32(place[k]),
+                    minStart: minStart, maxEnd: minStart &+ duration[k]))
+        }
+        return entries
+    }
+
     enum Section: UInt8 {
         case index = 1
         case bloom = 2
@@ -53,6 +112,8 @@ enum BlockFormat {
         case summaries = 7
         /// Resources and scopes of the chunks after it, up to the next table (chunk layout 3).
         case scopeTable = 8
+        /// The index as byte planes (``indexPlanes(_:)``), in place of `index`.
+        case indexPlanes = 9
     }
 }
 
@@ -161,18 +222,8 @@ enum BlockWriter {
             chunkBase += UInt32(run.chunks.count)
         }
 
-        // The index's fields one after the other (all the ids' high halves, then the low ones,
-        // ...; the end as a duration), compressed: chunk numbers, offsets and times then shrink.
-        var indexBytes = [UInt8]()
-        indexBytes.reserveCapacity(index.count * BlockFormat.indexEntrySize)
         let entries = index.map { $0! }
-        for e in entries { appendLE(e.traceID.high, &indexBytes) }
-        for e in entries { appendLE(e.traceID.low, &indexBytes) }
-        for e in entries { appendLE(e.chunk, &indexBytes) }
-        for e in entries { appendLE(e.offset, &indexBytes) }
-        for e in entries { appendLE(e.minStart, &indexBytes) }
-        for e in entries { appendLE(e.maxEnd &- e.minStart, &indexBytes) }
-        addSection(.index, Zstd.compress(indexBytes, level: level))
+        addSection(.indexPlanes, Zstd.compress(BlockFormat.indexPlanes(entries), level: level))
         var bloomBytes = [UInt8]()
         for w in bloom.bits { appendLE(w, &bloomBytes) }
         addSection(.bloom, bloomBytes)

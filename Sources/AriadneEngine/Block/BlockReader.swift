@@ -76,37 +76,48 @@ final class BlockReader: Sendable {
             }
             return bytes
         }
-        guard let indexSection = sections.first(where: { $0.kind == BlockFormat.Section.index.rawValue }),
+        let planesSection = sections.first(where: { $0.kind == BlockFormat.Section.indexPlanes.rawValue })
+        guard let indexSection = planesSection ?? sections.first(where: { $0.kind == BlockFormat.Section.index.rawValue }),
             let bloomSection = sections.first(where: { $0.kind == BlockFormat.Section.bloom.rawValue }),
             let metaSection = sections.first(where: { $0.kind == BlockFormat.Section.meta.rawValue })
         else { throw EngineError("missing index, bloom or meta section") }
 
         let stored = Array(try verified(indexSection))
         let index = version >= 4 ? try stored.withUnsafeBytes { buf throws(EngineError) in try Zstd.decompress(buf, limit: 1 << 30) } : stored
-        guard index.count % BlockFormat.indexEntrySize == 0 else { throw EngineError("index size is not whole entries") }
-        let n = index.count / BlockFormat.indexEntrySize
-        var entries = [BlockIndexEntry]()
-        entries.reserveCapacity(n)
         let chunkSections = sections.filter { $0.kind == BlockFormat.Section.chunk.rawValue }
         // The whole file is in memory now: checking every chunk costs little and means a damaged
         // block is found at start, not in the middle of a query.
         for c in chunkSections { _ = try verified(c) }
-        for k in 0..<n {
-            let e: BlockIndexEntry
-            if version >= 4 {
-                let start = index.readLE(UInt64.self, at: 24 * n + 8 * k)
-                e = BlockIndexEntry(
-                    traceID: TraceID(high: index.readLE(UInt64.self, at: 8 * k), low: index.readLE(UInt64.self, at: 8 * n + 8 * k)),
-                    chunk: index.readLE(UInt32.self, at: 16 * n + 4 * k), offset: index.readLE(UInt32.self, at: 20 * n + 4 * k),
-                    minStart: start, maxEnd: start &+ index.readLE(UInt64.self, at: 32 * n + 8 * k))
-            } else {
+        let decoded: [BlockIndexEntry]
+        if planesSection != nil {
+            let traces = footer.readLE(UInt64.self, at: 28)
+            // Distinct ids take a byte each at least in the high or the low column: a count beyond
+            // the bytes is damage, not a reason to reserve memory.
+            guard traces <= UInt64(index.count) else { throw EngineError("index too short for its traces") }
+            decoded = try BlockFormat.indexEntries(planes: index, count: Int(traces))
+        } else {
+            guard index.count % BlockFormat.indexEntrySize == 0 else { throw EngineError("index size is not whole entries") }
+            let n = index.count / BlockFormat.indexEntrySize
+            let fieldByField = version >= 4
+            decoded = (0..<n).map { k in
+                if fieldByField {
+                    let start = index.readLE(UInt64.self, at: 24 * n + 8 * k)
+                    return BlockIndexEntry(
+                        traceID: TraceID(high: index.readLE(UInt64.self, at: 8 * k), low: index.readLE(UInt64.self, at: 8 * n + 8 * k)),
+                        chunk: index.readLE(UInt32.self, at: 16 * n + 4 * k), offset: index.readLE(UInt32.self, at: 20 * n + 4 * k),
+                        minStart: start, maxEnd: start &+ index.readLE(UInt64.self, at: 32 * n + 8 * k))
+                }
                 let at = k * BlockFormat.indexEntrySize
-                e = BlockIndexEntry(
+                return BlockIndexEntry(
                     traceID: TraceID(high: index.readLE(UInt64.self, at: at), low: index.readLE(UInt64.self, at: at + 8)),
                     chunk: index.readLE(UInt32.self, at: at + 16), offset: index.readLE(UInt32.self, at: at + 20),
                     minStart: index.readLE(UInt64.self, at: at + 24),
                     maxEnd: index.readLE(UInt64.self, at: at + 32))
             }
+        }
+        var entries = [BlockIndexEntry]()
+        entries.reserveCapacity(decoded.count)
+        for e in decoded {
             guard Int(e.chunk) < chunkSections.count else { throw EngineError("index names a missing chunk") }
             if let last = entries.last, !(last.traceID < e.traceID) { throw EngineError("index is not sorted") }
             entries.append(e)
@@ -187,10 +198,10 @@ final class BlockReader: Sendable {
     func loadChunk(_ n: Int, through last: UInt32? = nil, attributeKeys: Set<String>? = nil) throws -> LoadedChunk {
         guard version >= 4 else { return .frames(try readSection(chunks[n], what: "chunk \(n)")) }
         do {
-            return .columns(
-                try ColumnarChunkReader(
-                    readRaw(chunks[n], what: "chunk \(n)"), traceIDs: try traceIDs(ofChunk: n), through: last.map(Int.init),
-                    attributeKeys: attributeKeys, table: tableOfChunk[n].map { scopeTables[$0] }))
+            let chunk = try ColumnarChunkReader(
+                readRaw(chunks[n], what: "chunk \(n)"), traceIDs: try traceIDs(ofChunk: n), through: last.map(Int.init),
+                attributeKeys: attributeKeys, table: tableOfChunk[n].map { scopeTables[$0] })
+            return .columns(chunk, ColumnarChunkReader.Traces(chunk))
         } catch let e as EngineError {
             throw EngineError("\(path): chunk \(n): \(e.message)")
         }
@@ -271,19 +282,20 @@ final class BlockReader: Sendable {
 /// A chunk as read: framed OTLP traces (block versions 2 and 3) or columns (version 4).
 enum LoadedChunk {
     case frames([UInt8])
-    case columns(ColumnarChunkReader)
+    /// The chunk, and its traces as a search reads them one by one.
+    case columns(ColumnarChunkReader, ColumnarChunkReader.Traces)
 
     /// The trace an index entry's `offset` points at.
     func trace(at offset: Int) throws -> SpanBatch {
         switch self {
         case .frames(let raw): return try Self.frame(raw, at: offset).0
-        case .columns(let chunk): return try chunk.trace(offset)
+        case .columns(_, let traces): return try traces.trace(offset)
         }
     }
 
     func traces() throws -> [SpanBatch] {
         switch self {
-        case .columns(let chunk): return try chunk.traces()
+        case .columns(let chunk, _): return try chunk.traces()
         case .frames(let raw):
             var traces = [SpanBatch]()
             var offset = 0

@@ -567,7 +567,8 @@ struct ByteReader {
 
 /// Values seen in a few traces of a block (``maxTraces``): listing each with its traces would
 /// make the term index as large as the spans (a request id per span), so a field keeps, per chunk that has
-/// such values, a bloom filter of their hashes (~10 bits each, about 1% false positives) and
+/// such values, a bloom filter of their hashes (8 bits each: about 2% false positives with 7 probes, a fifth
+/// smaller than 10 bits at 1%, and a false positive costs one chunk's columns read) and
 /// the range of its numbers. An equality search probes the filters, an ordering compares with
 /// the range, and they take every trace of the chunks that may hold a match as candidates
 /// (checked span by span, as every candidate is); a search the filters cannot answer (a regular
@@ -577,10 +578,10 @@ struct ByteReader {
 /// (1 strings, 2 numbers), varint words, words × u64 LE, then with numbers f64 min, f64 max`.
 enum RareTerms {
     static let hashes = 7
-    static let bitsPerValue = 10
+    static let bitsPerValue = 9
     /// Values in at most this many traces of a block are rare. A listed value costs its bytes,
     /// a count and a delta per trace (some 12 bytes for a number in three traces); a rare one
-    /// 10 bits per chunk it is in, and an equality search then checks at most this many chunks.
+    /// 8 bits per chunk it is in, and an equality search then checks at most this many chunks.
     static let maxTraces = 4
 
     /// A rare value of the term index: a string or a number (integers compare as doubles, as

@@ -1152,9 +1152,25 @@ struct ColumnarChunkReader {
 
     /// Trace `t` of the chunk as a batch of its own.
     func trace(_ t: Int) throws -> SpanBatch {
-        guard t >= 0, t < parsedTraces else { throw EngineError("chunk: trace \(t) out of range") }
-        var out = Materialiser(self)
-        return try out.trace(t)
+        try Traces(self).trace(t)
+    }
+
+    /// Materialises traces of one chunk one after another, as a search reads its candidates:
+    /// what a materialiser sets up (a slot per string of the chunk and of the block's scope
+    /// table) is made once, not once per trace — per trace, that cost more than the rows.
+    final class Traces {
+        private var materialiser: Materialiser
+        private let parsedTraces: Int
+
+        init(_ reader: ColumnarChunkReader) {
+            materialiser = Materialiser(reader)
+            parsedTraces = reader.parsedTraces
+        }
+
+        func trace(_ t: Int) throws -> SpanBatch {
+            guard t >= 0, t < parsedTraces else { throw EngineError("chunk: trace \(t) out of range") }
+            return try materialiser.trace(t)
+        }
     }
 
     /// Every trace of the chunk, one batch per trace (each value column parsed once).
