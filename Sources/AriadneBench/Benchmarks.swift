@@ -25,9 +25,7 @@ struct AriadneBench: ParsableCommand {
 
     static func main() async {
         #if canImport(Glibc)
-            // As the server: large short-lived buffers stay in the heap instead of fresh mmaps.
-            mallopt(M_MMAP_THRESHOLD, 64 << 20)
-            mallopt(M_TRIM_THRESHOLD, 256 << 20)
+            ariadne_tune_malloc()  // as the server
         #endif
         do {
             var command = try parseAsRoot()

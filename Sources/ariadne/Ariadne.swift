@@ -30,11 +30,7 @@ struct Ariadne: AsyncParsableCommand {
 
     static func main() async {
         #if canImport(Glibc)
-            // Request bodies and decoded batches are large (hundreds of KiB to MiB) and short-lived.
-            // glibc would serve each from a fresh mmap and hand it back at free, so every request
-            // paid for page faults on zeroed pages; keep such blocks in the heap instead.
-            mallopt(M_MMAP_THRESHOLD, 64 << 20)
-            mallopt(M_TRIM_THRESHOLD, 256 << 20)
+            ariadne_tune_malloc()  // see shim.h: fewer arenas, large buffers kept in the heap
         #endif
         do {
             var command = try parseAsRoot()

@@ -135,14 +135,16 @@ enum BlockSearch {
         func fieldSections(chunkOf: [UInt32]) -> (directory: [UInt8], fields: [[UInt8]]) {
             // Every field's values with their lists: trace ordinals, or resource numbers for the
             // resources' attributes.
-            var fields = [FieldKey: [(bytes: ArraySlice<UInt8>, ordinals: [UInt32])]]()
+            // Each value's list is term `term` of `terms` (trace ordinals) or, for a resource
+            // attribute, of `resourceTerms` (resource numbers).
+            var fields = [FieldKey: [(bytes: ArraySlice<UInt8>, ofResources: Bool, term: Int)]]()
             var resources = [(content: ArraySlice<UInt8>, term: Int)]()
             for t in 0..<terms.count {
                 let (field, value) = terms.split(t)
                 if field == BlockSearch.resourcesField {
                     resources.append((value.dropFirst(), t))
                 } else {
-                    fields[field, default: []].append((value, terms.postings[t]))
+                    fields[field, default: []].append((value, false, t))
                 }
             }
             // Resources are numbered in the order of their contents; their attributes' terms, in a
@@ -151,7 +153,7 @@ enum BlockSearch {
             for (n, resource) in resources.sorted(by: { $0.content.lexicographicallyPrecedes($1.content) }).enumerated() {
                 var number: [UInt8] = [2]
                 appendLE(UInt64(n), &number)
-                fields[BlockSearch.resourcesField, default: []].append((number[...], terms.postings[resource.term]))
+                fields[BlockSearch.resourcesField, default: []].append((number[...], false, resource.term))
                 var content = ByteReader(Array(resource.content))
                 while !content.atEnd, let length = try? content.count(), length <= content.bytes.count - content.at {
                     resourceTerms.add(term: content.bytes[content.at..<content.at + length], UInt32(n))
@@ -160,7 +162,7 @@ enum BlockSearch {
             }
             for t in 0..<resourceTerms.count {
                 let (field, value) = resourceTerms.split(t)
-                fields[field, default: []].append((value, resourceTerms.postings[t]))
+                fields[field, default: []].append((value, true, t))
             }
             let keys = fields.keys.sorted { ($0.scope.rawValue, $0.key) < ($1.scope.rawValue, $1.key) }
             var directory = [UInt8]()
@@ -172,14 +174,16 @@ enum BlockSearch {
                 var listed = [(bytes: ArraySlice<UInt8>, ordinals: [UInt32])]()
                 var rare = [UInt32: RareTerms.Chunk]()
                 for v in fields[k]! {
-                    if v.ordinals.count <= RareTerms.maxTraces, k.scope != .intrinsic, k.scope != .resource, let value = RareTerms.Value(v.bytes) {
-                        // Once per chunk (at most `maxTraces` ordinals: no set needed).
-                        for (position, o) in v.ordinals.enumerated()
-                        where !v.ordinals[..<position].contains(where: { chunkOf[Int($0)] == chunkOf[Int(o)] }) {
-                            rare[chunkOf[Int(o)], default: RareTerms.Chunk()].add(value)
+                    let count = v.ofResources ? resourceTerms.postingCount(v.term) : terms.postingCount(v.term)
+                    if count <= RareTerms.maxTraces, k.scope != .intrinsic, k.scope != .resource, let value = RareTerms.Value(v.bytes) {
+                        // Once per chunk (at most `maxTraces` ordinals: no set needed). Resource
+                        // attributes are never rare: their values are resource numbers here.
+                        func chunk(_ position: Int) -> UInt32 { chunkOf[Int(terms.posting(v.term, position))] }
+                        for position in 0..<count where !(0..<position).contains(where: { chunk($0) == chunk(position) }) {
+                            rare[chunk(position), default: RareTerms.Chunk()].add(value)
                         }
                     } else {
-                        listed.append(v)
+                        listed.append((v.bytes, v.ofResources ? resourceTerms.postings(v.term) : terms.postings(v.term)))
                     }
                 }
                 var blob = [UInt8]()
@@ -236,7 +240,13 @@ enum BlockSearch {
         private(set) var arena = [UInt8]()
         private var ends = [Int]()
         private var hashes = [UInt64]()
-        private(set) var postings = [[UInt32]]()
+        /// Each term's traces: most terms (ids, SQL text, byte counts) are in one trace, so the
+        /// first is kept inline and only a term in more has a list (of the rest) in `more` —
+        /// no allocation per term, half the memory of a list each.
+        private var first = [UInt32]()
+        private var last = [UInt32]()
+        private var moreOf = [Int32]()
+        private var more = [[UInt32]]()
         private var slots = [Int32](repeating: -1, count: 1 << 12)
         private var scratch = [UInt8]()
 
@@ -293,28 +303,53 @@ enum BlockSearch {
         /// Interns the term assembled since `begin` and adds `ordinal` to its list, once per trace
         /// (every term of a trace is added before the next trace's).
         mutating func finish(_ ordinal: UInt32) {
-            let t = intern()
-            if postings[t].last != ordinal { postings[t].append(ordinal) }
+            let (t, new) = intern()
+            if new {
+                first.append(ordinal)
+                last.append(ordinal)
+                moreOf.append(-1)
+            } else if last[t] != ordinal {
+                add(ordinal, to: t)
+            }
         }
 
-        /// The number of the term in `scratch`, added with an empty list if new.
-        private mutating func intern() -> Int {
+        private mutating func add(_ ordinal: UInt32, to t: Int) {
+            if moreOf[t] < 0 {
+                moreOf[t] = Int32(more.count)
+                more.append([ordinal])
+            } else {
+                more[Int(moreOf[t])].append(ordinal)
+            }
+            last[t] = ordinal
+        }
+
+        /// How many traces term `t` is in.
+        func postingCount(_ t: Int) -> Int { moreOf[t] < 0 ? 1 : 1 + more[Int(moreOf[t])].count }
+
+        /// The traces of term `t`, in the order they were added.
+        func postings(_ t: Int) -> [UInt32] { moreOf[t] < 0 ? [first[t]] : [first[t]] + more[Int(moreOf[t])] }
+
+        /// Trace `k` (in the order added) of term `t`.
+        func posting(_ t: Int, _ k: Int) -> UInt32 { k == 0 ? first[t] : more[Int(moreOf[t])][k - 1] }
+
+        /// The number of the term in `scratch`, and whether it is new (its traces then are for
+        /// the caller to add).
+        private mutating func intern() -> (Int, Bool) {
             let h = scratch.withUnsafeBytes { Self.hash($0) }
             let mask = slots.count - 1
             var slot = Int(truncatingIfNeeded: h) & mask
             while true {
                 let t = Int(slots[slot])
                 if t < 0 { break }
-                if hashes[t] == h, equalsScratch(t) { return t }
+                if hashes[t] == h, equalsScratch(t) { return (t, false) }
                 slot = (slot + 1) & mask
             }
             slots[slot] = Int32(ends.count)
             arena.append(contentsOf: scratch)
             ends.append(arena.count)
             hashes.append(h)
-            postings.append([])
             if ends.count * 2 > slots.count { grow() }
-            return ends.count - 1
+            return (ends.count - 1, true)
         }
 
         /// Adds the terms and lists of a table built from other traces.
@@ -322,7 +357,18 @@ enum BlockSearch {
             for t in 0..<other.count {
                 scratch.removeAll(keepingCapacity: true)
                 scratch.append(contentsOf: other.arena[(t == 0 ? 0 : other.ends[t - 1])..<other.ends[t]])
-                postings[intern()] += other.postings[t]
+                let (mine, new) = intern()
+                var k = 0
+                if new {
+                    first.append(other.first[t])
+                    last.append(other.first[t])
+                    moreOf.append(-1)
+                    k = 1
+                }
+                while k < other.postingCount(t) {
+                    add(other.posting(t, k), to: mine)
+                    k += 1
+                }
             }
         }
 
