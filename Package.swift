@@ -75,7 +75,7 @@ let package = Package(
         // The embedded store: WAL, head, immutable blocks.
         .target(
             name: "AriadneEngine",
-            dependencies: ["AriadneModel", "AriadneStorage", "AriadneWire", "CZlib", "CZstd"],
+            dependencies: ["AriadneModel", "AriadneStorage", "AriadneWire", "CZlib", "CZstd", "CMalloc"],
             swiftSettings: swiftSettings
         ),
 

@@ -4,6 +4,10 @@ import AriadneWire
 import Foundation
 import Synchronization
 
+#if canImport(Glibc)
+    import CMalloc
+#endif
+
 /// Settings of the embedded engine.
 public struct EngineOptions: Sendable {
     public var syncMode: WALSyncMode = .always
@@ -11,8 +15,10 @@ public struct EngineOptions: Sendable {
     public var headMaxSpans = 64_000
     /// When the head holds this many times `headMaxSpans` (blocks are written more slowly than
     /// spans arrive), writes wait for the cut in progress, and fail as retryable after
-    /// `backpressureWait`: memory stays bounded.
-    public var headBacklogFactor = 2
+    /// `backpressureWait`: memory stays bounded. One: the head being written is the backlog
+    /// (at 2, a lagging server held three heads, ~200 MB of realistic spans, for no more
+    /// throughput — a lag is CPU, which a longer queue does not add).
+    public var headBacklogFactor = 1
     public var backpressureWait: Duration = .seconds(10)
     /// Age of the oldest unflushed write after which the head is cut anyway.
     public var headMaxAge: Duration = .seconds(60)
@@ -403,6 +409,13 @@ public final class EngineStore: TraceStore, TraceDeleter {
             s.inflight[generation] = nil
         }
         try wal.removeSegments(before: boundary)
+        #if canImport(Glibc)
+            // The old head and the block's working memory are free now, spread through the heap
+            // between what lives on; glibc returns only the heap's top by itself, so without
+            // this the server's RSS crept up cut after cut (170 -> 340 MB over 45 s at 89k
+            // spans/s) although what it held did not grow.
+            malloc_trim(0)
+        #endif
     }
 
     // MARK: reading

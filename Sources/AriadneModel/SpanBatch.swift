@@ -290,6 +290,41 @@ extension SpanBatch {
         endTimes[i] >= startTimes[i] ? endTimes[i] - startTimes[i] : 0
     }
 
+    /// Gives back the spare capacity of the columns that grew while the batch was decoded
+    /// (a column that doubled is up to half empty), for a batch kept for a while, as in a head:
+    /// each column is copied once to its size.
+    public mutating func shrinkToFit() {
+        func fit<T>(_ column: inout [T]) {
+            guard column.capacity > column.count + column.count / 8 + 16 else { return }
+            var fitted = [T]()
+            fitted.reserveCapacity(column.count)
+            fitted.append(contentsOf: column)
+            column = fitted
+        }
+        fit(&arena)
+        fit(&spanAttributes)
+        fit(&attributes)
+        fit(&events)
+        fit(&traceIDs)
+        fit(&spanIDs)
+        fit(&parentSpanIDs)
+        fit(&traceStates)
+        fit(&names)
+        fit(&kinds)
+        fit(&startTimes)
+        fit(&endTimes)
+        fit(&flags)
+        fit(&statusCodes)
+        fit(&statusMessages)
+        fit(&attributeRanges)
+        fit(&droppedAttributesCounts)
+        fit(&eventRanges)
+        fit(&droppedEventsCounts)
+        fit(&linkRanges)
+        fit(&droppedLinksCounts)
+        fit(&scopeIndices)
+    }
+
     /// Approximate bytes held by this batch, for memory accounting.
     public var approximateByteSize: Int {
         arena.count + (spanAttributes.count + attributes.count + kvlistEntries.count) * MemoryLayout<Attribute>.stride

@@ -38,6 +38,8 @@ public final class InMemoryStore: TraceStore {
     /// `write` without suspension: the batch is visible to readers when this returns.
     public func insert(_ batch: SpanBatch) {
         guard !batch.isEmpty else { return }
+        var batch = batch
+        batch.shrinkToFit()
         // Work out the operations outside the lock; a batch usually has few distinct ones.
         var ops = [String: Set<SpanOperation>]()
         let services = batch.serviceNamesByScope()

@@ -1,5 +1,9 @@
 public import AriadneModel
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A span that a receiver refuses while keeping the rest of its request (OTLP partial success).
 public struct SpanRejection: Sendable, Equatable {
     /// Index of the span in the decoded batch.
@@ -64,6 +68,10 @@ public enum OTLPProtobuf {
 struct Decoder {
     var batch: SpanBatch
     var rejections: [SpanRejection] = []
+    /// Strings every span repeats (attribute keys, span, event and scope names), by hash: each
+    /// is stored in the arena once per batch, not once per use — a tenth of a span's memory
+    /// in the engine's head, and no UTF-8 check of bytes already checked.
+    private var repeated = [(hash: UInt64, ref: StrRef)](repeating: (0, .empty), count: 512)
 
     init(batch: SpanBatch) { self.batch = batch }
 
@@ -160,9 +168,9 @@ struct Decoder {
                 let (field, wt) = try r.readTag()
                 switch field {
                 case 1:
-                    name = try string(r.bytes(wt, field, "InstrumentationScope"))
+                    name = try repeatedString(r.bytes(wt, field, "InstrumentationScope"))
                 case 2:
-                    version = try string(r.bytes(wt, field, "InstrumentationScope"))
+                    version = try repeatedString(r.bytes(wt, field, "InstrumentationScope"))
                 case 3:
                     batch.attributes.append(try keyValue(r.bytes(wt, field, "InstrumentationScope"), depth: 0))
                 case 4:
@@ -233,7 +241,7 @@ struct Decoder {
                     problem = "parent_span_id must be empty or 8 bytes, got \(b.count)"
                 }
             case 5:
-                name = try string(r.bytes(wt, field, "Span"))
+                name = try repeatedString(r.bytes(wt, field, "Span"))
             case 6:
                 kind = Int32(truncatingIfNeeded: try r.varint(wt, field, "Span"))
             case 7:
@@ -304,7 +312,7 @@ struct Decoder {
             case 1:
                 time = try r.fixed64(wt, field, "Span.Event")
             case 2:
-                name = try string(r.bytes(wt, field, "Span.Event"))
+                name = try repeatedString(r.bytes(wt, field, "Span.Event"))
             case 3:
                 batch.attributes.append(try keyValue(r.bytes(wt, field, "Span.Event"), depth: 0))
             case 4:
@@ -366,7 +374,7 @@ struct Decoder {
             let (field, wt) = try r.readTag()
             switch field {
             case 1:
-                key = try string(r.bytes(wt, field, "KeyValue"))
+                key = try repeatedString(r.bytes(wt, field, "KeyValue"))
             case 2:
                 value = try anyValue(r.bytes(wt, field, "KeyValue"), depth: depth)
             default:
@@ -460,5 +468,32 @@ struct Decoder {
     mutating func string(_ bytes: UnsafeRawBufferPointer) throws -> StrRef {
         guard UTF8Validation.isValid(bytes) else { throw DecodeError("string field is not valid UTF-8") }
         return batch.appendBytes(bytes)
+    }
+
+    /// ``string(_:)`` for a string that recurs from span to span: the one stored earlier when
+    /// the bytes are the same.
+    mutating func repeatedString(_ bytes: UnsafeRawBufferPointer) throws -> StrRef {
+        guard !bytes.isEmpty, bytes.count <= 256 else { return try string(bytes) }
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(bytes.count)
+        var i = 0
+        while i + 8 <= bytes.count {
+            h = (h ^ bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xBF58_476D_1CE4_E5B9
+            i += 8
+        }
+        while i < bytes.count {
+            h = (h ^ UInt64(bytes[i])) &* 0x94D0_49BB_1331_11EB
+            i += 1
+        }
+        h ^= h >> 29
+        let slot = Int(truncatingIfNeeded: h) & (repeated.count - 1)
+        let seen = repeated[slot]
+        if seen.hash == h, Int(seen.ref.count) == bytes.count,
+            batch.arena.withUnsafeBytes({ memcmp($0.baseAddress! + Int(seen.ref.offset), bytes.baseAddress!, bytes.count) == 0 })
+        {
+            return seen.ref
+        }
+        let ref = try string(bytes)
+        repeated[slot] = (h, ref)
+        return ref
     }
 }
