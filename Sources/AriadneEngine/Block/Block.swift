@@ -299,13 +299,21 @@ struct ChunkRun: Sendable {
         var table = ColumnarChunkWriter()
         // One batch, emptied per trace, so that its storage is allocated once.
         var trace = SpanBatch()
+        // Per source batch of the trace: its scopes and resources already copied into it, in
+        // maps kept from trace to trace (emptied, not allocated, per trace).
+        var mapOfBatch = [Int: Int]()
+        var scopeMaps = [[UInt32: UInt32]]()
+        var resourceMaps = [[UInt32: UInt32]]()
         for ordinal in ordinals {
             let id = traceIDs[ordinal]
             var minStart = UInt64.max
             var maxEnd: UInt64 = 0
             trace.removeAll()
-            // Per source batch: its scopes and resources already copied into this trace.
-            var copied = [Int: (scopes: [UInt32: UInt32], resources: [UInt32: UInt32])]()
+            for m in mapOfBatch.values {
+                scopeMaps[m].removeAll(keepingCapacity: true)
+                resourceMaps[m].removeAll(keepingCapacity: true)
+            }
+            mapOfBatch.removeAll(keepingCapacity: true)
             // Spans of one source batch are copied together (a trace mostly comes in one).
             let spans = byTrace[id]!
             var from = 0
@@ -317,9 +325,14 @@ struct ChunkRun: Sendable {
                     maxEnd = max(maxEnd, batches[b].endTimes[spans[to].1])
                     to += 1
                 }
-                var maps = copied.removeValue(forKey: b) ?? ([:], [:])
-                trace.append(from: batches[b], indices: spans[from..<to].lazy.map(\.1), scopeMap: &maps.scopes, resourceMap: &maps.resources)
-                copied[b] = maps
+                let m = mapOfBatch[b] ?? mapOfBatch.count
+                if m == scopeMaps.count {
+                    scopeMaps.append([:])
+                    resourceMaps.append([:])
+                }
+                mapOfBatch[b] = m
+                trace.append(
+                    from: batches[b], indices: spans[from..<to].lazy.map(\.1), scopeMap: &scopeMaps[m], resourceMap: &resourceMaps[m])
                 from = to
             }
             // A span written twice (a retried export, a WAL record replayed) is kept once; spans

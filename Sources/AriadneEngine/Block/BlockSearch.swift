@@ -117,14 +117,24 @@ enum BlockSearch {
                 terms.finish(ordinal)
             }
             for scope in trace.scopes { attributes(.scope, trace.attributes, scope.attributes) }
+            // Kinds and statuses are few: gathered per trace as bits, each interned once.
+            var kinds: UInt32 = 0
+            var statuses: UInt32 = 0
             for i in 0..<trace.count {
                 intrinsic(.name, trace.names[i])
-                intrinsic(.kind, SpanBatch.kindName(trace.kinds[i]))
-                intrinsic(.status, SpanBatch.statusName(trace.statusCodes[i]))
+                let (kind, status) = (trace.kinds[i].rawValue, trace.statusCodes[i].rawValue)
+                if (0..<32).contains(kind) { kinds |= 1 << kind } else { intrinsic(.kind, SpanBatch.kindName(trace.kinds[i])) }
+                if (0..<32).contains(status) {
+                    statuses |= 1 << status
+                } else {
+                    intrinsic(.status, SpanBatch.statusName(trace.statusCodes[i]))
+                }
                 attributes(.span, trace.spanAttributes, trace.attributeRanges[i])
                 for e in trace.events[trace.eventRanges[i].indices] { attributes(.event, trace.attributes, e.attributes) }
                 for l in trace.links[trace.linkRanges[i].indices] { attributes(.link, trace.attributes, l.attributes) }
             }
+            for b in 0..<32 where kinds & 1 << b != 0 { intrinsic(.kind, SpanBatch.kindName(SpanKind(rawValue: Int32(b)))) }
+            for b in 0..<32 where statuses & 1 << b != 0 { intrinsic(.status, SpanBatch.statusName(StatusCode(rawValue: Int32(b)))) }
             summaries.append((ordinal, TraceSummary(of: trace)))
         }
 
@@ -133,10 +143,8 @@ enum BlockSearch {
         /// SQL text, URLs with ids in them, byte counts) are not listed; they go into a bloom
         /// filter per chunk instead (see ``RareTerms``).
         func fieldSections(chunkOf: [UInt32]) -> (directory: [UInt8], fields: [[UInt8]]) {
-            // Every field's values with their lists: trace ordinals, or resource numbers for the
-            // resources' attributes.
-            // Each value's list is term `term` of `terms` (trace ordinals) or, for a resource
-            // attribute, of `resourceTerms` (resource numbers).
+            // Every field's values with their lists: term `term` of `terms` (trace ordinals) or,
+            // for a resource attribute, of `resourceTerms` (resource numbers).
             var fields = [FieldKey: [(bytes: ArraySlice<UInt8>, ofResources: Bool, term: Int)]]()
             var resources = [(content: ArraySlice<UInt8>, term: Int)]()
             for t in 0..<terms.count {
@@ -613,21 +621,22 @@ struct ByteReader {
 
 /// Values seen in a few traces of a block (``maxTraces``): listing each with its traces would
 /// make the term index as large as the spans (a request id per span), so a field keeps, per chunk that has
-/// such values, a bloom filter of their hashes (8 bits each: about 2% false positives with 7 probes, a fifth
-/// smaller than 10 bits at 1%, and a false positive costs one chunk's columns read) and
-/// the range of its numbers. An equality search probes the filters, an ordering compares with
-/// the range, and they take every trace of the chunks that may hold a match as candidates
+/// such values, a bloom filter of its strings' hashes (9 bits each: about 1.3% false positives
+/// with 7 probes; a false positive costs one chunk's columns read) and the range of its numbers.
+/// An equality search probes the filter (a number: the range), an ordering compares with the
+/// range, and they take every trace of the chunks that may hold a match as candidates
 /// (checked span by span, as every candidate is); a search the filters cannot answer (a regular
 /// expression, `!=`) takes every chunk that has rare values.
 ///
 /// On disk, after a field's listed values: `varint chunks; per chunk: varint chunk, u8 kinds
-/// (1 strings, 2 numbers), varint words, words × u64 LE, then with numbers f64 min, f64 max`.
+/// (1 strings, 2 numbers, 4 numbers not in the filter), varint words, words × u64 LE, then with
+/// numbers f64 min, f64 max`.
 enum RareTerms {
     static let hashes = 7
     static let bitsPerValue = 9
     /// Values in at most this many traces of a block are rare. A listed value costs its bytes,
     /// a count and a delta per trace (some 12 bytes for a number in three traces); a rare one
-    /// 8 bits per chunk it is in, and an equality search then checks at most this many chunks.
+    /// 9 bits per chunk it is in, and an equality search then checks at most this many chunks.
     static let maxTraces = 4
 
     /// A rare value of the term index: a string or a number (integers compare as doubles, as
@@ -664,10 +673,15 @@ enum RareTerms {
         var numbers: ClosedRange<Double>? = nil
 
         mutating func add(_ v: Value) {
-            hashes.append(v.hash)
             switch v {
-            case .string: strings = true
+            case .string:
+                hashes.append(v.hash)
+                strings = true
             case .number(let d):
+                // Not hashed (format 4 blocks written before kept them, flag 4 unset): rare
+                // numbers are byte counts, row counts, random ids, whose equality nobody asks
+                // of a whole block, and their hashes were a fifth of the term index; an
+                // equality on a number takes the chunks whose range holds it.
                 // NaN orders as equal to everything (see ValuePredicate): the range must take it.
                 let r = d.isNaN ? -Double.infinity...Double.infinity : d...d
                 numbers = numbers.map { min($0.lowerBound, r.lowerBound)...max($0.upperBound, r.upperBound) } ?? r
@@ -731,7 +745,7 @@ enum RareTerms {
                 for p in positions(h, bits: words.count * 64) { words[p >> 6] |= 1 << UInt64(p & 63) }
             }
             appendVarint(UInt64(chunk), &out)
-            out.append((values.strings ? 1 : 0) | (values.numbers != nil ? 2 : 0))
+            out.append((values.strings ? 1 : 0) | (values.numbers != nil ? 2 | 4 : 0))
             appendVarint(UInt64(words.count), &out)
             for w in words { appendLE(w, &out) }
             if let n = values.numbers {
@@ -754,7 +768,7 @@ enum RareTerms {
             let chunk = try r.varint()
             let kinds = try r.byte()
             let words = try r.count()
-            guard chunk <= UInt64(UInt32.max), kinds & ~3 == 0, words > 0, words * 8 <= r.bytes.count - r.at else {
+            guard chunk <= UInt64(UInt32.max), kinds & ~7 == 0, words > 0, words * 8 <= r.bytes.count - r.at else {
                 throw EngineError("search field: bad rare-value filter")
             }
             let start = r.at
@@ -765,11 +779,18 @@ enum RareTerms {
             switch probe {
             case .never: hit = false
             case .any: hit = true
-            case .equal:
-                hit = probes.contains { h in
+            case .equal(_, let d):
+                func inFilter(_ h: UInt64) -> Bool {
                     positions(h, bits: words * 64).allSatisfy { p in
                         r.bytes.readLE(UInt64.self, at: start + (p >> 6) * 8) & (1 << UInt64(p & 63)) != 0
                     }
+                }
+                if kinds & 4 != 0 {
+                    // Numbers by their range only (see ``Chunk/add(_:)``).
+                    let inRange = d.map { d in numbers.map { d.isNaN || ($0.low <= d && d <= $0.high) } ?? false } ?? false
+                    hit = inFilter(probes[0]) || inRange
+                } else {
+                    hit = probes.contains(where: inFilter)
                 }
             case .order(let p):
                 // Strings are ordered only against a string; numbers against a number, and an
