@@ -54,6 +54,10 @@ public final class ServiceGraphMetrics: Sendable {
     struct Key: Hashable {
         var trace: TraceID
         var span: SpanID
+
+        /// One word hashed, not three: span ids are random already, and every span is looked
+        /// up here at ingest.
+        func hash(into hasher: inout Hasher) { hasher.combine(span.value ^ trace.low) }
     }
 
     /// An edge by interned names: counted without hashing strings.
