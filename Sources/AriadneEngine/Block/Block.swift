@@ -210,7 +210,14 @@ enum BlockWriter {
         var bloom = TraceBloom(capacity: traceIDs.count)
         var search = BlockSearch.Builder()
         var chunkBase: UInt32 = 0
-        for case let run? in runs.withLock({ $0 }) {
+        // Each run is let go once it is in the file and the index: the cut's peak memory is
+        // then one run's chunks and term table less.
+        var parts = runs.withLock { r in
+            defer { r = [] }
+            return r
+        }
+        for w in parts.indices {
+            guard let run = parts[w].take() else { continue }
             addSection(.scopeTable, run.table)
             for c in run.chunks { addSection(.chunk, c) }
             for (ordinal, var e) in run.entries {
@@ -218,7 +225,8 @@ enum BlockWriter {
                 index[ordinal] = e
                 bloom.insert(e.traceID)
             }
-            search.absorb(run.search)
+            // The first run's terms are taken as they are, not copied term by term.
+            if chunkBase == 0 { search = run.search } else { search.absorb(run.search) }
             chunkBase += UInt32(run.chunks.count)
         }
 
