@@ -418,8 +418,16 @@ def test_cluster_script_starts_every_role_and_each_query_node_answers(tmp_path):
         up = run("up")
         assert f"127.0.0.1:{base + 40}" in up and f"http://127.0.0.1:{base + 80}" in up
         for collector in (base + 40, base + 41):
-            out = subprocess.run([BINARY, "loadgen", "--endpoint", f"127.0.0.1:{collector}", "--spans", "2000", "--seed",
-                                  str(collector)], capture_output=True, text=True, timeout=120)
+            # Right after `up`, under a loaded machine, JetStream may still refuse a publish
+            # (the stream's replicas settling) and the collector says so with UNAVAILABLE, as a
+            # sender's SDK would then retry; within 30 s every span must be taken.
+            deadline = time.time() + 30
+            while True:
+                out = subprocess.run([BINARY, "loadgen", "--endpoint", f"127.0.0.1:{collector}", "--spans", "2000", "--seed",
+                                      str(collector)], capture_output=True, text=True, timeout=120)
+                if "refused=0" in out.stdout or time.time() > deadline:
+                    break
+                time.sleep(2)
             assert "refused=0" in out.stdout, out.stdout + out.stderr
         run("kill", "ingester", "1")
         assert "ingester   1  stopped" in run("status")
