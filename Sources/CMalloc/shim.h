@@ -5,8 +5,8 @@
    operator set glibc's own variable for it:
    - request bodies and decoded batches are large (hundreds of KiB to MiB) and short-lived: glibc
      would serve each from a fresh mmap and hand it back at free, so every request paid for page
-     faults on zeroed pages; keep such blocks in the heap instead (and trim the heap only past
-     256 MiB free: the engine's head comes back to that size after every cut);
+     faults on zeroed pages; keep such blocks in the heap instead (and trim the heap's top only
+     past 256 MiB free; the engine hands back what a cut freed with malloc_trim);
    - two arenas, not glibc's eight per core: a span batch is decoded on one thread and freed on
      another, and with an arena per thread each kept its own high-water mark of freed batches —
      at 87k spans/s the server's RSS was 712 MB with the default arenas and 358 MB with two. */

@@ -49,8 +49,8 @@ enum BlockFormat {
     /// compressed: `u64 LE first start, then planes of` each id's high half less the previous one's
     /// (ids are sorted, so the top bytes of these are zero), the low halves, chunks, places,
     /// starts less the first start, and durations. Planes whose bytes are all zero vanish under
-    /// zstd, and random ones stay as they are instead of muddling the others: 2.5 -> ~2.2 bytes
-    /// per span beside fields of whole integers.
+    /// zstd, and random ones stay as they are instead of muddling the others: 2.5 -> 2.3 bytes
+    /// per span beside fields of whole integers (realistic profile).
     static func indexPlanes(_ entries: [BlockIndexEntry]) -> [UInt8] {
         let base = entries.lazy.map(\.minStart).min() ?? 0
         var out = [UInt8]()

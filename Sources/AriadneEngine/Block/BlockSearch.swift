@@ -313,12 +313,17 @@ enum BlockSearch {
         mutating func finish(_ ordinal: UInt32) {
             let (t, new) = intern()
             if new {
-                first.append(ordinal)
-                last.append(ordinal)
-                moreOf.append(-1)
+                startList(ordinal)
             } else if last[t] != ordinal {
                 add(ordinal, to: t)
             }
+        }
+
+        /// The list of the term just interned as new: `ordinal` alone.
+        private mutating func startList(_ ordinal: UInt32) {
+            first.append(ordinal)
+            last.append(ordinal)
+            moreOf.append(-1)
         }
 
         private mutating func add(_ ordinal: UInt32, to t: Int) {
@@ -368,9 +373,7 @@ enum BlockSearch {
                 let (mine, new) = intern()
                 var k = 0
                 if new {
-                    first.append(other.first[t])
-                    last.append(other.first[t])
-                    moreOf.append(-1)
+                    startList(other.first[t])
                     k = 1
                 }
                 while k < other.postingCount(t) {
@@ -416,25 +419,8 @@ enum BlockSearch {
             return (FieldKey(scope: Scope(rawValue: bytes.first!)!, key: key), arena[(at + length)..<ends[t]])
         }
 
-        /// 8 bytes at a time, multiply and fold (the bytes are ours, not an attacker's).
-        static func hash(_ p: UnsafeRawBufferPointer) -> UInt64 {
-            var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(p.count)
-            var i = 0
-            while i + 8 <= p.count {
-                h = (h ^ p.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xBF58_476D_1CE4_E5B9
-                h ^= h >> 31
-                i += 8
-            }
-            var tail: UInt64 = 0
-            var shift: UInt64 = 0
-            while i < p.count {
-                tail |= UInt64(p[i]) << shift
-                shift += 8
-                i += 1
-            }
-            h = (h ^ tail) &* 0x94D0_49BB_1331_11EB
-            return h ^ (h >> 29)
-        }
+        /// The terms' hash (on disk too, through the rare-value filters' positions).
+        static func hash(_ p: UnsafeRawBufferPointer) -> UInt64 { ByteHash.of(p) }
     }
 
     // MARK: reading

@@ -474,17 +474,7 @@ struct Decoder {
     /// the bytes are the same.
     mutating func repeatedString(_ bytes: UnsafeRawBufferPointer) throws -> StrRef {
         guard !bytes.isEmpty, bytes.count <= 256 else { return try string(bytes) }
-        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(bytes.count)
-        var i = 0
-        while i + 8 <= bytes.count {
-            h = (h ^ bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xBF58_476D_1CE4_E5B9
-            i += 8
-        }
-        while i < bytes.count {
-            h = (h ^ UInt64(bytes[i])) &* 0x94D0_49BB_1331_11EB
-            i += 1
-        }
-        h ^= h >> 29
+        let h = ByteHash.of(bytes)
         let slot = Int(truncatingIfNeeded: h) & (repeated.count - 1)
         let seen = repeated[slot]
         if seen.hash == h, Int(seen.ref.count) == bytes.count,
