@@ -648,12 +648,31 @@ extension SpanBatch {
     /// The root of a batch holding one trace: the span whose parent is not in the batch, the
     /// earliest if a broken trace has several; nil when the batch is empty or every span's parent
     /// is in it (a cycle).
-    public func rootSpan() -> Int? {
-        let ids = Set(spanIDs)
+    public func rootSpan() -> Int? { rootSpan(among: 0..<count) }
+
+    /// The root of the trace made of rows `rows`: as ``rootSpan()`` for a batch of those rows.
+    public func rootSpan(among rows: some Collection<Int>) -> Int? {
+        // A trace has a few spans: looking parents up among them costs less than a set.
+        let ids: Set<SpanID>? = rows.count > 32 ? Set(rows.lazy.map { spanIDs[$0] }) : nil
+        func isRow(_ id: SpanID) -> Bool { ids?.contains(id) ?? rows.contains { spanIDs[$0] == id } }
         var root: Int?
-        for i in 0..<count where !parentSpanIDs[i].isValid || !ids.contains(parentSpanIDs[i]) {
+        for i in rows where !parentSpanIDs[i].isValid || !isRow(parentSpanIDs[i]) {
             if root.map({ startTimes[i] < startTimes[$0] }) ?? true { root = i }
         }
         return root
+    }
+
+    /// The distinct scopes of rows `rows`, in the order they first appear.
+    public func scopes(of rows: some Collection<Int>) -> [Int] {
+        var out = [Int]()
+        for r in rows where !out.contains(Int(scopeIndices[r])) { out.append(Int(scopeIndices[r])) }
+        return out
+    }
+
+    /// The distinct resources of scopes `scopes`, in the order they first appear.
+    public func resources(ofScopes scopes: [Int]) -> [Int] {
+        var out = [Int]()
+        for s in scopes where !out.contains(Int(self.scopes[s].resource)) { out.append(Int(self.scopes[s].resource)) }
+        return out
     }
 }

@@ -208,19 +208,22 @@ public struct TraceSummary: Sendable, Equatable {
 
     /// The summary of a trace's spans: its root is the span without a parent among them (the
     /// earliest, if a broken trace has several).
-    public init(of trace: SpanBatch) {
-        let root = trace.rootSpan() ?? 0
+    public init(of trace: SpanBatch) { self.init(of: trace, rows: 0..<trace.count) }
+
+    /// The summary of the trace made of rows `rows` of `batch` (all of one trace).
+    public init(of batch: SpanBatch, rows: some Collection<Int>) {
+        let root = batch.rootSpan(among: rows) ?? rows.first ?? 0
         var errors = 0
         var bounds = TraceBounds(start: .max, end: 0)
-        for i in 0..<trace.count {
-            if trace.statusCodes[i] == .error { errors += 1 }
-            bounds.merge(TraceBounds(start: trace.startTimes[i], end: trace.endTimes[i]))
+        for i in rows {
+            if batch.statusCodes[i] == .error { errors += 1 }
+            bounds.merge(TraceBounds(start: batch.startTimes[i], end: batch.endTimes[i]))
         }
-        let services = Set(trace.resources.indices.map { trace.serviceName(ofResource: $0) })
+        let services = Set(batch.resources(ofScopes: batch.scopes(of: rows)).map { batch.serviceName(ofResource: $0) })
         self.init(
-            traceID: trace.traceIDs.first ?? TraceID(high: 0, low: 0),
-            rootService: trace.isEmpty ? "" : trace.serviceName(ofSpan: root),
-            rootName: trace.isEmpty ? "" : trace.string(trace.names[root]), start: trace.isEmpty ? 0 : bounds.start,
-            end: bounds.end, spanCount: trace.count, errorCount: errors, services: services.sorted())
+            traceID: rows.first.map { batch.traceIDs[$0] } ?? TraceID(high: 0, low: 0),
+            rootService: rows.isEmpty ? "" : batch.serviceName(ofSpan: root),
+            rootName: rows.isEmpty ? "" : batch.string(batch.names[root]), start: rows.isEmpty ? 0 : bounds.start,
+            end: bounds.end, spanCount: rows.count, errorCount: errors, services: services.sorted())
     }
 }

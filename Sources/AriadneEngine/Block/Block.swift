@@ -305,10 +305,15 @@ struct ChunkRun: Sendable {
         // each trace by its position in its chunk.
         var chunk = ColumnarChunkWriter()
         var table = ColumnarChunkWriter()
-        // One batch, emptied per trace, so that its storage is allocated once.
+        // A trace whose spans all came in one batch is read there, by rows. One that came in
+        // several (or holds a span twice) is copied into `trace`, one batch emptied per trace
+        // so that its storage is allocated once.
         var trace = SpanBatch()
-        // Per source batch of the trace: its scopes and resources already copied into it, in
-        // maps kept from trace to trace (emptied, not allocated, per trace).
+        var rows = [Int]()
+        // Per source batch: the scope table's number of each of its scopes, once added.
+        var scopeIDs = [[UInt32]](repeating: [], count: batches.count)
+        // Per source batch of a copied trace: its scopes and resources already copied into it,
+        // in maps kept from trace to trace (emptied, not allocated, per trace).
         var mapOfBatch = [Int: Int]()
         var scopeMaps = [[UInt32: UInt32]]()
         var resourceMaps = [[UInt32: UInt32]]()
@@ -316,38 +321,49 @@ struct ChunkRun: Sendable {
             let id = traceIDs[ordinal]
             var minStart = UInt64.max
             var maxEnd: UInt64 = 0
-            trace.removeAll()
-            for m in mapOfBatch.values {
-                scopeMaps[m].removeAll(keepingCapacity: true)
-                resourceMaps[m].removeAll(keepingCapacity: true)
-            }
-            mapOfBatch.removeAll(keepingCapacity: true)
-            // Spans of one source batch are copied together (a trace mostly comes in one).
             let spans = byTrace[id]!
-            var from = 0
-            while from < spans.count {
-                let b = spans[from].0
-                var to = from
-                while to < spans.count, spans[to].0 == b {
-                    minStart = min(minStart, batches[b].startTimes[spans[to].1])
-                    maxEnd = max(maxEnd, batches[b].endTimes[spans[to].1])
-                    to += 1
-                }
-                let m = mapOfBatch[b] ?? mapOfBatch.count
-                if m == scopeMaps.count {
-                    scopeMaps.append([:])
-                    resourceMaps.append([:])
-                }
-                mapOfBatch[b] = m
-                trace.append(
-                    from: batches[b], indices: spans[from..<to].lazy.map(\.1), scopeMap: &scopeMaps[m], resourceMap: &resourceMaps[m])
-                from = to
+            for (b, i) in spans {
+                minStart = min(minStart, batches[b].startTimes[i])
+                maxEnd = max(maxEnd, batches[b].endTimes[i])
             }
-            // A span written twice (a retried export, a WAL record replayed) is kept once; spans
-            // that only share an id are all kept.
-            trace = trace.removingExactDuplicates()
-            search.add(trace: trace, ordinal: UInt32(ordinal))
-            let position = chunk.add(trace: trace, table: &table)
+            let b = spans[0].0
+            let position: UInt32
+            rows.removeAll(keepingCapacity: true)
+            for (_, i) in spans { rows.append(i) }
+            if spans.allSatisfy({ $0.0 == b }), !Self.repeatsSpanID(batches[b], rows) {
+                search.add(batches[b], rows: rows, ordinal: UInt32(ordinal))
+                if scopeIDs[b].isEmpty { scopeIDs[b] = [UInt32](repeating: .max, count: batches[b].scopes.count) }
+                position = chunk.add(batches[b], rows: rows, table: &table, scopeIDs: &scopeIDs[b])
+            } else {
+                trace.removeAll()
+                for m in mapOfBatch.values {
+                    scopeMaps[m].removeAll(keepingCapacity: true)
+                    resourceMaps[m].removeAll(keepingCapacity: true)
+                }
+                mapOfBatch.removeAll(keepingCapacity: true)
+                // Spans of one source batch are copied together.
+                var from = 0
+                while from < spans.count {
+                    let b = spans[from].0
+                    var to = from
+                    while to < spans.count, spans[to].0 == b { to += 1 }
+                    let m = mapOfBatch[b] ?? mapOfBatch.count
+                    if m == scopeMaps.count {
+                        scopeMaps.append([:])
+                        resourceMaps.append([:])
+                    }
+                    mapOfBatch[b] = m
+                    trace.append(
+                        from: batches[b], indices: spans[from..<to].lazy.map(\.1), scopeMap: &scopeMaps[m],
+                        resourceMap: &resourceMaps[m])
+                    from = to
+                }
+                // A span written twice (a retried export, a WAL record replayed) is kept once;
+                // spans that only share an id are all kept.
+                trace = trace.removingExactDuplicates()
+                search.add(trace: trace, ordinal: UInt32(ordinal))
+                position = chunk.add(trace: trace, table: &table)
+            }
             entries.append(
                 (
                     ordinal,
@@ -361,6 +377,16 @@ struct ChunkRun: Sendable {
         }
         if chunk.traceCount > 0 { chunks.append(chunk.finish(level: level)) }
         self.table = table.finish(level: level)
+    }
+
+    /// Whether two of rows `rows` of `batch` have the same span id (then the trace may hold a
+    /// span twice, and is copied to drop the copy).
+    static func repeatsSpanID(_ batch: SpanBatch, _ rows: [Int]) -> Bool {
+        if rows.count <= 32 {
+            return (1..<max(rows.count, 1)).contains { i in rows[..<i].contains { batch.spanIDs[$0] == batch.spanIDs[rows[i]] } }
+        }
+        var seen = Set<SpanID>(minimumCapacity: rows.count)
+        return rows.contains { !seen.insert(batch.spanIDs[$0]).inserted }
     }
 }
 

@@ -75,7 +75,11 @@ enum BlockSearch {
             summaries += other.summaries
         }
 
-        mutating func add(trace: SpanBatch, ordinal: UInt32) {
+        mutating func add(trace: SpanBatch, ordinal: UInt32) { add(trace, rows: 0..<trace.count, ordinal: ordinal) }
+
+        /// Adds the trace made of rows `rows` of `trace` (the cut reads a trace where it was
+        /// received, among other traces' spans).
+        mutating func add(_ trace: SpanBatch, rows: some Collection<Int>, ordinal: UInt32) {
             // Terms are assembled as bytes straight from the batch's arena and interned by hash:
             // no string is built per attribute (this runs for every span of every block).
             // With `collect`, the terms go to `content` (a resource's), not to the trace.
@@ -108,19 +112,25 @@ enum BlockSearch {
             terms.value(display: "1")
             terms.finish(ordinal)
             // A resource is indexed as its terms together (see ``resourcesField``).
-            for (r, resource) in trace.resources.enumerated() {
-                intrinsic(.service, trace.serviceName(ofResource: r))
+            let scopes = trace.scopes(of: rows)
+            for r in trace.resources(ofScopes: scopes) {
+                let resource = trace.resources[r]
+                if resource.serviceName.count == 0 {
+                    intrinsic(.service, SpanBatch.unknownService)
+                } else {
+                    intrinsic(.service, resource.serviceName)
+                }
                 content.removeAll(keepingCapacity: true)
                 attributes(.resource, trace.attributes, resource.attributes, collect: true)
                 terms.begin(BlockSearch.resourcesField.key)
                 terms.value(bytes: content)
                 terms.finish(ordinal)
             }
-            for scope in trace.scopes { attributes(.scope, trace.attributes, scope.attributes) }
+            for s in scopes { attributes(.scope, trace.attributes, trace.scopes[s].attributes) }
             // Kinds and statuses are few: gathered per trace as bits, each interned once.
             var kinds: UInt32 = 0
             var statuses: UInt32 = 0
-            for i in 0..<trace.count {
+            for i in rows {
                 intrinsic(.name, trace.names[i])
                 let (kind, status) = (trace.kinds[i].rawValue, trace.statusCodes[i].rawValue)
                 if (0..<32).contains(kind) { kinds |= 1 << kind } else { intrinsic(.kind, SpanBatch.kindName(trace.kinds[i])) }
@@ -135,7 +145,7 @@ enum BlockSearch {
             }
             for b in 0..<32 where kinds & 1 << b != 0 { intrinsic(.kind, SpanBatch.kindName(SpanKind(rawValue: Int32(b)))) }
             for b in 0..<32 where statuses & 1 << b != 0 { intrinsic(.status, SpanBatch.statusName(StatusCode(rawValue: Int32(b)))) }
-            summaries.append((ordinal, TraceSummary(of: trace)))
+            summaries.append((ordinal, TraceSummary(of: trace, rows: rows)))
         }
 
         /// The directory, then each field's section bytes (uncompressed), in directory order.

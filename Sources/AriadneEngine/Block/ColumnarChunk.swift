@@ -330,30 +330,40 @@ struct ColumnarChunkWriter {
     /// Adds one trace (every span of `trace` has the same trace id); returns its position. Its
     /// resources and scopes go to `table`, the block's scope table, which many chunks share.
     mutating func add(trace: SpanBatch, table: inout ColumnarChunkWriter) -> UInt32 {
+        var scopeIDs = [UInt32](repeating: .max, count: trace.scopes.count)
+        return add(trace, rows: Array(0..<trace.count), table: &table, scopeIDs: &scopeIDs)
+    }
+
+    /// Adds the trace made of rows `rows` of `batch`, in that order; returns its position.
+    /// `scopeIDs` holds the table's number of each of the batch's scopes (`.max`: not added yet)
+    /// and is kept by the caller from trace to trace of the batch, for the same `table`.
+    mutating func add(_ batch: SpanBatch, rows: [Int], table: inout ColumnarChunkWriter, scopeIDs: inout [UInt32]) -> UInt32 {
         let position = UInt32(traceCount)
+        let n = rows.count
         traceCount += 1
-        spanCount += trace.count
-        guard trace.count > 0 else {
+        spanCount += n
+        guard n > 0 else {
             traceIDs.append(.zero)
             varint(.traceSpans, 0)
             return position
         }
-        traceIDs.append(trace.traceIDs[0])
-        varint(.traceSpans, UInt64(trace.count))
-        var scopeMap = [UInt32](repeating: .max, count: trace.scopes.count)
+        traceIDs.append(batch.traceIDs[rows[0]])
+        varint(.traceSpans, UInt64(n))
         var rowOf = [SpanID: Int]()
-        if trace.count > 8 {
-            for i in (0..<trace.count).reversed() { rowOf[trace.spanIDs[i]] = i }
+        if n > 8 {
+            for i in (0..<n).reversed() { rowOf[batch.spanIDs[rows[i]]] = i }
         }
-        let parentRows = (0..<trace.count).map { i -> Int? in
-            let parent = trace.parentSpanIDs[i]
-            return parent == .zero ? nil : trace.count > 8 ? rowOf[parent] : trace.spanIDs.firstIndex(of: parent)
+        // Parents as positions among the trace's rows.
+        let parentRows = (0..<n).map { i -> Int? in
+            let parent = batch.parentSpanIDs[rows[i]]
+            return parent == .zero ? nil : n > 8 ? rowOf[parent] : rows.firstIndex { batch.spanIDs[$0] == parent }
         }
-        let fromParent = ColumnarChunk.startsFromParent(count: trace.count) { parentRows[$0] }
-        for i in 0..<trace.count {
-            word(.spanIDs, trace.spanIDs[i].value)
+        let fromParent = ColumnarChunk.startsFromParent(count: n) { parentRows[$0] }
+        for i in 0..<n {
+            let r = rows[i]
+            word(.spanIDs, batch.spanIDs[r].value)
             // 0: a root; 1: a parent outside this trace's rows (kept in full); 2 + row otherwise.
-            let parent = trace.parentSpanIDs[i]
+            let parent = batch.parentSpanIDs[r]
             if parent == .zero {
                 varint(.parents, 0)
             } else if let row = parentRows[i] {
@@ -362,16 +372,16 @@ struct ColumnarChunkWriter {
                 varint(.parents, 1)
                 word(.parentIDs, parent.value)
             }
-            let start = trace.startTimes[i]
+            let start = batch.startTimes[r]
             if fromParent[i], let p = parentRows[i] {
-                startDeltas.append(ColumnarChunk.zigzag(Int64(bitPattern: start &- trace.startTimes[p])))
+                startDeltas.append(ColumnarChunk.zigzag(Int64(bitPattern: start &- batch.startTimes[rows[p]])))
             } else {
                 startDeltas.append(ColumnarChunk.zigzag(Int64(bitPattern: start &- lastStart)))
                 lastStart = start
             }
-            durations.append(ColumnarChunk.zigzag(Int64(bitPattern: trace.endTimes[i] &- start)))
-            let kind = trace.kinds[i].rawValue
-            let status = trace.statusCodes[i].rawValue
+            durations.append(ColumnarChunk.zigzag(Int64(bitPattern: batch.endTimes[r] &- start)))
+            let kind = batch.kinds[r].rawValue
+            let status = batch.statusCodes[r].rawValue
             if (0...7).contains(kind), (0...3).contains(status) {
                 base[Int(Column.kindStatus.rawValue)].append(UInt8(kind) | UInt8(status) << 3)
             } else {
@@ -379,54 +389,54 @@ struct ColumnarChunkWriter {
                 varint(.wideKindStatus, UInt64(UInt32(bitPattern: kind)))
                 varint(.wideKindStatus, UInt64(UInt32(bitPattern: status)))
             }
-            varint(.flags, UInt64(trace.flags[i]))
-            string(.names, trace, trace.names[i])
-            string(.traceStates, trace, trace.traceStates[i])
-            string(.statusMessages, trace, trace.statusMessages[i])
+            varint(.flags, UInt64(batch.flags[r]))
+            string(.names, batch, batch.names[r])
+            string(.traceStates, batch, batch.traceStates[r])
+            string(.statusMessages, batch, batch.statusMessages[r])
             // 0: the scope of the parent's row (a span mostly runs in its parent's service;
             // SDKs send children first, so the parent's row may come later); 1 + the chunk's
             // scope number otherwise.
-            let s = Int(trace.scopeIndices[i])
-            if Self.inheritsScope(i, trace, parentRow: { parentRows[$0] }) {
+            let s = Int(batch.scopeIndices[r])
+            if Self.inheritsScope(i, count: n, scope: { batch.scopeIndices[rows[$0]] }, parentRow: { parentRows[$0] }) {
                 varint(.scopes, 0)
             } else {
-                if scopeMap[s] == .max { scopeMap[s] = table.scopeID(trace, s) }
-                varint(.scopes, UInt64(scopeMap[s]) + 1)
+                if scopeIDs[s] == .max { scopeIDs[s] = table.scopeID(batch, s) }
+                varint(.scopes, UInt64(scopeIDs[s]) + 1)
             }
-            varint(.dropped, UInt64(trace.droppedAttributesCounts[i]))
-            varint(.dropped, UInt64(trace.droppedEventsCounts[i]))
-            varint(.dropped, UInt64(trace.droppedLinksCounts[i]))
-            attributes(.span, trace, trace.spanAttributes, trace.attributeRanges[i])
-            let events = trace.eventRanges[i]
+            varint(.dropped, UInt64(batch.droppedAttributesCounts[r]))
+            varint(.dropped, UInt64(batch.droppedEventsCounts[r]))
+            varint(.dropped, UInt64(batch.droppedLinksCounts[r]))
+            attributes(.span, batch, batch.spanAttributes, batch.attributeRanges[r])
+            let events = batch.eventRanges[r]
             varint(.eventCounts, UInt64(events.count))
-            for e in trace.events[events.indices] {
+            for e in batch.events[events.indices] {
                 varint(.eventTimes, ColumnarChunk.zigzag(Int64(bitPattern: e.time &- start)))
-                string(.eventNames, trace, e.name)
+                string(.eventNames, batch, e.name)
                 varint(.eventDropped, UInt64(e.droppedAttributesCount))
-                attributes(.event, trace, trace.attributes, e.attributes)
+                attributes(.event, batch, batch.attributes, e.attributes)
             }
-            let links = trace.linkRanges[i]
+            let links = batch.linkRanges[r]
             varint(.linkCounts, UInt64(links.count))
-            for l in trace.links[links.indices] {
+            for l in batch.links[links.indices] {
                 word(.linkTraceIDs, l.traceID.high)
                 word(.linkTraceIDs, l.traceID.low)
                 word(.linkSpanIDs, l.spanID.value)
-                string(.linkTraceStates, trace, l.traceState)
+                string(.linkTraceStates, batch, l.traceState)
                 varint(.linkDropped, UInt64(l.droppedAttributesCount))
                 varint(.linkFlags, UInt64(l.flags))
-                attributes(.link, trace, trace.attributes, l.attributes)
+                attributes(.link, batch, batch.attributes, l.attributes)
             }
         }
         return position
     }
 
-    /// Whether row `i` is written as taking its parent's scope: the parent's row has the same
-    /// scope, and following such rows up ends at one whose scope is written (parent links that
-    /// go round in a circle would otherwise leave every row of the circle without one).
-    static func inheritsScope(_ i: Int, _ trace: SpanBatch, parentRow: (Int) -> Int?) -> Bool {
+    /// Whether row `i` (of `count`) is written as taking its parent's scope: the parent's row
+    /// has the same scope, and following such rows up ends at one whose scope is written (parent
+    /// links that go round in a circle would otherwise leave every row of the circle without one).
+    static func inheritsScope(_ i: Int, count: Int, scope: (Int) -> UInt32, parentRow: (Int) -> Int?) -> Bool {
         var row = i
-        for _ in 0..<trace.count {
-            guard let p = parentRow(row), trace.scopeIndices[p] == trace.scopeIndices[row] else { return row != i }
+        for _ in 0..<count {
+            guard let p = parentRow(row), scope(p) == scope(row) else { return row != i }
             row = p
         }
         return false
