@@ -95,10 +95,11 @@ public enum EngineFuzzing {
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         guard FileManager.default.createFile(atPath: WriteAheadLog.path(dir, 1), contents: Data(bytes)) else { return 0 }
         var records = 0
-        _ = try? WriteAheadLog.replay(directory: dir) { _, payload in
-            var batch = SpanBatch()
-            var rejections = [SpanRejection]()
-            try? OTLPProtobuf.decodeExportRequest(payload, into: &batch, rejections: &rejections)
+        _ = try? WriteAheadLog.replay(directory: dir) { _, format, payload in
+            // A record that does not decode is an error for the engine, never a crash.
+            if let batch = try? WriteAheadLog.batch(of: payload, format: format) {
+                _ = batch.spanIDs.indices.map { batch.span(at: $0) }
+            }
             records += 1
         }
         return records
@@ -118,8 +119,8 @@ public enum EngineFuzzing {
             }
         }
         var wal = WriteAheadLog.header
-        WriteAheadLog.frame(OTLPProtobuf.encodeExportRequest(batch), into: &wal)
-        WriteAheadLog.frame(OTLPProtobuf.encodeExportRequest(batch.selecting([0])), into: &wal)
+        WriteAheadLog.frame(BatchFrame.encode(batch), into: &wal)
+        WriteAheadLog.frame(BatchFrame.encode(batch.selecting([0])), into: &wal)
         return (try readWholeFile(blockPath), wal, Array(search.prefix(6)))
     }
 }

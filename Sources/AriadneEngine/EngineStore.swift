@@ -150,14 +150,8 @@ public final class EngineStore: TraceStore, TraceDeleter {
         let head = InMemoryStore(maxSpans: Int.max)
         var replayed = 0
         var records = [SpanBatch]()
-        let reports = try WriteAheadLog.replay(directory: directory + "/wal") { _, payload in
-            var batch = SpanBatch()
-            var rejections = [SpanRejection]()
-            do {
-                try OTLPProtobuf.decodeExportRequest(payload, into: &batch, rejections: &rejections)
-            } catch {
-                throw EngineError("WAL record does not decode: \(error)")
-            }
+        let reports = try WriteAheadLog.replay(directory: directory + "/wal") { _, format, payload in
+            let batch = try WriteAheadLog.batch(of: payload, format: format)
             records.append(batch)
             replayed += batch.count
         }
@@ -276,7 +270,7 @@ public final class EngineStore: TraceStore, TraceDeleter {
     public func write(_ batch: SpanBatch) async throws {
         guard !batch.isEmpty else { return }
         try await waitForHeadRoom()
-        let record = OTLPProtobuf.encodeExportRequest(batch)
+        let record = BatchFrame.encode(batch)
         let (head, generation) = state.withLock { s in
             s.inflight[s.activeGeneration, default: 0] += 1
             if s.activeSince == nil { s.activeSince = .now }

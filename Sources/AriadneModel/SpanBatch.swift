@@ -49,6 +49,28 @@ public struct SpanBatch: Sendable {
     @inlinable
     public var count: Int { traceIDs.count }
 
+    /// Makes room for `n` more spans in every per-span column.
+    public mutating func reserveCapacity(spans n: Int) {
+        traceIDs.reserveCapacity(count + n)
+        spanIDs.reserveCapacity(count + n)
+        parentSpanIDs.reserveCapacity(count + n)
+        traceStates.reserveCapacity(count + n)
+        names.reserveCapacity(count + n)
+        kinds.reserveCapacity(count + n)
+        startTimes.reserveCapacity(count + n)
+        endTimes.reserveCapacity(count + n)
+        flags.reserveCapacity(count + n)
+        statusCodes.reserveCapacity(count + n)
+        statusMessages.reserveCapacity(count + n)
+        attributeRanges.reserveCapacity(count + n)
+        droppedAttributesCounts.reserveCapacity(count + n)
+        eventRanges.reserveCapacity(count + n)
+        droppedEventsCounts.reserveCapacity(count + n)
+        linkRanges.reserveCapacity(count + n)
+        droppedLinksCounts.reserveCapacity(count + n)
+        scopeIndices.reserveCapacity(count + n)
+    }
+
     /// Empties the batch, keeping the arrays' storage for reuse.
     public mutating func removeAll() {
         arena.removeAll(keepingCapacity: true)

@@ -561,21 +561,29 @@ final class EngineUnderTest: TraceStore {
         return bytes
     }
 
-    /// Segments of the previous version (`ARDNWAL1`, no payload format) are replayed; new ones
-    /// carry version 2 and the payload format.
-    @Test func versionOneSegmentsAreReplayedAndNewOnesAreVersionTwo() async throws {
+    /// Segments written before batch frames — version 1 (`ARDNWAL1`, no payload format) and
+    /// version 2 with OTLP protobuf records — are replayed; new ones carry version 2 and the
+    /// batch-frame payload format.
+    @Test(arguments: [Array("ARDNWAL1".utf8), Array("ARDNWAL2".utf8) + [1, 0, 0, 0, 0, 0, 0, 0]])
+    func olderSegmentsAreReplayedAndNewOnesHoldBatchFrames(_ header: [UInt8]) async throws {
         try await withTemporaryDirectory { dir in
             var workload = Workload(seed: 5)
             let batch = workload.batch(spans: 30, start: 1_700_000_000_000_000_000)
             try FileManager.default.createDirectory(atPath: dir + "/wal", withIntermediateDirectories: true)
-            FileManager.default.createFile(
-                atPath: WriteAheadLog.path(dir + "/wal", 1), contents: Data(Self.segment(header: Array("ARDNWAL1".utf8), batch)))
+            FileManager.default.createFile(atPath: WriteAheadLog.path(dir + "/wal", 1), contents: Data(Self.segment(header: header, batch)))
             let engine = try EngineStore(directory: dir)
             #expect(engine.headSpanCount == batch.count)
-            try await engine.write(batch)
+            let more = workload.batch(spans: 20, start: 1_700_000_001_000_000_000)
+            try await engine.write(more)
             let newest = try FileManager.default.contentsOfDirectory(atPath: dir + "/wal").sorted().last!
             let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/wal/" + newest)))
-            #expect(Array(bytes.prefix(16)) == Array("ARDNWAL2".utf8) + [1, 0, 0, 0, 0, 0, 0, 0])
+            #expect(Array(bytes.prefix(16)) == Array("ARDNWAL2".utf8) + [2, 0, 0, 0, 0, 0, 0, 0])
+            // Both kinds of segment replay into the same spans.
+            let again = try EngineStore(directory: dir)
+            #expect(again.headSpanCount == batch.count + more.count)
+            let id = more.traceIDs[0]
+            let read = try await again.trace(id: id, window: nil)
+            #expect(read.map { Set($0.spanIDs.indices.map($0.span(at:))) } == Set(more.spans(ofTrace: id).spanIDs.indices.map(more.spans(ofTrace: id).span(at:))))
         }
     }
 

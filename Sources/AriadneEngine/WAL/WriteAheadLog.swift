@@ -1,4 +1,5 @@
 public import AriadneModel
+import AriadneWire
 internal import CZlib
 import Dispatch
 import Foundation
@@ -35,8 +36,8 @@ public struct EngineError: RetryableError, CustomStringConvertible, Sendable {
 ///
 /// Segment file: a header, then records of `u32 LE payload length | u32 LE CRC-32 of payload | payload`.
 /// The header is versioned, as blocks are: `ARDNWAL` and a version byte, then for version 2 a
-/// `u32 LE` payload format (1: an OTLP protobuf `ExportTraceServiceRequest` per record) and a
-/// `u32 LE` of flags (0) — 16 bytes. Version 1 (`ARDNWAL1`, 8 bytes, OTLP protobuf records,
+/// `u32 LE` payload format (1: an OTLP protobuf `ExportTraceServiceRequest` per record, written
+/// before 0.9; 2: a ``BatchFrame`` per record) and a `u32 LE` of flags (0) — 16 bytes. Version 1 (`ARDNWAL1`, 8 bytes, OTLP protobuf records,
 /// written before 0.7) is still replayed. A segment of a version or payload format this build
 /// does not know is neither replayed nor truncated: the engine refuses to start and says why, so
 /// that downgrading never destroys what a newer version wrote.
@@ -47,15 +48,22 @@ public final class WriteAheadLog: Sendable {
     /// `ARDNWAL`, then the version byte.
     public static let magicPrefix: [UInt8] = Array("ARDNWAL".utf8)
     public static let version: UInt8 = 2
-    /// Records are OTLP protobuf export requests.
-    public static let payloadOTLPProtobuf: UInt32 = 1
+    /// What a segment's records are.
+    public enum PayloadFormat: UInt32, Sendable {
+        /// OTLP protobuf export requests (segments of version 1, and of version 2 before 0.9).
+        case otlpProtobuf = 1
+        /// Span batches as ``BatchFrame`` writes them.
+        case batchFrame = 2
+    }
     /// The header new segments get.
-    public static let header: [UInt8] = {
+    public static let header = header(.batchFrame)
+
+    static func header(_ format: PayloadFormat) -> [UInt8] {
         var h = magicPrefix + [UInt8(ascii: "0") + version]
-        withUnsafeBytes(of: payloadOTLPProtobuf.littleEndian) { h += $0 }
+        withUnsafeBytes(of: format.rawValue.littleEndian) { h += $0 }
         h += [0, 0, 0, 0]
         return h
-    }()
+    }
     public static let recordHeaderSize = 8
     /// Largest record accepted on replay; anything larger is a corrupt length.
     public static let maxRecordSize = 512 << 20
@@ -247,20 +255,21 @@ public final class WriteAheadLog: Sendable {
         public var reason: String?
     }
 
-    /// The length of a segment's header, nil when there is none (a segment torn while being
-    /// created); throws for a version or payload format this build cannot read.
-    static func headerSize(_ buf: UnsafeRawBufferPointer, path: String) throws -> Int? {
+    /// The length of a segment's header and its records' format, nil when there is none (a
+    /// segment torn while being created); throws for a version or payload format this build
+    /// cannot read.
+    static func headerSize(_ buf: UnsafeRawBufferPointer, path: String) throws -> (Int, PayloadFormat)? {
         let prefix = magicPrefix.count
         guard buf.count > prefix, buf.prefix(prefix).elementsEqual(magicPrefix) else { return nil }
         switch buf[prefix] {
-        case UInt8(ascii: "1"): return prefix + 1
+        case UInt8(ascii: "1"): return (prefix + 1, .otlpProtobuf)
         case UInt8(ascii: "2"):
             guard buf.count >= header.count else { return nil }
-            let format = UInt32(littleEndian: buf.loadUnaligned(fromByteOffset: prefix + 1, as: UInt32.self))
-            guard format == payloadOTLPProtobuf else {
-                throw EngineError("\(path): WAL payload format \(format) is unknown to this version of Ariadne; left as it is, not replayed")
+            let raw = UInt32(littleEndian: buf.loadUnaligned(fromByteOffset: prefix + 1, as: UInt32.self))
+            guard let format = PayloadFormat(rawValue: raw) else {
+                throw EngineError("\(path): WAL payload format \(raw) is unknown to this version of Ariadne; left as it is, not replayed")
             }
-            return header.count
+            return (header.count, format)
         case let v:
             throw EngineError(
                 "\(path): WAL segment version \(Character(UnicodeScalar(v))) is newer than this version of Ariadne reads; left as it is, not replayed"
@@ -272,7 +281,7 @@ public final class WriteAheadLog: Sendable {
     /// cut off the segment (the file is truncated to its last valid record) and reported; records
     /// after a bad one in the same segment cannot be trusted and are dropped with it.
     public static func replay(
-        directory: String, _ handle: (_ segment: Int, _ payload: UnsafeRawBufferPointer) throws -> Void
+        directory: String, _ handle: (_ segment: Int, _ format: PayloadFormat, _ payload: UnsafeRawBufferPointer) throws -> Void
     ) throws -> [ReplayReport] {
         var reports = [ReplayReport]()
         for segment in try segments(in: directory) {
@@ -281,7 +290,7 @@ public final class WriteAheadLog: Sendable {
             var report = ReplayReport(segment: segment, records: 0, truncatedBytes: 0, reason: nil)
             var validEnd = 0
             try bytes.withUnsafeBytes { buf in
-                guard let headerSize = try headerSize(buf, path: path) else {
+                guard let (headerSize, format) = try headerSize(buf, path: path) else {
                     report.reason = "missing WAL header"
                     return
                 }
@@ -304,7 +313,7 @@ public final class WriteAheadLog: Sendable {
                         report.reason = "checksum mismatch"
                         return
                     }
-                    try handle(segment, payload)
+                    try handle(segment, format, payload)
                     report.records += 1
                     offset += recordHeaderSize + length
                     validEnd = offset
@@ -319,5 +328,23 @@ public final class WriteAheadLog: Sendable {
             reports.append(report)
         }
         return reports
+    }
+}
+
+extension WriteAheadLog {
+    /// A record's spans, as `format` holds them.
+    static func batch(of payload: UnsafeRawBufferPointer, format: PayloadFormat) throws -> SpanBatch {
+        do {
+            switch format {
+            case .batchFrame: return try BatchFrame.decode(payload)
+            case .otlpProtobuf:
+                var batch = SpanBatch()
+                var rejections = [SpanRejection]()
+                try OTLPProtobuf.decodeExportRequest(payload, into: &batch, rejections: &rejections)
+                return batch
+            }
+        } catch {
+            throw EngineError("WAL record does not decode: \(error)")
+        }
     }
 }
