@@ -66,13 +66,12 @@ enum BlockSearch {
     /// Collects terms and summaries while a block is written, one trace at a time.
     struct Builder: Sendable {
         var terms = TermTable()
-        /// Traces arrive in chunk (start) order; the section lists them in index order.
-        var summaries = [(ordinal: UInt32, summary: TraceSummary)]()
+        var summaries = Summaries()
 
         /// Takes in what another builder collected (of other traces).
         mutating func absorb(_ other: Builder) {
             terms.absorb(other.terms)
-            summaries += other.summaries
+            summaries.absorb(other.summaries)
         }
 
         mutating func add(trace: SpanBatch, ordinal: UInt32) { add(trace, rows: 0..<trace.count, ordinal: ordinal) }
@@ -145,7 +144,7 @@ enum BlockSearch {
             }
             for b in 0..<32 where kinds & 1 << b != 0 { intrinsic(.kind, SpanBatch.kindName(SpanKind(rawValue: Int32(b)))) }
             for b in 0..<32 where statuses & 1 << b != 0 { intrinsic(.status, SpanBatch.statusName(StatusCode(rawValue: Int32(b)))) }
-            summaries.append((ordinal, TraceSummary(of: trace, rows: rows)))
+            summaries.add(trace, rows: rows, scopes: scopes, ordinal: ordinal)
         }
 
         /// The directory, then each field's section bytes (uncompressed), in directory order.
@@ -155,16 +154,42 @@ enum BlockSearch {
         func fieldSections(chunkOf: [UInt32]) -> (directory: [UInt8], fields: [[UInt8]]) {
             // Every field's values with their lists: term `term` of `terms` (trace ordinals) or,
             // for a resource attribute, of `resourceTerms` (resource numbers).
-            var fields = [FieldKey: [(bytes: ArraySlice<UInt8>, ofResources: Bool, term: Int)]]()
+            typealias Listed = [(bytes: ArraySlice<UInt8>, ofResources: Bool, term: Int)]
+            // Terms are grouped by their field's bytes, which are made into a field once: most
+            // terms are of a few keys, and a string per term was a third of this function.
+            var byFieldBytes = [ArraySlice<UInt8>: Int]()
+            // The group last seen per slot of the field bytes' hash, which mostly spares the
+            // dictionary's hashing too.
+            var recent = [Int](repeating: -1, count: 256)
+            var grouped = [(bytes: ArraySlice<UInt8>, field: FieldKey, values: Listed)]()
             var resources = [(content: ArraySlice<UInt8>, term: Int)]()
+            var resourcesFieldNumber = -1
             for t in 0..<terms.count {
-                let (field, value) = terms.split(t)
-                if field == BlockSearch.resourcesField {
+                let (fieldRange, valueRange) = terms.parts(t)
+                let fieldBytes = terms.arena[fieldRange]
+                let value = terms.arena[valueRange]
+                let slot = Int(truncatingIfNeeded: fieldBytes.withUnsafeBytes { ByteHash.of($0) } & 255)
+                let g: Int
+                if recent[slot] >= 0, grouped[recent[slot]].bytes.elementsEqual(fieldBytes) {
+                    g = recent[slot]
+                } else if let known = byFieldBytes[fieldBytes] {
+                    g = known
+                } else {
+                    g = grouped.count
+                    byFieldBytes[fieldBytes] = g
+                    let field = TermTable.field(fieldBytes)
+                    if field == BlockSearch.resourcesField { resourcesFieldNumber = g }
+                    grouped.append((fieldBytes, field, []))
+                }
+                recent[slot] = g
+                if g == resourcesFieldNumber {
                     resources.append((value.dropFirst(), t))
                 } else {
-                    fields[field, default: []].append((value, false, t))
+                    grouped[g].values.append((value, false, t))
                 }
             }
+            var fields = [FieldKey: Listed](minimumCapacity: grouped.count)
+            for (_, field, values) in grouped where !values.isEmpty { fields[field, default: []] += values }
             // Resources are numbered in the order of their contents; their attributes' terms, in a
             // table of their own, list resource numbers.
             var resourceTerms = TermTable()
@@ -226,28 +251,82 @@ enum BlockSearch {
             return (directory, blobs)
         }
 
-        func summarySection() -> [UInt8] {
-            var numbers = [String: Int]()
-            var strings = [String]()
-            var records = [UInt8]()
-            func number(_ s: String) -> UInt64 {
-                if let n = numbers[s] { return UInt64(n) }
-                numbers[s] = strings.count
-                strings.append(s)
-                return UInt64(strings.count - 1)
+        func summarySection() -> [UInt8] { summaries.section() }
+    }
+
+    /// The traces' summaries while a block is written (``TraceSummary`` as the summaries
+    /// section holds it): service and span names are numbered as bytes, once per builder, not
+    /// made into strings per trace.
+    struct Summaries: Sendable {
+        struct Record: Sendable {
+            var ordinal: UInt32
+            var spans: Int
+            var errors: Int
+            var rootService: UInt32
+            var rootName: UInt32
+            /// In `services`.
+            var services: Range<Int>
+        }
+        var strings = ByteInterner()
+        /// Traces arrive in chunk (start) order; the section lists them in index order.
+        var records = [Record]()
+        var services = [UInt32]()
+
+        /// The summary of the trace made of rows `rows` of `batch`, whose scopes are `scopes`.
+        mutating func add(_ batch: SpanBatch, rows: some Collection<Int>, scopes: [Int], ordinal: UInt32) {
+            func service(ofResource r: Int) -> UInt32 {
+                let ref = batch.resources[r].serviceName
+                return ref.count == 0 ? strings.intern(SpanBatch.unknownService) : batch.withBytes(ref) { strings.intern($0) }
             }
-            for (_, s) in summaries.sorted(by: { $0.ordinal < $1.ordinal }) {
-                appendVarint(UInt64(s.spanCount), &records)
-                appendVarint(UInt64(s.errorCount), &records)
-                appendVarint(number(s.rootService), &records)
-                appendVarint(number(s.rootName), &records)
-                appendVarint(UInt64(s.services.count), &records)
-                for name in s.services { appendVarint(number(name), &records) }
+            let start = services.count
+            for r in batch.resources(ofScopes: scopes) {
+                let id = service(ofResource: r)
+                if !services[start...].contains(id) { services.append(id) }
             }
+            let root = batch.rootSpan(among: rows) ?? rows.first
+            var errors = 0
+            for i in rows where batch.statusCodes[i] == .error { errors += 1 }
+            records.append(
+                Record(
+                    ordinal: ordinal, spans: rows.count, errors: errors,
+                    rootService: root.map { service(ofResource: Int(batch.scopes[Int(batch.scopeIndices[$0])].resource)) } ?? strings.intern(""),
+                    rootName: root.map { r in batch.withBytes(batch.names[r]) { strings.intern($0) } } ?? strings.intern(""),
+                    services: start..<services.count))
+        }
+
+        /// Takes in the summaries of another builder (of other traces).
+        mutating func absorb(_ other: Summaries) {
+            let number = (0..<other.strings.count).map { e in
+                other.strings.bytes.withUnsafeBytes { strings.intern(UnsafeRawBufferPointer(rebasing: $0[other.strings.range(e)])) }
+            }
+            for var r in other.records {
+                let start = services.count
+                for id in other.services[r.services] { services.append(number[Int(id)]) }
+                r.rootService = number[Int(r.rootService)]
+                r.rootName = number[Int(r.rootName)]
+                r.services = start..<services.count
+                records.append(r)
+            }
+        }
+
+        /// The summaries section: the strings, then per trace in ordinal order its span and
+        /// error counts, root service, root name and services (sorted by name).
+        func section() -> [UInt8] {
+            let names = (0..<strings.count).map { String(decoding: strings.bytes[strings.range($0)], as: UTF8.self) }
+            var rank = [Int](repeating: 0, count: names.count)
+            for (k, e) in names.indices.sorted(by: { names[$0] < names[$1] }).enumerated() { rank[e] = k }
             var out = [UInt8]()
             appendVarint(UInt64(strings.count), &out)
-            for s in strings { appendString(s, &out) }
-            return out + records
+            out += strings.serialized()
+            for r in records.sorted(by: { $0.ordinal < $1.ordinal }) {
+                appendVarint(UInt64(r.spans), &out)
+                appendVarint(UInt64(r.errors), &out)
+                appendVarint(UInt64(r.rootService), &out)
+                appendVarint(UInt64(r.rootName), &out)
+                appendVarint(UInt64(r.services.count), &out)
+                for id in services[r.services].sorted(by: { rank[Int($0)] < rank[Int($1)] }) { appendVarint(UInt64(id), &out) }
+            }
+            return out
         }
     }
 
@@ -413,8 +492,13 @@ enum BlockSearch {
 
         /// The field of term `t` and its value bytes (type byte first).
         func split(_ t: Int) -> (FieldKey, ArraySlice<UInt8>) {
+            let (field, value) = parts(t)
+            return (Self.field(arena[field]), arena[value])
+        }
+
+        /// Where the field (scope and key) and the value (type byte first) of term `t` are in `arena`.
+        func parts(_ t: Int) -> (field: Range<Int>, value: Range<Int>) {
             let start = t == 0 ? 0 : ends[t - 1]
-            let bytes = arena[start..<ends[t]]
             var at = start + 1
             var length = 0
             var shift = 0
@@ -425,8 +509,14 @@ enum BlockSearch {
                 if b < 0x80 { break }
                 shift += 7
             }
-            let key = String(decoding: arena[at..<at + length], as: UTF8.self)
-            return (FieldKey(scope: Scope(rawValue: bytes.first!)!, key: key), arena[(at + length)..<ends[t]])
+            return (start..<at + length, at + length..<ends[t])
+        }
+
+        /// The field of a term's field bytes (scope, varint key length, key).
+        static func field(_ bytes: ArraySlice<UInt8>) -> FieldKey {
+            var at = bytes.startIndex + 1
+            while bytes[at] >= 0x80 { at += 1 }
+            return FieldKey(scope: Scope(rawValue: bytes.first!)!, key: String(decoding: bytes[(at + 1)...], as: UTF8.self))
         }
 
         /// The terms' hash (on disk too, through the rare-value filters' positions).
