@@ -125,7 +125,7 @@ import Testing
             var options = EngineOptions()
             options.recompressAfter = .seconds(0)
             let store = try EngineStore(directory: dir, options: options)
-            let before = try await store.traces(old.traceIDs)
+            let before = try await store.traces(Array(old.traceIDs))
             #expect(before.reduce(0) { $0 + $1.count } == 65)
             let services = try await store.services()
             #expect(services.contains("api-gateway"))
@@ -133,7 +133,7 @@ import Testing
             let blocks = try FileManager.default.contentsOfDirectory(atPath: dir + "/blocks").filter { $0.hasSuffix(".blk") }
             #expect(blocks.count == 1 && blocks[0] != file)
             #expect(try BlockReader(path: dir + "/blocks/" + blocks[0]).version == BlockFormat.version)
-            let after = try await store.traces(old.traceIDs)
+            let after = try await store.traces(Array(old.traceIDs))
             #expect(after.map(\.ownedSpansSortedByID) == before.map(\.ownedSpansSortedByID))
             #expect(try await store.services() == services)
             // A search still finds a trace by one of its high-cardinality values.

@@ -14,7 +14,9 @@ final class BlockReader: Sendable {
     let path: String
     let version: UInt32
     let meta: BlockMeta
-    let traceIDs: [TraceID]
+    /// The traces' ids, ascending: a view of ``entries``, not a copy (a server holds the index of
+    /// every block in memory, and a second list of ids was 1.6 B per stored span).
+    var traceIDs: LazyMapCollection<[BlockIndexEntry], TraceID> { entries.lazy.map(\.traceID) }
     let entries: [BlockIndexEntry]
     let bloom: TraceBloom
     let chunks: [SectionLocation]
@@ -136,7 +138,6 @@ final class BlockReader: Sendable {
 
         self.meta = meta
         self.entries = entries
-        self.traceIDs = entries.map(\.traceID)
         self.bloom = TraceBloom(words: words)
         var byChunk = [[UInt32]](repeating: [], count: chunkSections.count)
         for (o, e) in entries.enumerated() { byChunk[Int(e.chunk)].append(UInt32(o)) }
@@ -328,16 +329,16 @@ enum LoadedChunk {
     }
 }
 
-extension Array where Element == TraceID {
+extension RandomAccessCollection where Element == TraceID, Index == Int {
     /// The position of `id` in this ascending array.
     func binarySearchIndex(of id: TraceID) -> Int? {
-        var lo = 0
-        var hi = count
+        var lo = startIndex
+        var hi = endIndex
         while lo < hi {
             let mid = (lo + hi) / 2
             if self[mid] < id { lo = mid + 1 } else { hi = mid }
         }
-        return lo < count && self[lo] == id ? lo : nil
+        return lo < endIndex && self[lo] == id ? lo : nil
     }
 }
 

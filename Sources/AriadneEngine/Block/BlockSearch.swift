@@ -153,8 +153,10 @@ enum BlockSearch {
         /// filter per chunk instead (see ``RareTerms``).
         func fieldSections(chunkOf: [UInt32]) -> (directory: [UInt8], fields: [[UInt8]]) {
             // Every field's values with their lists: term `term` of `terms` (trace ordinals) or,
-            // for a resource attribute, of `resourceTerms` (resource numbers).
-            typealias Listed = [(bytes: ArraySlice<UInt8>, ofResources: Bool, term: Int)]
+            // for a resource attribute, of `resourceTerms` (resource numbers). An entry names its
+            // term rather than holding its bytes: a block has some 600k terms, and slices of
+            // them were 30 MB at the top of the cut's memory.
+            typealias Listed = [Entry]
             // Terms are grouped by their field's bytes, which are made into a field once: most
             // terms are of a few keys, and a string per term was a third of this function.
             var byFieldBytes = [ArraySlice<UInt8>: Int]()
@@ -185,7 +187,7 @@ enum BlockSearch {
                 if g == resourcesFieldNumber {
                     resources.append((value.dropFirst(), t))
                 } else {
-                    grouped[g].values.append((value, false, t))
+                    grouped[g].values.append(Entry(term: Int32(t), source: .terms))
                 }
             }
             var fields = [FieldKey: Listed](minimumCapacity: grouped.count)
@@ -194,9 +196,7 @@ enum BlockSearch {
             // table of their own, list resource numbers.
             var resourceTerms = TermTable()
             for (n, resource) in resources.sorted(by: { $0.content.lexicographicallyPrecedes($1.content) }).enumerated() {
-                var number: [UInt8] = [2]
-                appendLE(UInt64(n), &number)
-                fields[BlockSearch.resourcesField, default: []].append((number[...], false, resource.term))
+                fields[BlockSearch.resourcesField, default: []].append(Entry(term: Int32(resource.term), source: .resourceNumber, number: UInt32(n)))
                 var content = ByteReader(Array(resource.content))
                 while !content.atEnd, let length = try? content.count(), length <= content.bytes.count - content.at {
                     resourceTerms.add(term: content.bytes[content.at..<content.at + length], UInt32(n))
@@ -204,8 +204,18 @@ enum BlockSearch {
                 }
             }
             for t in 0..<resourceTerms.count {
-                let (field, value) = resourceTerms.split(t)
-                fields[field, default: []].append((value, true, t))
+                let (field, _) = resourceTerms.split(t)
+                fields[field, default: []].append(Entry(term: Int32(t), source: .resourceTerms))
+            }
+            func bytes(_ e: Entry) -> ArraySlice<UInt8> {
+                switch e.source {
+                case .terms: return terms.arena[terms.parts(Int(e.term)).value]
+                case .resourceTerms: return resourceTerms.arena[resourceTerms.parts(Int(e.term)).value]
+                case .resourceNumber:
+                    var number: [UInt8] = [2]
+                    appendLE(UInt64(e.number), &number)
+                    return number[...]
+                }
             }
             let keys = fields.keys.sorted { ($0.scope.rawValue, $0.key) < ($1.scope.rawValue, $1.key) }
             var directory = [UInt8]()
@@ -217,16 +227,18 @@ enum BlockSearch {
                 var listed = [(bytes: ArraySlice<UInt8>, ordinals: [UInt32])]()
                 var rare = [UInt32: RareTerms.Chunk]()
                 for v in fields[k]! {
-                    let count = v.ofResources ? resourceTerms.postingCount(v.term) : terms.postingCount(v.term)
-                    if count <= RareTerms.maxTraces, k.scope != .intrinsic, k.scope != .resource, let value = RareTerms.Value(v.bytes) {
+                    let term = Int(v.term)
+                    let ofResources = v.source == .resourceTerms
+                    let count = ofResources ? resourceTerms.postingCount(term) : terms.postingCount(term)
+                    if count <= RareTerms.maxTraces, k.scope != .intrinsic, k.scope != .resource, let value = RareTerms.Value(bytes(v)) {
                         // Once per chunk (at most `maxTraces` ordinals: no set needed). Resource
                         // attributes are never rare: their values are resource numbers here.
-                        func chunk(_ position: Int) -> UInt32 { chunkOf[Int(terms.posting(v.term, position))] }
+                        func chunk(_ position: Int) -> UInt32 { chunkOf[Int(terms.posting(term, position))] }
                         for position in 0..<count where !(0..<position).contains(where: { chunk($0) == chunk(position) }) {
                             rare[chunk(position), default: RareTerms.Chunk()].add(value)
                         }
                     } else {
-                        listed.append((v.bytes, v.ofResources ? resourceTerms.postings(v.term) : terms.postings(v.term)))
+                        listed.append((bytes(v), ofResources ? resourceTerms.postings(term) : terms.postings(term)))
                     }
                 }
                 var blob = [UInt8]()
@@ -252,6 +264,21 @@ enum BlockSearch {
         }
 
         func summarySection() -> [UInt8] { summaries.section() }
+
+        /// A value of a field while its section is written (see ``fieldSections(chunkOf:)``).
+        struct Entry {
+            enum Source: UInt8 {
+                /// Term `term` of the trace terms.
+                case terms
+                /// Term `term` of the resource attributes' terms.
+                case resourceTerms
+                /// Resource `number`, whose content is term `term` of the trace terms.
+                case resourceNumber
+            }
+            var term: Int32
+            var source: Source
+            var number: UInt32 = 0
+        }
     }
 
     /// The traces' summaries while a block is written (``TraceSummary`` as the summaries
