@@ -583,7 +583,8 @@ final class EngineUnderTest: TraceStore {
             #expect(again.headSpanCount == batch.count + more.count)
             let id = more.traceIDs[0]
             let read = try await again.trace(id: id, window: nil)
-            #expect(read.map { Set($0.spanIDs.indices.map($0.span(at:))) } == Set(more.spans(ofTrace: id).spanIDs.indices.map(more.spans(ofTrace: id).span(at:))))
+            let expected = more.spans(ofTrace: id)
+            #expect(read.map { Set($0.spanIDs.indices.map($0.span(at:))) } == Set(expected.spanIDs.indices.map(expected.span(at:))))
         }
     }
 
