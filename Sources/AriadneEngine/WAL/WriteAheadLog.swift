@@ -37,8 +37,8 @@ public struct EngineError: RetryableError, CustomStringConvertible, Sendable {
 /// Segment file: a header, then records of `u32 LE payload length | u32 LE CRC-32 of payload | payload`.
 /// The header is versioned, as blocks are: `ARDNWAL` and a version byte, then for version 2 a
 /// `u32 LE` payload format (1: an OTLP protobuf `ExportTraceServiceRequest` per record, written
-/// before 0.9; 2: a ``BatchFrame`` per record) and a `u32 LE` of flags (0) — 16 bytes. Version 1 (`ARDNWAL1`, 8 bytes, OTLP protobuf records,
-/// written before 0.7) is still replayed. A segment of a version or payload format this build
+/// by 0.7 and earlier; 2: a ``BatchFrame`` per record) and a `u32 LE` of flags (0) — 16 bytes.
+/// Version 1 (`ARDNWAL1`, 8 bytes, OTLP protobuf records, written before 0.7) is still replayed. A segment of a version or payload format this build
 /// does not know is neither replayed nor truncated: the engine refuses to start and says why, so
 /// that downgrading never destroys what a newer version wrote.
 ///
@@ -50,7 +50,7 @@ public final class WriteAheadLog: Sendable {
     public static let version: UInt8 = 2
     /// What a segment's records are.
     public enum PayloadFormat: UInt32, Sendable {
-        /// OTLP protobuf export requests (segments of version 1, and of version 2 before 0.9).
+        /// OTLP protobuf export requests (segments of version 1, and of version 2 written by 0.7).
         case otlpProtobuf = 1
         /// Span batches as ``BatchFrame`` writes them.
         case batchFrame = 2
