@@ -35,28 +35,42 @@ public final class InMemoryStore: TraceStore {
         insert(batch)
     }
 
+    /// A span's operation as references into its batch.
+    private struct OperationRef: Hashable {
+        var scope: UInt32
+        var name: StrRef
+        var kind: Int32
+    }
+
     /// `write` without suspension: the batch is visible to readers when this returns.
     public func insert(_ batch: SpanBatch) {
         guard !batch.isEmpty else { return }
         var batch = batch
         batch.shrinkToFit()
-        // Work out the operations outside the lock; a batch usually has few distinct ones.
+        // Work out the operations outside the lock; a batch usually has few distinct ones. They
+        // are told apart by scope, name reference and kind first (a decoded batch stores each
+        // name once), so that strings are made for the distinct ones only, not per span.
         var ops = [String: Set<SpanOperation>]()
         let services = batch.serviceNamesByScope()
+        var seen = Set<OperationRef>()
         for i in 0..<batch.count {
-            let service = services[Int(batch.scopeIndices[i])]
-            let name = batch.string(batch.names[i])
-            let op = SpanOperation(name: name, kind: batch.kinds[i])
-            if ops[service]?.contains(op) == true { continue }
-            ops[service, default: []].insert(op)
+            let ref = OperationRef(scope: batch.scopeIndices[i], name: batch.names[i], kind: batch.kinds[i].rawValue)
+            guard seen.insert(ref).inserted else { continue }
+            ops[services[Int(ref.scope)], default: []].insert(SpanOperation(name: batch.string(ref.name), kind: batch.kinds[i]))
         }
         state.withLock { s in
             let seq = s.nextSequence
             s.nextSequence += 1
             s.batches[seq] = batch
             s.spanCount += batch.count
-            for i in 0..<batch.count {
-                s.traceIndex[batch.traceIDs[i], default: []].append(SpanLocation(sequence: seq, index: Int32(i)))
+            // A trace's spans mostly come together: one lookup per run of them.
+            var i = 0
+            while i < batch.count {
+                let id = batch.traceIDs[i]
+                var end = i + 1
+                while end < batch.count, batch.traceIDs[end] == id { end += 1 }
+                s.traceIndex[id, default: []].append(contentsOf: (i..<end).lazy.map { SpanLocation(sequence: seq, index: Int32($0)) })
+                i = end
             }
             for (service, set) in ops { s.operations[service, default: []].formUnion(set) }
             while s.spanCount > maxSpans, s.firstSequence < s.nextSequence - 1 {
