@@ -312,6 +312,7 @@ struct ChunkRun: Sendable {
         var rows = [Int]()
         // Per source batch: the scope table's number of each of its scopes, once added.
         var scopeIDs = [[UInt32]](repeating: [], count: batches.count)
+        var known = [BlockSearch.Builder.BatchTerms?](repeating: nil, count: batches.count)
         // Per source batch of a copied trace: its scopes and resources already copied into it,
         // in maps kept from trace to trace (emptied, not allocated, per trace).
         var mapOfBatch = [Int: Int]()
@@ -327,13 +328,15 @@ struct ChunkRun: Sendable {
                 maxEnd = max(maxEnd, batches[b].endTimes[i])
             }
             let b = spans[0].0
-            let position: UInt32
+            let added: ColumnarChunkWriter.Added
             rows.removeAll(keepingCapacity: true)
             for (_, i) in spans { rows.append(i) }
             if spans.allSatisfy({ $0.0 == b }), !Self.repeatsSpanID(batches[b], rows) {
-                search.add(batches[b], rows: rows, ordinal: UInt32(ordinal))
                 if scopeIDs[b].isEmpty { scopeIDs[b] = [UInt32](repeating: .max, count: batches[b].scopes.count) }
-                position = chunk.add(batches[b], rows: rows, table: &table, scopeIDs: &scopeIDs[b])
+                added = chunk.add(batches[b], rows: rows, table: &table, scopeIDs: &scopeIDs[b])
+                chunk.indexTerms(into: &search.terms, ordinal: UInt32(ordinal))
+                if known[b] == nil { known[b] = BlockSearch.Builder.BatchTerms(batches[b]) }
+                search.add(batches[b], rows: rows, ordinal: UInt32(ordinal), written: added, known: &known[b]!)
             } else {
                 trace.removeAll()
                 for m in mapOfBatch.values {
@@ -361,13 +364,15 @@ struct ChunkRun: Sendable {
                 // A span written twice (a retried export, a WAL record replayed) is kept once;
                 // spans that only share an id are all kept.
                 trace = trace.removingExactDuplicates()
-                search.add(trace: trace, ordinal: UInt32(ordinal))
-                position = chunk.add(trace: trace, table: &table)
+                added = chunk.add(trace: trace, table: &table)
+                chunk.indexTerms(into: &search.terms, ordinal: UInt32(ordinal))
+                var fresh = BlockSearch.Builder.BatchTerms(trace)
+                search.add(trace, rows: 0..<trace.count, ordinal: UInt32(ordinal), written: added, known: &fresh)
             }
             entries.append(
                 (
                     ordinal,
-                    BlockIndexEntry(traceID: id, chunk: UInt32(chunks.count), offset: position, minStart: minStart, maxEnd: maxEnd)
+                    BlockIndexEntry(traceID: id, chunk: UInt32(chunks.count), offset: added.position, minStart: minStart, maxEnd: maxEnd)
                 ))
             if chunk.spanCount >= BlockWriter.chunkSpans {
                 chunks.append(chunk.finish(level: level))
@@ -442,11 +447,21 @@ struct BlockMeta: Sendable {
 
     mutating func add(_ batch: SpanBatch) {
         let services = batch.serviceNamesByScope()
+        // The batch's distinct (scope, kind, name) are found by their bytes first: a string and a
+        // set insertion per span were a sixth of writing a block.
+        var seen = ByteInterner()
+        var key = [UInt8]()
         for i in 0..<batch.count {
             minStart = min(minStart, batch.startTimes[i])
             maxEnd = max(maxEnd, batch.endTimes[i])
-            let service = services[Int(batch.scopeIndices[i])]
-            operations[service, default: []].insert(SpanOperation(name: batch.string(batch.names[i]), kind: batch.kinds[i]))
+            let scope = Int(batch.scopeIndices[i])
+            key.removeAll(keepingCapacity: true)
+            appendVarint(UInt64(scope), &key)
+            appendVarint(UInt64(UInt32(bitPattern: batch.kinds[i].rawValue)), &key)
+            batch.withBytes(batch.names[i]) { key.append(contentsOf: $0) }
+            let known = seen.count
+            guard key.withUnsafeBytes({ seen.intern($0) }) == known else { continue }
+            operations[services[scope], default: []].insert(SpanOperation(name: batch.string(batch.names[i]), kind: batch.kinds[i]))
         }
     }
 

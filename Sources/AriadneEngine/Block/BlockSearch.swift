@@ -46,6 +46,9 @@ enum BlockSearch {
     /// the same long lists of traces.
     static let resourcesField = FieldKey(scope: .intrinsic, key: "resources")
 
+    /// The key of the intrinsic field of span names.
+    static let spanNameKey = FieldKey.intrinsic(.name)!.key
+
     struct FieldKey: Hashable {
         var scope: Scope
         var key: String
@@ -74,77 +77,115 @@ enum BlockSearch {
             summaries.absorb(other.summaries)
         }
 
-        mutating func add(trace: SpanBatch, ordinal: UInt32) { add(trace, rows: 0..<trace.count, ordinal: ordinal) }
+        /// The number of the term `scopesAndLinksMarker`, and of each kind's and status's below
+        /// 32 (-1: not interned yet). Valid for `terms` as added to, not after an `absorb`.
+        private var markerTerm = -1
+        private var kindTerms = [Int](repeating: -1, count: 32)
+        private var statusTerms = [Int](repeating: -1, count: 32)
 
-        /// Adds the trace made of rows `rows` of `trace` (the cut reads a trace where it was
-        /// received, among other traces' spans).
-        mutating func add(_ trace: SpanBatch, rows: some Collection<Int>, ordinal: UInt32) {
-            // Terms are assembled as bytes straight from the batch's arena and interned by hash:
-            // no string is built per attribute (this runs for every span of every block).
-            // With `collect`, the terms go to `content` (a resource's), not to the trace.
-            var content = [UInt8]()
-            func attributes(_ scope: Scope, _ pool: [Attribute], _ range: PoolRange, collect: Bool = false) {
-                for a in pool[range.indices] {
-                    terms.begin(scope, trace, a.key)
-                    switch a.value {
-                    case .string(let r): terms.value(string: r, trace)
-                    case .int(let i): terms.value(type: 2, UInt64(bitPattern: i))
-                    case .double(let d): terms.value(type: 3, d.bitPattern)
-                    case .bool(let b): terms.value(type: 4, b ? 1 : 0)
-                    case .empty, .bytes, .array, .kvlist:
-                        terms.value(display: trace.attributeValue(a.value).displayString)
-                    }
-                    if collect { terms.appendTerm(to: &content) } else { terms.finish(ordinal) }
-                }
+        /// What a builder keeps of one source batch from trace to trace: the terms of each of the
+        /// batch's resources and scopes, and each resource's service among the summaries'
+        /// strings, found once per batch rather than per trace.
+        struct BatchTerms {
+            var resources: [[Int]?]
+            var scopes: [[Int]?]
+            var services: [UInt32?]
+
+            init(_ batch: SpanBatch) {
+                resources = Array(repeating: nil, count: batch.resources.count)
+                scopes = Array(repeating: nil, count: batch.scopes.count)
+                services = Array(repeating: nil, count: batch.resources.count)
             }
-            func intrinsic(_ field: SpanField, _ value: StrRef) {
-                terms.begin(FieldKey.intrinsic(field)!.key)
-                terms.value(string: value, trace)
-                terms.finish(ordinal)
-            }
-            func intrinsic(_ field: SpanField, _ value: String) {
+        }
+
+        /// Adds the trace made of rows `rows` of `batch` (the cut reads a trace where it was
+        /// received, among other traces' spans), just added to a chunk as `written`: the chunk
+        /// writer gave its span names and its spans', events' and links' attributes to `terms`
+        /// already (``ColumnarChunkWriter/indexTerms(into:ordinal:)``). `known` is kept by the
+        /// caller for `batch`.
+        mutating func add(
+            _ batch: SpanBatch, rows: some Collection<Int>, ordinal: UInt32, written: ColumnarChunkWriter.Added,
+            known: inout BatchTerms
+        ) {
+            func intrinsic(_ field: SpanField, _ value: String) -> Int {
                 terms.begin(FieldKey.intrinsic(field)!.key)
                 terms.value(display: value)
-                terms.finish(ordinal)
+                return terms.finish(ordinal)
             }
-            terms.begin(BlockSearch.scopesAndLinksMarker.key)
-            terms.value(display: "1")
-            terms.finish(ordinal)
-            // A resource is indexed as its terms together (see ``resourcesField``).
-            let scopes = trace.scopes(of: rows)
-            for r in trace.resources(ofScopes: scopes) {
-                let resource = trace.resources[r]
-                if resource.serviceName.count == 0 {
-                    intrinsic(.service, SpanBatch.unknownService)
+            func add(_ term: inout Int, _ make: () -> Int) {
+                if term < 0 { term = make() } else { terms.add(ordinal, toTerm: term) }
+            }
+            add(&markerTerm) {
+                terms.begin(BlockSearch.scopesAndLinksMarker.key)
+                terms.value(display: "1")
+                return terms.finish(ordinal)
+            }
+            let scopes = batch.scopes(of: rows)
+            for r in batch.resources(ofScopes: scopes) {
+                if let found = known.resources[r] {
+                    for t in found { terms.add(ordinal, toTerm: t) }
                 } else {
-                    intrinsic(.service, resource.serviceName)
+                    known.resources[r] = resourceTerms(batch, r, ordinal: ordinal)
                 }
-                content.removeAll(keepingCapacity: true)
-                attributes(.resource, trace.attributes, resource.attributes, collect: true)
-                terms.begin(BlockSearch.resourcesField.key)
-                terms.value(bytes: content)
-                terms.finish(ordinal)
             }
-            for s in scopes { attributes(.scope, trace.attributes, trace.scopes[s].attributes) }
+            for s in scopes {
+                if let found = known.scopes[s] {
+                    for t in found { terms.add(ordinal, toTerm: t) }
+                } else {
+                    known.scopes[s] = batch.attributes[batch.scopes[s].attributes.indices].map { attribute(.scope, batch, $0, ordinal) }
+                }
+            }
             // Kinds and statuses are few: gathered per trace as bits, each interned once.
-            var kinds: UInt32 = 0
-            var statuses: UInt32 = 0
-            for i in rows {
-                intrinsic(.name, trace.names[i])
-                let (kind, status) = (trace.kinds[i].rawValue, trace.statusCodes[i].rawValue)
-                if (0..<32).contains(kind) { kinds |= 1 << kind } else { intrinsic(.kind, SpanBatch.kindName(trace.kinds[i])) }
-                if (0..<32).contains(status) {
-                    statuses |= 1 << status
-                } else {
-                    intrinsic(.status, SpanBatch.statusName(trace.statusCodes[i]))
-                }
-                attributes(.span, trace.spanAttributes, trace.attributeRanges[i])
-                for e in trace.events[trace.eventRanges[i].indices] { attributes(.event, trace.attributes, e.attributes) }
-                for l in trace.links[trace.linkRanges[i].indices] { attributes(.link, trace.attributes, l.attributes) }
+            for b in 0..<32 where written.kinds & 1 << b != 0 {
+                add(&kindTerms[b]) { intrinsic(.kind, SpanBatch.kindName(SpanKind(rawValue: Int32(b)))) }
             }
-            for b in 0..<32 where kinds & 1 << b != 0 { intrinsic(.kind, SpanBatch.kindName(SpanKind(rawValue: Int32(b)))) }
-            for b in 0..<32 where statuses & 1 << b != 0 { intrinsic(.status, SpanBatch.statusName(StatusCode(rawValue: Int32(b)))) }
-            summaries.add(trace, rows: rows, scopes: scopes, ordinal: ordinal)
+            for b in 0..<32 where written.statuses & 1 << b != 0 {
+                add(&statusTerms[b]) { intrinsic(.status, SpanBatch.statusName(StatusCode(rawValue: Int32(b)))) }
+            }
+            if written.wideKindOrStatus {
+                for i in rows {
+                    if !(0..<32).contains(batch.kinds[i].rawValue) { _ = intrinsic(.kind, SpanBatch.kindName(batch.kinds[i])) }
+                    if !(0..<32).contains(batch.statusCodes[i].rawValue) { _ = intrinsic(.status, SpanBatch.statusName(batch.statusCodes[i])) }
+                }
+            }
+            summaries.add(batch, rows: rows, scopes: scopes, ordinal: ordinal, root: written.root, services: &known.services)
+        }
+
+        /// Assembles the term of attribute `a` of `batch` (in `scope`) and adds `ordinal` to it,
+        /// or (`finish` false) leaves it assembled. Terms are made as bytes straight from the
+        /// batch's arena and interned by hash: no string is built per attribute.
+        @discardableResult
+        private mutating func attribute(_ scope: Scope, _ batch: SpanBatch, _ a: Attribute, _ ordinal: UInt32, finish: Bool = true) -> Int {
+            terms.begin(scope, batch, a.key)
+            switch a.value {
+            case .string(let r): terms.value(string: r, batch)
+            case .int(let i): terms.value(type: 2, UInt64(bitPattern: i))
+            case .double(let d): terms.value(type: 3, d.bitPattern)
+            case .bool(let b): terms.value(type: 4, b ? 1 : 0)
+            case .empty, .bytes, .array, .kvlist: terms.value(display: batch.attributeValue(a.value).displayString)
+            }
+            return finish ? terms.finish(ordinal) : -1
+        }
+
+        /// The terms of resource `r` of `batch`, added for `ordinal`: its service, and its
+        /// attributes' terms together as one (see ``resourcesField``).
+        private mutating func resourceTerms(_ batch: SpanBatch, _ r: Int, ordinal: UInt32) -> [Int] {
+            let resource = batch.resources[r]
+            terms.begin(FieldKey.intrinsic(.service)!.key)
+            if resource.serviceName.count == 0 {
+                terms.value(display: SpanBatch.unknownService)
+            } else {
+                terms.value(string: resource.serviceName, batch)
+            }
+            let service = terms.finish(ordinal)
+            var content = [UInt8]()
+            for a in batch.attributes[resource.attributes.indices] {
+                attribute(.resource, batch, a, ordinal, finish: false)
+                terms.appendTerm(to: &content)
+            }
+            terms.begin(BlockSearch.resourcesField.key)
+            terms.value(bytes: content)
+            return [service, terms.finish(ordinal)]
         }
 
         /// The directory, then each field's section bytes (uncompressed), in directory order.
@@ -299,18 +340,25 @@ enum BlockSearch {
         var records = [Record]()
         var services = [UInt32]()
 
-        /// The summary of the trace made of rows `rows` of `batch`, whose scopes are `scopes`.
-        mutating func add(_ batch: SpanBatch, rows: some Collection<Int>, scopes: [Int], ordinal: UInt32) {
+        /// The summary of the trace made of rows `rows` of `batch`, whose scopes are `scopes` and
+        /// whose root is row `root` (nil: none found; the first row stands for it). `services`
+        /// holds the number in `strings` of the service of each of the batch's resources, once found.
+        mutating func add(
+            _ batch: SpanBatch, rows: some Collection<Int>, scopes: [Int], ordinal: UInt32, root: Int?, services known: inout [UInt32?]
+        ) {
             func service(ofResource r: Int) -> UInt32 {
+                if let id = known[r] { return id }
                 let ref = batch.resources[r].serviceName
-                return ref.count == 0 ? strings.intern(SpanBatch.unknownService) : batch.withBytes(ref) { strings.intern($0) }
+                let id = ref.count == 0 ? strings.intern(SpanBatch.unknownService) : batch.withBytes(ref) { strings.intern($0) }
+                known[r] = id
+                return id
             }
             let start = services.count
             for r in batch.resources(ofScopes: scopes) {
                 let id = service(ofResource: r)
                 if !services[start...].contains(id) { services.append(id) }
             }
-            let root = batch.rootSpan(among: rows) ?? rows.first
+            let root = root ?? rows.first
             var errors = 0
             for i in rows where batch.statusCodes[i] == .error { errors += 1 }
             records.append(
@@ -383,6 +431,14 @@ enum BlockSearch {
             batch.withBytes(key) { scratch.append(contentsOf: $0) }
         }
 
+        /// Starts a term of an attribute key given as bytes.
+        mutating func begin(_ scope: Scope, key: UnsafeRawBufferPointer) {
+            scratch.removeAll(keepingCapacity: true)
+            scratch.append(scope.rawValue)
+            appendVarint(UInt64(key.count), &scratch)
+            scratch.append(contentsOf: key)
+        }
+
         mutating func begin(_ intrinsic: String) {
             scratch.removeAll(keepingCapacity: true)
             scratch.append(Scope.intrinsic.rawValue)
@@ -393,6 +449,14 @@ enum BlockSearch {
             scratch.append(1)
             batch.withBytes(string) { scratch.append(contentsOf: $0) }
         }
+
+        mutating func value(string: UnsafeRawBufferPointer) {
+            scratch.append(1)
+            scratch.append(contentsOf: string)
+        }
+
+        /// A value already in the term's form: type byte, then its bytes.
+        mutating func value(raw: UnsafeRawBufferPointer) { scratch.append(contentsOf: raw) }
 
         mutating func value(display: String) {
             scratch.append(1)
@@ -425,14 +489,21 @@ enum BlockSearch {
         }
 
         /// Interns the term assembled since `begin` and adds `ordinal` to its list, once per trace
-        /// (every term of a trace is added before the next trace's).
-        mutating func finish(_ ordinal: UInt32) {
+        /// (every term of a trace is added before the next trace's). Returns the term's number.
+        @discardableResult
+        mutating func finish(_ ordinal: UInt32) -> Int {
             let (t, new) = intern()
             if new {
                 startList(ordinal)
-            } else if last[t] != ordinal {
-                add(ordinal, to: t)
+            } else {
+                add(ordinal, toTerm: t)
             }
+            return t
+        }
+
+        /// Adds `ordinal` to the list of term `t` (a number ``finish(_:)`` returned), once per trace.
+        mutating func add(_ ordinal: UInt32, toTerm t: Int) {
+            if last[t] != ordinal { add(ordinal, to: t) }
         }
 
         /// The list of the term just interned as new: `ordinal` alone.

@@ -297,15 +297,26 @@ struct ColumnarChunkWriter {
     private var shapes = [ByteInterner](repeating: ByteInterner(), count: ColumnarChunk.Owner.allCases.count)
     private var shape = [UInt8]()
     private var values = [Values]()
-    private var valueIndex = [UInt64: Int]()
+    /// Per owner kind, the number in `values` of each key's column (-1: none yet), by key number.
+    private var columnOf = [[Int32]](repeating: [], count: ColumnarChunk.Owner.allCases.count)
     private var valueKeys = [(owner: ColumnarChunk.Owner, key: UInt32)]()
     /// Resources and scopes by their encoded contents: the same ones recur in most traces.
     private var resourceIDs = ByteInterner()
     private var scopeIDs = ByteInterner()
     private var key = [UInt8]()
+    private var termValue = [UInt8]()
     private var lastStart: UInt64 = 0
     private var startDeltas = [UInt64]()
     private var durations = [UInt64]()
+    /// The values the trace being added carries, for the block's term index (see
+    /// ``indexTerms(into:ordinal:)``): a column of `values` and a value's number in it (a string's
+    /// in `interner`, another type's with `otherValue` set, in `others`), or a span name's number
+    /// in `dictionary` (column `nameColumn`).
+    private var touched = [(column: Int32, value: UInt32)]()
+    /// The run's term of each `dictionary` entry that is a span name (-1: none yet).
+    private var nameTerms = [Int32]()
+    private static let nameColumn: Int32 = -1
+    private static let otherValue: UInt32 = 1 << 31
 
     /// The values of one (owner, key), as written.
     struct Values {
@@ -315,6 +326,24 @@ struct ColumnarChunkWriter {
         var ints = [UInt64]()  // zigzag
         var doubles = [UInt8]()
         var nested = [UInt8]()
+        /// Values of other types than string as the term index writes them (type byte first).
+        var others = ByteInterner()
+        /// The run's term of each value in `interner` and in `others` (-1: not known yet).
+        var stringTerms = [Int32]()
+        var otherTerms = [Int32]()
+    }
+
+    /// What ``add(_:rows:table:scopeIDs:)`` saw of a trace besides its position in the chunk.
+    struct Added {
+        var position: UInt32
+        /// The root's row in the batch: a row whose parent is none of the trace's rows, the
+        /// earliest of them (the first of equals); nil for an empty trace.
+        var root: Int?
+        /// The kinds and statuses (raw values below 32) of the trace's spans, one bit each.
+        var kinds: UInt32 = 0
+        var statuses: UInt32 = 0
+        /// Whether some span has a kind or status outside those bits.
+        var wideKindOrStatus = false
     }
 
     typealias Column = ColumnarChunk.Column
@@ -322,45 +351,51 @@ struct ColumnarChunkWriter {
 
     private mutating func varint(_ c: Column, _ v: UInt64) { appendVarint(v, &base[Int(c.rawValue)]) }
     private mutating func word(_ c: Column, _ v: UInt64) { appendLE(v, &base[Int(c.rawValue)]) }
-    private mutating func string(_ c: Column, _ batch: SpanBatch, _ ref: StrRef) {
+    @discardableResult
+    private mutating func string(_ c: Column, _ batch: SpanBatch, _ ref: StrRef) -> UInt32 {
         let id = batch.withBytes(ref) { dictionary.intern($0) }
         varint(c, UInt64(id))
+        return id
     }
 
-    /// Adds one trace (every span of `trace` has the same trace id); returns its position. Its
-    /// resources and scopes go to `table`, the block's scope table, which many chunks share.
-    mutating func add(trace: SpanBatch, table: inout ColumnarChunkWriter) -> UInt32 {
+    /// Adds one trace (every span of `trace` has the same trace id). Its resources and scopes go
+    /// to `table`, the block's scope table, which many chunks share.
+    mutating func add(trace: SpanBatch, table: inout ColumnarChunkWriter) -> Added {
         var scopeIDs = [UInt32](repeating: .max, count: trace.scopes.count)
         return add(trace, rows: Array(0..<trace.count), table: &table, scopeIDs: &scopeIDs)
     }
 
-    /// Adds the trace made of rows `rows` of `batch`, in that order; returns its position.
-    /// `scopeIDs` holds the table's number of each of the batch's scopes (`.max`: not added yet)
-    /// and is kept by the caller from trace to trace of the batch, for the same `table`.
-    mutating func add(_ batch: SpanBatch, rows: [Int], table: inout ColumnarChunkWriter, scopeIDs: inout [UInt32]) -> UInt32 {
-        let position = UInt32(traceCount)
+    /// Adds the trace made of rows `rows` of `batch`, in that order. `scopeIDs` holds the
+    /// table's number of each of the batch's scopes (`.max`: not added yet) and is kept by the
+    /// caller from trace to trace of the batch, for the same `table`.
+    mutating func add(_ batch: SpanBatch, rows: [Int], table: inout ColumnarChunkWriter, scopeIDs: inout [UInt32]) -> Added {
+        var added = Added(position: UInt32(traceCount))
         let n = rows.count
         traceCount += 1
         spanCount += n
+        touched.removeAll(keepingCapacity: true)
         guard n > 0 else {
             traceIDs.append(.zero)
             varint(.traceSpans, 0)
-            return position
+            return added
         }
         traceIDs.append(batch.traceIDs[rows[0]])
         varint(.traceSpans, UInt64(n))
+        // Parents as positions among the trace's rows: looked for among them, up to a size where
+        // a table costs less than the search (hashing each id was most of this for 6-14 spans).
         var rowOf = [SpanID: Int]()
-        if n > 8 {
+        if n > 48 {
             for i in (0..<n).reversed() { rowOf[batch.spanIDs[rows[i]]] = i }
         }
-        // Parents as positions among the trace's rows.
         let parentRows = (0..<n).map { i -> Int? in
             let parent = batch.parentSpanIDs[rows[i]]
-            return parent == .zero ? nil : n > 8 ? rowOf[parent] : rows.firstIndex { batch.spanIDs[$0] == parent }
+            return parent == .zero ? nil : n > 48 ? rowOf[parent] : rows.firstIndex { batch.spanIDs[$0] == parent }
         }
         let fromParent = ColumnarChunk.startsFromParent(count: n) { parentRows[$0] }
+        var root: Int?
         for i in 0..<n {
             let r = rows[i]
+            if parentRows[i] == nil, root.map({ batch.startTimes[r] < batch.startTimes[$0] }) ?? true { root = r }
             word(.spanIDs, batch.spanIDs[r].value)
             // 0: a root; 1: a parent outside this trace's rows (kept in full); 2 + row otherwise.
             let parent = batch.parentSpanIDs[r]
@@ -382,6 +417,8 @@ struct ColumnarChunkWriter {
             durations.append(ColumnarChunk.zigzag(Int64(bitPattern: batch.endTimes[r] &- start)))
             let kind = batch.kinds[r].rawValue
             let status = batch.statusCodes[r].rawValue
+            if (0..<32).contains(kind) { added.kinds |= 1 << kind } else { added.wideKindOrStatus = true }
+            if (0..<32).contains(status) { added.statuses |= 1 << status } else { added.wideKindOrStatus = true }
             if (0...7).contains(kind), (0...3).contains(status) {
                 base[Int(Column.kindStatus.rawValue)].append(UInt8(kind) | UInt8(status) << 3)
             } else {
@@ -390,7 +427,7 @@ struct ColumnarChunkWriter {
                 varint(.wideKindStatus, UInt64(UInt32(bitPattern: status)))
             }
             varint(.flags, UInt64(batch.flags[r]))
-            string(.names, batch, batch.names[r])
+            touched.append((Self.nameColumn, string(.names, batch, batch.names[r])))
             string(.traceStates, batch, batch.traceStates[r])
             string(.statusMessages, batch, batch.statusMessages[r])
             // 0: the scope of the parent's row (a span mostly runs in its parent's service;
@@ -427,7 +464,49 @@ struct ColumnarChunkWriter {
                 attributes(.link, batch, batch.attributes, l.attributes)
             }
         }
-        return position
+        added.root = root
+        return added
+    }
+
+    /// Adds the terms of the trace just added (its span names and the attributes of its spans,
+    /// events and links) to `terms`, as the traces' of `ordinal`. The trace's values were
+    /// numbered by the chunk's dictionaries already: each is made into a term (bytes, hashed)
+    /// once per chunk, and its next traces only find its term by number.
+    mutating func indexTerms(into terms: inout BlockSearch.TermTable, ordinal: UInt32) {
+        for (column, value) in touched {
+            if column == Self.nameColumn {
+                let v = Int(value)
+                if v >= nameTerms.count { nameTerms += repeatElement(-1, count: v + 1 - nameTerms.count) }
+                if nameTerms[v] < 0 {
+                    terms.begin(BlockSearch.spanNameKey)
+                    dictionary.bytes.withUnsafeBytes { terms.value(string: UnsafeRawBufferPointer(rebasing: $0[dictionary.range(v)])) }
+                    nameTerms[v] = Int32(terms.finish(ordinal))
+                } else {
+                    terms.add(ordinal, toTerm: Int(nameTerms[v]))
+                }
+                continue
+            }
+            let c = Int(column)
+            let other = value & Self.otherValue != 0
+            let v = Int(value & ~Self.otherValue)
+            let known = other ? values[c].otherTerms[v] : values[c].stringTerms[v]
+            if known >= 0 {
+                terms.add(ordinal, toTerm: Int(known))
+                continue
+            }
+            let (owner, key) = valueKeys[c]
+            let scope: BlockSearch.Scope = owner == .event ? .event : owner == .link ? .link : .span
+            keys.bytes.withUnsafeBytes { terms.begin(scope, key: UnsafeRawBufferPointer(rebasing: $0[keys.range(Int(key))])) }
+            if other {
+                let o = values[c].others
+                o.bytes.withUnsafeBytes { terms.value(raw: UnsafeRawBufferPointer(rebasing: $0[o.range(v)])) }
+                values[c].otherTerms[v] = Int32(terms.finish(ordinal))
+            } else {
+                let i = values[c].interner
+                i.bytes.withUnsafeBytes { terms.value(string: UnsafeRawBufferPointer(rebasing: $0[i.range(v)])) }
+                values[c].stringTerms[v] = Int32(terms.finish(ordinal))
+            }
+        }
     }
 
     /// Whether row `i` (of `count`) is written as taking its parent's scope: the parent's row
@@ -479,20 +558,25 @@ struct ColumnarChunkWriter {
 
     private mutating func attributes(_ owner: Owner, _ batch: SpanBatch, _ pool: [Attribute], _ range: PoolRange) {
         let o = Int(owner.rawValue)
+        // Resources and scopes are indexed per resource and scope by the block's search builder.
+        let indexed = owner == .span || owner == .event || owner == .link
         shape.removeAll(keepingCapacity: true)
         defer { appendVarint(UInt64(shape.withUnsafeBytes { shapes[o].intern($0) }), &lists[o]) }
         for a in pool[range.indices] {
             let key = batch.withBytes(a.key) { keys.intern($0) }
             appendVarint(UInt64(key), &shape)
-            let ck = ColumnarChunk.columnKey(owner.rawValue, key)
-            let c: Int
-            if let known = valueIndex[ck] {
-                c = known
-            } else {
+            let k = Int(key)
+            if k >= columnOf[o].count { columnOf[o] += repeatElement(-1, count: k + 1 - columnOf[o].count) }
+            var c = Int(columnOf[o][k])
+            if c < 0 {
                 c = values.count
-                valueIndex[ck] = c
+                columnOf[o][k] = Int32(c)
                 values.append(Values())
                 valueKeys.append((owner, key))
+            }
+            switch a.value {
+            case .string: break  // below, by its number in the column's dictionary
+            default: if indexed { touched.append((Int32(c), Self.otherValue | other(a.value, batch, column: c))) }
             }
             switch a.value {
             case .empty: values[c].tags.append(ColumnarChunk.Tag.empty.rawValue)
@@ -500,6 +584,10 @@ struct ColumnarChunkWriter {
                 values[c].tags.append(ColumnarChunk.Tag.string.rawValue)
                 let id = batch.withBytes(r) { values[c].interner.intern($0) }
                 values[c].strings.append(id)
+                if indexed {
+                    if id == values[c].stringTerms.count { values[c].stringTerms.append(-1) }
+                    touched.append((Int32(c), id))
+                }
             case .bool(let b): values[c].tags.append((b ? ColumnarChunk.Tag.trueBool : .falseBool).rawValue)
             case .int(let i):
                 values[c].tags.append(ColumnarChunk.Tag.int.rawValue)
@@ -518,6 +606,28 @@ struct ColumnarChunkWriter {
                 Self.appendGeneric(a.value, batch, &values[c].nested)
             }
         }
+    }
+
+    /// The number in column `c`'s `others` of a value that is not a string, as the term index
+    /// writes it: int (2) and double (3) as 8 bytes LE, bool (4) as a byte, the rest (1) as
+    /// their display string.
+    private mutating func other(_ value: Value, _ batch: SpanBatch, column c: Int) -> UInt32 {
+        termValue.removeAll(keepingCapacity: true)
+        switch value {
+        case .int(let i):
+            termValue.append(2)
+            appendLE(UInt64(bitPattern: i), &termValue)
+        case .double(let d):
+            termValue.append(3)
+            appendLE(d.bitPattern, &termValue)
+        case .bool(let b): termValue += [4, b ? 1 : 0]
+        default:
+            termValue.append(1)
+            termValue += batch.attributeValue(value).displayString.utf8
+        }
+        let id = termValue.withUnsafeBytes { values[c].others.intern($0) }
+        if id == values[c].otherTerms.count { values[c].otherTerms.append(-1) }
+        return id
     }
 
     /// A self-describing encoding of a value: tag, then the payload (strings and bytes with a
