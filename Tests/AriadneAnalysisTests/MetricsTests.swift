@@ -283,6 +283,51 @@ func spans(
         #expect(g.held == 0)
     }
 
+    /// A trace's calls are the same calls however its spans are split into batches and in
+    /// whatever order the batches come: pairing within a batch and across batches agree.
+    @Test func batchesSplitAnyWayCountTheSameCalls() {
+        var spans = [SpanBatch]()
+        for k in 0..<20 {
+            let id = TraceID(high: 9, low: UInt64(k + 1))
+            var t = TraceBuilder(traceID: id, start: 1_000 * ms)
+            let root = t.span("GET /", service: "web", kind: .server, at: 0, duration: 100 * ms)
+            let call = t.span("POST /pay", service: "web", kind: .client, parent: root, at: 1 * ms, duration: 40 * ms)
+            let pay = t.span(
+                "POST /pay", service: "pay", kind: .server, parent: call, at: 2 * ms, duration: 30 * ms, status: k % 3 == 0 ? .error : .unset)
+            t.span(
+                "INSERT", service: "pay", kind: .client, parent: pay, at: 3 * ms, duration: 5 * ms, attributes: [KeyValue("db.system", "postgresql")])
+            let ledger = t.span("POST /ledger", service: "pay", kind: .client, parent: pay, at: 4 * ms, duration: 9 * ms)
+            t.span("POST /ledger", service: "ledger", kind: .server, parent: ledger, at: 5 * ms, duration: 7 * ms)
+            let producer = t.span("publish", service: "web", kind: .producer, parent: root, at: 60 * ms, duration: 1 * ms)
+            t.span("process", service: "mailer", kind: .consumer, at: 70 * ms, duration: 8 * ms, links: [Span.Link(traceID: id, spanID: producer)])
+            spans.append(t.batch)
+        }
+        var all = SpanBatch()
+        for b in spans { all.append(contentsOf: b) }
+        let now: UInt64 = 1_700_000_000 * 1_000_000_000
+        func calls(_ batches: [SpanBatch]) -> [String] {
+            let g = ServiceGraphMetrics(wait: .seconds(10))
+            for (k, b) in batches.enumerated() { g.record(b, now: now + UInt64(k)) }
+            g.expire(now: now + 20_000 * ms)
+            #expect(g.held == 0)
+            return g.totals().map {
+                "\($0.edge.client)→\($0.edge.server) \($0.edge.connectionType) n=\($0.totals.requests) failed=\($0.totals.failed)"
+            }
+        }
+        let whole = calls([all])
+        #expect(
+            whole == [
+                "pay→ledger  n=20 failed=0", "pay→postgresql database n=20 failed=0", "web→mailer messaging_system n=20 failed=0",
+                "web→pay  n=20 failed=7",
+            ], "\(whole)")
+        let one = (0..<all.count).map { all.selecting([$0]) }
+        #expect(calls(one.reversed()) == whole)
+        var rng = SplitMix64(seed: 7)
+        let shuffled = (0..<all.count).map { ($0, rng.next()) }.sorted { $0.1 < $1.1 }.map(\.0)
+        #expect(calls([all.selecting(Array(shuffled[..<40])), all.selecting(Array(shuffled[40...]))]) == whole)
+        #expect(calls([all.selecting(Array(shuffled[80...])), all.selecting(Array(shuffled[..<80]))]) == whole)
+    }
+
     @Test func heldSpansAreBounded() {
         let g = ServiceGraphMetrics(wait: .seconds(3600), maxItems: 1000)
         var noise = Noise(state: 4)

@@ -137,6 +137,31 @@ public final class ServiceGraphMetrics: Sendable {
         /// Spans whose parent (or linked producer) has not arrived, by that parent's id.
         var waiting: [Key: [Half]] = [:]
         var waitingCount = 0
+        /// A bit per hash of each key in `waiting` (set while it is there; cleared only when
+        /// expiry rebuilds it): most spans have no child waiting, and are then not looked up.
+        var waitingBits = [UInt64](repeating: 0, count: 1 << 10)
+
+        private static func bit(_ key: Key) -> Int { Int(truncatingIfNeeded: ((key.span.value ^ key.trace.low) &* 0x9E37_79B9_7F4A_7C15) >> 48) }
+
+        func mayWait(for key: Key) -> Bool {
+            let b = Self.bit(key)
+            return waitingCount > 0 && waitingBits[b >> 6] & 1 << UInt64(b & 63) != 0
+        }
+
+        mutating func wait(_ child: Half, for parent: Key) {
+            waiting[parent, default: []].append(child)
+            waitingCount += 1
+            let b = Self.bit(parent)
+            waitingBits[b >> 6] |= 1 << UInt64(b & 63)
+        }
+
+        mutating func rebuildWaitingBits() {
+            for w in waitingBits.indices { waitingBits[w] = 0 }
+            for key in waiting.keys {
+                let b = Self.bit(key)
+                waitingBits[b >> 6] |= 1 << UInt64(b & 63)
+            }
+        }
         var edges: [EdgeID: Totals] = [:]
 
         mutating func intern(_ name: String) -> UInt32 {
@@ -163,61 +188,77 @@ public final class ServiceGraphMetrics: Sendable {
         self.maxItems = maxItems
     }
 
-    /// Pairs the spans of `batch` with what arrived before. `now`: arrival time, Unix ns.
+    /// Pairs the spans of `batch` with each other and with what arrived before. `now`: arrival
+    /// time, Unix ns.
     public func record(_ batch: SpanBatch, now: UInt64) {
         guard !batch.isEmpty else { return }
+        let n = batch.count
         let services = batch.serviceNamesByScope()
-        var halves = [(Key, Key?, Half, scope: Int, peer: (name: String, type: String)?)]()
-        halves.reserveCapacity(batch.count)
-        for i in 0..<batch.count {
+        var keys = [Key]()
+        var parents = [Key?]()
+        var halves = [Half]()
+        var peers = [(name: String, type: String)?]()
+        keys.reserveCapacity(n)
+        parents.reserveCapacity(n)
+        halves.reserveCapacity(n)
+        peers.reserveCapacity(n)
+        for i in 0..<n {
             let kind = batch.kinds[i]
             var parent = batch.parentSpanIDs[i]
             if kind == .consumer, let link = batch.links[batch.linkRanges[i].indices].first(where: { $0.traceID == batch.traceIDs[i] }) {
                 parent = link.spanID
             }
-            let half = Half(
-                service: Half.none, peerName: Half.none, peerType: Half.none, kind: kind, failed: batch.statusCodes[i] == .error,
-                duration: batch.duration(ofSpan: i), arrived: now)
             let trace = batch.traceIDs[i]
+            keys.append(Key(trace: trace, span: batch.spanIDs[i]))
+            parents.append(parent.isValid ? Key(trace: trace, span: parent) : nil)
             halves.append(
-                (
-                    Key(trace: trace, span: batch.spanIDs[i]), parent.isValid ? Key(trace: trace, span: parent) : nil, half,
-                    Int(batch.scopeIndices[i]), DependencyPeer.of(batch, i)
-                ))
+                Half(
+                    service: Half.none, peerName: Half.none, peerType: Half.none, kind: kind, failed: batch.statusCodes[i] == .error,
+                    duration: batch.duration(ofSpan: i), arrived: now))
+            peers.append(DependencyPeer.of(batch, i))
         }
-        let order = Self.parentsFirst(halves.map { ($0.0, $0.1) })
+        // Most calls have both halves in one batch (an SDK exports a trace's spans together):
+        // those pair here, by row, and only the rest look into the halves held from before.
+        let parentRows = Self.rows(of: parents, among: keys)
         state.withLock { s in
             // Interned once per scope, not per span: hashing names would cost more than the pairing.
             let serviceOfScope = services.map { s.intern($0) }
-            for h in order {
-                let (key, parentKey, half, scope, peer) = halves[h]
-                var me = half
-                me.service = serviceOfScope[scope]
-                if let peer {
-                    me.peerName = s.intern(peer.name)
-                    me.peerType = s.intern(peer.type)
+            for i in 0..<n {
+                halves[i].service = serviceOfScope[Int(batch.scopeIndices[i])]
+                if let peer = peers[i] {
+                    halves[i].peerName = s.intern(peer.name)
+                    halves[i].peerType = s.intern(peer.type)
                 }
-                // Children that arrived first.
-                if let children = s.waiting.removeValue(forKey: key) {
-                    s.waitingCount -= children.count
-                    for c in children where c.service != me.service {
-                        Self.count(&s, caller: me, callee: c)
-                        me.paired = true
+            }
+            for i in 0..<n {
+                let r = parentRows[i]
+                if r >= 0 {
+                    if halves[r].service != halves[i].service {
+                        Self.count(&s, caller: halves[r], callee: halves[i])
+                        halves[r].paired = true
                     }
-                }
-                if let parentKey {
+                } else if let parentKey = parents[i] {
                     if var p = s.callers[parentKey] {
-                        if p.service != me.service {
-                            Self.count(&s, caller: p, callee: me)
+                        if p.service != halves[i].service {
+                            Self.count(&s, caller: p, callee: halves[i])
                             p.paired = true
                             s.callers[parentKey] = p
                         }
                     } else {
-                        s.waiting[parentKey, default: []].append(me)
-                        s.waitingCount += 1
+                        s.wait(halves[i], for: parentKey)
                     }
                 }
-                s.callers[key] = me
+            }
+            for i in 0..<n {
+                // Children that arrived before, in earlier batches.
+                if s.mayWait(for: keys[i]), let children = s.waiting.removeValue(forKey: keys[i]) {
+                    s.waitingCount -= children.count
+                    for c in children where c.service != halves[i].service {
+                        Self.count(&s, caller: halves[i], callee: c)
+                        halves[i].paired = true
+                    }
+                }
+                s.callers[keys[i]] = halves[i]
             }
             if s.callers.count + s.waitingCount > maxItems { expire(&s, before: .max, keep: maxItems / 2) }
         }
@@ -252,48 +293,32 @@ public final class ServiceGraphMetrics: Sendable {
             s.waitingCount -= children.count
         }
         for key in gone { s.waiting[key] = nil }
+        s.rebuildWaitingBits()
     }
 
-    /// The positions of `spans` (each span's key and its parent's) with every parent before its
-    /// children where both are in the batch, else in batch order. SDKs export spans as they end,
-    /// children first: a child met before its parent waits in `waiting` (a list per parent) until
-    /// the parent comes, where met after it, it finds the parent among the callers at once.
-    static func parentsFirst(_ spans: [(key: Key, parent: Key?)]) -> [Int] {
-        let n = spans.count
-        guard n > 1 else { return Array(0..<n) }
-        var rowOf = [Key: Int](minimumCapacity: n)
-        for (i, s) in spans.enumerated() { rowOf[s.key] = i }
-        var parentRow = [Int](repeating: -1, count: n)
-        var firstChild = [Int](repeating: -1, count: n)
-        var nextSibling = [Int](repeating: -1, count: n)
-        for (i, s) in spans.enumerated().reversed() {
-            guard let p = s.parent, let r = rowOf[p], r != i else { continue }
-            parentRow[i] = r
-            nextSibling[i] = firstChild[r]
-            firstChild[r] = i
+    /// Each parent's row among `keys` (-1: none, or the span itself), by an open-addressed table
+    /// of the batch's keys; where a key is there twice, the last row.
+    static func rows(of parents: [Key?], among keys: [Key]) -> [Int] {
+        var size = 16
+        while size < keys.count * 2 { size *= 2 }
+        let mask = size - 1
+        var slots = [Int32](repeating: -1, count: size)
+        func slot(_ key: Key) -> Int { Int(truncatingIfNeeded: ((key.span.value ^ key.trace.low) &* 0x9E37_79B9_7F4A_7C15) >> 20) & mask }
+        for (i, key) in keys.enumerated() {
+            var s = slot(key)
+            while slots[s] >= 0, keys[Int(slots[s])] != key { s = (s + 1) & mask }
+            slots[s] = Int32(i)
         }
-        var order = [Int]()
-        order.reserveCapacity(n)
-        var placed = [Bool](repeating: false, count: n)
-        for i in 0..<n where parentRow[i] < 0 {
-            order.append(i)
-            placed[i] = true
-        }
-        var next = 0
-        while next < order.count {
-            var c = firstChild[order[next]]
-            next += 1
-            while c >= 0 {
-                if !placed[c] {
-                    placed[c] = true
-                    order.append(c)
-                }
-                c = nextSibling[c]
+        return parents.enumerated().map { i, parent in
+            guard let parent else { return -1 }
+            var s = slot(parent)
+            while slots[s] >= 0 {
+                let r = Int(slots[s])
+                if keys[r] == parent { return r == i ? -1 : r }
+                s = (s + 1) & mask
             }
+            return -1
         }
-        // Spans whose parents go round in a circle.
-        for i in 0..<n where !placed[i] { order.append(i) }
-        return order
     }
 
     /// The `k`th smallest of `values` (from 0), found in linear time on average by partitioning
