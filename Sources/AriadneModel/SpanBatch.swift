@@ -248,8 +248,54 @@ extension SpanBatch {
     /// The service name of every scope, indexed like ``scopes``: one string per scope, so that
     /// per-span loops look services up by `scopeIndices[i]` without building a string per span.
     public func serviceNamesByScope() -> [String] {
-        let byResource = resources.indices.map { serviceName(ofResource: $0) }
-        return scopes.map { byResource[Int($0.resource)] }
+        let services = serviceNumbers()
+        return services.ofScope.map { services.names[Int($0)] }
+    }
+
+    /// The batch's distinct services, and each scope's number among them. A string is made per
+    /// service, not per resource: a batch from many pods holds a resource (and scope) per pod.
+    public func serviceNumbers() -> (names: [String], ofScope: [Int32]) {
+        var index = FirstSightIndex<BytesKey>(capacity: 16)
+        var names = [String]()
+        var ofResource = [Int32]()
+        ofResource.reserveCapacity(resources.count)
+        for r in resources.indices {
+            let ref = resources[r].serviceName
+            let (n, new) = index.insert(BytesKey(self, ref)) { equalBytes($0.ref, ref) }
+            if new { names.append(serviceName(ofResource: r)) }
+            ofResource.append(Int32(n))
+        }
+        return (names, scopes.map { ofResource[Int($0.resource)] })
+    }
+
+    /// Each span's operation — (service, kind, name), numbered in order of first sight — and
+    /// the first span of each: per-operation work then makes strings per operation, not per span.
+    public func operationNumbers(services ofScope: [Int32]) -> (ofSpan: [Int32], firstSpans: [Int]) {
+        struct Operation: CheaplyHashed {
+            var service: Int32
+            var kind: Int32
+            var name: BytesKey
+            var cheapHash: UInt64 { name.cheapHash ^ (UInt64(UInt32(bitPattern: service)) << 32 | UInt64(UInt32(bitPattern: kind))) }
+        }
+        var index = FirstSightIndex<Operation>(capacity: 64)
+        var ofSpan = [Int32]()
+        ofSpan.reserveCapacity(count)
+        var firstSpans = [Int]()
+        for i in 0..<count {
+            let name = names[i]
+            let op = Operation(service: ofScope[Int(scopeIndices[i])], kind: kinds[i].rawValue, name: BytesKey(self, name))
+            let (n, new) = index.insert(op) { equalBytes($0.name.ref, name) }
+            if new { firstSpans.append(i) }
+            ofSpan.append(Int32(n))
+        }
+        return (ofSpan, firstSpans)
+    }
+
+    /// Whether two references hold the same bytes.
+    public func equalBytes(_ a: StrRef, _ b: StrRef) -> Bool {
+        guard a.count == b.count else { return false }
+        if a.offset == b.offset || a.count == 0 { return true }
+        return withBytes(a) { pa in withBytes(b) { pb in pa.elementsEqual(pb) } }
     }
 
     public func serviceName(ofResource r: Int) -> String {
@@ -697,4 +743,20 @@ extension SpanBatch {
         for s in scopes where !out.contains(Int(self.scopes[s].resource)) { out.append(Int(self.scopes[s].resource)) }
         return out
     }
+}
+
+/// Bytes of a batch by reference, with their hash: keys of a ``FirstSightIndex`` whose `==`
+/// is of hash and length, the bytes being compared by the caller.
+public struct BytesKey: CheaplyHashed {
+    public var ref: StrRef
+    public var hash: UInt64
+
+    public init(_ batch: SpanBatch, _ ref: StrRef) {
+        self.ref = ref
+        hash = batch.withBytes(ref) { ByteHash.of($0) }
+    }
+
+    public var cheapHash: UInt64 { hash }
+
+    public static func == (a: BytesKey, b: BytesKey) -> Bool { a.hash == b.hash && a.ref.count == b.ref.count }
 }

@@ -35,64 +35,13 @@ public final class InMemoryStore: TraceStore {
         insert(batch)
     }
 
-    /// A span's operation as references into its batch.
-    private struct OperationRef: Equatable {
-        var scope: UInt32
-        var name: StrRef
-        var kind: Int32
-
-        var slotHash: Int {
-            Int(
-                truncatingIfNeeded: ((UInt64(scope) << 32 | UInt64(name.offset)) ^ UInt64(UInt32(bitPattern: kind)) << 20) &* 0x9E37_79B9_7F4A_7C15
-                    >> 16)
-        }
-    }
-
-    /// A batch's distinct operations, open-addressed: a set's seeded hashing per span was a
-    /// third of the insert.
-    private struct OperationRefs {
-        private(set) var refs = [OperationRef]()
-        private var slots = [Int32](repeating: -1, count: 64)
-
-        /// Whether `ref` was not there before.
-        mutating func insert(_ ref: OperationRef) -> Bool {
-            var mask = slots.count - 1
-            var s = ref.slotHash & mask
-            while slots[s] >= 0 {
-                if refs[Int(slots[s])] == ref { return false }
-                s = (s + 1) & mask
-            }
-            slots[s] = Int32(refs.count)
-            refs.append(ref)
-            if refs.count * 2 > slots.count {
-                slots = [Int32](repeating: -1, count: slots.count * 2)
-                mask = slots.count - 1
-                for (k, r) in refs.enumerated() {
-                    var s = r.slotHash & mask
-                    while slots[s] >= 0 { s = (s + 1) & mask }
-                    slots[s] = Int32(k)
-                }
-            }
-            return true
-        }
-    }
-
     /// `write` without suspension: the batch is visible to readers when this returns.
     public func insert(_ batch: SpanBatch) {
         guard !batch.isEmpty else { return }
         var batch = batch
         batch.shrinkToFit()
-        // Work out the operations outside the lock; a batch usually has few distinct ones. They
-        // are told apart by scope, name reference and kind first (a decoded batch stores each
-        // name once), so that strings are made for the distinct ones only, not per span.
-        var ops = [String: Set<SpanOperation>]()
-        let services = batch.serviceNamesByScope()
-        var seen = OperationRefs()
-        for i in 0..<batch.count {
-            let ref = OperationRef(scope: batch.scopeIndices[i], name: batch.names[i], kind: batch.kinds[i].rawValue)
-            guard seen.insert(ref) else { continue }
-            ops[services[Int(ref.scope)], default: []].insert(SpanOperation(name: batch.string(ref.name), kind: batch.kinds[i]))
-        }
+        // Worked out outside the lock; a batch usually has few distinct ones.
+        let ops = batch.operationsByService()
         state.withLock { s in
             let seq = s.nextSequence
             s.nextSequence += 1

@@ -87,6 +87,19 @@ public struct SpanOperation: Hashable, Sendable, Comparable {
     }
 }
 
+extension SpanBatch {
+    /// The batch's distinct operations by service, strings made per operation, not per span.
+    public func operationsByService() -> [String: Set<SpanOperation>] {
+        let services = serviceNumbers()
+        var out = [String: Set<SpanOperation>]()
+        for i in operationNumbers(services: services.ofScope).firstSpans {
+            out[services.names[Int(services.ofScope[Int(scopeIndices[i])])], default: []].insert(
+                SpanOperation(name: string(names[i]), kind: kinds[i]))
+        }
+        return out
+    }
+}
+
 /// Calls from one service to another: how many, how many failed and how long they took.
 ///
 /// Between two services (a parent span and its child in another service, such as a client call

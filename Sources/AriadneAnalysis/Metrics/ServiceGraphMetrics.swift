@@ -51,9 +51,11 @@ public final class ServiceGraphMetrics: Sendable {
         static let none = UInt32.max
     }
 
-    struct Key: Hashable {
+    struct Key: Hashable, CheaplyHashed {
         var trace: TraceID
         var span: SpanID
+
+        var cheapHash: UInt64 { span.value ^ trace.low }
 
         /// One word hashed, not three: span ids are random already, and every span is looked
         /// up here at ingest.
@@ -193,7 +195,7 @@ public final class ServiceGraphMetrics: Sendable {
     public func record(_ batch: SpanBatch, now: UInt64) {
         guard !batch.isEmpty else { return }
         let n = batch.count
-        let services = batch.serviceNamesByScope()
+        let services = batch.serviceNumbers()
         var keys = [Key]()
         var parents = [Key?]()
         var halves = [Half]()
@@ -221,10 +223,10 @@ public final class ServiceGraphMetrics: Sendable {
         // those pair here, by row, and only the rest look into the halves held from before.
         let parentRows = Self.rows(of: parents, among: keys)
         state.withLock { s in
-            // Interned once per scope, not per span: hashing names would cost more than the pairing.
-            let serviceOfScope = services.map { s.intern($0) }
+            // Interned once per service, not per span: hashing names would cost more than the pairing.
+            let interned = services.names.map { s.intern($0) }
             for i in 0..<n {
-                halves[i].service = serviceOfScope[Int(batch.scopeIndices[i])]
+                halves[i].service = interned[Int(services.ofScope[Int(batch.scopeIndices[i])])]
                 if let peer = peers[i] {
                     halves[i].peerName = s.intern(peer.name)
                     halves[i].peerType = s.intern(peer.type)
@@ -296,28 +298,15 @@ public final class ServiceGraphMetrics: Sendable {
         s.rebuildWaitingBits()
     }
 
-    /// Each parent's row among `keys` (-1: none, or the span itself), by an open-addressed table
-    /// of the batch's keys; where a key is there twice, the last row.
+    /// Each parent's row among `keys` (-1: none, or the span itself; where a key is there
+    /// twice, its first row).
     static func rows(of parents: [Key?], among keys: [Key]) -> [Int] {
-        var size = 16
-        while size < keys.count * 2 { size *= 2 }
-        let mask = size - 1
-        var slots = [Int32](repeating: -1, count: size)
-        func slot(_ key: Key) -> Int { Int(truncatingIfNeeded: ((key.span.value ^ key.trace.low) &* 0x9E37_79B9_7F4A_7C15) >> 20) & mask }
-        for (i, key) in keys.enumerated() {
-            var s = slot(key)
-            while slots[s] >= 0, keys[Int(slots[s])] != key { s = (s + 1) & mask }
-            slots[s] = Int32(i)
-        }
+        var index = FirstSightIndex<Key>(capacity: keys.count)
+        var firstRow = [Int]()
+        for (row, key) in keys.enumerated() where index.insert(key).new { firstRow.append(row) }
         return parents.enumerated().map { i, parent in
-            guard let parent else { return -1 }
-            var s = slot(parent)
-            while slots[s] >= 0 {
-                let r = Int(slots[s])
-                if keys[r] == parent { return r == i ? -1 : r }
-                s = (s + 1) & mask
-            }
-            return -1
+            guard let parent, let n = index.number(of: parent), firstRow[n] != i else { return -1 }
+            return firstRow[n]
         }
     }
 

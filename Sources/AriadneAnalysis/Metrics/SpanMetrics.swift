@@ -89,21 +89,51 @@ public final class SpanMetrics: Sendable {
     public static let futureAllowance: UInt64 = 3600 * 1_000_000_000
 
     /// Counts every span of `batch`. `now` (Unix ns, default the clock) bounds how far ahead a window may be.
+    /// A span's key by its operation's number in the batch, with its window.
+    private struct Cell: CheaplyHashed {
+        var operation: Int32
+        var status: Int32
+        /// `future` for a span that ends too far ahead to have a window.
+        var window: UInt64
+
+        static let future = UInt64.max
+
+        var cheapHash: UInt64 { (UInt64(UInt32(bitPattern: operation)) << 32 | UInt64(UInt32(bitPattern: status))) ^ window }
+    }
+
     public func record(_ batch: SpanBatch, now: UInt64? = nil) {
         guard !batch.isEmpty else { return }
         let now = now ?? UInt64(Date().timeIntervalSince1970 * 1e9)
-        let services = batch.serviceNamesByScope()
+        // Spans are grouped by operation, status and window first: a key of two strings made and
+        // hashed per span was most of this. Keys are made per group.
+        let services = batch.serviceNumbers()
+        let operations = batch.operationNumbers(services: services.ofScope).ofSpan
+        var cells = FirstSightIndex<Cell>()
+        var firstRow = [Int]()
+        var histograms = [LatencyHistogram]()
+        for i in 0..<batch.count {
+            let end = batch.endTimes[i]
+            let cell = Cell(
+                operation: operations[i], status: batch.statusCodes[i].rawValue,
+                window: end > now + Self.futureAllowance ? Cell.future : windowStart(end))
+            let (c, new) = cells.insert(cell)
+            if new {
+                firstRow.append(i)
+                histograms.append(LatencyHistogram())
+            }
+            histograms[c].record(nanoseconds: batch.duration(ofSpan: i))
+        }
         var local = [UInt64: [REDKey: LatencyHistogram]]()
         var future = [REDKey: LatencyHistogram]()
-        for i in 0..<batch.count {
+        for (c, cell) in cells.keys.enumerated() {
+            let i = firstRow[c]
             let key = REDKey(
-                service: services[Int(batch.scopeIndices[i])], operation: batch.string(batch.names[i]), kind: batch.kinds[i],
-                status: batch.statusCodes[i])
-            let end = batch.endTimes[i]
-            if end > now + Self.futureAllowance {
-                future[key, default: LatencyHistogram()].record(nanoseconds: batch.duration(ofSpan: i))
+                service: services.names[Int(services.ofScope[Int(batch.scopeIndices[i])])], operation: batch.string(batch.names[i]),
+                kind: batch.kinds[i], status: batch.statusCodes[i])
+            if cell.window == Cell.future {
+                future[key, default: LatencyHistogram()].merge(histograms[c])
             } else {
-                local[windowStart(end), default: [:]][key, default: LatencyHistogram()].record(nanoseconds: batch.duration(ofSpan: i))
+                local[cell.window, default: [:]][key, default: LatencyHistogram()].merge(histograms[c])
             }
         }
         add(local, unsaved: true, totals: true)

@@ -446,23 +446,11 @@ struct BlockMeta: Sendable {
     var level: Int32 = 3
 
     mutating func add(_ batch: SpanBatch) {
-        let services = batch.serviceNamesByScope()
-        // The batch's distinct (scope, kind, name) are found by their bytes first: a string and a
-        // set insertion per span were a sixth of writing a block.
-        var seen = ByteInterner()
-        var key = [UInt8]()
         for i in 0..<batch.count {
             minStart = min(minStart, batch.startTimes[i])
             maxEnd = max(maxEnd, batch.endTimes[i])
-            let scope = Int(batch.scopeIndices[i])
-            key.removeAll(keepingCapacity: true)
-            appendVarint(UInt64(scope), &key)
-            appendVarint(UInt64(UInt32(bitPattern: batch.kinds[i].rawValue)), &key)
-            batch.withBytes(batch.names[i]) { key.append(contentsOf: $0) }
-            let known = seen.count
-            guard key.withUnsafeBytes({ seen.intern($0) }) == known else { continue }
-            operations[services[scope], default: []].insert(SpanOperation(name: batch.string(batch.names[i]), kind: batch.kinds[i]))
         }
+        for (service, ops) in batch.operationsByService() { operations[service, default: []].formUnion(ops) }
     }
 
     /// `{"services": {"svc": [["op", kind], ...]}, "level": 3, "replaces": ["file.blk", ...]}`.
