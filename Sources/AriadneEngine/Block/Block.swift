@@ -226,7 +226,7 @@ enum BlockWriter {
                 bloom.insert(e.traceID)
             }
             // The first run's terms are taken as they are, not copied term by term.
-            if chunkBase == 0 { search = run.search } else { search.absorb(run.search) }
+            if chunkBase == 0 { search = run.search } else { search.absorb(run.search, chunksBefore: chunkBase) }
             chunkBase += UInt32(run.chunks.count)
         }
 
@@ -375,12 +375,16 @@ struct ChunkRun: Sendable {
                     BlockIndexEntry(traceID: id, chunk: UInt32(chunks.count), offset: added.position, minStart: minStart, maxEnd: maxEnd)
                 ))
             if chunk.spanCount >= BlockWriter.chunkSpans {
+                chunk.indexChunkTerms(into: &search, chunk: UInt32(chunks.count))
                 chunks.append(chunk.finish(level: level))
                 chunk = ColumnarChunkWriter()
                 if shouldStop() { return }  // the caller sees it too, and gives up the block
             }
         }
-        if chunk.traceCount > 0 { chunks.append(chunk.finish(level: level)) }
+        if chunk.traceCount > 0 {
+            chunk.indexChunkTerms(into: &search, chunk: UInt32(chunks.count))
+            chunks.append(chunk.finish(level: level))
+        }
         self.table = table.finish(level: level)
     }
 

@@ -71,10 +71,22 @@ enum BlockSearch {
         var terms = TermTable()
         var summaries = Summaries()
 
-        /// Takes in what another builder collected (of other traces).
-        mutating func absorb(_ other: Builder) {
+        /// Values without a term, in a few traces of their chunk: per field, per chunk of the run
+        /// (see ``ColumnarChunkWriter/indexChunkTerms(into:chunk:)``).
+        private(set) var chunkRare = [FieldKey: [UInt32: RareTerms.Chunk]]()
+
+        mutating func addRare(_ values: RareTerms.Chunk, field: FieldKey, chunk: UInt32) {
+            chunkRare[field, default: [:]][chunk, default: RareTerms.Chunk()].merge(values)
+        }
+
+        /// Takes in what another builder collected (of other traces, in the chunks that follow
+        /// the `chunksBefore` of this builder's).
+        mutating func absorb(_ other: Builder, chunksBefore: UInt32) {
             terms.absorb(other.terms)
             summaries.absorb(other.summaries)
+            for (field, chunks) in other.chunkRare {
+                for (chunk, values) in chunks { addRare(values, field: field, chunk: chunk + chunksBefore) }
+            }
         }
 
         /// The number of the term `scopesAndLinksMarker`, and of each kind's and status's below
@@ -233,6 +245,7 @@ enum BlockSearch {
             }
             var fields = [FieldKey: Listed](minimumCapacity: grouped.count)
             for (_, field, values) in grouped where !values.isEmpty { fields[field, default: []] += values }
+            for field in chunkRare.keys where fields[field] == nil { fields[field] = [] }
             // Resources are numbered in the order of their contents; their attributes' terms, in a
             // table of their own, list resource numbers.
             var resourceTerms = TermTable()
@@ -266,7 +279,7 @@ enum BlockSearch {
                 directory.append(k.scope.rawValue)
                 appendString(k.key, &directory)
                 var listed = [(bytes: ArraySlice<UInt8>, ordinals: [UInt32])]()
-                var rare = [UInt32: RareTerms.Chunk]()
+                var rare = chunkRare[k] ?? [:]
                 for v in fields[k]! {
                     let term = Int(v.term)
                     let ofResources = v.source == .resourceTerms
@@ -533,9 +546,9 @@ enum BlockSearch {
         func posting(_ t: Int, _ k: Int) -> UInt32 { k == 0 ? first[t] : more[Int(moreOf[t])][k - 1] }
 
         /// The number of the term in `scratch`, and whether it is new (its traces then are for
-        /// the caller to add).
-        private mutating func intern() -> (Int, Bool) {
-            let h = scratch.withUnsafeBytes { Self.hash($0) }
+        /// the caller to add). `known`: the term's hash, when another table has it already.
+        private mutating func intern(hash known: UInt64? = nil) -> (Int, Bool) {
+            let h = known ?? scratch.withUnsafeBytes { Self.hash($0) }
             let mask = slots.count - 1
             var slot = Int(truncatingIfNeeded: h) & mask
             while true {
@@ -557,7 +570,7 @@ enum BlockSearch {
             for t in 0..<other.count {
                 scratch.removeAll(keepingCapacity: true)
                 scratch.append(contentsOf: other.arena[(t == 0 ? 0 : other.ends[t - 1])..<other.ends[t]])
-                let (mine, new) = intern()
+                let (mine, new) = intern(hash: other.hashes[t])
                 var k = 0
                 if new {
                     startList(other.first[t])
@@ -822,6 +835,9 @@ enum RareTerms {
     /// a count and a delta per trace (some 12 bytes for a number in three traces); a rare one
     /// 9 bits per chunk it is in, and an equality search then checks at most this many chunks.
     static let maxTraces = 4
+    /// Values in at most this many traces of a chunk have no term at all, only the filter: the
+    /// chunk writer tells them at once, where a block-wide count needs every value's term first.
+    static let maxTracesInChunk: Int32 = 1
 
     /// A rare value of the term index: a string or a number (integers compare as doubles, as
     /// ``ValuePredicate`` compares them).
@@ -855,6 +871,19 @@ enum RareTerms {
         var hashes = [UInt64]()
         var strings = false
         var numbers: ClosedRange<Double>? = nil
+
+        var isEmpty: Bool { hashes.isEmpty && numbers == nil }
+
+        mutating func add(stringHash h: UInt64) {
+            hashes.append(h)
+            strings = true
+        }
+
+        mutating func merge(_ other: Chunk) {
+            hashes += other.hashes
+            strings = strings || other.strings
+            if let n = other.numbers { numbers = numbers.map { min($0.lowerBound, n.lowerBound)...max($0.upperBound, n.upperBound) } ?? n }
+        }
 
         mutating func add(_ v: Value) {
             switch v {

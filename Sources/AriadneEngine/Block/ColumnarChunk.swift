@@ -308,15 +308,30 @@ struct ColumnarChunkWriter {
     private var lastStart: UInt64 = 0
     private var startDeltas = [UInt64]()
     private var durations = [UInt64]()
-    /// The values the trace being added carries, for the block's term index (see
+    /// The values the trace being added carries, each once, for the block's term index (see
     /// ``indexTerms(into:ordinal:)``): a column of `values` and a value's number in it (a string's
     /// in `interner`, another type's with `otherValue` set, in `others`), or a span name's number
     /// in `dictionary` (column `nameColumn`).
     private var touched = [(column: Int32, value: UInt32)]()
+    /// The attribute values of the chunk's traces, each once per trace with the trace's ordinal:
+    /// indexed when the chunk is done (``indexChunkTerms(into:chunk:)``), when it is known which
+    /// are in one trace of the chunk only.
+    private var deferred = [(column: Int32, value: UInt32, ordinal: UInt32)]()
     /// The run's term of each `dictionary` entry that is a span name (-1: none yet).
     private var nameTerms = [Int32]()
+    /// The position of the trace being added.
+    private var position: Int32 = 0
     private static let nameColumn: Int32 = -1
     private static let otherValue: UInt32 = 1 << 31
+
+    /// How a chunk uses one value of a column, for the term index.
+    struct ValueUse {
+        /// The run's term of the value (-1: none yet).
+        var term: Int32 = -1
+        /// The last trace (position) that has it, and how many do.
+        var lastTrace: Int32 = -1
+        var traces: Int32 = 0
+    }
 
     /// The values of one (owner, key), as written.
     struct Values {
@@ -328,9 +343,9 @@ struct ColumnarChunkWriter {
         var nested = [UInt8]()
         /// Values of other types than string as the term index writes them (type byte first).
         var others = ByteInterner()
-        /// The run's term of each value in `interner` and in `others` (-1: not known yet).
-        var stringTerms = [Int32]()
-        var otherTerms = [Int32]()
+        /// The uses of each value in `interner` and in `others`.
+        var stringUses = [ValueUse]()
+        var otherUses = [ValueUse]()
     }
 
     /// What ``add(_:rows:table:scopeIDs:)`` saw of a trace besides its position in the chunk.
@@ -374,6 +389,7 @@ struct ColumnarChunkWriter {
         traceCount += 1
         spanCount += n
         touched.removeAll(keepingCapacity: true)
+        position = Int32(added.position)
         guard n > 0 else {
             traceIDs.append(.zero)
             varint(.traceSpans, 0)
@@ -468,45 +484,84 @@ struct ColumnarChunkWriter {
         return added
     }
 
-    /// Adds the terms of the trace just added (its span names and the attributes of its spans,
-    /// events and links) to `terms`, as the traces' of `ordinal`. The trace's values were
-    /// numbered by the chunk's dictionaries already: each is made into a term (bytes, hashed)
-    /// once per chunk, and its next traces only find its term by number.
+    /// Adds the span names of the trace just added to `terms`, as the trace's of `ordinal`, and
+    /// keeps its spans', events' and links' attribute values for ``indexChunkTerms(into:chunk:)``.
+    /// The trace's values were numbered by the chunk's dictionaries already: each is made into a
+    /// term (bytes, hashed) once per chunk, and its next traces only find its term by number.
     mutating func indexTerms(into terms: inout BlockSearch.TermTable, ordinal: UInt32) {
         for (column, value) in touched {
-            if column == Self.nameColumn {
-                let v = Int(value)
-                if v >= nameTerms.count { nameTerms += repeatElement(-1, count: v + 1 - nameTerms.count) }
-                if nameTerms[v] < 0 {
-                    terms.begin(BlockSearch.spanNameKey)
-                    dictionary.bytes.withUnsafeBytes { terms.value(string: UnsafeRawBufferPointer(rebasing: $0[dictionary.range(v)])) }
-                    nameTerms[v] = Int32(terms.finish(ordinal))
-                } else {
-                    terms.add(ordinal, toTerm: Int(nameTerms[v]))
-                }
+            guard column == Self.nameColumn else {
+                deferred.append((column, value, ordinal))
                 continue
             }
+            let v = Int(value)
+            if v >= nameTerms.count { nameTerms += repeatElement(-1, count: v + 1 - nameTerms.count) }
+            if nameTerms[v] < 0 {
+                terms.begin(BlockSearch.spanNameKey)
+                dictionary.bytes.withUnsafeBytes { terms.value(string: UnsafeRawBufferPointer(rebasing: $0[dictionary.range(v)])) }
+                nameTerms[v] = Int32(terms.finish(ordinal))
+            } else {
+                terms.add(ordinal, toTerm: Int(nameTerms[v]))
+            }
+        }
+    }
+
+    /// Indexes the attribute values of the chunk's traces (kept by ``indexTerms(into:ordinal:)``),
+    /// the chunk being number `chunk` of `search`'s run. A value in one trace of the chunk (an
+    /// id, a URL or SQL text with one in it, a byte count) gets no term: it goes into the chunk's
+    /// filter of rare values (``RareTerms``), and a search by it checks the chunk's traces. Such
+    /// values are most of a block's distinct ones, and each term cost a hash table entry, a copy
+    /// of its bytes and a list until the block was written.
+    mutating func indexChunkTerms(into search: inout BlockSearch.Builder, chunk: UInt32) {
+        var rare = [RareTerms.Chunk](repeating: RareTerms.Chunk(), count: values.count)
+        for (column, value, ordinal) in deferred {
             let c = Int(column)
             let other = value & Self.otherValue != 0
             let v = Int(value & ~Self.otherValue)
-            let known = other ? values[c].otherTerms[v] : values[c].stringTerms[v]
-            if known >= 0 {
-                terms.add(ordinal, toTerm: Int(known))
+            let use = other ? values[c].otherUses[v] : values[c].stringUses[v]
+            if use.term >= 0 {
+                search.terms.add(ordinal, toTerm: Int(use.term))
                 continue
             }
+            if use.traces <= RareTerms.maxTracesInChunk, addRare(column: c, value: v, other: other, to: &rare[c]) { continue }
             let (owner, key) = valueKeys[c]
-            let scope: BlockSearch.Scope = owner == .event ? .event : owner == .link ? .link : .span
-            keys.bytes.withUnsafeBytes { terms.begin(scope, key: UnsafeRawBufferPointer(rebasing: $0[keys.range(Int(key))])) }
+            keys.bytes.withUnsafeBytes { search.terms.begin(Self.scope(owner), key: UnsafeRawBufferPointer(rebasing: $0[keys.range(Int(key))])) }
             if other {
                 let o = values[c].others
-                o.bytes.withUnsafeBytes { terms.value(raw: UnsafeRawBufferPointer(rebasing: $0[o.range(v)])) }
-                values[c].otherTerms[v] = Int32(terms.finish(ordinal))
+                o.bytes.withUnsafeBytes { search.terms.value(raw: UnsafeRawBufferPointer(rebasing: $0[o.range(v)])) }
+                values[c].otherUses[v].term = Int32(search.terms.finish(ordinal))
             } else {
                 let i = values[c].interner
-                i.bytes.withUnsafeBytes { terms.value(string: UnsafeRawBufferPointer(rebasing: $0[i.range(v)])) }
-                values[c].stringTerms[v] = Int32(terms.finish(ordinal))
+                i.bytes.withUnsafeBytes { search.terms.value(string: UnsafeRawBufferPointer(rebasing: $0[i.range(v)])) }
+                values[c].stringUses[v].term = Int32(search.terms.finish(ordinal))
             }
         }
+        deferred.removeAll()
+        for (c, values) in rare.enumerated() {
+            guard !values.isEmpty else { continue }
+            let (owner, key) = valueKeys[c]
+            let field = BlockSearch.FieldKey(scope: Self.scope(owner), key: String(decoding: keys.bytes[keys.range(Int(key))], as: UTF8.self))
+            search.addRare(values, field: field, chunk: chunk)
+        }
+    }
+
+    private static func scope(_ owner: Owner) -> BlockSearch.Scope { owner == .event ? .event : owner == .link ? .link : .span }
+
+    /// Adds value `v` of column `c` to the column's rare values `rare`; false for a value that
+    /// the filters do not take (a bool).
+    private mutating func addRare(column c: Int, value v: Int, other: Bool, to rare: inout RareTerms.Chunk) -> Bool {
+        if other {
+            let o = values[c].others
+            guard let value = RareTerms.Value(o.bytes[o.range(v)]) else { return false }
+            rare.add(value)
+        } else {
+            // The filters hash a string with its type byte first, as the term index writes it.
+            termValue.removeAll(keepingCapacity: true)
+            termValue.append(1)
+            termValue.append(contentsOf: values[c].interner.bytes[values[c].interner.range(v)])
+            rare.add(stringHash: termValue.withUnsafeBytes { BlockSearch.TermTable.hash($0) })
+        }
+        return true
     }
 
     /// Whether row `i` (of `count`) is written as taking its parent's scope: the parent's row
@@ -576,7 +631,7 @@ struct ColumnarChunkWriter {
             }
             switch a.value {
             case .string: break  // below, by its number in the column's dictionary
-            default: if indexed { touched.append((Int32(c), Self.otherValue | other(a.value, batch, column: c))) }
+            default: if indexed { touch(column: c, other: true, other(a.value, batch, column: c)) }
             }
             switch a.value {
             case .empty: values[c].tags.append(ColumnarChunk.Tag.empty.rawValue)
@@ -585,8 +640,8 @@ struct ColumnarChunkWriter {
                 let id = batch.withBytes(r) { values[c].interner.intern($0) }
                 values[c].strings.append(id)
                 if indexed {
-                    if id == values[c].stringTerms.count { values[c].stringTerms.append(-1) }
-                    touched.append((Int32(c), id))
+                    if id == values[c].stringUses.count { values[c].stringUses.append(ValueUse()) }
+                    touch(column: c, other: false, id)
                 }
             case .bool(let b): values[c].tags.append((b ? ColumnarChunk.Tag.trueBool : .falseBool).rawValue)
             case .int(let i):
@@ -626,8 +681,20 @@ struct ColumnarChunkWriter {
             termValue += batch.attributeValue(value).displayString.utf8
         }
         let id = termValue.withUnsafeBytes { values[c].others.intern($0) }
-        if id == values[c].otherTerms.count { values[c].otherTerms.append(-1) }
+        if id == values[c].otherUses.count { values[c].otherUses.append(ValueUse()) }
         return id
+    }
+
+    /// Notes that the trace being added has value `v` of column `c`, once per trace.
+    private mutating func touch(column c: Int, other: Bool, _ v: UInt32) {
+        func use(_ u: inout ValueUse) -> Bool {
+            guard u.lastTrace != position else { return false }
+            u.lastTrace = position
+            u.traces += 1
+            return true
+        }
+        let first = other ? use(&values[c].otherUses[Int(v)]) : use(&values[c].stringUses[Int(v)])
+        if first { touched.append((Int32(c), other ? v | Self.otherValue : v)) }
     }
 
     /// A self-describing encoding of a value: tag, then the payload (strings and bytes with a
