@@ -23,9 +23,12 @@ public struct FirstSightIndex<Key: CheaplyHashed> {
 
     public var count: Int { storage.count }
 
+    /// The slot of `key` in a table of `mask + 1` slots: the top bits of a multiply, which every
+    /// bit of the hash reaches (the low bits of a product see only the hash's low bits, and keys
+    /// of a few small integers differ in their high ones).
     @inlinable
     static func slot(_ key: Key, _ mask: Int) -> Int {
-        Int(truncatingIfNeeded: (key.cheapHash &* 0x9E37_79B9_7F4A_7C15) >> 20) & mask
+        Int(truncatingIfNeeded: (key.cheapHash &* 0x9E37_79B9_7F4A_7C15) >> UInt64(64 - mask.nonzeroBitCount))
     }
 
     /// The number of `key`, or nil when it has none.

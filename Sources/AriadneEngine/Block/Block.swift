@@ -334,9 +334,12 @@ struct ChunkRun: Sendable {
             if spans.allSatisfy({ $0.0 == b }), !Self.repeatsSpanID(batches[b], rows) {
                 if scopeIDs[b].isEmpty { scopeIDs[b] = [UInt32](repeating: .max, count: batches[b].scopes.count) }
                 added = chunk.add(batches[b], rows: rows, table: &table, scopeIDs: &scopeIDs[b])
+                table.addScopes(of: batches[b], rows: rows, to: &scopeIDs[b])
                 chunk.indexTerms(into: &search.terms, ordinal: UInt32(ordinal))
                 if known[b] == nil { known[b] = BlockSearch.Builder.BatchTerms(batches[b]) }
-                search.add(batches[b], rows: rows, ordinal: UInt32(ordinal), written: added, known: &known[b]!)
+                search.add(
+                    batches[b], rows: rows, ordinal: UInt32(ordinal), written: added, known: &known[b]!, tableScopes: scopeIDs[b],
+                    tableResources: table.resourceOfScope)
             } else {
                 trace.removeAll()
                 for m in mapOfBatch.values {
@@ -364,10 +367,15 @@ struct ChunkRun: Sendable {
                 // A span written twice (a retried export, a WAL record replayed) is kept once;
                 // spans that only share an id are all kept.
                 trace = trace.removingExactDuplicates()
-                added = chunk.add(trace: trace, table: &table)
+                let all = Array(0..<trace.count)
+                var traceScopes = [UInt32](repeating: .max, count: trace.scopes.count)
+                added = chunk.add(trace, rows: all, table: &table, scopeIDs: &traceScopes)
+                table.addScopes(of: trace, rows: all, to: &traceScopes)
                 chunk.indexTerms(into: &search.terms, ordinal: UInt32(ordinal))
                 var fresh = BlockSearch.Builder.BatchTerms(trace)
-                search.add(trace, rows: 0..<trace.count, ordinal: UInt32(ordinal), written: added, known: &fresh)
+                search.add(
+                    trace, rows: all, ordinal: UInt32(ordinal), written: added, known: &fresh, tableScopes: traceScopes,
+                    tableResources: table.resourceOfScope)
             }
             entries.append(
                 (

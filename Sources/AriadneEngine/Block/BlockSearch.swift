@@ -94,6 +94,10 @@ enum BlockSearch {
         private var markerTerm = -1
         private var kindTerms = [Int](repeating: -1, count: 32)
         private var statusTerms = [Int](repeating: -1, count: 32)
+        /// The terms of each resource and scope of the run's scope table, by their number there:
+        /// the same pods' resources come in batch after batch.
+        private var tableResourceTerms = [[Int]?]()
+        private var tableScopeTerms = [[Int]?]()
 
         /// What a builder keeps of one source batch from trace to trace: the terms of each of the
         /// batch's resources and scopes, and each resource's service among the summaries'
@@ -114,10 +118,11 @@ enum BlockSearch {
         /// received, among other traces' spans), just added to a chunk as `written`: the chunk
         /// writer gave its span names and its spans', events' and links' attributes to `terms`
         /// already (``ColumnarChunkWriter/indexTerms(into:ordinal:)``). `known` is kept by the
-        /// caller for `batch`.
+        /// caller for `batch`; `tableScopes` gives the scope table's number of each of the batch's
+        /// scopes, and `tableResources` the resource of each scope of the table.
         mutating func add(
             _ batch: SpanBatch, rows: some Collection<Int>, ordinal: UInt32, written: ColumnarChunkWriter.Added,
-            known: inout BatchTerms
+            known: inout BatchTerms, tableScopes: [UInt32], tableResources: [UInt32]
         ) {
             func intrinsic(_ field: SpanField, _ value: String) -> Int {
                 terms.begin(FieldKey.intrinsic(field)!.key)
@@ -132,19 +137,32 @@ enum BlockSearch {
                 terms.value(display: "1")
                 return terms.finish(ordinal)
             }
+            func add(_ found: [Int]) { for t in found { terms.add(ordinal, toTerm: t) } }
             let scopes = batch.scopes(of: rows)
-            for r in batch.resources(ofScopes: scopes) {
-                if let found = known.resources[r] {
-                    for t in found { terms.add(ordinal, toTerm: t) }
-                } else {
-                    known.resources[r] = resourceTerms(batch, r, ordinal: ordinal)
-                }
-            }
             for s in scopes {
-                if let found = known.scopes[s] {
-                    for t in found { terms.add(ordinal, toTerm: t) }
+                let r = Int(batch.scopes[s].resource)
+                if let found = known.resources[r] {
+                    add(found)
                 } else {
-                    known.scopes[s] = batch.attributes[batch.scopes[s].attributes.indices].map { attribute(.scope, batch, $0, ordinal) }
+                    let tableScope = Int(tableScopes[s])
+                    let tr = Int(tableResources[tableScope])
+                    if tr >= tableResourceTerms.count { tableResourceTerms += repeatElement(nil, count: tr + 1 - tableResourceTerms.count) }
+                    if let found = tableResourceTerms[tr] { add(found) } else { tableResourceTerms[tr] = resourceTerms(batch, r, ordinal: ordinal) }
+                    known.resources[r] = tableResourceTerms[tr]
+                }
+                if let found = known.scopes[s] {
+                    add(found)
+                } else {
+                    let tableScope = Int(tableScopes[s])
+                    if tableScope >= tableScopeTerms.count { tableScopeTerms += repeatElement(nil, count: tableScope + 1 - tableScopeTerms.count) }
+                    if let found = tableScopeTerms[tableScope] {
+                        add(found)
+                    } else {
+                        tableScopeTerms[tableScope] = batch.attributes[batch.scopes[s].attributes.indices].map {
+                            attribute(.scope, batch, $0, ordinal)
+                        }
+                    }
+                    known.scopes[s] = tableScopeTerms[tableScope]
                 }
             }
             // Kinds and statuses are few: gathered per trace as bits, each interned once.

@@ -303,6 +303,8 @@ struct ColumnarChunkWriter {
     /// Resources and scopes by their encoded contents: the same ones recur in most traces.
     private var resourceIDs = ByteInterner()
     private var scopeIDs = ByteInterner()
+    /// The resource (number in `resourceIDs`) of each scope of `scopeIDs`.
+    private(set) var resourceOfScope = [UInt32]()
     private var key = [UInt8]()
     private var termValue = [UInt8]()
     private var lastStart: UInt64 = 0
@@ -378,6 +380,15 @@ struct ColumnarChunkWriter {
     mutating func add(trace: SpanBatch, table: inout ColumnarChunkWriter) -> Added {
         var scopeIDs = [UInt32](repeating: .max, count: trace.scopes.count)
         return add(trace, rows: Array(0..<trace.count), table: &table, scopeIDs: &scopeIDs)
+    }
+
+    /// Adds the table's number of each scope of rows `rows` of `batch` to `scopeIDs` where it
+    /// is not there yet (a trace's rows name each of their scopes, but a damaged one may not).
+    mutating func addScopes(of batch: SpanBatch, rows: [Int], to scopeIDs: inout [UInt32]) {
+        for r in rows {
+            let s = Int(batch.scopeIndices[r])
+            if scopeIDs[s] == .max { scopeIDs[s] = scopeID(batch, s) }
+        }
     }
 
     /// Adds the trace made of rows `rows` of `batch`, in that order. `scopeIDs` holds the
@@ -602,6 +613,7 @@ struct ColumnarChunkWriter {
         let count = scopeIDs.count
         let id = key.withUnsafeBytes { scopeIDs.intern($0) }
         if id < count { return id }
+        resourceOfScope.append(r)
         varint(.scopeTable, UInt64(r))
         string(.scopeTable, trace, scope.name)
         string(.scopeTable, trace, scope.version)
