@@ -465,6 +465,11 @@ public struct AriadneServer: Sendable {
                 config: .defaults { c in
                     c.rpc.maxRequestPayloadSize = config.maxBodyBytes
                     c.compression.enabledAlgorithms = .all
+                    // Exports are large (a 500-span OTLP request is ~200 kB): with HTTP/2's
+                    // 16 kB frames and 64 kB window, each took a dozen frames and waits for window
+                    // updates, and the frame handling cost more server CPU than decoding the spans.
+                    c.http2.maxFrameSize = 1 << 20
+                    c.http2.targetWindowSize = 4 << 20
                 })
             return GRPCService(
                 server: GRPCServer(transport: transport, services: [service]), transport: transport, onListening: { announce(key, $0) })
