@@ -68,58 +68,75 @@ public final class ServiceGraphMetrics: Sendable {
     struct HalfTable {
         private(set) var keys = [Key]()
         private(set) var halves = [Half]()
-        private var slots = [Int32](repeating: -1, count: 1 << 10)
+        /// 0: empty; else the entry's number + 1 in the high half and its key's tag in the low
+        /// one. The table is larger than the caches and every span is inserted: a slot whose tag
+        /// differs is passed over without reading its key, a cache miss less per probe.
+        private var slots = [UInt64](repeating: 0, count: 1 << 10)
 
         var count: Int { keys.count }
+
+        private static func tag(_ key: Key) -> UInt64 { (key.span.value ^ key.trace.low) >> 32 }
 
         private func slot(_ key: Key) -> (slot: Int, found: Bool) {
             let mask = slots.count - 1
             // Span ids are random: a multiply spreads the bits the mask keeps.
             var s = Int(truncatingIfNeeded: ((key.span.value ^ key.trace.low) &* 0x9E37_79B9_7F4A_7C15) >> 20) & mask
+            let tag = Self.tag(key)
             while true {
-                let e = Int(slots[s])
-                if e < 0 { return (s, false) }
-                if keys[e] == key { return (s, true) }
+                let v = slots[s]
+                if v == 0 { return (s, false) }
+                if v & 0xFFFF_FFFF == tag, keys[Self.entry(v)] == key { return (s, true) }
                 s = (s + 1) & mask
             }
         }
 
+        private static func entry(_ slot: UInt64) -> Int { Int(slot >> 32) - 1 }
+
+        private mutating func place(_ e: Int, at s: Int) { slots[s] = UInt64(e + 1) << 32 | Self.tag(keys[e]) }
+
         subscript(key: Key) -> Half? {
             get {
                 let (s, found) = slot(key)
-                return found ? halves[Int(slots[s])] : nil
+                return found ? halves[Self.entry(slots[s])] : nil
             }
             set {
                 guard let half = newValue else { preconditionFailure("halves leave only through keep(_:)") }
                 let (s, found) = slot(key)
                 if found {
-                    halves[Int(slots[s])] = half
+                    halves[Self.entry(slots[s])] = half
                     return
                 }
-                slots[s] = Int32(keys.count)
                 keys.append(key)
                 halves.append(half)
+                place(keys.count - 1, at: s)
                 if keys.count * 2 > slots.count { rehash(slots.count * 2) }
             }
         }
 
-        /// Keeps the halves that `isKept` says so of, and lets the rest go.
+        /// Keeps the halves that `isKept` says so of, and lets the rest go. In place: new arrays
+        /// of this size each expiry came from fresh pages, and their faults and copies were most
+        /// of the expiry.
         mutating func keep(_ isKept: (Half) -> Bool) {
-            var k = [Key]()
-            var h = [Half]()
-            for (key, half) in zip(keys, halves) where isKept(half) {
-                k.append(key)
-                h.append(half)
+            var kept = 0
+            for e in halves.indices where isKept(halves[e]) {
+                keys[kept] = keys[e]
+                halves[kept] = halves[e]
+                kept += 1
             }
-            (keys, halves) = (k, h)
+            keys.removeLast(keys.count - kept)
+            halves.removeLast(halves.count - kept)
             var size = 1 << 10
             while keys.count * 2 > size { size *= 2 }
             rehash(size)
         }
 
         private mutating func rehash(_ size: Int) {
-            slots = [Int32](repeating: -1, count: size)
-            for (e, key) in keys.enumerated() { slots[slot(key).slot] = Int32(e) }
+            if size == slots.count {
+                slots.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+            } else {
+                slots = [UInt64](repeating: 0, count: size)
+            }
+            for (e, key) in keys.enumerated() { place(e, at: slot(key).slot) }
         }
     }
 
@@ -277,8 +294,15 @@ public final class ServiceGraphMetrics: Sendable {
         if keep > 0, s.callers.count > keep {
             // Over the bound: all but the newest `keep` go, whatever their age. Ties at the boundary
             // go too, so that one batch larger than the bound cannot keep every later call sorting.
-            var times = s.callers.halves.map(\.arrived)
-            limit = Self.nthSmallest(&times, times.count - keep - 1) &+ 1
+            // Halves are held in arrival order unless the clock stepped back: the bound is then
+            // read off rather than selected.
+            let halves = s.callers.halves
+            if zip(halves, halves.dropFirst()).allSatisfy({ $0.arrived <= $1.arrived }) {
+                limit = halves[halves.count - keep - 1].arrived &+ 1
+            } else {
+                var times = halves.map(\.arrived)
+                limit = Self.nthSmallest(&times, times.count - keep - 1) &+ 1
+            }
         }
         for half in s.callers.halves where half.arrived < limit {
             if !half.paired, half.kind == .client || half.kind == .producer, half.peerName != Half.none, half.peerName != half.service {
