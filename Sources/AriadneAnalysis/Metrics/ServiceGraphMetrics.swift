@@ -59,7 +59,7 @@ public final class ServiceGraphMetrics: Sendable {
 
         /// One word hashed, not three: span ids are random already, and every span is looked
         /// up here at ingest.
-        func hash(into hasher: inout Hasher) { hasher.combine(span.value ^ trace.low) }
+        func hash(into hasher: inout Hasher) { hasher.combine(cheapHash) }
     }
 
     /// Every span's half by its key, open-addressed: a Swift dictionary's seeded hashing of each
@@ -75,12 +75,12 @@ public final class ServiceGraphMetrics: Sendable {
 
         var count: Int { keys.count }
 
-        private static func tag(_ key: Key) -> UInt64 { (key.span.value ^ key.trace.low) >> 32 }
+        private static func tag(_ key: Key) -> UInt64 { key.cheapHash >> 32 }
 
         private func slot(_ key: Key) -> (slot: Int, found: Bool) {
             let mask = slots.count - 1
             // Span ids are random: a multiply spreads the bits the mask keeps.
-            var s = Int(truncatingIfNeeded: ((key.span.value ^ key.trace.low) &* 0x9E37_79B9_7F4A_7C15) >> 20) & mask
+            var s = Int(truncatingIfNeeded: (key.cheapHash &* 0x9E37_79B9_7F4A_7C15) >> 20) & mask
             let tag = Self.tag(key)
             while true {
                 let v = slots[s]
@@ -160,7 +160,7 @@ public final class ServiceGraphMetrics: Sendable {
         /// expiry rebuilds it): most spans have no child waiting, and are then not looked up.
         var waitingBits = [UInt64](repeating: 0, count: 1 << 10)
 
-        private static func bit(_ key: Key) -> Int { Int(truncatingIfNeeded: ((key.span.value ^ key.trace.low) &* 0x9E37_79B9_7F4A_7C15) >> 48) }
+        private static func bit(_ key: Key) -> Int { Int(truncatingIfNeeded: (key.cheapHash &* 0x9E37_79B9_7F4A_7C15) >> 48) }
 
         func mayWait(for key: Key) -> Bool {
             let b = Self.bit(key)

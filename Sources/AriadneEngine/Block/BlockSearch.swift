@@ -99,19 +99,12 @@ enum BlockSearch {
         private var tableResourceTerms = [[Int]?]()
         private var tableScopeTerms = [[Int]?]()
 
-        /// What a builder keeps of one source batch from trace to trace: the terms of each of the
-        /// batch's resources and scopes, and each resource's service among the summaries'
-        /// strings, found once per batch rather than per trace.
+        /// What a builder keeps of one source batch from trace to trace: each resource's service
+        /// among the summaries' strings, found once per batch rather than per trace.
         struct BatchTerms {
-            var resources: [[Int]?]
-            var scopes: [[Int]?]
             var services: [UInt32?]
 
-            init(_ batch: SpanBatch) {
-                resources = Array(repeating: nil, count: batch.resources.count)
-                scopes = Array(repeating: nil, count: batch.scopes.count)
-                services = Array(repeating: nil, count: batch.resources.count)
-            }
+            init(_ batch: SpanBatch) { services = Array(repeating: nil, count: batch.resources.count) }
         }
 
         /// Adds the trace made of rows `rows` of `batch` (the cut reads a trace where it was
@@ -129,48 +122,43 @@ enum BlockSearch {
                 terms.value(display: value)
                 return terms.finish(ordinal)
             }
-            func add(_ term: inout Int, _ make: () -> Int) {
+            func addCached(_ term: inout Int, _ make: () -> Int) {
                 if term < 0 { term = make() } else { terms.add(ordinal, toTerm: term) }
             }
-            add(&markerTerm) {
+            addCached(&markerTerm) {
                 terms.begin(BlockSearch.scopesAndLinksMarker.key)
                 terms.value(display: "1")
                 return terms.finish(ordinal)
             }
+            // Made on a resource's or scope's first trace in the run (which they are added to), then
+            // added by number.
             func add(_ found: [Int]) { for t in found { terms.add(ordinal, toTerm: t) } }
+            func grow(_ cache: inout [[Int]?], toHold n: Int) {
+                if n >= cache.count { cache += repeatElement(nil, count: n + 1 - cache.count) }
+            }
             let scopes = batch.scopes(of: rows)
             for s in scopes {
-                let r = Int(batch.scopes[s].resource)
-                if let found = known.resources[r] {
+                let tableScope = Int(tableScopes[s])
+                let tableResource = Int(tableResources[tableScope])
+                grow(&tableResourceTerms, toHold: tableResource)
+                if let found = tableResourceTerms[tableResource] {
                     add(found)
                 } else {
-                    let tableScope = Int(tableScopes[s])
-                    let tr = Int(tableResources[tableScope])
-                    if tr >= tableResourceTerms.count { tableResourceTerms += repeatElement(nil, count: tr + 1 - tableResourceTerms.count) }
-                    if let found = tableResourceTerms[tr] { add(found) } else { tableResourceTerms[tr] = resourceTerms(batch, r, ordinal: ordinal) }
-                    known.resources[r] = tableResourceTerms[tr]
+                    tableResourceTerms[tableResource] = resourceTerms(batch, Int(batch.scopes[s].resource), ordinal: ordinal)
                 }
-                if let found = known.scopes[s] {
+                grow(&tableScopeTerms, toHold: tableScope)
+                if let found = tableScopeTerms[tableScope] {
                     add(found)
                 } else {
-                    let tableScope = Int(tableScopes[s])
-                    if tableScope >= tableScopeTerms.count { tableScopeTerms += repeatElement(nil, count: tableScope + 1 - tableScopeTerms.count) }
-                    if let found = tableScopeTerms[tableScope] {
-                        add(found)
-                    } else {
-                        tableScopeTerms[tableScope] = batch.attributes[batch.scopes[s].attributes.indices].map {
-                            attribute(.scope, batch, $0, ordinal)
-                        }
-                    }
-                    known.scopes[s] = tableScopeTerms[tableScope]
+                    tableScopeTerms[tableScope] = batch.attributes[batch.scopes[s].attributes.indices].map { attribute(.scope, batch, $0, ordinal) }
                 }
             }
             // Kinds and statuses are few: gathered per trace as bits, each interned once.
             for b in 0..<32 where written.kinds & 1 << b != 0 {
-                add(&kindTerms[b]) { intrinsic(.kind, SpanBatch.kindName(SpanKind(rawValue: Int32(b)))) }
+                addCached(&kindTerms[b]) { intrinsic(.kind, SpanBatch.kindName(SpanKind(rawValue: Int32(b)))) }
             }
             for b in 0..<32 where written.statuses & 1 << b != 0 {
-                add(&statusTerms[b]) { intrinsic(.status, SpanBatch.statusName(StatusCode(rawValue: Int32(b)))) }
+                addCached(&statusTerms[b]) { intrinsic(.status, SpanBatch.statusName(StatusCode(rawValue: Int32(b)))) }
             }
             if written.wideKindOrStatus {
                 for i in rows {

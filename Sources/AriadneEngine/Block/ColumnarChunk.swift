@@ -321,8 +321,6 @@ struct ColumnarChunkWriter {
     private var deferred = [(column: Int32, value: UInt32, ordinal: UInt32)]()
     /// The run's term of each `dictionary` entry that is a span name (-1: none yet).
     private var nameTerms = [Int32]()
-    /// The position of the trace being added.
-    private var position: Int32 = 0
     private static let nameColumn: Int32 = -1
     private static let otherValue: UInt32 = 1 << 31
 
@@ -400,7 +398,6 @@ struct ColumnarChunkWriter {
         traceCount += 1
         spanCount += n
         touched.removeAll(keepingCapacity: true)
-        position = Int32(added.position)
         guard n > 0 else {
             traceIDs.append(.zero)
             varint(.traceSpans, 0)
@@ -699,6 +696,7 @@ struct ColumnarChunkWriter {
 
     /// Notes that the trace being added has value `v` of column `c`, once per trace.
     private mutating func touch(column c: Int, other: Bool, _ v: UInt32) {
+        let position = Int32(traceCount - 1)  // of the trace being added
         func use(_ u: inout ValueUse) -> Bool {
             guard u.lastTrace != position else { return false }
             u.lastTrace = position
