@@ -318,6 +318,20 @@ struct ChunkRun: Sendable {
         var mapOfBatch = [Int: Int]()
         var scopeMaps = [[UInt32: UInt32]]()
         var resourceMaps = [[UInt32: UInt32]]()
+        var search = BlockSearch.Builder()
+        defer { self.search = search }
+        // The trace made of rows `rows` of `batch` into the chunk, its terms into the index.
+        func write(
+            _ batch: SpanBatch, _ rows: [Int], ordinal: Int, scopeIDs: inout [UInt32], known: inout BlockSearch.Builder.BatchTerms
+        ) -> ColumnarChunkWriter.Added {
+            let added = chunk.add(batch, rows: rows, table: &table, scopeIDs: &scopeIDs)
+            table.addScopes(of: batch, rows: rows, to: &scopeIDs)
+            chunk.indexTerms(into: &search.terms, ordinal: UInt32(ordinal))
+            search.add(
+                batch, rows: rows, ordinal: UInt32(ordinal), written: added, known: &known, tableScopes: scopeIDs,
+                tableResources: table.resourceOfScope)
+            return added
+        }
         for ordinal in ordinals {
             let id = traceIDs[ordinal]
             var minStart = UInt64.max
@@ -333,13 +347,8 @@ struct ChunkRun: Sendable {
             for (_, i) in spans { rows.append(i) }
             if spans.allSatisfy({ $0.0 == b }), !Self.repeatsSpanID(batches[b], rows) {
                 if scopeIDs[b].isEmpty { scopeIDs[b] = [UInt32](repeating: .max, count: batches[b].scopes.count) }
-                added = chunk.add(batches[b], rows: rows, table: &table, scopeIDs: &scopeIDs[b])
-                table.addScopes(of: batches[b], rows: rows, to: &scopeIDs[b])
-                chunk.indexTerms(into: &search.terms, ordinal: UInt32(ordinal))
                 if known[b] == nil { known[b] = BlockSearch.Builder.BatchTerms(batches[b]) }
-                search.add(
-                    batches[b], rows: rows, ordinal: UInt32(ordinal), written: added, known: &known[b]!, tableScopes: scopeIDs[b],
-                    tableResources: table.resourceOfScope)
+                added = write(batches[b], rows, ordinal: ordinal, scopeIDs: &scopeIDs[b], known: &known[b]!)
             } else {
                 trace.removeAll()
                 for m in mapOfBatch.values {
@@ -367,15 +376,9 @@ struct ChunkRun: Sendable {
                 // A span written twice (a retried export, a WAL record replayed) is kept once;
                 // spans that only share an id are all kept.
                 trace = trace.removingExactDuplicates()
-                let all = Array(0..<trace.count)
                 var traceScopes = [UInt32](repeating: .max, count: trace.scopes.count)
-                added = chunk.add(trace, rows: all, table: &table, scopeIDs: &traceScopes)
-                table.addScopes(of: trace, rows: all, to: &traceScopes)
-                chunk.indexTerms(into: &search.terms, ordinal: UInt32(ordinal))
                 var fresh = BlockSearch.Builder.BatchTerms(trace)
-                search.add(
-                    trace, rows: all, ordinal: UInt32(ordinal), written: added, known: &fresh, tableScopes: traceScopes,
-                    tableResources: table.resourceOfScope)
+                added = write(trace, Array(0..<trace.count), ordinal: ordinal, scopeIDs: &traceScopes, known: &fresh)
             }
             entries.append(
                 (

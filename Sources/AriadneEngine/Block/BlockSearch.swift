@@ -880,15 +880,14 @@ enum RareTerms {
 
         var isEmpty: Bool { hashes.isEmpty && numbers == nil }
 
-        mutating func add(stringHash h: UInt64) {
-            hashes.append(h)
-            strings = true
-        }
-
         mutating func merge(_ other: Chunk) {
             hashes += other.hashes
             strings = strings || other.strings
-            if let n = other.numbers { numbers = numbers.map { min($0.lowerBound, n.lowerBound)...max($0.upperBound, n.upperBound) } ?? n }
+            if let n = other.numbers { widen(to: n) }
+        }
+
+        private mutating func widen(to r: ClosedRange<Double>) {
+            numbers = numbers.map { min($0.lowerBound, r.lowerBound)...max($0.upperBound, r.upperBound) } ?? r
         }
 
         mutating func add(_ v: Value) {
@@ -902,8 +901,7 @@ enum RareTerms {
                 // of a whole block, and their hashes were a fifth of the term index; an
                 // equality on a number takes the chunks whose range holds it.
                 // NaN orders as equal to everything (see ValuePredicate): the range must take it.
-                let r = d.isNaN ? -Double.infinity...Double.infinity : d...d
-                numbers = numbers.map { min($0.lowerBound, r.lowerBound)...max($0.upperBound, r.upperBound) } ?? r
+                widen(to: d.isNaN ? -Double.infinity...Double.infinity : d...d)
             }
         }
     }
@@ -938,9 +936,13 @@ enum RareTerms {
     }
 
     static func hash(string bytes: some Collection<UInt8>) -> UInt64 {
-        var key: [UInt8] = [1]
-        key.append(contentsOf: bytes)
-        return key.withUnsafeBytes { BlockSearch.TermTable.hash($0) }
+        // The term's form, type byte first, assembled on the stack: the block writer hashes
+        // every rare value of a block here.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bytes.count + 1) { key in
+            key[0] = 1
+            _ = UnsafeMutableBufferPointer(rebasing: key[1...]).initialize(from: bytes)
+            return BlockSearch.TermTable.hash(UnsafeRawBufferPointer(key))
+        }
     }
 
     static func hash(number d: Double) -> UInt64 {

@@ -563,11 +563,7 @@ struct ColumnarChunkWriter {
             guard let value = RareTerms.Value(o.bytes[o.range(v)]) else { return false }
             rare.add(value)
         } else {
-            // The filters hash a string with its type byte first, as the term index writes it.
-            termValue.removeAll(keepingCapacity: true)
-            termValue.append(1)
-            termValue.append(contentsOf: values[c].interner.bytes[values[c].interner.range(v)])
-            rare.add(stringHash: termValue.withUnsafeBytes { BlockSearch.TermTable.hash($0) })
+            rare.add(.string(values[c].interner.bytes[values[c].interner.range(v)]))
         }
         return true
     }
